@@ -1,0 +1,83 @@
+"""The codec interface every backend implements (stage 3: tokenize).
+
+A codec turns codec-domain signals into integer codes and back. It knows
+nothing of volts, channels or files: the adapter (:mod:`eegcodec.adapt`) feeds
+it, the container (:mod:`eegcodec.container`) stores what it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..adapt import AdapterConfig
+
+
+def state_dict_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over a state dict's names, dtypes, shapes and values (sorted by name).
+
+    Independent of how the weights were serialised, so a model saved twice, or
+    moved between devices, keeps its identity.
+    """
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+@dataclass
+class CodecInfo:
+    """What a file needs to know about the codec that made it.
+
+    Attributes
+    ----------
+    name : registered name or file name of the model.
+    kind : backend, e.g. ``"dac"``.
+    sample_rate : Hz of the codec's input.
+    hop_length : codec samples per code frame.
+    n_codebooks : maximum codebook depth.
+    codebook_size : entries per codebook (codes are ``ceil(log2(codebook_size))`` bits).
+    weights_sha256 : :func:`state_dict_sha256` of the weights.
+    adapter : the adapter settings the model was trained with.
+    """
+
+    name: str
+    kind: str
+    sample_rate: float
+    hop_length: int
+    n_codebooks: int
+    codebook_size: int
+    weights_sha256: str
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+
+    @property
+    def bits_per_code(self) -> int:
+        return int(np.ceil(np.log2(self.codebook_size)))
+
+
+class Codec(ABC):
+    """Encode codec-domain signals to codes and back.
+
+    Implementations hold a ``torch.nn.Module`` and run it in inference mode.
+    """
+
+    info: CodecInfo
+    device: torch.device
+
+    @abstractmethod
+    def encode(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
+        """x float32 [B, 1, T] (T a multiple of hop) -> codes int64 [B, n_codebooks, T // hop]."""
+
+    @abstractmethod
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes int64 [B, K, F] (K <= n_codebooks) -> float32 [B, 1, F * hop]."""
+
+    @abstractmethod
+    def to(self, device: str | torch.device) -> "Codec":
+        """Move the model; returns self."""

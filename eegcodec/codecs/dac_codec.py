@@ -1,0 +1,170 @@
+"""Descript Audio Codec (DAC) as an eegcodec backend.
+
+Weights files use DAC's own format (what ``dac.DAC.save(path, package=False)``
+writes): ``{"state_dict": ..., "metadata": {"kwargs": <DAC constructor
+arguments>, ...}}``. eegcodec adds ``metadata["eegcodec"]`` (name, adapter
+settings, training record); plain DAC files without it load with default
+adapter settings at the model's own sampling rate.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..adapt import AdapterConfig
+from ..errors import EegcodecError
+from .base import Codec, CodecInfo, state_dict_sha256
+
+
+def _import_dac():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import dac  # noqa: WPS433 (heavy import: audiotools, torchaudio)
+    return dac
+
+
+def read_dac_file(path: str | Path) -> dict:
+    """Load a DAC-format weights file without executing pickled code.
+
+    Returns the dict with ``state_dict`` and ``metadata``; raises
+    :class:`EegcodecError` with one line if the file is not such a file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EegcodecError(f"model file not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EegcodecError(
+            f"cannot load model {path}: not a weights-only DAC checkpoint ({first[:200]})"
+        ) from exc
+    if not isinstance(blob, dict) or "state_dict" not in blob or "kwargs" not in blob.get("metadata", {}):
+        raise EegcodecError(
+            f"cannot load model {path}: expected DAC's format {{'state_dict', 'metadata': {{'kwargs'}}}}"
+        )
+    return blob
+
+
+def build_dac(kwargs: dict):
+    """A ``dac.DAC`` from constructor arguments (unknown keys are an error)."""
+    dac = _import_dac()
+    allowed = set(inspect.signature(dac.DAC).parameters)
+    unknown = set(kwargs) - allowed
+    if unknown:
+        raise EegcodecError(f"unknown DAC arguments {sorted(unknown)}; allowed: {sorted(allowed)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dac.DAC(**kwargs)
+
+
+def save_dac_file(model, path: str | Path, eegcodec_meta: dict) -> Path:
+    """Save ``model`` (a ``dac.DAC``) in DAC's own format plus ``metadata['eegcodec']``.
+
+    The file loads with ``dac.DAC.load(path)`` as well as with :func:`load_dac_codec`.
+    Written atomically.
+    """
+    import io as _io
+
+    from ..io import atomic_write_bytes
+
+    kwargs = {name: getattr(model, name) for name in inspect.signature(type(model)).parameters if hasattr(model, name)}
+    kwargs["quantizer_dropout"] = float(model.quantizer.quantizer_dropout)
+    kwargs["latent_dim"] = int(model.latent_dim)
+    kwargs["encoder_rates"] = list(model.encoder_rates)
+    kwargs["decoder_rates"] = list(model.decoder_rates)
+    buf = _io.BytesIO()
+    torch.save({"state_dict": model.state_dict(), "metadata": {"kwargs": kwargs, "eegcodec": eegcodec_meta}}, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+class DACCodec(Codec):
+    """A ``dac.DAC`` model behind the :class:`Codec` interface.
+
+    Parameters
+    ----------
+    model : a ``dac.DAC`` with loaded weights.
+    info : :class:`CodecInfo` (its ``weights_sha256`` must describe ``model``'s weights).
+    """
+
+    def __init__(self, model, info: CodecInfo):
+        self.model = model.eval()
+        self.info = info
+        self.device = torch.device("cpu")
+        # Weight norm is a training-time reparametrisation: fold it for speed.
+        for module in self.model.modules():
+            if hasattr(module, "weight_g"):
+                torch.nn.utils.remove_weight_norm(module)
+        self._codebooks: list[torch.Tensor] | None = None
+
+    def to(self, device: str | torch.device) -> "DACCodec":
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise EegcodecError("--device cuda requested but no CUDA GPU is available")
+        self.model.to(device)
+        self.device = device
+        self._codebooks = None
+        return self
+
+    def _normalised_codebooks(self) -> list[torch.Tensor]:
+        if self._codebooks is None:
+            self._codebooks = [F.normalize(q.codebook.weight, dim=1) for q in self.model.quantizer.quantizers]
+        return self._codebooks
+
+    @torch.inference_mode()
+    def encode(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
+        """x float32 [B, 1, T] -> codes int64 [B, n_codebooks, T // hop].
+
+        Same codes as ``dac.DAC.encode`` (nearest L2-normalised codebook entry per
+        residual stage), computed as an argmax of dot products, which is faster.
+        """
+        if not 1 <= n_codebooks <= self.info.n_codebooks:
+            raise EegcodecError(f"codebooks must be in 1..{self.info.n_codebooks} for model {self.info.name}, got {n_codebooks}")
+        residual = self.model.encoder(x.to(self.device))
+        codebooks = self._normalised_codebooks()
+        codes = []
+        for q, cb in zip(self.model.quantizer.quantizers[:n_codebooks], codebooks):
+            z_e = q.in_proj(residual)  # [B, d, F]
+            b, d, f = z_e.shape
+            enc = F.normalize(z_e.transpose(1, 2).reshape(-1, d), dim=1)
+            idx = (enc @ cb.t()).argmax(dim=1).view(b, f)
+            residual = residual - q.out_proj(q.codebook(idx).transpose(1, 2))
+            codes.append(idx)
+        return torch.stack(codes, dim=1)
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes int64 [B, K, F] -> float32 [B, 1, F * hop]."""
+        z_q, _, _ = self.model.quantizer.from_codes(codes.to(self.device))
+        return self.model.decode(z_q).float()
+
+
+def dac_codec_from_file(path: str | Path, name: str | None = None) -> DACCodec:
+    """Load a DAC-format file (pretrained audio DAC or an eegcodec EEG checkpoint)."""
+    blob = read_dac_file(path)
+    kwargs = dict(blob["metadata"]["kwargs"])
+    meta = blob["metadata"].get("eegcodec", {})
+    model = build_dac(kwargs)
+    try:
+        model.load_state_dict(blob["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise EegcodecError(f"cannot load model {path}: weights do not match its DAC arguments") from exc
+    adapter = AdapterConfig.from_dict(meta["adapter"]) if "adapter" in meta else AdapterConfig(model_rate=float(model.sample_rate))
+    info = CodecInfo(
+        name=name or meta.get("name") or Path(path).stem,
+        kind="dac",
+        sample_rate=float(model.sample_rate),
+        hop_length=int(model.hop_length),
+        n_codebooks=int(model.n_codebooks),
+        codebook_size=int(model.codebook_size),
+        weights_sha256=state_dict_sha256(blob["state_dict"]),
+        adapter=adapter,
+    )
+    codec = DACCodec(model, info)
+    codec.metadata = meta
+    return codec

@@ -1,0 +1,155 @@
+"""The ``.eegc`` file format: sections, bit-packed codes, CRCs (stage 4: pack).
+
+Layout (all integers little-endian; see ``docs/FORMAT.md``)::
+
+    magic  b"EEGC" | version u16 | reserved u16
+    section*       : tag (4 ASCII bytes) | length u64 | payload | crc32 u32 (of tag + payload)
+      HEAD  JSON header (UTF-8)
+      CODE  codes, ceil(log2(codebook_size)) bits each, MSB first, order [channel, codebook, frame]
+      SIDE  zstd of the side arrays listed in header["side"] (name, dtype, shape, offset)
+      RAWC  zstd of the losslessly stored channels, float64 [n_lossless, n_samples]
+      INFO  zstd of the recording's measurement info as FIF bytes (mne.io.write_info)
+      END.  empty: marks a complete file
+
+This module knows bytes and arrays only; no model, no MNE object.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import zstandard
+
+from .errors import CorruptFileError
+
+MAGIC = b"EEGC"
+VERSION = 1
+SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"INFO", b"END.")
+_SECTION_HEAD = struct.Struct("<4sQ")
+
+
+def pack_codes(codes: np.ndarray, bits: int) -> bytes:
+    """Bit-pack non-negative integer codes (any shape, C order), ``bits`` bits each, MSB first."""
+    flat = np.asarray(codes, dtype=np.uint64).ravel()
+    if flat.size and int(flat.max()) >= (1 << bits):
+        raise ValueError(f"code {int(flat.max())} does not fit in {bits} bits")
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.uint64)
+    bitmat = ((flat[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
+    return np.packbits(bitmat.ravel()).tobytes()
+
+
+def unpack_codes(data: bytes, bits: int, count: int) -> np.ndarray:
+    """Inverse of :func:`pack_codes`: int64 [count]."""
+    need = -(-count * bits // 8)
+    if len(data) != need:
+        raise CorruptFileError(f"code section holds {len(data)} bytes, header implies {need}")
+    bitmat = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: count * bits].reshape(count, bits)
+    weights = (1 << np.arange(bits - 1, -1, -1)).astype(np.int64)
+    return bitmat.astype(np.int64) @ weights
+
+
+def pack_arrays(arrays: dict[str, np.ndarray]) -> tuple[bytes, list[dict]]:
+    """Concatenate named arrays and zstd them; returns (payload, index for the header)."""
+    index, chunks, offset = [], [], 0
+    for name, arr in arrays.items():
+        arr = np.ascontiguousarray(arr)
+        raw = arr.tobytes()
+        index.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape), "offset": offset, "nbytes": len(raw)})
+        chunks.append(raw)
+        offset += len(raw)
+    return zstandard.ZstdCompressor(level=19).compress(b"".join(chunks)), index
+
+
+def unpack_arrays(payload: bytes, index: list[dict]) -> dict[str, np.ndarray]:
+    raw = _unzstd(payload, "SIDE")
+    out = {}
+    for item in index:
+        buf = raw[item["offset"] : item["offset"] + item["nbytes"]]
+        if len(buf) != item["nbytes"]:
+            raise CorruptFileError(f"side array {item['name']!r} is truncated")
+        out[item["name"]] = np.frombuffer(buf, dtype=np.dtype(item["dtype"])).reshape(item["shape"]).copy()
+    return out
+
+
+def _unzstd(payload: bytes, what: str) -> bytes:
+    try:
+        return zstandard.ZstdDecompressor().decompressobj().decompress(payload)
+    except zstandard.ZstdError as exc:
+        raise CorruptFileError(f"{what} section cannot be decompressed: {exc}") from exc
+
+
+@dataclass
+class Archive:
+    """Everything an ``.eegc`` file holds, unpacked.
+
+    Attributes
+    ----------
+    header : the JSON header (see docs/FORMAT.md).
+    codes : bytes of the CODE section (bit-packed; see :func:`unpack_codes`).
+    side : payload of the SIDE section (zstd; index in ``header["side"]``).
+    raw_channels : payload of the RAWC section (zstd of float64 samples).
+    info_fif : payload of the INFO section (zstd of FIF bytes).
+    """
+
+    header: dict
+    codes: bytes = b""
+    side: bytes = b""
+    raw_channels: bytes = b""
+    info_fif: bytes = b""
+    section_sizes: dict[str, int] = field(default_factory=dict)
+
+    def payloads(self) -> dict[bytes, bytes]:
+        head = json.dumps(self.header, separators=(",", ":"), allow_nan=False).encode()
+        return {b"HEAD": head, b"CODE": self.codes, b"SIDE": self.side, b"RAWC": self.raw_channels, b"INFO": self.info_fif, b"END.": b""}
+
+    def to_bytes(self) -> bytes:
+        out = [MAGIC, struct.pack("<HH", VERSION, 0)]
+        for tag, payload in self.payloads().items():
+            out += [_SECTION_HEAD.pack(tag, len(payload)), payload, struct.pack("<I", zlib.crc32(tag + payload))]
+        return b"".join(out)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str = "input") -> "Archive":
+        """Parse and verify an ``.eegc`` file; raises :class:`CorruptFileError` with one line."""
+        if len(data) < 8 or data[:4] != MAGIC:
+            raise CorruptFileError(f"{source} is not an .eegc file (bad magic word)")
+        (version, flags) = struct.unpack_from("<HH", data, 4)
+        if version != VERSION:
+            raise CorruptFileError(f"{source} uses .eegc version {version}; this eegcodec reads version {VERSION}")
+        if flags != 0:
+            raise CorruptFileError(f"{source} is damaged: reserved header bits are set ({flags:#06x})")
+        pos, found = 8, {}
+        for expected in SECTION_ORDER:
+            if pos + _SECTION_HEAD.size > len(data):
+                raise CorruptFileError(f"{source} is truncated (section {expected.decode()} missing)")
+            tag, length = _SECTION_HEAD.unpack_from(data, pos)
+            if tag != expected:
+                raise CorruptFileError(f"{source} is damaged: expected section {expected!r} at byte {pos}, found {tag!r}")
+            start = pos + _SECTION_HEAD.size
+            end = start + length
+            if end + 4 > len(data):
+                raise CorruptFileError(f"{source} is truncated inside section {tag.decode()}")
+            payload = data[start:end]
+            (crc,) = struct.unpack_from("<I", data, end)
+            if zlib.crc32(tag + payload) != crc:
+                raise CorruptFileError(f"{source} is damaged: CRC mismatch in section {tag.decode()}")
+            found[tag] = payload
+            pos = end + 4
+        if pos != len(data):
+            raise CorruptFileError(f"{source} has {len(data) - pos} unexpected bytes after its end")
+        try:
+            header = json.loads(found[b"HEAD"].decode())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CorruptFileError(f"{source} has an unreadable header: {exc}") from exc
+        return cls(
+            header=header,
+            codes=found[b"CODE"],
+            side=found[b"SIDE"],
+            raw_channels=found[b"RAWC"],
+            info_fif=found[b"INFO"],
+            section_sizes={t.decode(): len(p) for t, p in found.items()},
+        )

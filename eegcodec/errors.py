@@ -1,0 +1,27 @@
+"""Exceptions raised by eegcodec.
+
+Every error a user can cause (bad input file, wrong model, damaged archive) is an
+:class:`EegcodecError` whose message is one line that names what was given and
+what was expected. The CLI prints that line and exits non-zero; only ``--debug``
+shows a traceback.
+"""
+
+
+class EegcodecError(Exception):
+    """Base class: a problem with the user's input, not a bug in eegcodec."""
+
+
+class UnsupportedFormatError(EegcodecError):
+    """The file extension is not one eegcodec can read or write."""
+
+
+class CorruptFileError(EegcodecError):
+    """An .eegc file is damaged, truncated, or not an .eegc file at all."""
+
+
+class ModelMismatchError(EegcodecError):
+    """An .eegc file was made with a different model than the one given."""
+
+
+class InvalidSignalError(EegcodecError):
+    """The recording holds values the codec cannot represent (e.g. infinities)."""

@@ -1,0 +1,107 @@
+"""Model registry: shipped EEG models, DAC's pretrained audio models, local files.
+
+``load_codec(name_or_path)`` accepts
+
+* a shipped model name (``dac-small``; ``default`` names the best shipped model),
+* a pretrained DAC name (``dac_16khz``, ``dac_24khz``, ``dac_44khz``), loaded from
+  DAC's own cache (``~/.cache/descript/dac``) and downloaded there by
+  ``dac.utils.download`` when missing,
+* a path to a weights file in DAC's format (an audio DAC or an eegcodec checkpoint).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..codecs.base import Codec
+from ..codecs.dac_codec import dac_codec_from_file, read_dac_file
+from ..errors import EegcodecError
+
+HERE = Path(__file__).parent
+#: Shipped models: name -> file in this folder.
+SHIPPED = {"dac-small": "dac-small.pth"}
+#: Names that stand for another name.
+ALIASES = {"default": "dac-small"}
+#: DAC's released audio models: name -> (model_type, model_bitrate) for dac.utils.download.
+PRETRAINED_DAC = {"dac_16khz": ("16khz", "8kbps"), "dac_24khz": ("24khz", "8kbps"), "dac_44khz": ("44khz", "8kbps")}
+
+
+def dac_cache_path(model_type: str, model_bitrate: str) -> Path:
+    """Where ``dac.utils.download`` keeps (and looks for) a released DAC model."""
+    import dac.utils
+
+    tag = dac.utils.__MODEL_LATEST_TAGS__[(model_type, model_bitrate)]
+    return Path.home() / ".cache" / "descript" / "dac" / f"weights_{model_type}_{model_bitrate}_{tag}.pth"
+
+
+def _pretrained_path(name: str) -> Path:
+    model_type, bitrate = PRETRAINED_DAC[name]
+    path = dac_cache_path(model_type, bitrate)
+    if path.exists():
+        return path
+    import dac.utils
+
+    try:
+        return Path(dac.utils.download(model_type=model_type, model_bitrate=bitrate))
+    except Exception as exc:
+        raise EegcodecError(
+            f"cannot download DAC weights for {name} ({type(exc).__name__}); "
+            f"with no network, copy the released file to {path} or pass --model PATH"
+        ) from exc
+
+
+def resolve_model(name_or_path: str | Path) -> tuple[Path, str]:
+    """(weights file, display name) for a model name or path."""
+    key = str(name_or_path)
+    key = ALIASES.get(key, key)
+    if key in SHIPPED:
+        path = HERE / SHIPPED[key]
+        if not path.exists():
+            raise EegcodecError(f"shipped model {key!r} is missing from the installation ({path}); reinstall eegcodec")
+        return path, key
+    if key in PRETRAINED_DAC:
+        return _pretrained_path(key), key
+    path = Path(key).expanduser()
+    if path.suffix in (".pth", ".pt", ".ckpt") or path.exists():
+        return path, path.stem
+    names = sorted(list(SHIPPED) + list(ALIASES) + list(PRETRAINED_DAC))
+    raise EegcodecError(f"unknown model {key!r}: give a weights file path or one of {', '.join(names)}")
+
+
+def load_codec(name_or_path: str | Path = "default", device: str = "cpu") -> Codec:
+    """Load a codec by name or path and move it to ``device`` ("cpu" or "cuda")."""
+    path, name = resolve_model(name_or_path)
+    return dac_codec_from_file(path, name=name).to(device)
+
+
+def list_models() -> list[dict]:
+    """Shipped and cached models with their rates and depths (for ``eegcodec models``)."""
+    rows = []
+    for name, file in SHIPPED.items():
+        rows.append(_describe(name, HERE / file, "shipped"))
+    for name, (mt, br) in PRETRAINED_DAC.items():
+        path = dac_cache_path(mt, br)
+        rows.append(_describe(name, path, "cached" if path.exists() else "not downloaded"))
+    for alias, target in ALIASES.items():
+        rows.append({"name": alias, "status": f"alias of {target}"})
+    return rows
+
+
+def _describe(name: str, path: Path, status: str) -> dict:
+    row = {"name": name, "status": status, "path": str(path)}
+    if path.exists():
+        try:
+            kw = read_dac_file(path)["metadata"]["kwargs"]
+        except EegcodecError as exc:
+            row["status"] = f"unreadable: {exc}"
+            return row
+        import numpy as np
+
+        row.update(
+            sample_rate=kw.get("sample_rate"),
+            hop_length=int(np.prod(kw.get("encoder_rates", [1]))),
+            n_codebooks=kw.get("n_codebooks"),
+            codebook_size=kw.get("codebook_size"),
+            size_mb=round(path.stat().st_size / 1e6, 2),
+        )
+    return row

@@ -1,0 +1,125 @@
+"""Training configuration: plain dataclasses, filled from a YAML recipe.
+
+A recipe is a YAML mapping with the sections below; ``--set a.b=value`` on the
+command line overrides one key (the value is parsed as YAML). This is the one
+place that turns recipes into objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..adapt import AdapterConfig
+from ..errors import EegcodecError
+
+
+@dataclass
+class DataConfig:
+    """Where training and validation recordings come from.
+
+    ``root`` is prefixed to relative patterns; ``train``/``val`` are glob patterns
+    (or plain paths) of MNE-readable files. Whole recordings go to one side only.
+    """
+
+    root: str = "../shared/eeg"
+    train: list[str] = field(default_factory=list)
+    val: list[str] = field(default_factory=list)
+    window_seconds: float = 4.0
+    cache_dir: str = "~/.cache/eegcodec/windows"
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (0 disables a term) and STFT window sizes in codec samples."""
+
+    l1: float = 1.0
+    l2: float = 0.0
+    stft: float = 1.0
+    stft_windows: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
+    commitment: float = 0.25
+    codebook: float = 1.0
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.8, 0.99])
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    #: every this many steps, codebook entries unused since the last reset are
+    #: re-seeded with latents drawn from the current batch (0: never)
+    code_reset_every: int = 25
+    #: train as a plain autoencoder (no quantizer) for this many steps, then seed
+    #: every codebook with latents of a large batch before quantised training
+    vq_warmup_steps: int = 150
+
+
+@dataclass
+class TrainConfig:
+    """A whole recipe.
+
+    ``model`` holds ``dac.DAC`` constructor arguments; ``init`` is ``"scratch"``
+    or a model name/path whose weights initialise the network (e.g. ``dac_16khz``).
+    """
+
+    name: str = "dac-small"
+    model: dict[str, Any] = field(default_factory=dict)
+    init: str = "scratch"
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    steps: int = 1000
+    batch_size: int = 32
+    seed: int = 0
+    threads: int = 0
+    log_every: int = 25
+    val_every: int = 250
+    val_windows: int = 256
+    ckpt_every: int = 250
+
+
+def _build(cls, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise EegcodecError(f"recipe section {where or 'top level'} must be a mapping")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise EegcodecError(f"unknown recipe keys {sorted(unknown)} in {where or 'top level'}; allowed: {sorted(known)}")
+    kwargs = {}
+    defaults = cls()
+    for name, value in values.items():
+        default = getattr(defaults, name)
+        kwargs[name] = _build(type(default), value, f"{where}.{name}".strip(".")) if is_dataclass(default) else value
+    return cls(**kwargs)
+
+
+def _set(d: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+    d[keys[-1]] = value
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML recipe, apply ``key=value`` overrides, return a :class:`TrainConfig`."""
+    path = Path(path)
+    if not path.is_file():
+        raise EegcodecError(f"recipe not found: {path}")
+    values = yaml.safe_load(path.read_text()) or {}
+    for item in overrides:
+        if "=" not in item:
+            raise EegcodecError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        _set(values, key.strip(), yaml.safe_load(raw))
+    return _build(TrainConfig, values, "")
+
+
+def recipe_to_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)

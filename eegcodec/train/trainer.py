@@ -1,0 +1,401 @@
+"""The training loop: one process or many under ``torchrun`` (DDP), resumable.
+
+Output folder layout::
+
+    OUT/recipe.yaml        the resolved recipe
+    OUT/tb/                TensorBoard event files
+    OUT/state.pt           full state (model, optimiser, schedule, step, RNGs) for --resume
+    OUT/model.pth          latest weights in DAC's format + eegcodec metadata
+    OUT/best.pth           weights with the best validation PRD (the model to ship)
+    OUT/history.json       validation metrics per evaluation
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ..codecs.dac_codec import build_dac, read_dac_file, save_dac_file
+from ..errors import EegcodecError
+from ..io import atomic_write_bytes
+from .config import TrainConfig, recipe_to_dict
+from .data import WindowBank, expand_files
+from .losses import codec_loss
+
+
+class CodecTrainModule(torch.nn.Module):
+    """Wraps a ``dac.DAC`` for training: one forward that DDP can synchronise.
+
+    ``forward(x [B, 1, T], quantize)`` returns ``audio`` [B, 1, T], and with
+    ``quantize`` the ``codes`` [B, n_q, F], ``latents`` [B, n_q*d, F] and the VQ losses.
+    Without it the quantizer is bypassed (autoencoder warm-up).
+    """
+
+    def __init__(self, dac_model):
+        super().__init__()
+        self.dac = dac_model
+
+    def forward(self, x: torch.Tensor, quantize: bool = True) -> dict:
+        z = self.dac.encoder(x)
+        if not quantize:
+            zero = x.new_zeros(())
+            return {"audio": self.dac.decoder(z)[..., : x.shape[-1]], "codes": None, "latents": None, "commitment": zero, "codebook": zero}
+        z_q, codes, latents, commitment, codebook = self.dac.quantizer(z, None)
+        return {"audio": self.dac.decoder(z_q)[..., : x.shape[-1]], "codes": codes, "latents": latents, "commitment": commitment, "codebook": codebook}
+
+
+def _dist_info() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from torchrun's environment (1 process: 0, 0, 1)."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _windowed_metrics(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """PRD (median over windows) and pooled SNR of codec-domain windows [N, T]."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    err = ((x - y) ** 2).sum(axis=1)
+    ref = (xc**2).sum(axis=1)
+    ok = ref > 0
+    return {
+        "prd_percent": float(np.median(100 * np.sqrt(err[ok] / ref[ok]))),
+        "snr_db": float(10 * np.log10(ref.sum() / max(err.sum(), 1e-20))),
+    }
+
+
+class Trainer:
+    """Train a DAC-architecture codec on EEG windows as a recipe says.
+
+    Parameters
+    ----------
+    cfg : the recipe.
+    out_dir : output folder (created).
+    resume : continue from ``out_dir/state.pt`` exactly where it stopped.
+    """
+
+    def __init__(self, cfg: TrainConfig, out_dir: str | Path, resume: bool = False):
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.rank, self.local_rank, self.world = _dist_info()
+        if self.world > 1 and not torch.distributed.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            torch.distributed.init_process_group(backend=backend)
+        self.device = torch.device(f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu")
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)  # same initial weights on every rank
+        self.model = build_dac(cfg.model).to(self.device)
+        if cfg.init != "scratch":
+            self._init_from(cfg.init)
+        self.hop = int(self.model.hop_length)
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "recipe.yaml").write_text(yaml.safe_dump(recipe_to_dict(cfg), sort_keys=False))
+        window = int(round(cfg.data.window_seconds * cfg.adapter.model_rate))
+        train_files = expand_files(cfg.data.root, cfg.data.train)
+        val_files = expand_files(cfg.data.root, cfg.data.val) if cfg.data.val else []
+        overlap = set(train_files) & set(val_files)
+        if overlap:
+            raise EegcodecError(f"recordings in both train and val: {sorted(p.name for p in overlap)}")
+        self.train_bank = WindowBank(train_files, cfg.adapter, self.hop, window, cfg.data.cache_dir)
+        self.val_bank = WindowBank(val_files, cfg.adapter, self.hop, window, cfg.data.cache_dir) if val_files else None
+        self.val_x = self.val_bank.sample(cfg.val_windows, np.random.default_rng(12345)) if self.val_bank else None
+        self.train_files, self.val_files = train_files, val_files
+
+        # autoencoder warm-up and codebook seeding only make sense from scratch:
+        # they would overwrite a pretrained model's codebooks
+        self.vq_warmup = cfg.optim.vq_warmup_steps if cfg.init == "scratch" else 0
+        self._usage: torch.Tensor | None = None
+        self.net = CodecTrainModule(self.model)
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.net, device_ids=[self.local_rank] if self.device.type == "cuda" else None, find_unused_parameters=self.vq_warmup > 0
+            )
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
+        self.rng = np.random.default_rng([cfg.seed, self.rank])
+        self.step = 0
+        self.best = math.inf
+        self.history: list[dict] = []
+        self.elapsed = 0.0
+        if resume:
+            self._load_state()
+        self.writer = None
+        if self.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step if resume else None)
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def _lr_factor(self, step: int) -> float:
+        o = self.cfg.optim
+        if step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        t = min(1.0, (step - o.warmup_steps) / max(1, self.cfg.steps - o.warmup_steps))
+        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+
+    def _init_from(self, name: str) -> None:
+        from ..models import resolve_model
+
+        path, _ = resolve_model(name)
+        state = read_dac_file(path)["state_dict"]
+        try:
+            self.model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise EegcodecError(f"init weights {name} do not fit the recipe's model arguments: {str(exc).splitlines()[0]}") from exc
+
+    # ------------------------------------------------------------------ state
+    def _state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "step": self.step,
+            "best": self.best,
+            "history": self.history,
+            "elapsed": self.elapsed,
+            "code_usage": self._usage,
+            "np_rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def _save_state(self) -> None:
+        if self.world > 1:  # each rank's RNG state is its own: gather them on rank 0
+            states = [None] * self.world
+            torch.distributed.all_gather_object(states, (self.rng.bit_generator.state, torch.get_rng_state()))
+        if not self.is_main:
+            return
+        state = self._state()
+        if self.world > 1:
+            state["rank_rngs"] = states
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write_bytes(self.out / "state.pt", buf.getvalue())
+        self._export(self.out / "model.pth")
+
+    def _load_state(self) -> None:
+        path = self.out / "state.pt"
+        if not path.exists():
+            raise EegcodecError(f"--resume: no checkpoint at {path}")
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.step, self.best, self.history, self.elapsed = state["step"], state["best"], state["history"], state["elapsed"]
+        self._usage = state["code_usage"]
+        if "rank_rngs" in state:
+            np_state, torch_state = state["rank_rngs"][self.rank]
+        else:
+            np_state, torch_state = state["np_rng"], state["torch_rng"]
+        self.rng.bit_generator.state = np_state
+        torch.set_rng_state(torch_state)
+        if torch.cuda.is_available() and state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def _export(self, path: Path) -> None:
+        meta = {
+            "name": self.cfg.name,
+            "adapter": self.cfg.adapter.to_dict(),
+            "training": {
+                "recipe": recipe_to_dict(self.cfg),
+                "step": self.step,
+                "elapsed_s": round(self.elapsed, 1),
+                "world_size": self.world,
+                "device": torch.cuda.get_device_name(0) if self.device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+                "train_files": [p.name for p in self.train_files],
+                "val_files": [p.name for p in self.val_files],
+                "last_val": self.history[-1] if self.history else None,
+            },
+        }
+        save_dac_file(self.model, path, meta)
+
+    # ------------------------------------------------------------------ loop
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step on a fresh random batch; returns the loss terms."""
+        self.model.train()
+        x = torch.from_numpy(self.train_bank.sample(self.cfg.batch_size, self.rng)).to(self.device)
+        quantize = self.step >= self.vq_warmup
+        if quantize and self.step == self.vq_warmup and self.step > 0:
+            self._seed_codebooks()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            out = self.net(x, quantize=quantize)
+        codes = out["codes"]
+        terms = codec_loss(x, out["audio"].float(), out["commitment"], out["codebook"], self.cfg.loss)
+        self.opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        if quantize:
+            self._count_usage(codes)
+            if self.cfg.optim.code_reset_every and self.step % self.cfg.optim.code_reset_every == 0:
+                self._reset_dead_codes(out["latents"].detach())
+        result = {k: float(v.detach()) for k, v in terms.items()}
+        result["grad_norm"] = float(gnorm)
+        result["codes"] = None if codes is None else codes.detach()
+        return result
+
+    @torch.no_grad()
+    def _seed_codebooks(self, n_windows: int = 256) -> None:
+        """Set each codebook to latents of a large batch, stage by stage (rank 0, then broadcast)."""
+        if self.is_main:
+            self.model.eval()
+            x = torch.from_numpy(self.train_bank.sample(n_windows, self.rng)).to(self.device)
+            residual = self.model.encoder(x)
+            for vq in self.model.quantizer.quantizers:
+                z_e = vq.in_proj(residual)
+                flat = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
+                pick = torch.randint(len(flat), (vq.codebook.weight.shape[0],), device=flat.device)
+                vq.codebook.weight.data[:] = flat[pick] + 1e-3 * torch.randn_like(flat[pick])
+                z_q, *_ = vq(residual)
+                residual = residual - z_q
+            self.model.train()
+        if self.world > 1:
+            for vq in self.model.quantizer.quantizers:
+                torch.distributed.broadcast(vq.codebook.weight.data, src=0)
+
+    def _count_usage(self, codes: torch.Tensor) -> None:
+        """Accumulate per-quantizer code counts [n_q, codebook_size] since the last reset."""
+        k = self.model.codebook_size
+        counts = torch.stack([torch.bincount(codes[:, q].reshape(-1), minlength=k) for q in range(codes.shape[1])])
+        self._usage = counts if self._usage is None else self._usage + counts
+
+    @torch.no_grad()
+    def _reset_dead_codes(self, latents: torch.Tensor) -> None:
+        """Re-seed unused codebook entries with projected latents of this batch.
+
+        ``latents`` [B, n_q * d, T] are the per-quantizer inputs (DAC's ``latents``).
+        Without this, DAC's factorised codebooks collapse to a handful of entries
+        when trained briefly from scratch. Under DDP, rank 0 decides and broadcasts.
+        """
+        usage = self._usage
+        if self.world > 1:
+            torch.distributed.all_reduce(usage)
+        quantizers = self.model.quantizer.quantizers
+        offset = 0
+        for q, vq in enumerate(quantizers):
+            d = vq.codebook.weight.shape[1]
+            dead = torch.nonzero(usage[q] == 0).flatten()
+            if len(dead) and self.is_main:
+                cand = latents[:, offset : offset + d].transpose(1, 2).reshape(-1, d)
+                pick = torch.randint(len(cand), (len(dead),), device=cand.device)
+                vq.codebook.weight.data[dead] = cand[pick].float() + 1e-3 * torch.randn(len(dead), d, device=cand.device)
+            if self.world > 1:
+                torch.distributed.broadcast(vq.codebook.weight.data, src=0)
+            offset += d
+        self._usage = None
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Codec-domain PRD/SNR per codebook depth on the fixed validation windows."""
+        if self.val_x is None:
+            return {}
+        self.model.eval()
+        x = torch.from_numpy(self.val_x).to(self.device)
+        z_e = self.model.encoder(x)
+        res = {"step": self.step}
+        depths = sorted({1, max(1, self.model.n_codebooks // 4), max(1, self.model.n_codebooks // 2), self.model.n_codebooks})
+        for k in depths:
+            z_q, *_ = self.model.quantizer(z_e, n_quantizers=k)
+            y = self.model.decode(z_q)[..., : x.shape[-1]]
+            m = _windowed_metrics(self.val_x[:, 0].astype(np.float64), y[:, 0].float().cpu().numpy().astype(np.float64))
+            res[f"prd_k{k}"], res[f"snr_k{k}"] = m["prd_percent"], m["snr_db"]
+        res["score"] = float(np.mean([res[f"prd_k{k}"] for k in depths]))
+        return res
+
+    def _log(self, terms: dict) -> None:
+        w = self.writer
+        for k, v in terms.items():
+            if k != "codes":
+                w.add_scalar(f"train/{k}", v, self.step)
+        w.add_scalar("train/lr", self.sched.get_last_lr()[0], self.step)
+        codes = terms["codes"]
+        for q in range(0 if codes is None else codes.shape[1]):
+            counts = torch.bincount(codes[:, q].reshape(-1), minlength=self.model.codebook_size).float()
+            p = counts / counts.sum()
+            ent = -(p[p > 0] * p[p > 0].log()).sum()
+            w.add_scalar(f"codebook/perplexity_q{q}", float(ent.exp()), self.step)
+            w.add_scalar(f"codebook/used_q{q}", float((counts > 0).sum()), self.step)
+
+    def _log_val(self, res: dict) -> None:
+        for k, v in res.items():
+            if k != "step":
+                self.writer.add_scalar(f"val/{k}", v, self.step)
+        self.writer.add_figure("val/reconstruction", self._overlay_figure(), self.step)
+
+    @torch.no_grad()
+    def _overlay_figure(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        x = torch.from_numpy(self.val_x[:3]).to(self.device)
+        z_q, *_ = self.model.quantizer(self.model.encoder(x), n_quantizers=self.model.n_codebooks)
+        y = self.model.decode(z_q)[..., : x.shape[-1]].float().cpu().numpy()
+        fig, axes = plt.subplots(3, 1, figsize=(8, 5), sharex=True)
+        t = np.arange(x.shape[-1]) / self.cfg.adapter.model_rate
+        for i, ax in enumerate(axes):
+            ax.plot(t, self.val_x[i, 0], lw=0.8, label="original")
+            ax.plot(t, y[i, 0], lw=0.8, label="reconstructed")
+        axes[0].legend(loc="upper right", fontsize=7)
+        axes[-1].set_xlabel("seconds")
+        fig.tight_layout()
+        return fig
+
+    def fit(self, steps: int | None = None) -> dict:
+        """Train until ``steps`` (default: the recipe's), validating and checkpointing on the way."""
+        from tqdm import tqdm
+
+        total = steps or self.cfg.steps
+        bar = tqdm(total=total, initial=self.step, disable=not self.is_main, desc=self.cfg.name, dynamic_ncols=True)
+        last = {}
+        t0 = time.time()
+        while self.step < total:
+            last = self.train_step()
+            self.elapsed += time.time() - t0
+            t0 = time.time()
+            bar.update(1)
+            if self.is_main and (self.step % self.cfg.log_every == 0 or self.step == total):
+                self._log(last)
+                bar.set_postfix(loss=f"{last['total']:.4f}")
+            if self.step % self.cfg.val_every == 0 or self.step == total:
+                if self.is_main:
+                    res = self.validate()
+                    if res:
+                        res["elapsed_s"] = round(self.elapsed, 1)
+                        self.history.append(res)
+                        self._log_val(res)
+                        (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+                        if res["score"] < self.best:
+                            self.best = res["score"]
+                            self._export(self.out / "best.pth")
+            if self.step % self.cfg.ckpt_every == 0 or self.step == total:
+                self._save_state()
+            t0 = time.time()
+        bar.close()
+        if self.is_main:
+            if not (self.out / "best.pth").exists():
+                self._export(self.out / "best.pth")
+            self.writer.flush()
+        return {k: v for k, v in last.items() if k != "codes"}
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()
+        if self.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

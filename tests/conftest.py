@@ -1,0 +1,96 @@
+"""Shared fixtures: synthetic recordings, a tiny DAC checkpoint, a near-lossless test codec."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import mne
+import numpy as np
+import pytest
+import torch
+
+from eegcodec.adapt import AdapterConfig
+from eegcodec.codecs.base import Codec, CodecInfo
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+torch.set_num_threads(1)
+
+SHARED_EEG = Path(__file__).resolve().parents[1].parent / "shared" / "eeg"
+needs_shared = pytest.mark.skipif(not SHARED_EEG.is_dir(), reason=f"real EEG folder {SHARED_EEG} is absent (synthetic tests still run)")
+
+
+def synthetic_raw(n_ch: int = 8, sfreq: float = 160.0, seconds: float = 20.0, seed: int = 0, stim: bool = True) -> mne.io.RawArray:
+    """EEG-like signals in volts: 1/f background (~20 uV), 10 Hz alpha, slow drift; a stim channel; annotations."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sfreq)
+    f = np.fft.rfftfreq(n, 1 / sfreq)
+    spec = rng.normal(size=(n_ch, f.size)) + 1j * rng.normal(size=(n_ch, f.size))
+    spec /= np.maximum(f, 0.5)
+    x = np.fft.irfft(spec, n=n)
+    x = x / x.std(axis=1, keepdims=True) * 20e-6
+    t = np.arange(n) / sfreq
+    x += 10e-6 * np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6, (n_ch, 1)))
+    x += 50e-6 * np.sin(2 * np.pi * 0.05 * t + rng.uniform(0, 6, (n_ch, 1))) + rng.normal(0, 100e-6, (n_ch, 1))
+    names = [f"EEG{i:02d}" for i in range(n_ch)]
+    types = ["eeg"] * n_ch
+    data = x
+    if stim:
+        s = np.zeros((1, n))
+        s[0, :: int(sfreq * 2)] = 3
+        data = np.vstack([x, s])
+        names.append("STI 014")
+        types.append("stim")
+    info = mne.create_info(names, sfreq, types)
+    raw = mne.io.RawArray(data, info, verbose="error")
+    raw.set_meas_date(1_600_000_000.25)
+    raw.set_annotations(mne.Annotations([1.0, 5.5, 12.25], [0.5, 0.0, 2.0], ["T1", "T2", "BAD_x"], orig_time=raw.info["meas_date"]))
+    return raw
+
+
+class PCMCodec(Codec):
+    """A near-lossless stand-in for a neural codec: uniform 12-bit quantisation of [-1, 1].
+
+    hop 4: codes [B, 4, F] hold the 4 samples of each frame, so the adapter, chunking,
+    container and pipeline can be checked to high precision without a trained model.
+    """
+
+    def __init__(self, model_rate: float = 160.0, adapter: AdapterConfig | None = None):
+        self.device = torch.device("cpu")
+        self.info = CodecInfo("pcm-test", "test", model_rate, 4, 4, 4096, "0" * 64, adapter or AdapterConfig(model_rate=model_rate))
+
+    def encode(self, x, n_codebooks):
+        q = torch.clamp(torch.round((x[:, 0] + 1) / 2 * 4095), 0, 4095).long()
+        b, t = q.shape
+        return q.view(b, t // 4, 4).transpose(1, 2)[:, :n_codebooks]
+
+    def decode(self, codes):
+        b, k, f = codes.shape
+        full = torch.full((b, 4, f), 2047.5)
+        full[:, :k] = codes.float()
+        return (full.transpose(1, 2).reshape(b, 1, f * 4) / 4095 * 2 - 1).float()
+
+    def to(self, device):
+        return self
+
+
+@pytest.fixture
+def pcm_codec():
+    return PCMCodec()
+
+
+@pytest.fixture(scope="session")
+def tiny_dac_path(tmp_path_factory) -> Path:
+    """A small random DAC saved in DAC's own format with eegcodec metadata."""
+    from eegcodec.codecs.dac_codec import build_dac, save_dac_file
+
+    torch.manual_seed(0)
+    model = build_dac(dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=3, codebook_size=64, codebook_dim=4, sample_rate=160))
+    path = tmp_path_factory.mktemp("models") / "tiny.pth"
+    save_dac_file(model, path, {"name": "tiny", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=8.0).to_dict()})
+    return path
+
+
+@pytest.fixture
+def raw():
+    return synthetic_raw()

@@ -1,0 +1,56 @@
+"""The .eegc container: bit packing, sections, damage detection."""
+
+import numpy as np
+import pytest
+
+from eegcodec.container import Archive, pack_arrays, pack_codes, unpack_arrays, unpack_codes
+from eegcodec.errors import CorruptFileError
+
+
+@pytest.mark.parametrize("bits", [1, 4, 10, 12, 13])
+def test_bitpacking_roundtrip(bits):
+    rng = np.random.default_rng(bits)
+    codes = rng.integers(0, 2**bits, size=(5, 3, 7))
+    data = pack_codes(codes, bits)
+    assert len(data) == -(-codes.size * bits // 8)
+    np.testing.assert_array_equal(unpack_codes(data, bits, codes.size).reshape(codes.shape), codes)
+
+
+def test_bitpacking_rejects_codes_too_large():
+    with pytest.raises(ValueError):
+        pack_codes(np.array([16]), 4)
+
+
+def test_arrays_roundtrip():
+    arrays = {"a": np.arange(6, dtype=np.int16).reshape(2, 3), "b": np.array([1.5, -2.0], np.float32), "c": np.zeros((0, 3))}
+    payload, index = pack_arrays(arrays)
+    out = unpack_arrays(payload, index)
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(out[k], v)
+        assert out[k].dtype == v.dtype
+
+
+def _archive():
+    return Archive(header={"x": 1}, codes=b"\x01\x02\x03", side=b"side", raw_channels=b"", info_fif=b"info").to_bytes()
+
+
+def test_archive_roundtrip():
+    arc = Archive.from_bytes(_archive())
+    assert arc.header == {"x": 1} and arc.codes == b"\x01\x02\x03" and arc.info_fif == b"info"
+
+
+def test_every_bit_flip_and_truncation_is_detected():
+    data = _archive()
+    for i in range(len(data)):
+        for bit in (0, 7):
+            bad = bytearray(data)
+            bad[i] ^= 1 << bit
+            with pytest.raises(CorruptFileError):
+                Archive.from_bytes(bytes(bad))
+    for n in range(len(data)):
+        with pytest.raises(CorruptFileError):
+            Archive.from_bytes(data[:n])
+    with pytest.raises(CorruptFileError, match="unexpected bytes"):
+        Archive.from_bytes(data + b"\0")
+    with pytest.raises(CorruptFileError, match="not an .eegc"):
+        Archive.from_bytes(b"PK\x03\x04" + data[4:])

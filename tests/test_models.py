@@ -1,0 +1,70 @@
+"""Model loading: DAC's own format and cache location, shipped model, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from eegcodec.codecs.dac_codec import build_dac, read_dac_file, save_dac_file
+from eegcodec.errors import EegcodecError
+from eegcodec.models import dac_cache_path, list_models, load_codec
+
+
+def test_saved_checkpoint_loads_with_dac_itself(tiny_dac_path):
+    import dac
+
+    model = dac.DAC.load(str(tiny_dac_path))
+    ours = load_codec(tiny_dac_path)
+    x = torch.randn(2, 1, 64) * 0.1
+    with torch.no_grad():
+        z, codes, *_ = model.eval().encode(x, n_quantizers=3)
+    np.testing.assert_array_equal(ours.encode(x, 3).numpy(), codes.numpy())
+    np.testing.assert_allclose(ours.decode(codes).numpy(), model.decode(model.quantizer.from_codes(codes)[0]).detach().numpy(), atol=1e-5)
+
+
+def test_pretrained_name_loads_from_dacs_cache(tmp_path, monkeypatch):
+    """A checkpoint in DAC's format placed where dac.utils.download caches it is used without network."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = dac_cache_path("16khz", "8kbps")
+    assert str(path).startswith(str(tmp_path)) and path.name.startswith("weights_16khz_8kbps")
+    torch.manual_seed(1)
+    m = build_dac(dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=4, codebook_size=32, sample_rate=16000))
+    path.parent.mkdir(parents=True)
+    torch.save({"state_dict": m.state_dict(), "metadata": {"kwargs": {"encoder_dim": 4, "encoder_rates": [2, 4], "decoder_dim": 16, "decoder_rates": [4, 2], "n_codebooks": 4, "codebook_size": 32, "sample_rate": 16000}}}, path)
+    codec = load_codec("dac_16khz")
+    assert codec.info.name == "dac_16khz" and codec.info.hop_length == 8 and codec.info.adapter.model_rate == 16000
+    rows = {r["name"]: r for r in list_models()}
+    assert rows["dac_16khz"]["status"] == "cached"
+
+
+def test_missing_pretrained_without_network_names_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    import dac.utils
+
+    def offline(**kw):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(dac.utils, "download", offline)
+    with pytest.raises(EegcodecError, match="weights_24khz_8kbps"):
+        load_codec("dac_24khz")
+
+
+def test_weights_that_do_not_fit_are_refused(tmp_path, tiny_dac_path):
+    blob = read_dac_file(tiny_dac_path)
+    blob["metadata"]["kwargs"]["n_codebooks"] = 5
+    torch.save(blob, tmp_path / "bad.pth")
+    with pytest.raises(EegcodecError, match="do not match"):
+        load_codec(tmp_path / "bad.pth")
+
+
+def test_sha_identifies_weights_not_file_bytes(tmp_path, tiny_dac_path):
+    a = load_codec(tiny_dac_path)
+    m = build_dac(read_dac_file(tiny_dac_path)["metadata"]["kwargs"])
+    m.load_state_dict(read_dac_file(tiny_dac_path)["state_dict"])
+    save_dac_file(m, tmp_path / "copy.pth", {"name": "copy"})
+    assert load_codec(tmp_path / "copy.pth").info.weights_sha256 == a.info.weights_sha256
+
+
+def test_shipped_default_model_loads():
+    codec = load_codec("default")
+    assert codec.info.name == "dac-small"
+    assert codec.info.adapter.model_rate > 0 and codec.info.n_codebooks >= 1
