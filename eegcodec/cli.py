@@ -18,7 +18,7 @@ EXIT_ERROR = 1
 def _progress_bar(desc: str, enabled: bool):
     from tqdm import tqdm
 
-    bar = tqdm(total=1, desc=desc, unit="sample", unit_scale=True, disable=not enabled, leave=False, dynamic_ncols=True)
+    bar = tqdm(total=1, desc=desc, unit="sample", unit_scale=True, disable=not (enabled and sys.stderr.isatty()), leave=False, dynamic_ncols=True)
 
     def update(done: int, total: int) -> None:
         bar.total = total
@@ -63,11 +63,13 @@ def cmd_compress(args) -> int:
     files = _inputs(args.inputs, READ_EXTENSIONS)
     from tqdm import tqdm
 
-    for src in tqdm(files, desc="files", disable=len(files) < 2 or args.quiet):
+    for src in tqdm(files, desc="files", disable=len(files) < 2 or args.quiet or not sys.stderr.isatty()):
         dst = _out_path(src, args.output, len(files), ".eegc")
         bar, update = _progress_bar(src.name, not args.quiet)
-        data = compress(src, dst, codec, n_codebooks=args.codebooks, anonymize=args.anonymize, progress=update)
-        bar.close()
+        try:
+            data = compress(src, dst, codec, n_codebooks=args.codebooks, anonymize=args.anonymize, progress=update)
+        finally:
+            bar.close()
         if not args.quiet:
             print(f"{src} -> {dst} ({src.stat().st_size:,} -> {len(data):,} bytes, {src.stat().st_size / len(data):.1f}x)")
     return 0
@@ -81,11 +83,13 @@ def cmd_decompress(args) -> int:
     codec = load_codec(args.model, device=args.device) if args.model else None
     from tqdm import tqdm
 
-    for src in tqdm(files, desc="files", disable=len(files) < 2 or args.quiet):
+    for src in tqdm(files, desc="files", disable=len(files) < 2 or args.quiet or not sys.stderr.isatty()):
         dst = _out_path(src, args.output, len(files), "." + args.format)
         bar, update = _progress_bar(src.name, not args.quiet)
-        decompress(src, dst, codec=codec, progress=update)
-        bar.close()
+        try:
+            decompress(src, dst, codec=codec, progress=update)
+        finally:
+            bar.close()
         if not args.quiet:
             print(f"{src} -> {dst}")
     return 0

@@ -44,7 +44,8 @@ def synthetic_raw(n_ch: int = 8, sfreq: float = 160.0, seconds: float = 20.0, se
     info = mne.create_info(names, sfreq, types)
     raw = mne.io.RawArray(data, info, verbose="error")
     raw.set_meas_date(1_600_000_000.25)
-    raw.set_annotations(mne.Annotations([1.0, 5.5, 12.25], [0.5, 0.0, 2.0], ["T1", "T2", "BAD_x"], orig_time=raw.info["meas_date"]))
+    onsets = [0.1 * seconds, 0.45 * seconds, 0.7 * seconds]
+    raw.set_annotations(mne.Annotations(onsets, [0.5, 0.0, 0.1 * seconds], ["T1", "T2", "BAD_x"], orig_time=raw.info["meas_date"]))
     return raw
 
 

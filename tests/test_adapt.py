@@ -39,8 +39,8 @@ def test_overlap_add_crossfades_linearly():
 
 def test_baseline_interpolates_quantised_knots():
     means = np.array([[0.0, 1.0, np.nan, 3.0]])
-    base = Baseline.fit(means, noise=np.array([0.5]), spacing=10, step_ratio=0.2)  # step 0.1
-    np.testing.assert_array_equal(base.knots_q, [[0, 10, 20, 30]])  # NaN block filled from neighbours
+    base = Baseline.fit(means, noise=np.array([0.625]), spacing=10, step_ratio=0.2)  # step 0.125
+    np.testing.assert_array_equal(base.knots_q, [[0, 8, 16, 24]])  # NaN block filled from neighbours
     v = base.values(0, 40)[0]
     assert v[0] == 0.0
     np.testing.assert_allclose(v[[4, 5, 14, 15]], [0.0, 0.05, 0.95, 1.05], atol=1e-12)

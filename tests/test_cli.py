@@ -66,7 +66,7 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path, edf, tiny_dac_path, cap
     other = tmp_path / "other.pth"
     torch.save(blob, other)
     cases["was compressed with model"] = ["decompress", str(arc), "-o", str(tmp_path / "o4.edf"), "--model", str(other)]
-    cases["extension"] = ["compress", str(tmp_path / "trunc.eegc"), "-o", str(tmp_path / "x.eegc"), "--model", str(tiny_dac_path)]
+    cases["already an .eegc archive"] = ["compress", str(tmp_path / "trunc.eegc"), "-o", str(tmp_path / "x.eegc"), "--model", str(tiny_dac_path)]
     (tmp_path / "notes.txt").write_text("x")
     cases["not an EEG format"] = ["compress", str(tmp_path / "notes.txt"), "--model", str(tiny_dac_path)]
     cases["codebooks must be in 1..3"] = ["compress", str(edf), "-o", str(tmp_path / "y.eegc"), "--model", str(tiny_dac_path), "--codebooks", "9"]

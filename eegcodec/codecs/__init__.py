@@ -1,0 +1,1 @@
+"""Codec backends behind one interface (:class:`eegcodec.codecs.base.Codec`)."""

@@ -50,8 +50,9 @@ def _pretrained_path(name: str) -> Path:
         ) from exc
 
 
-def resolve_model(name_or_path: str | Path) -> tuple[Path, str]:
-    """(weights file, display name) for a model name or path."""
+def resolve_model(name_or_path: str | Path) -> tuple[Path, str | None]:
+    """(weights file, registered name) for a model name or path (name None for a path:
+    the file's own ``metadata['eegcodec']['name']`` or its stem is used)."""
     key = str(name_or_path)
     key = ALIASES.get(key, key)
     if key in SHIPPED:
@@ -63,7 +64,7 @@ def resolve_model(name_or_path: str | Path) -> tuple[Path, str]:
         return _pretrained_path(key), key
     path = Path(key).expanduser()
     if path.suffix in (".pth", ".pt", ".ckpt") or path.exists():
-        return path, path.stem
+        return path, None
     names = sorted(list(SHIPPED) + list(ALIASES) + list(PRETRAINED_DAC))
     raise EegcodecError(f"unknown model {key!r}: give a weights file path or one of {', '.join(names)}")
 

@@ -1,0 +1,1 @@
+"""Training: YAML recipes -> dataclasses, EEG windows, losses, the DDP-capable trainer."""
