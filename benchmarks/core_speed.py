@@ -45,22 +45,25 @@ def main(argv=None) -> int:
     ap.add_argument("--sfreq", type=float, default=160.0)
     ap.add_argument("--model", default="default")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--codebooks", type=int, help="codebook depth (default: the model's default)")
     args = ap.parse_args(argv)
     exe = [sys.executable, "-m", "eegcodec.cli"]
     print(f"model {args.model}, {args.channels} channels at {args.sfreq:g} Hz, device {args.device}, {os.cpu_count()} CPU cores\n")
-    print("| minutes | compress s | compress x realtime | compress peak MB | decompress s | decompress x realtime | decompress peak MB | bits/sample |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| minutes | codebooks | compress s | compress x realtime | compress peak MB | decompress s | decompress x realtime | decompress peak MB | bits/sample |")
+    print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in args.minutes:
             src, arc, out = Path(tmp) / "rec.edf", Path(tmp) / "rec.eegc", Path(tmp) / "out.edf"
             make_recording(src, minutes, args.channels, args.sfreq)
             # each measurement in its own process so peak memory is its own
-            tc, mc = _child(exe + ["compress", str(src), "-o", str(arc), "--model", args.model, "--device", args.device, "-q"])
+            depth = ["--codebooks", str(args.codebooks)] if args.codebooks else []
+            tc, mc = _child(exe + ["compress", str(src), "-o", str(arc), "--model", args.model, "--device", args.device, "-q"] + depth)
             td, md = _child(exe + ["decompress", str(arc), "-o", str(out), "--model", args.model, "--device", args.device, "-q"])
             info = subprocess.run(exe + ["info", str(arc), "--json"], capture_output=True, text=True, check=True).stdout
-            bps = json.loads(info)["bits_per_sample"]
+            info = json.loads(info)
+            bps, k = info["bits_per_sample"], info["codebooks"]
             sec = minutes * 60
-            print(f"| {minutes:g} | {tc:.1f} | {sec / tc:.0f} | {mc:.0f} | {td:.1f} | {sec / td:.0f} | {md:.0f} | {bps:.3f} |", flush=True)
+            print(f"| {minutes:g} | {k} | {tc:.1f} | {sec / tc:.0f} | {mc:.0f} | {td:.1f} | {sec / td:.0f} | {md:.0f} | {bps:.3f} |", flush=True)
     return 0
 
 

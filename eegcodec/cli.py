@@ -157,13 +157,28 @@ def cmd_eval(args) -> int:
     from .evaluate import evaluate_file, format_table
     from .models import load_codec
 
-    codec = load_codec(args.model, device=args.device)
-    depths = args.codebooks or list(range(1, codec.info.n_codebooks + 1))
-    rows = []
+    import dataclasses
+
+    import yaml
+
+    from .adapt import AdapterConfig
+    from .errors import EegcodecError
     from .io import READ_EXTENSIONS
 
+    codec = load_codec(args.model, device=args.device)
+    depths = args.codebooks or list(range(1, codec.info.n_codebooks + 1))
+    adapter = None
+    if args.set:
+        changes = {}
+        for item in args.set:
+            if "=" not in item:
+                raise EegcodecError(f"--set expects key=value, got {item!r}")
+            key, value = item.split("=", 1)
+            changes[key.strip()] = yaml.safe_load(value)
+        adapter = AdapterConfig.from_dict({**dataclasses.asdict(codec.info.adapter), **changes})
+    rows = []
     for src in _inputs(args.inputs, READ_EXTENSIONS):
-        rows += evaluate_file(src, codec, depths, crop_seconds=args.crop, progress=not args.quiet)
+        rows += evaluate_file(src, codec, depths, crop_seconds=args.crop, progress=not args.quiet and sys.stderr.isatty(), adapter=adapter)
     print(format_table(rows))
     if args.json:
         from .io import atomic_write_bytes
@@ -182,7 +197,8 @@ def cmd_models(args) -> int:
     for r in rows:
         extra = ""
         if "sample_rate" in r:
-            extra = f"{r['sample_rate']} Hz, hop {r['hop_length']}, up to {r['n_codebooks']} codebooks of {r['codebook_size']}, {r['size_mb']} MB"
+            extra = (f"{r['sample_rate']} Hz, hop {r['hop_length']}, up to {r['n_codebooks']} codebooks of {r['codebook_size']} "
+                     f"(default {r['default_codebooks']}), {r['size_mb']} MB")
         print(f"{r['name']:<12} {r['status']:<16} {extra}")
     return 0
 
@@ -216,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compress", help="EEG file(s) -> .eegc", description="Compress recordings (any MNE-readable format; folders are searched recursively).")
     c.add_argument("inputs", nargs="+", metavar="INPUT", help="recording file(s) or folder(s)")
     c.add_argument("-o", "--output", help="output .eegc file, or a folder for several inputs (default: beside the input)")
-    c.add_argument("--codebooks", type=int, default=None, metavar="N", help="codebook depth, 1..the model's maximum (default: all)")
+    c.add_argument("--codebooks", type=int, default=None, metavar="N", help="codebook depth, 1..the model's maximum (default: the model's recommended depth; see 'eegcodec models')")
     c.add_argument("--anonymize", action="store_true", help="remove subject identity and measurement date from the stored header")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     model_args(c)
@@ -240,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--codebooks", type=int, nargs="+", metavar="N", help="depths to evaluate (default: all)")
     e.add_argument("--crop", type=float, default=None, metavar="SECONDS", help="use only the first SECONDS of each recording")
     e.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an adapter setting for this evaluation, e.g. --set baseline_seconds=0")
     e.add_argument("-q", "--quiet", action="store_true")
     model_args(e)
     e.set_defaults(func=cmd_eval)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .adapt import AdapterConfig
 from .codecs.base import Codec
 from .container import Archive
 from .io import read_raw
@@ -19,14 +20,17 @@ from .metrics import bits_per_sample, reconstruction_metrics
 from .pipeline import compress_raw, decompress_archive
 
 
-def evaluate_raw(raw, codec: Codec, depths: list[int], name: str = "recording", progress: bool = False) -> list[dict]:
-    """One row per depth: bps, CR16, PRD, SNR, r, spectral error, speeds."""
+def evaluate_raw(raw, codec: Codec, depths: list[int], name: str = "recording", progress: bool = False, adapter: AdapterConfig | None = None) -> list[dict]:
+    """One row per depth: bps, CR16, PRD, SNR, r, spectral error, speeds.
+
+    ``adapter`` overrides the model's adapter settings (for experiments).
+    """
     from tqdm import tqdm
 
     rows = []
     for k in tqdm(depths, desc=name, disable=not progress, leave=False):
         t0 = time.perf_counter()
-        data = compress_raw(raw, codec, n_codebooks=k)
+        data = compress_raw(raw, codec, n_codebooks=k, adapter=adapter)
         t1 = time.perf_counter()
         arc = Archive.from_bytes(data)
         rec = decompress_archive(arc, codec)
@@ -53,11 +57,11 @@ def evaluate_raw(raw, codec: Codec, depths: list[int], name: str = "recording", 
     return rows
 
 
-def evaluate_file(path: str | Path, codec: Codec, depths: list[int], crop_seconds: float | None = None, progress: bool = False) -> list[dict]:
+def evaluate_file(path: str | Path, codec: Codec, depths: list[int], crop_seconds: float | None = None, progress: bool = False, adapter: AdapterConfig | None = None) -> list[dict]:
     raw = read_raw(path, preload=True)
     if crop_seconds:
-        raw.crop(0, min(crop_seconds, raw.times[-1]))
-    return evaluate_raw(raw, codec, depths, name=Path(path).name, progress=progress)
+        raw.crop(0, min(crop_seconds, raw.times[-1]), include_tmax=False)
+    return evaluate_raw(raw, codec, depths, name=Path(path).name, progress=progress, adapter=adapter)
 
 
 def format_table(rows: list[dict]) -> str:

@@ -114,14 +114,15 @@ def compress_raw(
     ----------
     raw : any MNE raw (preloaded or not; samples are read chunk by chunk). Volts.
     codec : the model, from :func:`eegcodec.load_codec`.
-    n_codebooks : codebook depth, 1..``codec.info.n_codebooks`` (default: all).
+    n_codebooks : codebook depth, 1..``codec.info.n_codebooks`` (default: the model's
+        ``default_codebooks``).
     anonymize : drop subject identity and measurement date (``mne.io.Raw.anonymize``).
     adapter : override the model's adapter settings (must match its training to be useful).
     progress : called as ``progress(samples_done, n_samples)``.
     source : optional ``{"name", "bytes"}`` of the input file, kept in the header.
     """
     info_c = codec.info
-    k = info_c.n_codebooks if n_codebooks is None else int(n_codebooks)
+    k = info_c.default_codebooks if n_codebooks is None else int(n_codebooks)
     if not 1 <= k <= info_c.n_codebooks:
         raise EegcodecError(f"--codebooks must be in 1..{info_c.n_codebooks} for model {info_c.name}, got {n_codebooks}")
     cfg = adapter or info_c.adapter

@@ -45,6 +45,8 @@ class CodecInfo:
     codebook_size : entries per codebook (codes are ``ceil(log2(codebook_size))`` bits).
     weights_sha256 : :func:`state_dict_sha256` of the weights.
     adapter : the adapter settings the model was trained with.
+    default_codebooks : depth used when none is asked for (a model's metadata may
+        recommend one below the maximum, where more codebooks stop paying off).
     """
 
     name: str
@@ -55,6 +57,11 @@ class CodecInfo:
     codebook_size: int
     weights_sha256: str
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    default_codebooks: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.default_codebooks is None:
+            self.default_codebooks = self.n_codebooks
 
     @property
     def bits_per_code(self) -> int:

@@ -164,6 +164,7 @@ def dac_codec_from_file(path: str | Path, name: str | None = None) -> DACCodec:
         codebook_size=int(model.codebook_size),
         weights_sha256=state_dict_sha256(blob["state_dict"]),
         adapter=adapter,
+        default_codebooks=min(int(meta.get("default_codebooks", model.n_codebooks)), int(model.n_codebooks)),
     )
     codec = DACCodec(model, info)
     codec.metadata = meta

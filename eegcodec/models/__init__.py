@@ -92,7 +92,8 @@ def _describe(name: str, path: Path, status: str) -> dict:
     row = {"name": name, "status": status, "path": str(path)}
     if path.exists():
         try:
-            kw = read_dac_file(path)["metadata"]["kwargs"]
+            meta = read_dac_file(path)["metadata"]
+            kw = meta["kwargs"]
         except EegcodecError as exc:
             row["status"] = f"unreadable: {exc}"
             return row
@@ -102,6 +103,7 @@ def _describe(name: str, path: Path, status: str) -> dict:
             sample_rate=kw.get("sample_rate"),
             hop_length=int(np.prod(kw.get("encoder_rates", [1]))),
             n_codebooks=kw.get("n_codebooks"),
+            default_codebooks=meta.get("eegcodec", {}).get("default_codebooks", kw.get("n_codebooks")),
             codebook_size=kw.get("codebook_size"),
             size_mb=round(path.stat().st_size / 1e6, 2),
         )
