@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .adapt import AdapterConfig
 from .codecs.base import Codec
 from .container import Archive

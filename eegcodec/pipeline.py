@@ -9,7 +9,6 @@ wires them together.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -138,7 +137,6 @@ def compress_raw(
     layout = ChunkLayout.for_recording(n, sfreq, cfg)
     chunk_adapter = ChunkAdapter(cfg, sfreq, info_c.hop_length)
     ola = OverlapAdd(layout)
-    nan_mask_runs = survey.nan_runs
 
     codes_per_chunk, frames, scales = [], [], []
     out_ch, out_idx, out_val = [], [], []
@@ -273,6 +271,7 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
     if info["nchan"] != n_ch:
         raise CorruptFileError("INFO section and header disagree on the channel count")
     data = np.zeros((n_ch, n))
+    layout = ChunkLayout(n, ck["length"], ck["overlap"])
 
     if lossless:
         try:
@@ -282,8 +281,8 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
         if len(raw_bytes) != len(lossless) * n * 8:
             raise CorruptFileError(f"lossless channel section holds {len(raw_bytes)} bytes, expected {len(lossless) * n * 8}")
         pos = 0
-        for start, stop in ChunkLayout(n, ck["length"], ck["overlap"]).chunks():
-            a, b = _lossless_span(ChunkLayout(n, ck["length"], ck["overlap"]), start, stop)
+        for start, stop in layout.chunks():
+            a, b = _lossless_span(layout, start, stop)
             size = len(lossless) * (b - a) * 8
             data[lossless, a:b] = np.frombuffer(raw_bytes[pos : pos + size]).reshape(len(lossless), b - a)
             pos += size
@@ -295,7 +294,6 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
         if codes.max(initial=0) >= codec.info.codebook_size:
             raise CorruptFileError("code values exceed the model's codebook size")
         baseline = Baseline(np.cumsum(side["baseline_knot_deltas"].astype(np.int64), axis=1), side["baseline_step"].astype(np.float64), h["baseline_spacing"])
-        layout = ChunkLayout(n, ck["length"], ck["overlap"])
         chunk_adapter = ChunkAdapter(cfg, sfreq, codec.info.hop_length)
         ola = OverlapAdd(layout)
         pos = 0

@@ -18,7 +18,6 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -380,7 +379,7 @@ class Trainer:
                         res["elapsed_s"] = round(self.elapsed, 1)
                         self.history.append(res)
                         self._log_val(res)
-                        (self.out / "history.json").write_text(json.dumps(self.history, indent=1))
+                        atomic_write_bytes(self.out / "history.json", json.dumps(self.history, indent=1).encode())
                         if res["score"] < self.best:
                             self.best = res["score"]
                             self._export(self.out / "best.pth")
