@@ -81,3 +81,28 @@ def test_resume_continues_exactly(recipe, tmp_path):
 def test_train_and_val_must_not_share_recordings(recipe):
     with pytest.raises(EegcodecError, match="both train and val"):
         Trainer(load_recipe(recipe, ["data.val=[sub0.edf]"]), recipe.parent / "run")
+
+
+def test_two_process_torchrun_on_cpu(recipe, tmp_path):
+    """torchrun --nproc_per_node 2 with the gloo backend trains, checkpoints and logs."""
+    import os
+    import subprocess
+    import sys
+
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
+           "-m", "eegcodec.cli", "train", str(recipe), "--out", str(out), "--steps", "4"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "state.pt").exists() and (out / "best.pth").exists()
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    import torch
+
+    state = torch.load(out / "state.pt", map_location="cpu", weights_only=False)
+    assert state["step"] == 4 and len(state["rank_rngs"]) == 2

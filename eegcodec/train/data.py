@@ -88,7 +88,7 @@ class WindowBank:
                 arrays = adapted_chunks(path, cfg, hop)
                 if cache:
                     cache.mkdir(parents=True, exist_ok=True)
-                    tmp = cpath.with_suffix(".partial.npz")
+                    tmp = cpath.with_suffix(f".{os.getpid()}.partial.npz")  # ranks may write at once
                     np.savez(tmp, **{f"c{i}": a for i, a in enumerate(arrays)})
                     os.replace(tmp, cpath)
             for a in arrays:
