@@ -149,7 +149,7 @@ def cmd_info(args) -> int:
     print(f"bits/sample     {d['bits_per_sample']} (codes + side data over coded channels x samples); CR16 {d['cr16']}")
     print(f"whole file      {d['file_bits_per_sample']} bits/sample over all channels")
     if d["compression_ratio_vs_source"]:
-        print(f"vs source       {d['source']['name']} {d['source']['bytes']:,} bytes -> {d['compression_ratio_vs_source']}x smaller")
+        print(f"vs source       {d['source']['name'] or '(name removed)'} {d['source']['bytes']:,} bytes -> {d['compression_ratio_vs_source']}x smaller")
     return 0
 
 

@@ -129,6 +129,8 @@ def compress_raw(
         raise EegcodecError("recording has fewer than 2 samples; nothing to compress")
     if anonymize:
         raw = raw.copy().anonymize(verbose="error")
+        if source:  # file names often carry subject identity
+            source = {**source, "name": None}
     sfreq = float(raw.info["sfreq"])
     n = raw.n_times
 

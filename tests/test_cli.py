@@ -24,7 +24,10 @@ def test_compress_info_decompress(tmp_path, edf, tiny_dac_path, capsys):
     assert main(["compress", str(edf), "-o", str(out), "--model", str(tiny_dac_path), "--codebooks", "2", "-q"]) == 0
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "bits/sample" in text and "tiny" in text and "2 codebooks" in text
+    assert "bits/sample" in text and "tiny" in text and "2 codebooks" in text and "rec.edf" in text
+    anon = tmp_path / "anon.eegc"
+    assert main(["compress", str(edf), "-o", str(anon), "--model", str(tiny_dac_path), "--anonymize", "-q"]) == 0
+    assert b"rec.edf" not in anon.read_bytes()
     assert main(["decompress", str(out), "-o", str(tmp_path / "back.edf"), "--model", str(tiny_dac_path), "-q"]) == 0
     back = mne.io.read_raw(tmp_path / "back.edf", verbose="error")
     assert back.n_times == mne.io.read_raw(edf, verbose="error").n_times
