@@ -15,17 +15,27 @@ from pathlib import Path
 EXIT_ERROR = 1
 
 
-def _progress_bar(desc: str, enabled: bool):
+def _show_progress(args) -> bool:
+    """Progress bars go to an interactive terminal only (not to logs or pipes)."""
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _for_each_file(files: list[Path], args, work) -> None:
+    """Call ``work(src, progress)`` per file, with a files bar and a per-file samples bar."""
     from tqdm import tqdm
 
-    bar = tqdm(total=1, desc=desc, unit="sample", unit_scale=True, disable=not (enabled and sys.stderr.isatty()), leave=False, dynamic_ncols=True)
+    show = _show_progress(args)
+    for src in tqdm(files, desc="files", disable=len(files) < 2 or not show):
+        bar = tqdm(total=1, desc=src.name, unit="sample", unit_scale=True, disable=not show, leave=False, dynamic_ncols=True)
 
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        def update(done: int, total: int) -> None:
+            bar.total, bar.n = total, done
+            bar.refresh()
 
-    return bar, update
+        try:
+            work(src, update)
+        finally:
+            bar.close()
 
 
 def _inputs(paths: list[str], suffixes: tuple[str, ...]) -> list[Path]:
@@ -61,17 +71,14 @@ def cmd_compress(args) -> int:
 
     codec = load_codec(args.model, device=args.device)
     files = _inputs(args.inputs, READ_EXTENSIONS)
-    from tqdm import tqdm
 
-    for src in tqdm(files, desc="files", disable=len(files) < 2 or args.quiet or not sys.stderr.isatty()):
+    def work(src: Path, progress) -> None:
         dst = _out_path(src, args.output, len(files), ".eegc")
-        bar, update = _progress_bar(src.name, not args.quiet)
-        try:
-            data = compress(src, dst, codec, n_codebooks=args.codebooks, anonymize=args.anonymize, progress=update)
-        finally:
-            bar.close()
+        data = compress(src, dst, codec, n_codebooks=args.codebooks, anonymize=args.anonymize, progress=progress)
         if not args.quiet:
             print(f"{src} -> {dst} ({src.stat().st_size:,} -> {len(data):,} bytes, {src.stat().st_size / len(data):.1f}x)")
+
+    _for_each_file(files, args, work)
     return 0
 
 
@@ -81,17 +88,14 @@ def cmd_decompress(args) -> int:
 
     files = _inputs(args.inputs, (".eegc",))
     codec = load_codec(args.model, device=args.device) if args.model else None
-    from tqdm import tqdm
 
-    for src in tqdm(files, desc="files", disable=len(files) < 2 or args.quiet or not sys.stderr.isatty()):
+    def work(src: Path, progress) -> None:
         dst = _out_path(src, args.output, len(files), "." + args.format)
-        bar, update = _progress_bar(src.name, not args.quiet)
-        try:
-            decompress(src, dst, codec=codec, progress=update)
-        finally:
-            bar.close()
+        decompress(src, dst, codec=codec, progress=progress)
         if not args.quiet:
             print(f"{src} -> {dst}")
+
+    _for_each_file(files, args, work)
     return 0
 
 
@@ -157,28 +161,19 @@ def cmd_eval(args) -> int:
     from .evaluate import evaluate_file, format_table
     from .models import load_codec
 
-    import dataclasses
-
-    import yaml
-
     from .adapt import AdapterConfig
-    from .errors import EegcodecError
     from .io import READ_EXTENSIONS
+    from .train.config import parse_override
 
     codec = load_codec(args.model, device=args.device)
     depths = args.codebooks or list(range(1, codec.info.n_codebooks + 1))
     adapter = None
     if args.set:
-        changes = {}
-        for item in args.set:
-            if "=" not in item:
-                raise EegcodecError(f"--set expects key=value, got {item!r}")
-            key, value = item.split("=", 1)
-            changes[key.strip()] = yaml.safe_load(value)
-        adapter = AdapterConfig.from_dict({**dataclasses.asdict(codec.info.adapter), **changes})
+        changes = dict(parse_override(item) for item in args.set)
+        adapter = AdapterConfig.from_dict({**codec.info.adapter.to_dict(), **changes})
     rows = []
     for src in _inputs(args.inputs, READ_EXTENSIONS):
-        rows += evaluate_file(src, codec, depths, crop_seconds=args.crop, progress=not args.quiet and sys.stderr.isatty(), adapter=adapter)
+        rows += evaluate_file(src, codec, depths, crop_seconds=args.crop, progress=_show_progress(args), adapter=adapter)
     print(format_table(rows))
     if args.json:
         from .io import atomic_write_bytes

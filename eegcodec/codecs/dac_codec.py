@@ -166,6 +166,4 @@ def dac_codec_from_file(path: str | Path, name: str | None = None) -> DACCodec:
         adapter=adapter,
         default_codebooks=min(int(meta.get("default_codebooks", model.n_codebooks)), int(model.n_codebooks)),
     )
-    codec = DACCodec(model, info)
-    codec.metadata = meta
-    return codec
+    return DACCodec(model, info)

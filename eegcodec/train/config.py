@@ -107,6 +107,14 @@ def _set(d: dict, dotted: str, value: Any) -> None:
     d[keys[-1]] = value
 
 
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"a.b=value"`` -> ``("a.b", value)`` with the value parsed as YAML (``--set``)."""
+    if "=" not in item:
+        raise EegcodecError(f"--set expects key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
     """Read a YAML recipe, apply ``key=value`` overrides, return a :class:`TrainConfig`."""
     path = Path(path)
@@ -114,10 +122,7 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
         raise EegcodecError(f"recipe not found: {path}")
     values = yaml.safe_load(path.read_text()) or {}
     for item in overrides:
-        if "=" not in item:
-            raise EegcodecError(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        _set(values, key.strip(), yaml.safe_load(raw))
+        _set(values, *parse_override(item))
     return _build(TrainConfig, values, "")
 
 
