@@ -193,8 +193,8 @@ def cmd_models(args) -> int:
         extra = ""
         if "sample_rate" in r:
             extra = (f"{r['sample_rate']} Hz, hop {r['hop_length']}, up to {r['n_codebooks']} codebooks of {r['codebook_size']} "
-                     f"(default {r['default_codebooks']}), {r['size_mb']} MB")
-        print(f"{r['name']:<12} {r['status']:<16} {extra}")
+                     f"(default {r['default_codebooks']})") + (f", {r['size_mb']} MB" if "size_mb" in r else "")
+        print(f"{r['name']:<22} {r['status']:<30} {extra}")
     return 0
 
 

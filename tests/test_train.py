@@ -106,3 +106,61 @@ def test_two_process_torchrun_on_cpu(recipe, tmp_path):
 
     state = torch.load(out / "state.pt", map_location="cpu", weights_only=False)
     assert state["step"] == 4 and len(state["rank_rngs"]) == 2
+
+
+def _wavtokenizer_recipe(recipe, tmp_path, **changes):
+    cfg = yaml.safe_load(recipe.read_text())
+    cfg.update(
+        family="wavtokenizer",
+        model=dict(variant="75", sample_rate=160, strides=[2, 4], n_filters=4, dimension=32, codebook_size=64,
+                   backbone_dim=32, intermediate_dim=48, num_layers=2, n_fft=16),
+        loss={"l1": 1.0, "l2": 1.0, "stft": 0.0, "commitment": 1.0, "codebook": 0.0},
+        **changes,
+    )
+    cfg["optim"]["code_reset_every"] = 0
+    path = tmp_path / "wt.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return load_recipe(path)
+
+
+def test_wavtokenizer_recipe_trains_resumes_and_exports(recipe, tmp_path):
+    import eegcodec
+
+    cfg = _wavtokenizer_recipe(recipe, tmp_path, name="wt-test")
+    straight = Trainer(cfg, tmp_path / "a")
+    losses_a = [straight.train_step()["total"] for _ in range(4)]
+    straight.close()
+    first = Trainer(cfg, tmp_path / "b")
+    first.fit(steps=3)
+    first.close()
+    resumed = Trainer(cfg, tmp_path / "b", resume=True)
+    losses_b = [resumed.train_step()["total"]]
+    resumed.close()
+    np.testing.assert_allclose(losses_b, losses_a[3:], rtol=1e-6)  # EMA codebook buffers restored too
+
+    codec = eegcodec.load_codec(tmp_path / "b" / "best.pth")
+    assert (codec.info.kind, codec.info.name, codec.info.hop_length, codec.info.codebook_size) == ("wavtokenizer", "wt-test", 8, 64)
+    raw = synthetic_raw(n_ch=2, seconds=8, stim=False)
+    back = eegcodec.decompress(eegcodec.compress(raw, None, codec), codec=codec)
+    assert back.n_times == raw.n_times
+
+
+def test_wavtokenizer_finetune_starts_from_an_official_layout_checkpoint(recipe, tmp_path):
+    import torch
+
+    from eegcodec.train.modules import WavTokenizerTrainable
+
+    donor = WavTokenizerTrainable(_wavtokenizer_recipe(recipe, tmp_path).model).wt
+    state = dict(donor.state_dict())
+    state["feature_extractor.encodec.decoder.model.0.conv.conv.bias"] = torch.zeros(4)  # ignored, as officially
+    state["dac.discriminators.0.convs.0.bias"] = torch.zeros(4)  # dropped by prefix
+    ckpt = tmp_path / "official.ckpt"
+    torch.save({"global_step": 10, "state_dict": state}, ckpt)
+    cfg = _wavtokenizer_recipe(recipe, tmp_path, init=f"wavtokenizer-75:{ckpt}")
+    trainer = Trainer(cfg, tmp_path / "ft")
+    assert trainer.vq_warmup == 0  # a pretrained codebook is not re-seeded
+    for k, v in donor.state_dict().items():
+        assert torch.equal(trainer.model.wt.state_dict()[k], v), k
+    trainer.fit(steps=2)
+    trainer.close()
+    assert (tmp_path / "ft" / "best.pth").exists()

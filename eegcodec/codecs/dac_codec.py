@@ -28,11 +28,10 @@ def _import_dac():
     return dac
 
 
-def read_dac_file(path: str | Path) -> dict:
-    """Load a DAC-format weights file without executing pickled code.
+def read_weights_file(path: str | Path) -> dict:
+    """Load a model file without executing pickled code (``torch.load(weights_only=True)``).
 
-    Returns the dict with ``state_dict`` and ``metadata``; raises
-    :class:`EegcodecError` with one line if the file is not such a file.
+    Raises :class:`EegcodecError` with one line if it is missing or not such a file.
     """
     path = Path(path)
     if not path.is_file():
@@ -41,10 +40,20 @@ def read_dac_file(path: str | Path) -> dict:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EegcodecError(
-            f"cannot load model {path}: not a weights-only DAC checkpoint ({first[:200]})"
-        ) from exc
-    if not isinstance(blob, dict) or "state_dict" not in blob or "kwargs" not in blob.get("metadata", {}):
+        raise EegcodecError(f"cannot load model {path}: not a weights-only checkpoint ({first[:200]})") from exc
+    if not isinstance(blob, dict):
+        raise EegcodecError(f"cannot load model {path}: expected a dict with a 'state_dict'")
+    return blob
+
+
+def is_dac_file(blob: dict) -> bool:
+    return "state_dict" in blob and isinstance(blob.get("metadata"), dict) and "kwargs" in blob["metadata"]
+
+
+def read_dac_file(path: str | Path) -> dict:
+    """A DAC-format weights file (``state_dict`` and ``metadata['kwargs']``), read weights-only."""
+    blob = read_weights_file(path)
+    if not is_dac_file(blob):
         raise EegcodecError(
             f"cannot load model {path}: expected DAC's format {{'state_dict', 'metadata': {{'kwargs'}}}}"
         )
@@ -144,9 +153,10 @@ class DACCodec(Codec):
         return self.model.decode(z_q).float()
 
 
-def dac_codec_from_file(path: str | Path, name: str | None = None) -> DACCodec:
-    """Load a DAC-format file (pretrained audio DAC or an eegcodec EEG checkpoint)."""
-    blob = read_dac_file(path)
+def dac_codec_from_file(path: str | Path, name: str | None = None, blob: dict | None = None) -> DACCodec:
+    """Load a DAC-format file (pretrained audio DAC or an eegcodec EEG checkpoint);
+    ``blob`` is the file's content when already read."""
+    blob = blob if blob is not None else read_dac_file(path)
     kwargs = dict(blob["metadata"]["kwargs"])
     meta = blob["metadata"].get("eegcodec", {})
     model = build_dac(kwargs)

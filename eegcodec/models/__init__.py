@@ -6,15 +6,20 @@
 * a pretrained DAC name (``dac_16khz``, ``dac_24khz``, ``dac_44khz``), loaded from
   DAC's own cache (``~/.cache/descript/dac``) and downloaded there by
   ``dac.utils.download`` when missing,
-* a path to a weights file in DAC's format (an audio DAC or an eegcodec checkpoint).
+* a path to a weights file in DAC's format (an audio DAC or an eegcodec checkpoint),
+  or an eegcodec WavTokenizer export,
+* ``wavtokenizer-75:PATH`` / ``wavtokenizer-40:PATH``: an official WavTokenizer
+  checkpoint (75 or 40 tokens/s; the file does not say which).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..codecs.base import Codec
-from ..codecs.dac_codec import dac_codec_from_file, read_dac_file
+from ..codecs.dac_codec import dac_codec_from_file, is_dac_file, read_dac_file, read_weights_file
+from ..codecs.wavtokenizer_codec import is_wavtokenizer_export, wavtokenizer_codec_from_checkpoint, wavtokenizer_codec_from_export
 from ..errors import EegcodecError
 
 HERE = Path(__file__).parent
@@ -24,6 +29,8 @@ SHIPPED = {"dac-small": "dac-small.pth"}
 ALIASES = {"default": "dac-small"}
 #: DAC's released audio models: name -> (model_type, model_bitrate) for dac.utils.download.
 PRETRAINED_DAC = {"dac_16khz": ("16khz", "8kbps"), "dac_24khz": ("24khz", "8kbps"), "dac_44khz": ("44khz", "8kbps")}
+#: An official WavTokenizer checkpoint: ``wavtokenizer-<variant>:<path>``.
+WAVTOKENIZER_NAME = re.compile(r"wavtokenizer-(40|75):(.+)")
 
 
 def dac_cache_path(model_type: str, model_bitrate: str) -> Path:
@@ -65,14 +72,25 @@ def resolve_model(name_or_path: str | Path) -> tuple[Path, str | None]:
     path = Path(key).expanduser()
     if path.suffix in (".pth", ".pt", ".ckpt") or path.exists():
         return path, None
-    names = sorted(list(SHIPPED) + list(ALIASES) + list(PRETRAINED_DAC))
+    names = sorted(list(SHIPPED) + list(ALIASES) + list(PRETRAINED_DAC)) + ["wavtokenizer-75:PATH", "wavtokenizer-40:PATH"]
     raise EegcodecError(f"unknown model {key!r}: give a weights file path or one of {', '.join(names)}")
 
 
 def load_codec(name_or_path: str | Path = "default", device: str = "cpu") -> Codec:
     """Load a codec by name or path and move it to ``device`` ("cpu" or "cuda")."""
-    path, name = resolve_model(name_or_path)
-    return dac_codec_from_file(path, name=name).to(device)
+    key = ALIASES.get(str(name_or_path), str(name_or_path))
+    official = WAVTOKENIZER_NAME.fullmatch(key)
+    if official:
+        return wavtokenizer_codec_from_checkpoint(Path(official.group(2)).expanduser(), official.group(1)).to(device)
+    path, name = resolve_model(key)
+    blob = read_weights_file(path)
+    if is_dac_file(blob):
+        return dac_codec_from_file(path, name=name, blob=blob).to(device)
+    if is_wavtokenizer_export(blob):
+        return wavtokenizer_codec_from_export(blob, path, name).to(device)
+    if isinstance(blob.get("state_dict"), dict) and any(k.startswith("backbone.") for k in blob["state_dict"]):
+        raise EegcodecError(f"{path} looks like an official WavTokenizer checkpoint: pass --model wavtokenizer-75:{path} (or wavtokenizer-40:...)")
+    raise EegcodecError(f"cannot load model {path}: neither DAC's format nor an eegcodec WavTokenizer export")
 
 
 def list_models() -> list[dict]:
@@ -85,6 +103,9 @@ def list_models() -> list[dict]:
         rows.append(_describe(name, path, "cached" if path.exists() else "not downloaded"))
     for alias, target in ALIASES.items():
         rows.append({"name": alias, "status": f"alias of {target}"})
+    for variant, hop in (("75", 320), ("40", 600)):
+        rows.append({"name": f"wavtokenizer-{variant}:PATH", "status": "official checkpoint, by path",
+                     "sample_rate": 24000, "hop_length": hop, "n_codebooks": 1, "default_codebooks": 1, "codebook_size": 4096})
     return rows
 
 

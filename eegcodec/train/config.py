@@ -64,11 +64,15 @@ class OptimConfig:
 class TrainConfig:
     """A whole recipe.
 
-    ``model`` holds ``dac.DAC`` constructor arguments; ``init`` is ``"scratch"``
-    or a model name/path whose weights initialise the network (e.g. ``dac_16khz``).
+    ``family`` is the network (``dac`` or ``wavtokenizer``, see
+    :mod:`eegcodec.train.modules`); ``model`` holds its constructor arguments
+    (``dac.DAC`` arguments, or WavTokenizer ``variant`` and fields); ``init`` is
+    ``"scratch"`` or a model name/path whose weights initialise the network
+    (e.g. ``dac_16khz``, ``wavtokenizer-75:PATH``).
     """
 
     name: str = "dac-small"
+    family: str = "dac"
     model: dict[str, Any] = field(default_factory=dict)
     init: str = "scratch"
     adapter: AdapterConfig = field(default_factory=AdapterConfig)

@@ -24,33 +24,12 @@ import numpy as np
 import torch
 import yaml
 
-from ..codecs.dac_codec import build_dac, read_dac_file, save_dac_file
 from ..errors import EegcodecError
 from ..io import atomic_write_bytes
 from .config import TrainConfig, recipe_to_dict
 from .data import WindowBank, expand_files
 from .losses import codec_loss
-
-
-class CodecTrainModule(torch.nn.Module):
-    """Wraps a ``dac.DAC`` for training: one forward that DDP can synchronise.
-
-    ``forward(x [B, 1, T], quantize)`` returns ``audio`` [B, 1, T], and with
-    ``quantize`` the ``codes`` [B, n_q, F], ``latents`` [B, n_q*d, F] and the VQ losses.
-    Without it the quantizer is bypassed (autoencoder warm-up).
-    """
-
-    def __init__(self, dac_model):
-        super().__init__()
-        self.dac = dac_model
-
-    def forward(self, x: torch.Tensor, quantize: bool = True) -> dict:
-        z = self.dac.encoder(x)
-        if not quantize:
-            zero = x.new_zeros(())
-            return {"audio": self.dac.decoder(z)[..., : x.shape[-1]], "codes": None, "latents": None, "commitment": zero, "codebook": zero}
-        z_q, codes, latents, commitment, codebook = self.dac.quantizer(z, None)
-        return {"audio": self.dac.decoder(z_q)[..., : x.shape[-1]], "codes": codes, "latents": latents, "commitment": commitment, "codebook": codebook}
+from .modules import build_trainable
 
 
 def _dist_info() -> tuple[int, int, int]:
@@ -71,7 +50,7 @@ def _windowed_metrics(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 class Trainer:
-    """Train a DAC-architecture codec on EEG windows as a recipe says.
+    """Train a codec (any family of :mod:`eegcodec.train.modules`) on EEG windows as a recipe says.
 
     Parameters
     ----------
@@ -91,10 +70,11 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)  # same initial weights on every rank
-        self.model = build_dac(cfg.model).to(self.device)
+        self.model = build_trainable(cfg.family, cfg.model)
         if cfg.init != "scratch":
-            self._init_from(cfg.init)
-        self.hop = int(self.model.hop_length)
+            self.model.load_init(cfg.init)
+        self.model.to(self.device)
+        self.hop = self.model.hop_length
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "recipe.yaml").write_text(yaml.safe_dump(recipe_to_dict(cfg), sort_keys=False))
@@ -113,10 +93,10 @@ class Trainer:
         # they would overwrite a pretrained model's codebooks
         self.vq_warmup = cfg.optim.vq_warmup_steps if cfg.init == "scratch" else 0
         self._usage: torch.Tensor | None = None
-        self.net = CodecTrainModule(self.model)
+        self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
-                self.net, device_ids=[self.local_rank] if self.device.type == "cuda" else None, find_unused_parameters=self.vq_warmup > 0
+                self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None, find_unused_parameters=self.vq_warmup > 0
             )
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
@@ -144,16 +124,6 @@ class Trainer:
             return (step + 1) / o.warmup_steps
         t = min(1.0, (step - o.warmup_steps) / max(1, self.cfg.steps - o.warmup_steps))
         return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
-
-    def _init_from(self, name: str) -> None:
-        from ..models import resolve_model
-
-        path, _ = resolve_model(name)
-        state = read_dac_file(path)["state_dict"]
-        try:
-            self.model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise EegcodecError(f"init weights {name} do not fit the recipe's model arguments: {str(exc).splitlines()[0]}") from exc
 
     # ------------------------------------------------------------------ state
     def _state(self) -> dict:
@@ -219,7 +189,7 @@ class Trainer:
                 "last_val": self.history[-1] if self.history else None,
             },
         }
-        save_dac_file(self.model, path, meta)
+        self.model.export(path, meta)
 
     # ------------------------------------------------------------------ loop
     def train_step(self) -> dict[str, float]:
@@ -250,22 +220,17 @@ class Trainer:
 
     @torch.no_grad()
     def _seed_codebooks(self, n_windows: int = 256) -> None:
-        """Set each codebook to latents of a large batch, stage by stage (rank 0, then broadcast)."""
+        """Seed the codebooks from latents of a large batch (rank 0, then broadcast)."""
         if self.is_main:
             self.model.eval()
-            x = torch.from_numpy(self.train_bank.sample(n_windows, self.rng)).to(self.device)
-            residual = self.model.encoder(x)
-            for vq in self.model.quantizer.quantizers:
-                z_e = vq.in_proj(residual)
-                flat = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
-                pick = torch.randint(len(flat), (vq.codebook.weight.shape[0],), device=flat.device)
-                vq.codebook.weight.data[:] = flat[pick] + 1e-3 * torch.randn_like(flat[pick])
-                z_q, *_ = vq(residual)
-                residual = residual - z_q
+            self.model.seed_codebooks(torch.from_numpy(self.train_bank.sample(n_windows, self.rng)).to(self.device))
             self.model.train()
+        self._broadcast_codebooks()
+
+    def _broadcast_codebooks(self) -> None:
         if self.world > 1:
-            for vq in self.model.quantizer.quantizers:
-                torch.distributed.broadcast(vq.codebook.weight.data, src=0)
+            for t in self.model.codebook_tensors():
+                torch.distributed.broadcast(t, src=0)
 
     def _count_usage(self, codes: torch.Tensor) -> None:
         """Accumulate per-quantizer code counts [n_q, codebook_size] since the last reset."""
@@ -275,27 +240,14 @@ class Trainer:
 
     @torch.no_grad()
     def _reset_dead_codes(self, latents: torch.Tensor) -> None:
-        """Re-seed unused codebook entries with projected latents of this batch.
-
-        ``latents`` [B, n_q * d, T] are the per-quantizer inputs (DAC's ``latents``).
-        Without this, DAC's factorised codebooks collapse to a handful of entries
-        when trained briefly from scratch. Under DDP, rank 0 decides and broadcasts.
-        """
+        """Re-seed codebook entries unused since the last reset (under DDP: usage summed
+        over ranks, rank 0 decides and broadcasts)."""
         usage = self._usage
         if self.world > 1:
             torch.distributed.all_reduce(usage)
-        quantizers = self.model.quantizer.quantizers
-        offset = 0
-        for q, vq in enumerate(quantizers):
-            d = vq.codebook.weight.shape[1]
-            dead = torch.nonzero(usage[q] == 0).flatten()
-            if len(dead) and self.is_main:
-                cand = latents[:, offset : offset + d].transpose(1, 2).reshape(-1, d)
-                pick = torch.randint(len(cand), (len(dead),), device=cand.device)
-                vq.codebook.weight.data[dead] = cand[pick].float() + 1e-3 * torch.randn(len(dead), d, device=cand.device)
-            if self.world > 1:
-                torch.distributed.broadcast(vq.codebook.weight.data, src=0)
-            offset += d
+        if self.is_main:
+            self.model.reset_dead_codes(usage, latents)
+        self._broadcast_codebooks()
         self._usage = None
 
     @torch.no_grad()
@@ -305,12 +257,10 @@ class Trainer:
             return {}
         self.model.eval()
         x = torch.from_numpy(self.val_x).to(self.device)
-        z_e = self.model.encoder(x)
         res = {"step": self.step}
         depths = sorted({1, max(1, self.model.n_codebooks // 4), max(1, self.model.n_codebooks // 2), self.model.n_codebooks})
         for k in depths:
-            z_q, *_ = self.model.quantizer(z_e, n_quantizers=k)
-            y = self.model.decode(z_q)[..., : x.shape[-1]]
+            y = self.model.reconstruct(x, k)
             m = _windowed_metrics(self.val_x[:, 0].astype(np.float64), y[:, 0].float().cpu().numpy().astype(np.float64))
             res[f"prd_k{k}"], res[f"snr_k{k}"] = m["prd_percent"], m["snr_db"]
         res["score"] = float(np.mean([res[f"prd_k{k}"] for k in depths]))
@@ -344,8 +294,7 @@ class Trainer:
         import matplotlib.pyplot as plt
 
         x = torch.from_numpy(self.val_x[:3]).to(self.device)
-        z_q, *_ = self.model.quantizer(self.model.encoder(x), n_quantizers=self.model.n_codebooks)
-        y = self.model.decode(z_q)[..., : x.shape[-1]].float().cpu().numpy()
+        y = self.model.reconstruct(x, self.model.n_codebooks).float().cpu().numpy()
         fig, axes = plt.subplots(3, 1, figsize=(8, 5), sharex=True)
         t = np.arange(x.shape[-1]) / self.cfg.adapter.model_rate
         for i, ax in enumerate(axes):

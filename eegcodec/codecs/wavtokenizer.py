@@ -1,0 +1,535 @@
+"""WavTokenizer (Ji et al., 2024) written from the checkpoint layout, loading the official files unchanged.
+
+The network only; no files are read here except in :meth:`WavTokenizer.from_checkpoint`.
+Signal flow (``../shared/wavtokenizer/README.md`` describes it key by key):
+
+* encoder: EnCodec's non-causal SEANet encoder (32 filters, strides applied in the
+  reverse of the configured ``dowmsamples``, 2-layer LSTM with a residual, 512-dim
+  output), every conv weight-normed and reflect-padded;
+* quantizer: one 4096 x 512 codebook, nearest entry by squared Euclidean distance,
+  kept as EMA buffers (``embed``, ``embed_avg``, ``cluster_size``, ``inited``);
+* backbone: Vocos ConvNeXt (768 wide, 12 layers, adaptive LayerNorm chosen by
+  ``bandwidth_id``) after a "pos_net" of residual blocks and one global attention block;
+* head: a linear layer to log-magnitude and phase, then a "same"-padded inverse STFT
+  whose output is exactly ``frames * hop`` samples.
+
+Shapes: waveforms float32 ``[B, L]`` at the model rate (24 kHz for the official
+models), continuous features ``[B, 512, T]`` with ``T = ceil(L / hop)``, codes
+int64 ``[B, 1, T]`` (batch first; the official code returns ``[1, B, T]``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import EegcodecError
+
+#: Prefixes of the state-dict keys the official loader keeps from a Lightning checkpoint.
+KEPT_PREFIXES = ("feature_extractor.", "backbone.", "head.")
+#: Keys in official checkpoints that inference never uses (EnCodec's SEANet decoder).
+UNUSED_PREFIX = "feature_extractor.encodec.decoder."
+
+
+@dataclass
+class WavTokenizerConfig:
+    """Architecture of one WavTokenizer.
+
+    ``strides`` are in the order the encoder applies them (the reverse of the
+    official config's ``dowmsamples``). The two official variants are in
+    :data:`VARIANTS`; smaller ones (for EEG on a CPU) change the widths.
+    """
+
+    sample_rate: int = 24000
+    strides: list[int] = field(default_factory=lambda: [2, 4, 5, 8])
+    n_filters: int = 32
+    dimension: int = 512
+    lstm_layers: int = 2
+    codebook_size: int = 4096
+    backbone_dim: int = 768
+    intermediate_dim: int = 2304
+    num_layers: int = 12
+    adanorm_num_embeddings: int = 4
+    n_fft: int = 1280
+
+    @property
+    def hop_length(self) -> int:
+        return int(math.prod(self.strides))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WavTokenizerConfig":
+        """A variant (``d["variant"]``: "40" or "75", default "75") with any field replaced."""
+        d = dict(d)
+        variant = str(d.pop("variant", "75"))
+        if variant not in VARIANTS:
+            raise EegcodecError(f"WavTokenizer variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+        allowed = {f.name for f in fields(cls)}
+        unknown = set(d) - allowed
+        if unknown:
+            raise EegcodecError(f"unknown WavTokenizer arguments {sorted(unknown)}; allowed: variant, {', '.join(sorted(allowed))}")
+        cfg = replace(VARIANTS[variant], **d)
+        if cfg.n_fft % cfg.hop_length or (cfg.n_fft - cfg.hop_length) % 2:
+            raise EegcodecError(f"n_fft {cfg.n_fft} must be a multiple of hop {cfg.hop_length} with an even difference")
+        return cfg
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: The official releases: "40" = WavTokenizer-small-600-24k-4096, "75" = -320-24k-4096.
+VARIANTS = {
+    "40": WavTokenizerConfig(strides=[4, 5, 5, 6], n_fft=2400),
+    "75": WavTokenizerConfig(strides=[2, 4, 5, 8], n_fft=1280),
+}
+
+
+# ---------------------------------------------------------------------------
+# encoder: EnCodec SEANet, non-causal, weight-normed, reflect-padded
+# ---------------------------------------------------------------------------
+
+
+def _reflect_pad(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
+    """Reflect padding that also works when the input is not longer than the pad
+    (zero-extend on the right first, drop those zeros afterwards), as EnCodec does."""
+    length = x.shape[-1]
+    extra = max(left, right) - length + 1 if length <= max(left, right) else 0
+    if extra:
+        x = F.pad(x, (0, extra))
+    x = F.pad(x, (left, right), mode="reflect")
+    return x[..., : x.shape[-1] - extra]
+
+
+class _WNConv(nn.Module):
+    """Conv1d with old-style weight norm: weight = g * v / ||v|| (norm over all axes but 0).
+
+    Parameters keep the official names (``bias``, ``weight_g``, ``weight_v``)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
+        super().__init__()
+        self.stride = stride
+        conv = nn.Conv1d(c_in, c_out, kernel, stride)
+        self.bias = conv.bias
+        self.weight_g = nn.Parameter(conv.weight.detach().norm(dim=(1, 2), keepdim=True))
+        self.weight_v = nn.Parameter(conv.weight.detach().clone())
+
+    def weight(self) -> torch.Tensor:
+        return self.weight_g * self.weight_v / self.weight_v.norm(dim=(1, 2), keepdim=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv1d(x, self.weight(), self.bias, self.stride)
+
+
+class _NormConv(nn.Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        self.conv = _WNConv(*args, **kwargs)
+
+
+class SConv1d(nn.Module):
+    """Non-causal conv with EnCodec's padding: total K - s split right-floor / left-ceil,
+    plus a right pad to a whole number of strides, all reflected. [B, C, L] -> [B, C', ceil(L/s)]."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1):
+        super().__init__()
+        self.conv = _NormConv(c_in, c_out, kernel, stride)
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = self.kernel, self.stride
+        total = k - s
+        length = x.shape[-1]
+        n_frames = (length - k + total) / s + 1
+        extra = (math.ceil(n_frames) - 1) * s + (k - total) - length
+        right = total // 2
+        return self.conv.conv(_reflect_pad(x, total - right, right + extra))
+
+
+class SEANetResBlock(nn.Module):
+    """ELU -> conv C->C/2 (k3) -> ELU -> conv C/2->C (k1), plus a k1 conv shortcut."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.block = nn.Sequential(nn.ELU(), SConv1d(dim, dim // 2, 3), nn.ELU(), SConv1d(dim // 2, dim, 1))
+        self.shortcut = SConv1d(dim, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shortcut(x) + self.block(x)
+
+
+class SLSTM(nn.Module):
+    """Unidirectional LSTM over time with its input added back. [B, C, T] -> [B, C, T]."""
+
+    def __init__(self, dim: int, layers: int):
+        super().__init__()
+        self.lstm = nn.LSTM(dim, dim, layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(2, 0, 1)
+        y, _ = self.lstm(x)
+        return (y + x).permute(1, 2, 0)
+
+
+class SEANetEncoder(nn.Module):
+    """Waveform [B, 1, L] -> features [B, dimension, ceil(L / hop)]."""
+
+    def __init__(self, cfg: WavTokenizerConfig):
+        super().__init__()
+        ch = cfg.n_filters
+        layers: list[nn.Module] = [SConv1d(1, ch, 7)]
+        for s in cfg.strides:
+            layers += [SEANetResBlock(ch), nn.ELU(), SConv1d(ch, 2 * ch, 2 * s, s)]
+            ch *= 2
+        layers += [SLSTM(ch, cfg.lstm_layers), nn.ELU(), SConv1d(ch, cfg.dimension, 7)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+# ---------------------------------------------------------------------------
+# quantizer: one EMA codebook
+# ---------------------------------------------------------------------------
+
+
+class EMACodebook(nn.Module):
+    """One codebook kept as buffers, updated by EMA in training (decay 0.99, Laplace
+    smoothing 1e-5, entries with EMA count below 2 replaced by batch vectors)."""
+
+    def __init__(self, size: int, dim: int, decay: float = 0.99, eps: float = 1e-5, dead_threshold: float = 2.0):
+        super().__init__()
+        self.decay, self.eps, self.dead_threshold = decay, eps, dead_threshold
+        self.register_buffer("inited", torch.ones(1))
+        self.register_buffer("cluster_size", torch.ones(size))
+        self.register_buffer("embed", torch.randn(size, dim) * 0.5)
+        self.register_buffer("embed_avg", self.embed.clone())
+
+    def nearest(self, x: torch.Tensor) -> torch.Tensor:
+        """x [N, D] -> index [N] of the nearest entry (squared Euclidean)."""
+        embed = self.embed
+        dist = x.pow(2).sum(1, keepdim=True) - 2 * x @ embed.t() + embed.pow(2).sum(1)[None]
+        return dist.argmin(dim=1)
+
+    @torch.no_grad()
+    def ema_update(self, x: torch.Tensor, idx: torch.Tensor) -> None:
+        """Move entries toward the mean of the vectors x [N, D] assigned to them (idx [N])."""
+        onehot = F.one_hot(idx, self.embed.shape[0]).type(x.dtype)
+        self.cluster_size.mul_(self.decay).add_(onehot.sum(0), alpha=1 - self.decay)
+        self.embed_avg.mul_(self.decay).add_(onehot.t() @ x, alpha=1 - self.decay)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.eps) / (n + len(self.cluster_size) * self.eps) * n
+        self.embed.copy_(self.embed_avg / smoothed[:, None])
+        dead = self.cluster_size < self.dead_threshold
+        if dead.any():
+            pick = torch.randint(len(x), (int(dead.sum()),), device=x.device)
+            self.embed[dead] = x[pick]
+            self.embed_avg[dead] = x[pick]
+            self.cluster_size[dead] = self.dead_threshold
+
+
+class _VQLayer(nn.Module):
+    def __init__(self, size: int, dim: int):
+        super().__init__()
+        self._codebook = EMACodebook(size, dim)
+
+
+class _VQStack(nn.Module):
+    def __init__(self, size: int, dim: int):
+        super().__init__()
+        self.layers = nn.ModuleList([_VQLayer(size, dim)])
+
+
+class VectorQuantizer(nn.Module):
+    """The single-codebook quantizer under the official key names
+    (``quantizer.vq.layers.0._codebook.*``)."""
+
+    def __init__(self, size: int, dim: int):
+        super().__init__()
+        self.vq = _VQStack(size, dim)
+
+    @property
+    def codebook(self) -> EMACodebook:
+        return self.vq.layers[0]._codebook
+
+    def encode(self, z: torch.Tensor) -> torch.Tensor:
+        """features [B, D, T] -> codes [B, T]."""
+        b, d, t = z.shape
+        return self.codebook.nearest(z.transpose(1, 2).reshape(-1, d).float()).view(b, t)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [B, T] -> codebook rows [B, D, T]."""
+        return F.embedding(codes, self.codebook.embed).transpose(1, 2)
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training path: (straight-through z_q [B, D, T], codes [B, T], commitment MSE).
+        In training mode the codebook follows the batch by EMA."""
+        codes = self.encode(z)
+        z_q = self.decode(codes)
+        if self.training:
+            d = z.shape[1]
+            self.codebook.ema_update(z.detach().transpose(1, 2).reshape(-1, d).float(), codes.reshape(-1))
+        commitment = F.mse_loss(z, z_q.detach())
+        return z + (z_q - z).detach(), codes, commitment
+
+
+# ---------------------------------------------------------------------------
+# backbone: Vocos ConvNeXt with pos_net
+# ---------------------------------------------------------------------------
+
+
+class AdaLayerNorm(nn.Module):
+    """LayerNorm over channels (channels-last) with scale/shift rows picked by ``bandwidth_id``."""
+
+    def __init__(self, n_rows: int, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.scale = nn.Embedding(n_rows, dim)
+        self.shift = nn.Embedding(n_rows, dim)
+        nn.init.ones_(self.scale.weight)
+        nn.init.zeros_(self.shift.weight)
+
+    def forward(self, x: torch.Tensor, bandwidth_id: int) -> torch.Tensor:
+        x = F.layer_norm(x, (x.shape[-1],), eps=self.eps)
+        return x * self.scale.weight[bandwidth_id] + self.shift.weight[bandwidth_id]
+
+
+def _swish(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.sigmoid(x)
+
+
+class ResnetBlock(nn.Module):
+    """GroupNorm -> swish -> conv k3 -> GroupNorm -> swish -> dropout -> conv k3, plus identity."""
+
+    def __init__(self, dim: int, dropout: float = 0.1):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(32, dim, eps=1e-6)
+        self.conv1 = nn.Conv1d(dim, dim, 3, padding=1)
+        self.norm2 = nn.GroupNorm(32, dim, eps=1e-6)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv1d(dim, dim, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(_swish(self.norm1(x)))
+        h = self.conv2(self.dropout(_swish(self.norm2(h))))
+        return x + h
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over all frames, 1x1-conv projections, plus identity."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(32, dim, eps=1e-6)
+        self.q = nn.Conv1d(dim, dim, 1)
+        self.k = nn.Conv1d(dim, dim, 1)
+        self.v = nn.Conv1d(dim, dim, 1)
+        self.proj_out = nn.Conv1d(dim, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x)
+        q, k, v = self.q(h), self.k(h), self.v(h)  # [B, C, T]
+        w = torch.softmax(torch.bmm(q.transpose(1, 2), k) * q.shape[1] ** -0.5, dim=2)  # [B, Tq, Tk]
+        return x + self.proj_out(torch.bmm(v, w.transpose(1, 2)))
+
+
+class ConvNeXtBlock(nn.Module):
+    """Depthwise conv k7 -> AdaLayerNorm -> Linear -> GELU -> Linear -> layer scale, plus identity."""
+
+    def __init__(self, dim: int, intermediate: int, n_rows: int, layer_scale: float):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), layer_scale))
+        self.dwconv = nn.Conv1d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = AdaLayerNorm(n_rows, dim)
+        self.pwconv1 = nn.Linear(dim, intermediate)
+        self.pwconv2 = nn.Linear(intermediate, dim)
+
+    def forward(self, x: torch.Tensor, bandwidth_id: int) -> torch.Tensor:
+        h = self.norm(self.dwconv(x).transpose(1, 2), bandwidth_id)
+        h = self.gamma * self.pwconv2(F.gelu(self.pwconv1(h)))
+        return x + h.transpose(1, 2)
+
+
+class VocosBackbone(nn.Module):
+    """features [B, D, T] -> hidden [B, T, dim] (channels-last)."""
+
+    def __init__(self, cfg: WavTokenizerConfig):
+        super().__init__()
+        dim = cfg.backbone_dim
+        self.embed = nn.Conv1d(cfg.dimension, dim, 7, padding=3)
+        self.norm = AdaLayerNorm(cfg.adanorm_num_embeddings, dim)
+        scale = 1.0 / cfg.num_layers
+        self.convnext = nn.ModuleList(
+            [ConvNeXtBlock(dim, cfg.intermediate_dim, cfg.adanorm_num_embeddings, scale) for _ in range(cfg.num_layers)]
+        )
+        self.final_layer_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pos_net = nn.Sequential(
+            ResnetBlock(dim), ResnetBlock(dim), AttnBlock(dim), ResnetBlock(dim), ResnetBlock(dim), nn.GroupNorm(32, dim, eps=1e-6)
+        )
+
+    def forward(self, x: torch.Tensor, bandwidth_id: int = 0) -> torch.Tensor:
+        x = self.pos_net(self.embed(x))
+        x = self.norm(x.transpose(1, 2), bandwidth_id).transpose(1, 2)
+        for block in self.convnext:
+            x = block(x, bandwidth_id)
+        return self.final_layer_norm(x.transpose(1, 2))
+
+
+# ---------------------------------------------------------------------------
+# head: magnitude/phase -> "same"-padded inverse STFT
+# ---------------------------------------------------------------------------
+
+
+class ISTFT(nn.Module):
+    """Complex spectrum [B, n_fft/2+1, T] -> waveform [B, T * hop] ("same" padding:
+    (n_fft - hop) / 2 samples dropped at each end of the overlap-add)."""
+
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+        self.register_buffer("window", torch.hann_window(n_fft, periodic=True))
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        n_fft, hop = self.n_fft, self.hop
+        t = spec.shape[-1]
+        pad = (n_fft - hop) // 2
+        frames = torch.fft.irfft(spec, n_fft, dim=1) * self.window[None, :, None]  # [B, n_fft, T]
+        size = (t - 1) * hop + n_fft
+        y = F.fold(frames, (1, size), kernel_size=(1, n_fft), stride=(1, hop))[:, 0, 0, pad : size - pad]
+        env = self.window.square()[None, :, None].expand(1, n_fft, t)
+        env = F.fold(env, (1, size), kernel_size=(1, n_fft), stride=(1, hop))[0, 0, 0, pad : size - pad]
+        return y / env
+
+
+class ISTFTHead(nn.Module):
+    """hidden [B, T, dim] -> waveform [B, T * hop]. Magnitude = exp(.) clipped at 100."""
+
+    def __init__(self, dim: int, n_fft: int, hop: int):
+        super().__init__()
+        self.out = nn.Linear(dim, n_fft + 2)
+        self.istft = ISTFT(n_fft, hop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_mag, phase = self.out(x).transpose(1, 2).float().chunk(2, dim=1)
+        mag = torch.exp(log_mag).clip(max=100.0)
+        return self.istft(torch.polar(mag, phase))
+
+
+# ---------------------------------------------------------------------------
+# the whole model
+# ---------------------------------------------------------------------------
+
+
+class _Encodec(nn.Module):
+    def __init__(self, cfg: WavTokenizerConfig):
+        super().__init__()
+        self.encoder = SEANetEncoder(cfg)
+        self.quantizer = VectorQuantizer(cfg.codebook_size, cfg.dimension)
+
+
+class _FeatureExtractor(nn.Module):
+    def __init__(self, cfg: WavTokenizerConfig):
+        super().__init__()
+        self.encodec = _Encodec(cfg)
+
+
+class WavTokenizer(nn.Module):
+    """WavTokenizer under the official state-dict names (without the unused SEANet decoder).
+
+    Parameters
+    ----------
+    cfg : :class:`WavTokenizerConfig` (``WavTokenizerConfig.from_dict({"variant": "75"})``
+        for the official 75 tokens/s model).
+    """
+
+    def __init__(self, cfg: WavTokenizerConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.feature_extractor = _FeatureExtractor(cfg)
+        self.backbone = VocosBackbone(cfg)
+        self.head = ISTFTHead(cfg.backbone_dim, cfg.n_fft, cfg.hop_length)
+
+    @property
+    def hop_length(self) -> int:
+        return self.cfg.hop_length
+
+    @property
+    def encoder(self) -> SEANetEncoder:
+        return self.feature_extractor.encodec.encoder
+
+    @property
+    def quantizer(self) -> VectorQuantizer:
+        return self.feature_extractor.encodec.quantizer
+
+    def encode_features(self, wave: torch.Tensor) -> torch.Tensor:
+        """Continuous encoder output before quantization: wave [B, L] -> [B, D, ceil(L/hop)]."""
+        return self.encoder(wave[:, None, :])
+
+    def encode(self, wave: torch.Tensor) -> torch.Tensor:
+        """wave float32 [B, L] -> codes int64 [B, 1, ceil(L / hop)]."""
+        return self.quantizer.encode(self.encode_features(wave))[:, None, :]
+
+    def codes_to_features(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes [B, 1, T] -> looked-up codebook vectors [B, D, T]."""
+        return self.quantizer.decode(codes[:, 0])
+
+    def decode_features(self, features: torch.Tensor, bandwidth_id: int = 0) -> torch.Tensor:
+        """features [B, D, T] -> wave [B, T * hop]. ``bandwidth_id`` picks the
+        adaptive-LayerNorm row (0..adanorm_num_embeddings-1; the official examples use 0)."""
+        if not 0 <= bandwidth_id < self.cfg.adanorm_num_embeddings:
+            raise EegcodecError(f"bandwidth_id must be in 0..{self.cfg.adanorm_num_embeddings - 1}, got {bandwidth_id}")
+        return self.head(self.backbone(features, bandwidth_id))
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes int64 [B, 1, T] -> wave float32 [B, T * hop]."""
+        return self.decode_features(self.codes_to_features(codes))
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, variant: str = "75", trusted: bool = False) -> "WavTokenizer":
+        """Load an official Lightning ``.ckpt`` (or an eegcodec export) of ``variant`` ("40" or "75").
+
+        Only ``state_dict`` is read, keeping keys under ``feature_extractor.``, ``backbone.``
+        and ``head.``; every key the model needs must be there with its shape (strict), and
+        the only extra keys allowed are the official unused SEANet decoder's. Loading is
+        weights-only; ``trusted=True`` allows full unpickling for a file you trust whose
+        extra Lightning entries are not plain data.
+        """
+        state = read_wavtokenizer_state(path, trusted)
+        model = cls(WavTokenizerConfig.from_dict({"variant": variant}))
+        load_wavtokenizer_state(model, state, str(path))
+        return model.eval()
+
+
+def read_wavtokenizer_state(path: str | Path, trusted: bool = False) -> dict[str, torch.Tensor]:
+    """The kept-prefix tensors of a Lightning-style checkpoint ``{"state_dict": ...}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise EegcodecError(f"WavTokenizer checkpoint not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=not trusted)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        hint = "" if trusted else "; if you trust the file, load it with WavTokenizer.from_checkpoint(..., trusted=True)"
+        raise EegcodecError(f"cannot load WavTokenizer checkpoint {path} weights-only ({first}){hint}") from exc
+    if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
+        raise EegcodecError(f"{path} is not a WavTokenizer checkpoint: no 'state_dict' entry")
+    return {k: v for k, v in blob["state_dict"].items() if k.startswith(KEPT_PREFIXES)}
+
+
+def load_wavtokenizer_state(model: WavTokenizer, state: dict[str, torch.Tensor], source: str) -> None:
+    """Strict load of ``state`` into ``model``, allowing only the unused decoder's keys on top."""
+    state = {k: v for k, v in state.items() if not k.startswith(UNUSED_PREFIX)}
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        parts = [f"{label} {keys[:3]}{' ...' if len(keys) > 3 else ''}" for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
+        raise EegcodecError(f"{source} does not fit WavTokenizer {model.cfg.hop_length}-hop: " + "; ".join(parts))
+    inited = state["feature_extractor.encodec.quantizer.vq.layers.0._codebook.inited"]
+    if float(inited.reshape(-1)[0]) != 1.0:
+        raise EegcodecError(f"{source}: codebook was never initialised (inited = {float(inited.reshape(-1)[0])}); not a trained checkpoint")
+    model.load_state_dict(state, strict=True)

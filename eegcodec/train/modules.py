@@ -1,0 +1,188 @@
+"""Trainable codec networks behind one interface, so one trainer serves every family.
+
+A recipe's ``family`` picks the class: ``dac`` (:class:`DACTrainable`, ``model`` =
+``dac.DAC`` arguments) or ``wavtokenizer`` (:class:`WavTokenizerTrainable`,
+``model`` = :class:`~eegcodec.codecs.wavtokenizer.WavTokenizerConfig` fields plus
+``variant``). Tensors are codec-domain windows ``x`` [B, 1, T], T a multiple of hop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import EegcodecError
+
+
+class TrainableCodec(nn.Module):
+    """What the trainer needs of a network. ``forward`` is what DDP synchronises."""
+
+    hop_length: int
+    n_codebooks: int
+    codebook_size: int
+
+    def forward(self, x: torch.Tensor, quantize: bool = True) -> dict:
+        """``audio`` [B, 1, T]; with ``quantize`` also ``codes`` [B, K, F], ``latents``
+        (quantizer inputs, [B, K*d, F]) and the VQ loss terms ``commitment`` and
+        ``codebook``; without it the quantizer is bypassed (autoencoder warm-up)."""
+        raise NotImplementedError
+
+    def reconstruct(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
+        """Inference at codebook depth ``n_codebooks``: [B, 1, T] -> [B, 1, T]."""
+        raise NotImplementedError
+
+    def load_init(self, name: str) -> None:
+        """Initialise from a model name or path (e.g. a pretrained audio codec)."""
+        raise NotImplementedError
+
+    def export(self, path: Path, meta: dict) -> None:
+        """Write a file ``eegcodec.load_codec(path)`` loads, carrying ``meta``."""
+        raise NotImplementedError
+
+    def seed_codebooks(self, x: torch.Tensor) -> None:
+        """Set the codebooks from latents of ``x`` (after autoencoder warm-up)."""
+
+    def reset_dead_codes(self, usage: torch.Tensor, latents: torch.Tensor) -> None:
+        """Re-seed entries with zero ``usage`` [K, codebook_size] from ``latents``."""
+
+    def codebook_tensors(self) -> list[torch.Tensor]:
+        """Codebook tensors rank 0 broadcasts after seeding or resetting."""
+        return []
+
+
+class DACTrainable(TrainableCodec):
+    """A ``dac.DAC`` with DAC's residual VQ (factorised, L2-normalised codebooks)."""
+
+    def __init__(self, model_args: dict):
+        super().__init__()
+        from ..codecs.dac_codec import build_dac
+
+        self.dac = build_dac(model_args)
+        self.hop_length = int(self.dac.hop_length)
+        self.n_codebooks = int(self.dac.n_codebooks)
+        self.codebook_size = int(self.dac.codebook_size)
+
+    def forward(self, x: torch.Tensor, quantize: bool = True) -> dict:
+        z = self.dac.encoder(x)
+        if not quantize:
+            zero = x.new_zeros(())
+            return {"audio": self.dac.decoder(z)[..., : x.shape[-1]], "codes": None, "latents": None, "commitment": zero, "codebook": zero}
+        z_q, codes, latents, commitment, codebook = self.dac.quantizer(z, None)
+        return {"audio": self.dac.decoder(z_q)[..., : x.shape[-1]], "codes": codes, "latents": latents, "commitment": commitment, "codebook": codebook}
+
+    def reconstruct(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
+        z_q, *_ = self.dac.quantizer(self.dac.encoder(x), n_quantizers=n_codebooks)
+        return self.dac.decode(z_q)[..., : x.shape[-1]]
+
+    def load_init(self, name: str) -> None:
+        from ..codecs.dac_codec import read_dac_file
+        from ..models import resolve_model
+
+        path, _ = resolve_model(name)
+        try:
+            self.dac.load_state_dict(read_dac_file(path)["state_dict"], strict=True)
+        except RuntimeError as exc:
+            raise EegcodecError(f"init weights {name} do not fit the recipe's model arguments: {str(exc).splitlines()[0]}") from exc
+
+    def export(self, path: Path, meta: dict) -> None:
+        from ..codecs.dac_codec import save_dac_file
+
+        save_dac_file(self.dac, path, meta)
+
+    @torch.no_grad()
+    def seed_codebooks(self, x: torch.Tensor) -> None:
+        """Each codebook gets latents of ``x``, stage by stage down the residual."""
+        residual = self.dac.encoder(x)
+        for vq in self.dac.quantizer.quantizers:
+            z_e = vq.in_proj(residual)
+            flat = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
+            pick = torch.randint(len(flat), (vq.codebook.weight.shape[0],), device=flat.device)
+            vq.codebook.weight.data[:] = flat[pick] + 1e-3 * torch.randn_like(flat[pick])
+            z_q, *_ = vq(residual)
+            residual = residual - z_q
+
+    @torch.no_grad()
+    def reset_dead_codes(self, usage: torch.Tensor, latents: torch.Tensor) -> None:
+        """``latents`` [B, n_q * d, F] are DAC's per-quantizer projected inputs.
+
+        Without this, DAC's factorised codebooks collapse to a handful of entries
+        when trained briefly from scratch."""
+        offset = 0
+        for q, vq in enumerate(self.dac.quantizer.quantizers):
+            d = vq.codebook.weight.shape[1]
+            dead = torch.nonzero(usage[q] == 0).flatten()
+            if len(dead):
+                cand = latents[:, offset : offset + d].transpose(1, 2).reshape(-1, d)
+                pick = torch.randint(len(cand), (len(dead),), device=cand.device)
+                vq.codebook.weight.data[dead] = cand[pick].float() + 1e-3 * torch.randn(len(dead), d, device=cand.device)
+            offset += d
+
+    def codebook_tensors(self) -> list[torch.Tensor]:
+        return [vq.codebook.weight.data for vq in self.dac.quantizer.quantizers]
+
+
+class WavTokenizerTrainable(TrainableCodec):
+    """A :class:`~eegcodec.codecs.wavtokenizer.WavTokenizer`: one EMA codebook
+    (updated in the forward pass, dead entries replaced there), commitment loss,
+    decoder with ``bandwidth_id`` 0."""
+
+    def __init__(self, model_args: dict):
+        super().__init__()
+        from ..codecs.wavtokenizer import WavTokenizer, WavTokenizerConfig
+
+        self.wt = WavTokenizer(WavTokenizerConfig.from_dict(model_args))
+        self.hop_length = self.wt.hop_length
+        self.n_codebooks = 1
+        self.codebook_size = self.wt.cfg.codebook_size
+
+    def forward(self, x: torch.Tensor, quantize: bool = True) -> dict:
+        z = self.wt.encoder(x)
+        zero = x.new_zeros(())
+        if not quantize:
+            return {"audio": self.wt.decode_features(z)[:, None], "codes": None, "latents": None, "commitment": zero, "codebook": zero}
+        z_q, codes, commitment = self.wt.quantizer(z)
+        return {"audio": self.wt.decode_features(z_q)[:, None], "codes": codes[:, None], "latents": z, "commitment": commitment, "codebook": zero}
+
+    def reconstruct(self, x: torch.Tensor, n_codebooks: int = 1) -> torch.Tensor:
+        return self.wt.decode(self.wt.encode(x[:, 0]))[:, None]
+
+    def load_init(self, name: str) -> None:
+        """``wavtokenizer-75:PATH`` / ``wavtokenizer-40:PATH`` (official) or an eegcodec export."""
+        from ..codecs.wavtokenizer import load_wavtokenizer_state, read_wavtokenizer_state
+        from ..models import WAVTOKENIZER_NAME
+
+        m = WAVTOKENIZER_NAME.fullmatch(name)
+        path = Path(m.group(2) if m else name).expanduser()
+        load_wavtokenizer_state(self.wt, read_wavtokenizer_state(path), str(path))
+
+    def export(self, path: Path, meta: dict) -> None:
+        from ..codecs.wavtokenizer_codec import save_wavtokenizer_file
+
+        save_wavtokenizer_file(self.wt, path, meta)
+
+    @torch.no_grad()
+    def seed_codebooks(self, x: torch.Tensor) -> None:
+        """Codebook rows drawn from encoder frames of ``x`` (the official code runs k-means
+        on its first batch; random frames are its first step)."""
+        z = self.wt.encoder(x)
+        flat = z.transpose(1, 2).reshape(-1, z.shape[1]).float()
+        cb = self.wt.quantizer.codebook
+        pick = torch.randint(len(flat), (cb.embed.shape[0],), device=flat.device)
+        cb.embed.copy_(flat[pick])
+        cb.embed_avg.copy_(flat[pick])
+        cb.cluster_size.fill_(cb.dead_threshold)
+
+    def codebook_tensors(self) -> list[torch.Tensor]:
+        cb = self.wt.quantizer.codebook
+        return [cb.embed, cb.embed_avg, cb.cluster_size]
+
+
+FAMILIES = {"dac": DACTrainable, "wavtokenizer": WavTokenizerTrainable}
+
+
+def build_trainable(family: str, model_args: dict) -> TrainableCodec:
+    if family not in FAMILIES:
+        raise EegcodecError(f"recipe family must be one of {sorted(FAMILIES)}, got {family!r}")
+    return FAMILIES[family](model_args)
