@@ -84,7 +84,7 @@ def test_train_and_val_must_not_share_recordings(recipe):
 
 
 def test_two_process_torchrun_on_cpu(recipe, tmp_path):
-    """torchrun --nproc_per_node 2 with the gloo backend trains, checkpoints and logs."""
+    """torchrun --nproc_per_node 2 with the gloo backend trains (codec and discriminators), checkpoints and logs."""
     import os
     import subprocess
     import sys
@@ -97,7 +97,8 @@ def test_two_process_torchrun_on_cpu(recipe, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
-           "-m", "eegcodec.cli", "train", str(recipe), "--out", str(out), "--steps", "4"]
+           "-m", "eegcodec.cli", "train", str(recipe), "--out", str(out), "--steps", "4",
+           "--set", "loss.adversarial=1", "--set", "loss.gan_fft_sizes=[64,32]"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "state.pt").exists() and (out / "best.pth").exists()
@@ -161,6 +162,59 @@ def test_wavtokenizer_finetune_starts_from_an_official_layout_checkpoint(recipe,
     assert trainer.vq_warmup == 0  # a pretrained codebook is not re-seeded
     for k, v in donor.state_dict().items():
         assert torch.equal(trainer.model.wt.state_dict()[k], v), k
+    trainer.fit(steps=2)
+    trainer.close()
+    assert (tmp_path / "ft" / "best.pth").exists()
+
+
+def test_adversarial_losses_train_and_resume_exactly(recipe, tmp_path):
+    overrides = ["loss.adversarial=1.0", "loss.feature_matching=2.0", "loss.gan_fft_sizes=[64,32]", "loss.gan_periods=[2,3]"]
+    straight = Trainer(load_recipe(recipe, overrides), tmp_path / "a")
+    steps_a = [straight.train_step() for _ in range(5)]
+    straight.close()
+    assert all(s["adversarial"] > 0 and s["feature_matching"] > 0 and s["discriminator"] > 0 for s in steps_a)
+    first = Trainer(load_recipe(recipe, overrides), tmp_path / "b")
+    first.fit(steps=3)
+    first.close()
+    resumed = Trainer(load_recipe(recipe, overrides), tmp_path / "b", resume=True)
+    steps_b = [resumed.train_step() for _ in range(2)]
+    resumed.close()
+    for key in ("total", "discriminator"):
+        np.testing.assert_allclose([s[key] for s in steps_b], [s[key] for s in steps_a[3:]], rtol=1e-5)
+
+
+def test_every_shipped_recipe_loads():
+    from pathlib import Path
+
+    recipes = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
+    assert len(recipes) >= 10
+    for path in recipes:
+        cfg = load_recipe(path)
+        assert cfg.family in ("dac", "wavtokenizer") and cfg.data.train, path.name
+    ft, vocab = load_recipe(recipes[0].parent / "dac16k_finetune_rate250.yaml"), load_recipe(recipes[0].parent / "dac16k_scratch_vocab256.yaml")
+    assert ft.init == "dac_16khz" and ft.adapter.model_rate == 250.0 and ft.loss.adversarial == 1.0  # base merged, section by section
+    assert vocab.init == "scratch" and vocab.model["codebook_size"] == 256 and vocab.model["decoder_dim"] == 1536
+
+
+def test_finetune_from_dacs_cache_takes_the_files_arguments(recipe, tmp_path, monkeypatch):
+    """init: dac_16khz resolves through DAC's cache; the architecture comes from the file."""
+    import torch
+
+    from eegcodec.codecs.dac_codec import build_dac
+    from eegcodec.models import dac_cache_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    kwargs = dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=3, codebook_size=32, codebook_dim=4, sample_rate=16000)
+    torch.manual_seed(3)
+    pretrained = build_dac(kwargs)
+    path = dac_cache_path("16khz", "8kbps")
+    path.parent.mkdir(parents=True)
+    torch.save({"state_dict": pretrained.state_dict(), "metadata": {"kwargs": kwargs}}, path)
+    cfg = load_recipe(recipe, ["init=dac_16khz", "model={}"])
+    trainer = Trainer(cfg, tmp_path / "ft")
+    assert trainer.vq_warmup == 0 and trainer.model.codebook_size == 32
+    for k, v in pretrained.state_dict().items():
+        assert torch.equal(trainer.model.dac.state_dict()[k], v), k
     trainer.fit(steps=2)
     trainer.close()
     assert (tmp_path / "ft" / "best.pth").exists()

@@ -34,7 +34,12 @@ class DataConfig:
 
 @dataclass
 class LossConfig:
-    """Loss weights (0 disables a term) and STFT window sizes in codec samples."""
+    """Loss weights (0 disables a term); STFT windows and discriminator settings in codec samples.
+
+    ``adversarial``/``feature_matching`` > 0 switch on DAC's discriminators
+    (multi-period with ``gan_periods``, multi-band STFT with ``gan_fft_sizes``),
+    trained alongside with their own AdamW.
+    """
 
     l1: float = 1.0
     l2: float = 0.0
@@ -42,6 +47,10 @@ class LossConfig:
     stft_windows: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
     commitment: float = 0.25
     codebook: float = 1.0
+    adversarial: float = 0.0
+    feature_matching: float = 0.0
+    gan_periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
+    gan_fft_sizes: list[int] = field(default_factory=lambda: [256, 128, 64])
 
 
 @dataclass
@@ -119,12 +128,32 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(raw)
 
 
-def load_recipe(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
-    """Read a YAML recipe, apply ``key=value`` overrides, return a :class:`TrainConfig`."""
-    path = Path(path)
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple = ()) -> dict:
+    """A recipe's values; ``base: OTHER.yaml`` (relative to the recipe) is read first and
+    this recipe's keys are merged over it, section by section."""
     if not path.is_file():
         raise EegcodecError(f"recipe not found: {path}")
+    if path.resolve() in seen:
+        raise EegcodecError(f"recipe {path} includes itself through 'base'")
     values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise EegcodecError(f"recipe {path} must be a YAML mapping")
+    base = values.pop("base", None)
+    if base:
+        values = _merge(_read_yaml(path.parent / base, seen + (path.resolve(),)), values)
+    return values
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML recipe (and its ``base``), apply ``key=value`` overrides, return a :class:`TrainConfig`."""
+    values = _read_yaml(Path(path))
     for item in overrides:
         _set(values, *parse_override(item))
     return _build(TrainConfig, values, "")

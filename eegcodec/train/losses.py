@@ -1,4 +1,5 @@
-"""Reconstruction losses for codec training (codec-domain tensors [B, 1, T])."""
+"""Losses for codec training (codec-domain tensors [B, 1, T]): waveform, multi-scale
+STFT, VQ terms, and the adversarial + feature-matching terms with DAC's discriminators."""
 
 from __future__ import annotations
 
@@ -38,3 +39,44 @@ def codec_loss(x: torch.Tensor, y: torch.Tensor, commitment: torch.Tensor, codeb
     }
     terms["total"] = sum(getattr(cfg, k) * v for k, v in terms.items())
     return terms
+
+
+def gan_enabled(cfg: LossConfig) -> bool:
+    return cfg.adversarial > 0 or cfg.feature_matching > 0
+
+
+class Adversary(torch.nn.Module):
+    """DAC's discriminator set (multi-period + multi-band multi-resolution STFT) with
+    DAC's least-squares GAN losses.
+
+    ``periods`` and ``fft_sizes`` are in codec samples (choose FFT sizes no longer than
+    the training window). Real and fake go through the discriminator as one batch, so
+    each forward is matched by one backward (what DDP requires).
+    """
+
+    def __init__(self, cfg: LossConfig, sample_rate: float):
+        super().__init__()
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from dac.model.discriminator import Discriminator
+
+            self.disc = Discriminator(rates=[], periods=list(cfg.gan_periods), fft_sizes=list(cfg.gan_fft_sizes), sample_rate=int(sample_rate))
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> tuple[list, list]:
+        """Feature maps of each sub-discriminator for fake and real [B, 1, T]."""
+        maps = self.disc(torch.cat([fake, real]))
+        n = fake.shape[0]
+        return [[f[:n] for f in m] for m in maps], [[f[n:] for f in m] for m in maps]
+
+    @staticmethod
+    def discriminator_loss(d_fake: list, d_real: list) -> torch.Tensor:
+        return sum(torch.mean(f[-1] ** 2) + torch.mean((1 - r[-1]) ** 2) for f, r in zip(d_fake, d_real))
+
+    @staticmethod
+    def generator_losses(d_fake: list, d_real: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """(adversarial, feature matching): LSGAN term and L1 between fake and real feature maps."""
+        adv = sum(torch.mean((1 - f[-1]) ** 2) for f in d_fake)
+        fm = sum(F.l1_loss(f[j], r[j].detach()) for f, r in zip(d_fake, d_real) for j in range(len(f) - 1))
+        return adv, fm

@@ -33,6 +33,11 @@ class TrainableCodec(nn.Module):
         """Inference at codebook depth ``n_codebooks``: [B, 1, T] -> [B, 1, T]."""
         raise NotImplementedError
 
+    @classmethod
+    def arguments(cls, model_args: dict, init: str) -> dict:
+        """Constructor arguments: the recipe's, completed from ``init``'s file where it says them."""
+        return model_args
+
     def load_init(self, name: str) -> None:
         """Initialise from a model name or path (e.g. a pretrained audio codec)."""
         raise NotImplementedError
@@ -75,6 +80,17 @@ class DACTrainable(TrainableCodec):
     def reconstruct(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
         z_q, *_ = self.dac.quantizer(self.dac.encoder(x), n_quantizers=n_codebooks)
         return self.dac.decode(z_q)[..., : x.shape[-1]]
+
+    @classmethod
+    def arguments(cls, model_args: dict, init: str) -> dict:
+        """A DAC file records its constructor arguments: start from those (so a recipe
+        fine-tuning ``dac_16khz`` need not repeat them), then apply the recipe's."""
+        if init == "scratch":
+            return model_args
+        from ..codecs.dac_codec import read_dac_file
+        from ..models import resolve_model
+
+        return {**read_dac_file(resolve_model(init)[0])["metadata"]["kwargs"], **model_args}
 
     def load_init(self, name: str) -> None:
         from ..codecs.dac_codec import read_dac_file
@@ -182,7 +198,12 @@ class WavTokenizerTrainable(TrainableCodec):
 FAMILIES = {"dac": DACTrainable, "wavtokenizer": WavTokenizerTrainable}
 
 
-def build_trainable(family: str, model_args: dict) -> TrainableCodec:
+def build_trainable(family: str, model_args: dict, init: str = "scratch") -> TrainableCodec:
+    """The network of a recipe, initialised from ``init`` unless it is ``"scratch"``."""
     if family not in FAMILIES:
         raise EegcodecError(f"recipe family must be one of {sorted(FAMILIES)}, got {family!r}")
-    return FAMILIES[family](model_args)
+    cls = FAMILIES[family]
+    model = cls(cls.arguments(model_args, init))
+    if init != "scratch":
+        model.load_init(init)
+    return model

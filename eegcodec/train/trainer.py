@@ -28,7 +28,7 @@ from ..errors import EegcodecError
 from ..io import atomic_write_bytes
 from .config import TrainConfig, recipe_to_dict
 from .data import WindowBank, expand_files
-from .losses import codec_loss
+from .losses import Adversary, codec_loss, gan_enabled
 from .modules import build_trainable
 
 
@@ -70,10 +70,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)  # same initial weights on every rank
-        self.model = build_trainable(cfg.family, cfg.model)
-        if cfg.init != "scratch":
-            self.model.load_init(cfg.init)
-        self.model.to(self.device)
+        self.model = build_trainable(cfg.family, cfg.model, cfg.init).to(self.device)
         self.hop = self.model.hop_length
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -100,6 +97,14 @@ class Trainer:
             )
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
+        self.adversary = self.adv_net = None
+        if gan_enabled(cfg.loss):
+            self.adversary = Adversary(cfg.loss, cfg.adapter.model_rate).to(self.device)
+            self.adv_net = self.adversary
+            if self.world > 1:
+                self.adv_net = torch.nn.parallel.DistributedDataParallel(self.adversary, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
+            self.opt_d = torch.optim.AdamW(self.adversary.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+            self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
         self.rng = np.random.default_rng([cfg.seed, self.rank])
         self.step = 0
         self.best = math.inf
@@ -136,6 +141,8 @@ class Trainer:
             "history": self.history,
             "elapsed": self.elapsed,
             "code_usage": self._usage,
+            "adversary": None if self.adversary is None else {
+                "model": self.adversary.state_dict(), "opt": self.opt_d.state_dict(), "sched": self.sched_d.state_dict()},
             "np_rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -165,6 +172,12 @@ class Trainer:
         self.sched.load_state_dict(state["sched"])
         self.step, self.best, self.history, self.elapsed = state["step"], state["best"], state["history"], state["elapsed"]
         self._usage = state["code_usage"]
+        if self.adversary is not None:
+            if not state.get("adversary"):
+                raise EegcodecError(f"--resume: {path} was saved without discriminators, but the recipe enables adversarial losses")
+            self.adversary.load_state_dict(state["adversary"]["model"])
+            self.opt_d.load_state_dict(state["adversary"]["opt"])
+            self.sched_d.load_state_dict(state["adversary"]["sched"])
         if "rank_rngs" in state:
             np_state, torch_state = state["rank_rngs"][self.rank]
         else:
@@ -202,7 +215,11 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             out = self.net(x, quantize=quantize)
         codes = out["codes"]
-        terms = codec_loss(x, out["audio"].float(), out["commitment"], out["codebook"], self.cfg.loss)
+        y = out["audio"].float()
+        terms = codec_loss(x, y, out["commitment"], out["codebook"], self.cfg.loss)
+        if self.adversary is not None:
+            terms.update(self._adversarial_terms(x, y))
+            terms["total"] = terms["total"] + self.cfg.loss.adversarial * terms["adversarial"] + self.cfg.loss.feature_matching * terms["feature_matching"]
         self.opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
@@ -217,6 +234,20 @@ class Trainer:
         result["grad_norm"] = float(gnorm)
         result["codes"] = None if codes is None else codes.detach()
         return result
+
+    def _adversarial_terms(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One discriminator step on (y detached, x), then the generator's adversarial and
+        feature-matching terms on (y, x) (backpropagated with the other terms)."""
+        d_fake, d_real = self.adv_net(y.detach(), x)
+        loss_d = Adversary.discriminator_loss(d_fake, d_real)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        torch.nn.utils.clip_grad_norm_(self.adversary.parameters(), self.cfg.optim.grad_clip * 10)
+        self.opt_d.step()
+        self.sched_d.step()
+        d_fake, d_real = self.adv_net(y, x)
+        adv, fm = Adversary.generator_losses(d_fake, d_real)
+        return {"adversarial": adv, "feature_matching": fm, "discriminator": loss_d.detach()}
 
     @torch.no_grad()
     def _seed_codebooks(self, n_windows: int = 256) -> None:
