@@ -52,7 +52,12 @@ def test_train_writes_checkpoints_logs_and_a_usable_model(recipe, tmp_path):
     for name in ["state.pt", "model.pth", "best.pth", "recipe.yaml", "history.json"]:
         assert (out / name).exists(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
-    assert len(trainer.history) == 2 and "prd_k3" in trainer.history[-1]
+    assert len(trainer.history) == 2 and {"prd_k1", "prd_k3", "snr_k3", "spec_db_k1", "spec_db_k3"} <= set(trainer.history[-1])
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tb"), size_guidance={"images": 0}).Reload()
+    assert {"val/reconstruction", "val/psd"} <= set(events.Tags()["images"])
+    assert {"train/l1", "train/lr", "val/prd_k1", "val/spec_db_k3", "codebook/perplexity_q0"} <= set(events.Tags()["scalars"])
 
     import eegcodec
 
@@ -218,3 +223,33 @@ def test_finetune_from_dacs_cache_takes_the_files_arguments(recipe, tmp_path, mo
     trainer.fit(steps=2)
     trainer.close()
     assert (tmp_path / "ft" / "best.pth").exists()
+
+
+def test_data_from_folders_manifests_and_subject_splits(tmp_path):
+    from eegcodec.train.config import DataConfig
+    from eegcodec.train.data import list_recordings, split_recordings
+
+    for sub in ("01", "02", "03"):
+        d = tmp_path / f"sub-{sub}" / "eeg"
+        d.mkdir(parents=True)
+        for run in (1, 2):
+            (d / f"sub-{sub}_run-{run}_eeg.edf").write_bytes(b"")
+    (tmp_path / "sub-01" / "notes.txt").write_text("not a recording")
+    assert len(list_recordings(str(tmp_path), ["."])) == 6  # a folder: recordings only, recursively
+    (tmp_path / "list.txt").write_text("# comment\nsub-01/eeg/sub-01_run-1_eeg.edf\n\nsub-02/eeg/sub-02_run-2_eeg.edf\n")
+    assert [p.name for p in list_recordings(str(tmp_path), ["list.txt"])] == ["sub-01_run-1_eeg.edf", "sub-02_run-2_eeg.edf"]
+    (tmp_path / "m.csv").write_text("path,subject\nsub-01/eeg/sub-01_run-1_eeg.edf,alice\nsub-03/eeg/sub-03_run-1_eeg.edf,bob\n")
+    assert list(list_recordings(str(tmp_path), ["m.csv"]).values()) == ["alice", "bob"]
+    (tmp_path / "bad.csv").write_text("path\nsub-09/missing.edf\n")
+    with pytest.raises(EegcodecError, match="missing file"):
+        list_recordings(str(tmp_path), ["bad.csv"])
+
+    train, val = split_recordings(DataConfig(root=str(tmp_path), train=["sub-*/eeg/*.edf"], split_by="subject", val_fraction=0.34))
+    subjects = lambda files: {p.name.split("_")[0] for p in files}  # noqa: E731
+    assert len(val) == 2 and len(subjects(val)) == 1 and not subjects(train) & subjects(val)
+    train_r, val_r = split_recordings(DataConfig(root=str(tmp_path), train=["sub-*/eeg/*.edf"], val_fraction=0.5))
+    assert len(train_r) == len(val_r) == 3 and not set(train_r) & set(val_r)
+    with pytest.raises(EegcodecError, match="subjects in both train and val"):
+        split_recordings(DataConfig(root=str(tmp_path), train=["sub-01/eeg/*run-1*"], val=["sub-01/eeg/*run-2*"], split_by="subject"))
+    with pytest.raises(EegcodecError, match="recordings in both"):
+        split_recordings(DataConfig(root=str(tmp_path), train=["sub-01/eeg/*"], val=["sub-01/eeg/*run-2*"]))

@@ -21,13 +21,21 @@ from ..errors import EegcodecError
 class DataConfig:
     """Where training and validation recordings come from.
 
-    ``root`` is prefixed to relative patterns; ``train``/``val`` are glob patterns
-    (or plain paths) of MNE-readable files. Whole recordings go to one side only.
+    ``root`` is prefixed to relative patterns; ``train``/``val`` entries are globs,
+    folders (their recordings, recursively) or manifests (``.txt`` one path per line;
+    ``.csv``/``.tsv`` with ``path`` and optional ``subject`` columns). Whole recordings
+    go to one side only; see :func:`eegcodec.train.data.split_recordings`.
     """
 
     root: str = "../shared/eeg"
     train: list[str] = field(default_factory=list)
     val: list[str] = field(default_factory=list)
+    #: "recording" or "subject": what may not appear on both sides
+    split_by: str = "recording"
+    #: without ``val`` patterns, hold out this fraction of recordings (or subjects)
+    val_fraction: float = 0.0
+    #: finds the subject in a path when no manifest gives it (BIDS sub-XX, EEGBCI S001, EEGMAT SubjectNN)
+    subject_regex: str = r"sub-[A-Za-z0-9]+|S\d{3}(?=R\d)|Subject\d+"
     window_seconds: float = 4.0
     cache_dir: str = "~/.cache/eegcodec/windows"
 

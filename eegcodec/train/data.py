@@ -3,8 +3,8 @@
 Each recording goes through the same survey and chunk adapter as
 :func:`eegcodec.pipeline.compress_raw` (baseline removed, per-chunk scaling,
 resampling to the model rate), so the model is trained on its real input. The
-adapted chunks are cached as ``.npy`` files keyed by file, adapter settings and
-hop, so only the first epoch reads EDF files.
+adapted chunks are cached as memory-mapped ``.npy`` files keyed by file, adapter
+settings and hop, so only the first epoch reads EDF files and a large corpus stays on disk.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +24,95 @@ from ..io import read_raw
 from ..survey import survey_recording
 
 
-def expand_files(root: str, patterns: list[str]) -> list[Path]:
-    """Sorted unique files matching ``patterns`` (relative ones under ``root``)."""
-    files = []
+#: File endings taken from a folder (any other MNE-readable file can be listed by glob or manifest).
+RECORDING_SUFFIXES = (".edf", ".bdf", ".fif", ".fif.gz", ".vhdr", ".set", ".gdf", ".cnt", ".mff", ".nxe")
+MANIFEST_SUFFIXES = (".txt", ".csv", ".tsv")
+
+
+def _read_manifest(path: Path) -> list[tuple[Path, str | None]]:
+    """(file, subject or None) rows: ``.txt`` one path per line; ``.csv``/``.tsv`` with a
+    ``path`` column and optionally ``subject``. Relative paths are under the manifest's folder."""
+    import csv
+
+    rows = []
+    if path.suffix == ".txt":
+        lines = [ln.strip() for ln in path.read_text().splitlines()]
+        rows = [(ln, None) for ln in lines if ln and not ln.startswith("#")]
+    else:
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh, delimiter="\t" if path.suffix == ".tsv" else ",")
+            if "path" not in (reader.fieldnames or []):
+                raise EegcodecError(f"manifest {path} needs a 'path' column (and optionally 'subject'), has {reader.fieldnames}")
+            rows = [(r["path"].strip(), (r.get("subject") or "").strip() or None) for r in reader]
+    out = []
+    for name, subject in rows:
+        p = Path(os.path.expanduser(name))
+        p = p if p.is_absolute() else path.parent / p
+        if not p.exists():
+            raise EegcodecError(f"manifest {path} lists a missing file: {p}")
+        out.append((p, subject))
+    return out
+
+
+def list_recordings(root: str, patterns: list[str]) -> dict[Path, str | None]:
+    """Recordings named by ``patterns`` -> their subject when a manifest says it.
+
+    Each pattern is a glob, a folder (its recordings, recursively), or a manifest
+    (``.txt``/``.csv``/``.tsv``); relative ones are under ``root``.
+    """
+    found: dict[Path, str | None] = {}
     for pat in patterns:
-        full = pat if os.path.isabs(pat) else os.path.join(os.path.expanduser(root), pat)
-        matches = sorted(glob.glob(full))
-        if not matches:
-            raise EegcodecError(f"data pattern matched no file: {full}")
-        files += [Path(m) for m in matches]
-    return sorted(set(files))
+        full = Path(pat if os.path.isabs(pat) else os.path.join(os.path.expanduser(root), pat))
+        if full.is_dir():
+            rows = [(p, None) for p in sorted(full.rglob("*")) if p.name.lower().endswith(RECORDING_SUFFIXES)]
+        elif full.is_file() and full.suffix in MANIFEST_SUFFIXES:
+            rows = _read_manifest(full)
+        else:
+            rows = [(Path(m), None) for m in sorted(glob.glob(str(full)))]
+        if not rows:
+            raise EegcodecError(f"data pattern matched no recording: {full}")
+        for p, subject in rows:
+            found[p] = subject or found.get(p)
+    return dict(sorted(found.items()))
+
+
+def subject_of(path: Path, manifest_subject: str | None, regex: str) -> str:
+    """A recording's subject: the manifest's, else the first match of ``regex`` in its path."""
+    if manifest_subject:
+        return manifest_subject
+    m = re.search(regex, str(path))
+    if not m:
+        raise EegcodecError(f"cannot tell the subject of {path}: no manifest 'subject' and no match of data.subject_regex {regex!r}")
+    return m.group(0)
+
+
+def split_recordings(cfg) -> tuple[list[Path], list[Path]]:
+    """(train, val) recordings of a :class:`~eegcodec.train.config.DataConfig`.
+
+    Whole recordings go to one side. With ``split_by: subject`` no subject is on
+    both sides. Without ``val`` patterns, ``val_fraction`` of the recordings (or of
+    the subjects) is held out, chosen by a fixed seed.
+    """
+    if cfg.split_by not in ("recording", "subject"):
+        raise EegcodecError(f"data.split_by must be 'recording' or 'subject', got {cfg.split_by!r}")
+    train = list_recordings(cfg.root, cfg.train)
+    val = list_recordings(cfg.root, cfg.val) if cfg.val else {}
+
+    def group(p: Path, subject: str | None) -> str:
+        return subject_of(p, subject, cfg.subject_regex) if cfg.split_by == "subject" else str(p)
+
+    if not val and cfg.val_fraction > 0:
+        groups = sorted({group(p, s) for p, s in train.items()})
+        n_val = max(1, int(round(cfg.val_fraction * len(groups))))
+        if n_val >= len(groups):
+            raise EegcodecError(f"data.val_fraction {cfg.val_fraction} leaves no training {cfg.split_by}s (of {len(groups)})")
+        held = set(np.random.default_rng(0).permutation(groups)[:n_val].tolist())
+        val = {p: s for p, s in train.items() if group(p, s) in held}
+        train = {p: s for p, s in train.items() if group(p, s) not in held}
+    both = sorted({group(p, s) for p, s in train.items()} & {group(p, s) for p, s in val.items()})
+    if both:
+        raise EegcodecError(f"{cfg.split_by}s in both train and val: {both[:5]}{' ...' if len(both) > 5 else ''}")
+    return list(train), list(val)
 
 
 def adapted_chunks(path: Path, cfg: AdapterConfig, hop: int) -> list[np.ndarray]:
@@ -78,19 +158,7 @@ class WindowBank:
         self.sources: list[str] = []
         cache = Path(os.path.expanduser(cache_dir)) if cache_dir else None
         for path in files:
-            arrays = None
-            if cache:
-                cpath = cache / f"{path.stem}-{_cache_key(path, cfg, hop)}.npz"
-                if cpath.exists():
-                    with np.load(cpath) as z:
-                        arrays = [z[k] for k in sorted(z.files, key=lambda s: int(s[1:]))]
-            if arrays is None:
-                arrays = adapted_chunks(path, cfg, hop)
-                if cache:
-                    cache.mkdir(parents=True, exist_ok=True)
-                    tmp = cpath.with_suffix(f".{os.getpid()}.partial.npz")  # ranks may write at once
-                    np.savez(tmp, **{f"c{i}": a for i, a in enumerate(arrays)})
-                    os.replace(tmp, cpath)
+            arrays = self._cached(cache / f"{path.stem}-{_cache_key(path, cfg, hop)}", path, cfg, hop) if cache else adapted_chunks(path, cfg, hop)
             for a in arrays:
                 if a.shape[1] >= self.window:
                     self.chunks.append(a)
@@ -99,6 +167,27 @@ class WindowBank:
             raise EegcodecError("no training windows: files too short for the window length, or no EEG channels")
         weights = np.array([a.shape[0] * (a.shape[1] - self.window + 1) for a in self.chunks], dtype=np.float64)
         self._p = weights / weights.sum()
+
+    @staticmethod
+    def _cached(folder: Path, path: Path, cfg: AdapterConfig, hop: int) -> list[np.ndarray]:
+        """Adapted chunks of ``path``, memory-mapped from ``folder`` (one ``.npy`` per chunk),
+        written there first if absent. Memory-mapping keeps a corpus of hundreds of hours
+        on disk; the OS page cache holds what is used."""
+        if not (folder / "done").exists():
+            arrays = adapted_chunks(path, cfg, hop)
+            tmp = folder.with_name(f"{folder.name}.{os.getpid()}.partial")  # ranks may write at once
+            tmp.mkdir(parents=True, exist_ok=True)
+            for i, a in enumerate(arrays):
+                np.save(tmp / f"c{i}.npy", a)
+            (tmp / "done").write_text(str(len(arrays)))
+            try:
+                os.replace(tmp, folder)
+            except OSError:  # another rank finished first
+                import shutil
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        n = int((folder / "done").read_text())
+        return [np.load(folder / f"c{i}.npy", mmap_mode="r") for i in range(n)]
 
     @property
     def n_samples(self) -> int:

@@ -26,8 +26,9 @@ import yaml
 
 from ..errors import EegcodecError
 from ..io import atomic_write_bytes
+from ..metrics import spectral_error_db
 from .config import TrainConfig, recipe_to_dict
-from .data import WindowBank, expand_files
+from .data import WindowBank, split_recordings
 from .losses import Adversary, codec_loss, gan_enabled
 from .modules import build_trainable
 
@@ -76,11 +77,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "recipe.yaml").write_text(yaml.safe_dump(recipe_to_dict(cfg), sort_keys=False))
         window = int(round(cfg.data.window_seconds * cfg.adapter.model_rate))
-        train_files = expand_files(cfg.data.root, cfg.data.train)
-        val_files = expand_files(cfg.data.root, cfg.data.val) if cfg.data.val else []
-        overlap = set(train_files) & set(val_files)
-        if overlap:
-            raise EegcodecError(f"recordings in both train and val: {sorted(p.name for p in overlap)}")
+        train_files, val_files = split_recordings(cfg.data)
         self.train_bank = WindowBank(train_files, cfg.adapter, self.hop, window, cfg.data.cache_dir)
         self.val_bank = WindowBank(val_files, cfg.adapter, self.hop, window, cfg.data.cache_dir) if val_files else None
         self.val_x = self.val_bank.sample(cfg.val_windows, np.random.default_rng(12345)) if self.val_bank else None
@@ -283,17 +280,22 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        """Codec-domain PRD/SNR per codebook depth on the fixed validation windows."""
+        """Codec-domain PRD, SNR and spectral error (dB, 1-45 Hz) per codebook depth on the
+        fixed validation windows; keeps the reconstructions for the figures."""
         if self.val_x is None:
             return {}
         self.model.eval()
         x = torch.from_numpy(self.val_x).to(self.device)
         res = {"step": self.step}
         depths = sorted({1, max(1, self.model.n_codebooks // 4), max(1, self.model.n_codebooks // 2), self.model.n_codebooks})
+        ref = self.val_x[:, 0].astype(np.float64)
+        self._val_recon = {}
         for k in depths:
-            y = self.model.reconstruct(x, k)
-            m = _windowed_metrics(self.val_x[:, 0].astype(np.float64), y[:, 0].float().cpu().numpy().astype(np.float64))
+            y = self.model.reconstruct(x, k)[:, 0].float().cpu().numpy().astype(np.float64)
+            m = _windowed_metrics(ref, y)
             res[f"prd_k{k}"], res[f"snr_k{k}"] = m["prd_percent"], m["snr_db"]
+            res[f"spec_db_k{k}"] = spectral_error_db(ref, y, self.cfg.adapter.model_rate)
+            self._val_recon[k] = y
         res["score"] = float(np.mean([res[f"prd_k{k}"] for k in depths]))
         return res
 
@@ -316,23 +318,45 @@ class Trainer:
             if k != "step":
                 self.writer.add_scalar(f"val/{k}", v, self.step)
         self.writer.add_figure("val/reconstruction", self._overlay_figure(), self.step)
+        self.writer.add_figure("val/psd", self._psd_figure(), self.step)
 
-    @torch.no_grad()
     def _overlay_figure(self):
+        """Three validation windows, original and reconstructed at full depth."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        x = torch.from_numpy(self.val_x[:3]).to(self.device)
-        y = self.model.reconstruct(x, self.model.n_codebooks).float().cpu().numpy()
+        y = self._val_recon[max(self._val_recon)]
         fig, axes = plt.subplots(3, 1, figsize=(8, 5), sharex=True)
-        t = np.arange(x.shape[-1]) / self.cfg.adapter.model_rate
+        t = np.arange(y.shape[-1]) / self.cfg.adapter.model_rate
         for i, ax in enumerate(axes):
             ax.plot(t, self.val_x[i, 0], lw=0.8, label="original")
-            ax.plot(t, y[i, 0], lw=0.8, label="reconstructed")
+            ax.plot(t, y[i], lw=0.8, label=f"reconstructed ({max(self._val_recon)} codebooks)")
         axes[0].legend(loc="upper right", fontsize=7)
         axes[-1].set_xlabel("seconds")
+        fig.tight_layout()
+        return fig
+
+    def _psd_figure(self):
+        """Mean Welch PSD of the validation windows: original and each evaluated depth."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from scipy.signal import welch
+
+        fs = self.cfg.adapter.model_rate
+        nper = int(min(self.val_x.shape[-1], round(2 * fs)))
+        fig, ax = plt.subplots(figsize=(6, 4))
+        f, p = welch(self.val_x[:, 0], fs=fs, nperseg=nper, axis=-1)
+        ax.semilogy(f, p.mean(0), color="k", lw=1.5, label="original")
+        for k, y in sorted(self._val_recon.items()):
+            ax.semilogy(f, welch(y, fs=fs, nperseg=nper, axis=-1)[1].mean(0), lw=1, label=f"{k} codebooks")
+        ax.set_xlim(0, min(fs / 2, 80))
+        ax.set_xlabel("Hz (EEG frequency)")
+        ax.set_ylabel("PSD (codec units²/Hz)")
+        ax.legend(fontsize=7)
         fig.tight_layout()
         return fig
 
