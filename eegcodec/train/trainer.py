@@ -5,7 +5,7 @@ Output folder layout::
     OUT/recipe.yaml        the resolved recipe
     OUT/tb/                TensorBoard event files
     OUT/state.pt           full state (model, optimiser, schedule, step, RNGs) for --resume
-    OUT/model.pth          latest weights in DAC's format + eegcodec metadata
+    OUT/model.pth          latest weights + eegcodec metadata (DAC's format for DAC models)
     OUT/best.pth           weights with the best validation PRD (the model to ship)
     OUT/history.json       validation metrics per evaluation
 """
