@@ -85,6 +85,13 @@ class Codec(ABC):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes int64 [B, K, F] (K <= n_codebooks) -> float32 [B, 1, F * hop]."""
 
-    @abstractmethod
     def to(self, device: str | torch.device) -> "Codec":
-        """Move the model; returns self."""
+        """Move ``self.model`` to ``device``; returns self."""
+        from ..errors import EegcodecError
+
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise EegcodecError("--device cuda requested but no CUDA GPU is available")
+        self.model.to(device)
+        self.device = device
+        return self

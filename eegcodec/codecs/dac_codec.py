@@ -112,11 +112,7 @@ class DACCodec(Codec):
         self._codebooks: list[torch.Tensor] | None = None
 
     def to(self, device: str | torch.device) -> "DACCodec":
-        device = torch.device(device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise EegcodecError("--device cuda requested but no CUDA GPU is available")
-        self.model.to(device)
-        self.device = device
+        super().to(device)
         self._codebooks = None
         return self
 

@@ -32,14 +32,6 @@ class WavTokenizerCodec(Codec):
         self.info = info
         self.device = torch.device("cpu")
 
-    def to(self, device: str | torch.device) -> "WavTokenizerCodec":
-        device = torch.device(device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise EegcodecError("--device cuda requested but no CUDA GPU is available")
-        self.model.to(device)
-        self.device = device
-        return self
-
     @torch.inference_mode()
     def encode(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
         """x float32 [B, 1, T] -> codes int64 [B, 1, T // hop]."""
