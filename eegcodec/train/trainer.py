@@ -223,9 +223,10 @@ class Trainer:
         self.opt.step()
         self.sched.step()
         self.step += 1
-        if quantize:
+        reset_every = self.cfg.optim.code_reset_every
+        if quantize and reset_every:  # usage counts serve only the dead-code reset
             self._count_usage(codes)
-            if self.cfg.optim.code_reset_every and self.step % self.cfg.optim.code_reset_every == 0:
+            if self.step % reset_every == 0:
                 self._reset_dead_codes(out["latents"].detach())
         result = {k: float(v.detach()) for k, v in terms.items()}
         result["grad_norm"] = float(gnorm)
