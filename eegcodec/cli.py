@@ -1,4 +1,4 @@
-"""The ``eegcodec`` command line: compress, decompress, info, eval, models, train.
+"""The ``eegcodec`` command line: compress, decompress, info, eval, models, train, bench.
 
 Errors print one line (``eegcodec: error: ...``) and exit with status 1 (2 for
 usage errors); ``--debug`` shows the traceback instead.
@@ -38,22 +38,6 @@ def _for_each_file(files: list[Path], args, work) -> None:
             bar.close()
 
 
-def _inputs(paths: list[str], suffixes: tuple[str, ...]) -> list[Path]:
-    """Files named, plus readable files inside named folders (recursively)."""
-    from .errors import EegcodecError
-
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and any(f.name.lower().endswith(s) for s in suffixes))
-            if not found:
-                raise EegcodecError(f"no {'/'.join(suffixes)} files in folder {p}")
-            out += found
-        else:
-            out.append(p)
-    return out
-
-
 def _out_path(src: Path, output: str | None, n_inputs: int, suffix: str) -> Path:
     stem = src.name[: -len(".fif.gz")] if src.name.lower().endswith(".fif.gz") else src.stem
     if output is None:
@@ -66,11 +50,11 @@ def _out_path(src: Path, output: str | None, n_inputs: int, suffix: str) -> Path
 
 def cmd_compress(args) -> int:
     from .api import compress
-    from .io import READ_EXTENSIONS
+    from .io import find_recordings
     from .models import load_codec
 
     codec = load_codec(args.model, device=args.device)
-    files = _inputs(args.inputs, READ_EXTENSIONS)
+    files = find_recordings(args.inputs)
 
     def work(src: Path, progress) -> None:
         dst = _out_path(src, args.output, len(files), ".eegc")
@@ -84,9 +68,10 @@ def cmd_compress(args) -> int:
 
 def cmd_decompress(args) -> int:
     from .api import decompress
+    from .io import find_recordings
     from .models import load_codec
 
-    files = _inputs(args.inputs, (".eegc",))
+    files = find_recordings(args.inputs, (".eegc",))
     codec = load_codec(args.model, device=args.device) if args.model else None
 
     def work(src: Path, progress) -> None:
@@ -162,7 +147,7 @@ def cmd_eval(args) -> int:
     from .models import load_codec
 
     from .adapt import AdapterConfig
-    from .io import READ_EXTENSIONS
+    from .io import find_recordings
     from .train.config import parse_override
 
     codec = load_codec(args.model, device=args.device)
@@ -172,7 +157,7 @@ def cmd_eval(args) -> int:
         changes = dict(parse_override(item) for item in args.set)
         adapter = AdapterConfig.from_dict({**codec.info.adapter.to_dict(), **changes})
     rows = []
-    for src in _inputs(args.inputs, READ_EXTENSIONS):
+    for src in find_recordings(args.inputs):
         rows += evaluate_file(src, codec, depths, crop_seconds=args.crop, progress=_show_progress(args), adapter=adapter)
     print(format_table(rows))
     if args.json:
@@ -212,6 +197,54 @@ def cmd_train(args) -> int:
         trainer.close()
     if trainer.is_main:
         print(json.dumps({"step": trainer.step, "last_losses": last, "best_val_score": trainer.best}, indent=1))
+    return 0
+
+
+def _model_labels(entries: list[str]) -> tuple[list[str], list[str | None]]:
+    """``NAME``, ``PATH`` or ``LABEL=NAME_OR_PATH`` -> (models, labels); the label names the model in reports."""
+    models, labels = [], []
+    for e in entries:
+        label, sep, model = e.partition("=")
+        if sep and label and "/" not in label:
+            models.append(model)
+            labels.append(label)
+        else:
+            models.append(e)
+            labels.append(None)
+    return models, labels
+
+
+def cmd_bench(args) -> int:
+    from .errors import EegcodecError
+
+    try:
+        from benchmarks import downstream, rd, speed
+    except ImportError as exc:  # a wheel built without the benchmarks package
+        raise EegcodecError(f"the benchmarks package is not installed ({exc}); install eegcodec from its repository") from exc
+    out = Path(args.out)
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    models, labels = _model_labels(args.models)
+    if args.kind == "speed":
+        cfg = speed.SpeedConfig.quick() if args.quick else speed.SpeedConfig()
+        cfg.minutes = args.minutes or cfg.minutes
+        cfg.channels = args.channels or cfg.channels
+        cfg.device = args.device
+        speed.run(args.inputs, models, out, cfg, progress=say)
+    else:
+        if not args.inputs:
+            raise EegcodecError(f"bench {args.kind} needs recordings (files or folders)")
+        if args.kind == "rd":
+            cfg = rd.RDConfig.quick() if args.quick else rd.RDConfig()
+            cfg.crop_seconds = args.crop if args.crop is not None else cfg.crop_seconds
+            cfg.codebooks = args.codebooks or cfg.codebooks
+            rd.run(args.inputs, models, out, cfg, labels=labels, progress=say)
+        else:
+            cfg = downstream.DownstreamConfig.quick() if args.quick else downstream.DownstreamConfig()
+            cfg.codebooks = args.codebooks or cfg.codebooks
+            downstream.run(args.inputs, models, out, cfg, labels=labels, progress=say)
+    if not args.quiet:
+        print((out / "report.md").read_text())
+        print(f"wrote {out / 'results.json'}, {out / 'report.md'} and figures")
     return 0
 
 
@@ -267,6 +300,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key, e.g. --set optim.lr=3e-4")
     t.add_argument("--resume", action="store_true", help="continue from DIR/state.pt")
     t.set_defaults(func=cmd_train)
+
+    b = sub.add_parser("bench", help="benchmarks: rate-distortion, downstream tasks, speed",
+                       description="Run a benchmark on recordings; writes DIR/results.json, DIR/report.md and PNG figures.")
+    b.add_argument("kind", choices=["rd", "downstream", "speed"], help="rd: bits vs fidelity with classical coders; downstream: "
+                   "classifiers on reconstructed EEG; speed: real-time factor and peak memory")
+    b.add_argument("inputs", nargs="*", metavar="INPUT", help="recording files or folders (speed: the first is tiled to each length)")
+    b.add_argument("--out", required=True, metavar="DIR")
+    b.add_argument("--models", nargs="+", default=["default"], metavar="MODEL",
+                   help="model names or files, optionally LABEL=MODEL (speed also takes dac16k-sized); default: default")
+    b.add_argument("--quick", action="store_true", help="small settings for a smoke run (short crops, one depth, short recordings)")
+    b.add_argument("--codebooks", type=int, nargs="+", metavar="N", help="depths (rd default: all; downstream: 1, 3, 6, max)")
+    b.add_argument("--crop", type=float, metavar="SECONDS", help="rd: seconds from the start of each recording (default 60)")
+    b.add_argument("--minutes", type=float, nargs="+", help="speed: recording lengths (default 1 10 60)")
+    b.add_argument("--channels", type=int, help="speed: channel count of the built recordings (default: the input's, or 64)")
+    b.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="speed: where the model runs")
+    b.add_argument("-q", "--quiet", action="store_true")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

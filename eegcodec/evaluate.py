@@ -18,10 +18,12 @@ from .metrics import bits_per_sample, reconstruction_metrics
 from .pipeline import compress_raw, decompress_archive
 
 
-def evaluate_raw(raw, codec: Codec, depths: list[int], name: str = "recording", progress: bool = False, adapter: AdapterConfig | None = None) -> list[dict]:
-    """One row per depth: bps, CR16, PRD, SNR, r, spectral error, speeds.
+def evaluate_raw(raw, codec: Codec, depths: list[int], name: str = "recording", progress: bool = False,
+                 adapter: AdapterConfig | None = None, on_reconstruction=None) -> list[dict]:
+    """One row per depth: bps, CR16, PRD, SNR, r, spectral error, band power errors, speeds.
 
-    ``adapter`` overrides the model's adapter settings (for experiments).
+    ``adapter`` overrides the model's adapter settings (for experiments);
+    ``on_reconstruction(depth, coded_names, decompressed_raw)`` sees each reconstruction.
     """
     from tqdm import tqdm
 
@@ -36,6 +38,8 @@ def evaluate_raw(raw, codec: Codec, depths: list[int], name: str = "recording", 
         coded = arc.header["channels"]["coded"]
         x = raw.get_data(picks=coded)
         y = rec.get_data(picks=coded)
+        if on_reconstruction is not None:
+            on_reconstruction(k, coded, rec)
         bps = bits_per_sample(arc.section_sizes["CODE"] + arc.section_sizes["SIDE"], len(coded), raw.n_times)
         dur = raw.n_times / raw.info["sfreq"]
         rows.append(

@@ -17,6 +17,9 @@ from .errors import EegcodecError, UnsupportedFormatError
 
 #: Extensions read through :func:`mne.io.read_raw` (lower case, with dot).
 READ_EXTENSIONS = (".edf", ".edf+", ".bdf", ".fif", ".fif.gz", ".vhdr", ".set", ".gdf", ".cnt", ".mff", ".nxe", ".lay", ".eeg", ".data", ".cdt", ".xdf")
+#: Endings taken when a folder is searched: one file per recording (a BrainVision folder
+#: gives its .vhdr, not its .eeg data file). Any READ_EXTENSIONS file can still be named.
+FOLDER_SUFFIXES = (".edf", ".bdf", ".fif", ".fif.gz", ".vhdr", ".set", ".gdf", ".cnt", ".mff", ".nxe")
 #: Output extension -> format name for :func:`mne.export.export_raw` ("fif" uses Raw.save).
 WRITE_FORMATS = {".edf": "edf", ".bdf": "bdf", ".fif": "fif", ".vhdr": "brainvision", ".set": "eeglab"}
 
@@ -24,6 +27,20 @@ WRITE_FORMATS = {".edf": "edf", ".bdf": "bdf", ".fif": "fif", ".vhdr": "brainvis
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     return ".fif.gz" if name.endswith(".fif.gz") else path.suffix.lower()
+
+
+def find_recordings(paths, suffixes: tuple[str, ...] = FOLDER_SUFFIXES) -> list[Path]:
+    """Files named, plus files ending in ``suffixes`` inside named folders (recursively, sorted)."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(suffixes))
+            if not found:
+                raise EegcodecError(f"no {'/'.join(suffixes)} files in folder {p}")
+            out += found
+        else:
+            out.append(p)
+    return out
 
 
 def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:

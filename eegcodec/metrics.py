@@ -54,13 +54,37 @@ def spectral_error_db(original: np.ndarray, recon: np.ndarray, sfreq: float, fmi
     return float(np.nanmean(ratio))
 
 
+#: Classical EEG bands (Hz), lower edge inclusive, upper exclusive.
+BANDS: dict[str, tuple[float, float]] = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0), "gamma": (30.0, 45.0)}
+
+
+def band_powers(x: np.ndarray, sfreq: float, window_seconds: float = 2.0) -> np.ndarray:
+    """Mean Welch PSD (Hann windows of ``window_seconds``) in each of :data:`BANDS`:
+    x [..., samples] (V) -> [..., 5] (V^2/Hz). Bands above Nyquist give NaN."""
+    nper = int(min(x.shape[-1], round(window_seconds * sfreq)))
+    f, p = welch(x, fs=sfreq, nperseg=nper, axis=-1)
+    out = []
+    for lo, hi in BANDS.values():
+        sel = (f >= lo) & (f < hi)
+        out.append(p[..., sel].mean(axis=-1) if sel.any() else np.full(p.shape[:-1], np.nan))
+    return np.stack(out, axis=-1)
+
+
+def band_power_error_db(original: np.ndarray, recon: np.ndarray, sfreq: float) -> dict[str, float]:
+    """Per band, mean over channels of ``|10 log10(P_recon / P_original)|`` (dB), ``P`` from :func:`band_powers`."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.abs(10 * np.log10(band_powers(recon, sfreq) / band_powers(original, sfreq)))
+    return {name: float(np.nanmean(err[..., i])) if np.isfinite(err[..., i]).any() else float("nan") for i, name in enumerate(BANDS)}
+
+
 def bits_per_sample(payload_bytes: int, n_channels: int, n_samples: int) -> float:
     """Payload bits over coded channels x samples."""
     return 8.0 * payload_bytes / max(1, n_channels * n_samples)
 
 
 def reconstruction_metrics(original: np.ndarray, recon: np.ndarray, sfreq: float) -> dict[str, float]:
-    """PRD %, SNR dB, Pearson r and spectral error dB in one dict (NaN samples ignored per channel: filled with 0 in both)."""
+    """PRD %, SNR dB, Pearson r, spectral error dB and per-band power error dB
+    (``band_error_db_<band>``) in one dict (NaN samples ignored: filled with 0 in both)."""
     mask = np.isnan(original) | np.isnan(recon)
     x = np.where(mask, 0.0, original)
     y = np.where(mask, 0.0, recon)
@@ -69,4 +93,5 @@ def reconstruction_metrics(original: np.ndarray, recon: np.ndarray, sfreq: float
         "snr_db": snr_db(x, y),
         "pearson_r": pearson_r(x, y),
         "spectral_error_db": spectral_error_db(x, y, sfreq),
+        **{f"band_error_db_{k}": v for k, v in band_power_error_db(x, y, sfreq).items()},
     }

@@ -20,12 +20,10 @@ import numpy as np
 
 from ..adapt import AdapterConfig, ChunkAdapter, ChunkLayout, robust_scale
 from ..errors import EegcodecError
-from ..io import read_raw
+from ..io import FOLDER_SUFFIXES, read_raw
 from ..survey import survey_recording
 
 
-#: File endings taken from a folder (any other MNE-readable file can be listed by glob or manifest).
-RECORDING_SUFFIXES = (".edf", ".bdf", ".fif", ".fif.gz", ".vhdr", ".set", ".gdf", ".cnt", ".mff", ".nxe")
 MANIFEST_SUFFIXES = (".txt", ".csv", ".tsv")
 
 
@@ -64,7 +62,7 @@ def list_recordings(root: str, patterns: list[str]) -> dict[Path, str | None]:
     for pat in patterns:
         full = Path(pat if os.path.isabs(pat) else os.path.join(os.path.expanduser(root), pat))
         if full.is_dir():
-            rows = [(p, None) for p in sorted(full.rglob("*")) if p.name.lower().endswith(RECORDING_SUFFIXES)]
+            rows = [(p, None) for p in sorted(full.rglob("*")) if p.name.lower().endswith(FOLDER_SUFFIXES)]
         elif full.is_file() and full.suffix in MANIFEST_SUFFIXES:
             rows = _read_manifest(full)
         else:

@@ -1,0 +1,339 @@
+"""``eegcodec bench downstream``: does a classifier still find what it found in the original EEG?
+
+Tasks are recognised from the file names given (files that match none are ignored):
+
+* ``eyes`` — eyes open vs closed: EEGBCI-named runs ``S###R01`` (open) and ``S###R02``
+  (closed), 4-s windows.
+* ``fists`` — imagined left vs right fist: EEGBCI imagery runs R04, R08, R12, annotations
+  T1 (left) / T2 (right), 0.5-4.0 s after each cue.
+* ``arithmetic`` — rest vs mental arithmetic: EEGMAT-named ``Subject##_1`` (rest) and
+  ``Subject##_2`` (task), 4-s windows.
+
+Within each group the classes are balanced by keeping evenly spaced windows of the
+larger class. Groups are subjects when there are several, else 15-s blocks (windowed
+tasks) or runs (fists). The classifier is log band power (delta..gamma, Welch) per channel
+-> standardise -> logistic regression, cross-validated over groups (no group is in both
+train and test). For every coder condition three accuracies are pooled over folds, each
+with a 95 % Wilson interval:
+
+* ``orig_orig`` — trained and tested on the original (the reference);
+* ``orig_recon`` — trained on the original, tested on the reconstruction;
+* ``recon_recon`` — trained and tested on reconstructions.
+
+Conditions: each model at each chosen codebook depth, and the DCT and wavelet coders at
+the bits/sample that depth reached on the same file (step found by bisection on the first
+20 s, then the whole file coded once; the bits reached are what is reported).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from eegcodec.errors import EegcodecError
+from eegcodec.evaluate import evaluate_raw
+from eegcodec.io import read_raw
+from eegcodec.metrics import band_powers, bits_per_sample
+
+from .classical import LOSSY_CODERS, step_for_bps
+from .common import Clock, hardware, hardware_line, load_models, md_table, model_card, pyplot, recordings, save_figure, write_outputs
+
+EEGBCI = re.compile(r"S(\d{3})R(\d{2})\.edf$", re.I)
+EEGMAT = re.compile(r"Subject(\d+)_([12])\.edf$", re.I)
+IMAGERY_RUNS = (4, 8, 12)
+
+
+@dataclass
+class DownstreamConfig:
+    codebooks: list[int] | None = None  #: model depths (None: 1, 3, 6 and the maximum, as the model allows)
+    window_seconds: float = 4.0  #: window length for the windowed tasks
+    block_seconds: float = 15.0  #: time block = CV group when a task has one subject
+    max_folds: int = 5
+    classical: bool = True  #: also run DCT and wavelet at matched bits/sample
+    search_seconds: float = 20.0  #: data used to find the classical step for a target bits/sample
+
+    @classmethod
+    def quick(cls) -> "DownstreamConfig":
+        return cls(codebooks=[1], window_seconds=2.0, block_seconds=6.0, max_folds=3)
+
+
+@dataclass
+class Window:
+    """One labelled window: ``file`` samples [start, start + length) of the recording."""
+
+    file: Path
+    start: int
+    length: int
+    label: int
+    group: str
+
+
+@dataclass
+class Task:
+    name: str
+    classes: tuple[str, str]
+    windows: list[Window]
+
+    @property
+    def files(self) -> list[Path]:
+        return sorted({w.file for w in self.windows})
+
+
+# ---------------------------------------------------------------------------
+# tasks from file names
+# ---------------------------------------------------------------------------
+
+
+def _sliding(path: Path, label: int, subject: str, cfg: DownstreamConfig, single_subject: bool) -> list[Window]:
+    raw = read_raw(path)
+    sf = raw.info["sfreq"]
+    n = int(round(cfg.window_seconds * sf))
+    block = max(1, int(round(cfg.block_seconds * sf)))
+    return [Window(path, s, n, label, f"block{s // block}" if single_subject else subject) for s in range(0, raw.n_times - n + 1, n)]
+
+
+def _fists(path: Path, subject: str, run: int, single_subject: bool) -> list[Window]:
+    import mne
+
+    raw = read_raw(path)
+    sf = raw.info["sfreq"]
+    events, ids = mne.events_from_annotations(raw, event_id={"T1": 0, "T2": 1}, verbose="error")
+    start, length = int(round(0.5 * sf)), int(round(3.5 * sf))
+    group = f"run{run:02d}" if single_subject else subject
+    return [Window(path, s, length, int(lab), group) for s, _, lab in events
+            for s in [s - raw.first_samp + start] if 0 <= s and s + length <= raw.n_times]
+
+
+def find_tasks(files: list[Path], cfg: DownstreamConfig) -> list[Task]:
+    """The tasks the files support (see the module docstring), classes balanced per group."""
+    eegbci = {f: EEGBCI.search(f.name) for f in files}
+    eegbci = {f: (m.group(1), int(m.group(2))) for f, m in eegbci.items() if m}
+    eegmat = {f: EEGMAT.search(f.name) for f in files}
+    eegmat = {f: (m.group(1), int(m.group(2))) for f, m in eegmat.items() if m}
+    tasks = []
+    eyes = {f: v for f, v in eegbci.items() if v[1] in (1, 2)}
+    if len({v[1] for v in eyes.values()}) == 2:
+        one = len({v[0] for v in eyes.values()}) == 1
+        ws = [w for f, (s, r) in eyes.items() for w in _sliding(f, r - 1, s, cfg, one)]
+        tasks.append(Task("eyes", ("eyes open", "eyes closed"), ws))
+    fists = {f: v for f, v in eegbci.items() if v[1] in IMAGERY_RUNS}
+    if fists:
+        one = len({v[0] for v in fists.values()}) == 1
+        tasks.append(Task("fists", ("left fist (imagined)", "right fist (imagined)"), [w for f, (s, r) in fists.items() for w in _fists(f, s, r, one)]))
+    if len({v[1] for v in eegmat.values()}) == 2:
+        one = len({v[0] for v in eegmat.values()}) == 1
+        ws = [w for f, (s, r) in eegmat.items() for w in _sliding(f, r - 1, s, cfg, one)]
+        tasks.append(Task("arithmetic", ("rest", "mental arithmetic"), ws))
+    tasks = [Task(t.name, t.classes, balance(t.windows)) for t in tasks]
+    return [t for t in tasks if len({w.group for w in t.windows}) >= 2 and len({w.label for w in t.windows}) == 2]
+
+
+def balance(windows: list[Window]) -> list[Window]:
+    """Equal class counts within each group: evenly spaced windows of the larger class are kept."""
+    out = []
+    by_group = defaultdict(lambda: defaultdict(list))
+    for w in windows:
+        by_group[w.group][w.label].append(w)
+    for group in sorted(by_group):
+        classes = by_group[group]
+        if len(classes) < 2:
+            continue
+        n = min(len(v) for v in classes.values())
+        for label in sorted(classes):
+            v = classes[label]
+            out += [v[i] for i in np.linspace(0, len(v) - 1, n).round().astype(int)]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# features, classifier, statistics
+# ---------------------------------------------------------------------------
+
+
+def window_features(x: np.ndarray, sfreq: float, windows: list[Window]) -> np.ndarray:
+    """Log band power per channel for each window: x [C, N] (V) -> [W, C * 5]."""
+    feats = [np.log(band_powers(x[:, w.start : w.start + w.length], sfreq, window_seconds=1.0) + 1e-30).ravel() for w in windows]
+    return np.array(feats)
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion ``correct / n``."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, min(p, centre - half))), float(min(1.0, max(p, centre + half)))  # p inside despite rounding
+
+
+def accuracy(correct: np.ndarray) -> dict:
+    """{accuracy, ci95 [lo, hi], n} of a boolean array."""
+    n, k = int(correct.size), int(np.sum(correct))
+    return {"accuracy": k / n if n else float("nan"), "ci95": list(wilson_interval(k, n)), "n": n}
+
+
+def cross_validate(feat_orig: np.ndarray, feat_rec: np.ndarray | None, y: np.ndarray, groups: np.ndarray, max_folds: int) -> dict:
+    """Group k-fold: orig->orig, orig->recon and recon->recon correctness pooled over folds."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def model():
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+
+    hits = defaultdict(list)
+    folds = GroupKFold(n_splits=min(max_folds, len(np.unique(groups))))
+    for train, test in folds.split(feat_orig, y, groups):
+        if len(np.unique(y[train])) < 2:
+            continue
+        clf = model().fit(feat_orig[train], y[train])
+        hits["orig_orig"].append(clf.predict(feat_orig[test]) == y[test])
+        if feat_rec is not None:
+            hits["orig_recon"].append(clf.predict(feat_rec[test]) == y[test])
+            hits["recon_recon"].append(model().fit(feat_rec[train], y[train]).predict(feat_rec[test]) == y[test])
+    return {k: accuracy(np.concatenate(v)) for k, v in hits.items()}
+
+
+# ---------------------------------------------------------------------------
+# the benchmark
+# ---------------------------------------------------------------------------
+
+
+def _default_depths(n_max: int) -> list[int]:
+    return sorted({k for k in (1, 3, 6, n_max) if k <= n_max})
+
+
+def run(inputs: list[str], model_names: list[str], out: Path, cfg: DownstreamConfig, labels: list[str] | None = None, progress=print) -> dict:
+    """Run every task the inputs support; write results.json, report.md and figures into ``out``."""
+    clock = Clock()
+    files = recordings(inputs)
+    tasks = find_tasks(files, cfg)
+    if not tasks:
+        raise EegcodecError("no downstream task found in the inputs: need EEGBCI runs S###R01+R02 (eyes) or R04/R08/R12 "
+                            "(fists), or EEGMAT Subject##_1 + _2 recordings (arithmetic)")
+    codecs = load_models(model_names)
+    labels = [lab or c.info.name for c, lab in zip(codecs, labels or [None] * len(codecs))]
+    results = {"benchmark": "downstream", "config": asdict(cfg), "hardware": hardware(),
+               "models": [{**model_card(c), "label": lab} for c, lab in zip(codecs, labels)], "tasks": []}
+    for task in tasks:
+        progress(f"downstream: task {task.name}: {len(task.windows)} windows from {len(task.files)} recordings")
+        results["tasks"].append(run_task(task, codecs, labels, cfg, progress))
+    results["elapsed_s"] = clock.seconds()
+    results["figures"] = plot(results, out)
+    write_outputs(out, results, report(results))
+    return results
+
+
+def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progress) -> dict:
+    """Features of every window under every condition, then the three cross-validated accuracies."""
+    order = {f: [i for i, w in enumerate(task.windows) if w.file == f] for f in task.files}
+    n_win = len(task.windows)
+    feats: dict[str, np.ndarray] = {}
+    bps: dict[str, list[float]] = defaultdict(list)
+    meta: dict[str, dict] = {}
+
+    def put(cond: str, idx: list[int], f: np.ndarray):
+        feats.setdefault(cond, np.zeros((n_win, f.shape[1])))[idx] = f
+
+    for path, idx in order.items():
+        progress(f"  {path.name}")
+        raw = read_raw(path, preload=True)
+        sf = raw.info["sfreq"]
+        wins = [task.windows[i] for i in idx]
+        done: set[str] = set()
+        for codec, label in zip(codecs, labels):
+            depths = [k for k in (cfg.codebooks or _default_depths(codec.info.n_codebooks)) if 1 <= k <= codec.info.n_codebooks]
+            recs, names = {}, []
+
+            def on_rec(k, coded, rec, recs=recs, names=names):
+                names[:] = [raw.ch_names[c] if isinstance(c, int) else c for c in coded]
+                recs[k] = rec.get_data(picks=names)
+
+            rows = evaluate_raw(raw, codec, depths, name=path.name, on_reconstruction=on_rec)
+            x = raw.get_data(picks=names)
+            if "original" not in done:
+                put("original", idx, window_features(x, sf, wins))
+                done.add("original")
+            for row in rows:
+                cond = f"{label} N={row['codebooks']}"
+                put(cond, idx, window_features(recs[row["codebooks"]], sf, wins))
+                bps[cond].append(row["bits_per_sample"])
+                meta[cond] = {"coder": label, "codebooks": row["codebooks"]}
+                if not cfg.classical:
+                    continue
+                search = x[:, : int(cfg.search_seconds * sf)]
+                for name, coder in LOSSY_CODERS.items():
+                    step, _, _ = step_for_bps(coder, search, sf, row["bits_per_sample"], iters=14)
+                    rec, nbytes = coder(x, sf, step)
+                    matched = f"{name} @ {cond}"
+                    put(matched, idx, window_features(rec, sf, wins))
+                    bps[matched].append(bits_per_sample(nbytes, *x.shape))
+                    meta[matched] = {"coder": name, "matched_to": cond}
+    y = np.array([w.label for w in task.windows])
+    groups = np.array([w.group for w in task.windows])
+    reference = cross_validate(feats["original"], None, y, groups, cfg.max_folds)["orig_orig"]
+    conditions = []
+    for cond in (c for c in feats if c != "original"):
+        scores = cross_validate(feats["original"], feats[cond], y, groups, cfg.max_folds)
+        conditions.append({"condition": cond, **meta[cond], "bits_per_sample": float(np.mean(bps[cond])), **scores})
+    counts = np.bincount(y, minlength=2)
+    return {"task": task.name, "classes": list(task.classes), "windows": len(task.windows), "class_counts": counts.tolist(),
+            "groups": sorted(set(groups.tolist())), "files": [str(f) for f in task.files],
+            "chance": float(counts.max() / counts.sum()), "original": reference, "conditions": conditions}
+
+
+def report(res: dict) -> str:
+    lines = ["# Downstream benchmark\n",
+             f"Hardware: {hardware_line(res['hardware'])}. Run time {res['elapsed_s']} s. Classifier: log band power per channel "
+             "-> standardise -> logistic regression; group k-fold (no subject/run/block in both train and test); accuracy "
+             "pooled over folds with 95 % Wilson interval.\n"]
+    for t in res["tasks"]:
+        ref = t["original"]
+        lines.append(f"## {t['task']}: {t['classes'][0]} vs {t['classes'][1]}\n")
+        lines.append(f"{t['windows']} windows ({t['class_counts'][0]} / {t['class_counts'][1]}) from {len(t['files'])} recordings, "
+                     f"{len(t['groups'])} CV groups; chance {100 * t['chance']:.0f} %. Trained and tested on the original: "
+                     f"**{100 * ref['accuracy']:.1f} %** [{100 * ref['ci95'][0]:.1f}, {100 * ref['ci95'][1]:.1f}].\n")
+        rows = []
+        for c in sorted(t["conditions"], key=lambda c: (c.get("matched_to", c["condition"]), "matched_to" in c, c["condition"])):
+            rows.append([c["condition"], c["bits_per_sample"], *[_acc(c[k]) for k in ("orig_recon", "recon_recon")]])
+        lines.append(md_table(["condition", "bits/sample", "train original, test reconstructed %", "train and test reconstructed %"], rows, {1: ".3f"}) + "\n")
+        for fig in res.get("figures", []):
+            if fig.startswith(f"downstream_{t['task']}"):
+                lines.append(f"![{t['task']}]({fig})\n")
+    return "\n".join(lines)
+
+
+def _acc(a: dict) -> str:
+    return f"{100 * a['accuracy']:.1f} [{100 * a['ci95'][0]:.1f}, {100 * a['ci95'][1]:.1f}]"
+
+
+def plot(res: dict, out: Path) -> list[str]:
+    """Accuracy (train original, test reconstructed) against bits/sample, one panel per task."""
+    plt = pyplot()
+    names = []
+    for t in res["tasks"]:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        by_coder = defaultdict(list)
+        for c in t["conditions"]:
+            by_coder[c["coder"]].append(c)
+        for coder, cs in by_coder.items():
+            cs = sorted(cs, key=lambda c: c["bits_per_sample"])
+            acc = np.array([c["orig_recon"]["accuracy"] for c in cs]) * 100
+            ci = np.array([c["orig_recon"]["ci95"] for c in cs]).T * 100
+            ax.errorbar([c["bits_per_sample"] for c in cs], acc, yerr=[acc - ci[0], ci[1] - acc], marker="o", capsize=3,
+                        ls="-" if coder in {m["label"] for m in res["models"]} else "--", label=coder)
+        ax.axhline(100 * t["original"]["accuracy"], color="black", lw=1, label="original")
+        ax.axhline(100 * t["chance"], color="gray", ls=":", lw=1, label="chance")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per sample")
+        ax.set_ylabel("accuracy % (train original, test reconstructed)")
+        ax.set_title(f"{t['task']}: {t['classes'][0]} vs {t['classes'][1]}")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        names.append(save_figure(fig, out / f"downstream_{t['task']}.png"))
+    return names

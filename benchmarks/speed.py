@@ -1,0 +1,158 @@
+"""``eegcodec bench speed``: real-time factors and peak memory of ``compress`` / ``decompress``.
+
+For each model and each length, an EDF of that length is built by tiling the first input
+recording (its channels and rate; 64-channel synthetic 1/f noise at 160 Hz when no input
+is given), then each CLI verb runs as its own process (Python start-up, imports and model
+loading included, as a user sees it) and its wall time and peak resident memory (from the
+OS, ``ru_maxrss`` of the child) are recorded. Real-time factor = recording seconds per
+wall second. Memory that stays flat as the length grows shows the chunked streaming.
+
+The model name ``dac16k-sized`` builds a DAC with the 16-kHz DAC architecture (74 M
+parameters, hop 320) and random weights, with the adapter of ``recipes/dac16k_finetune.yaml``
+(EEG at 1000 Hz): a speed stand-in for a fine-tuned DAC-16k, not a codec to judge quality by.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .common import Clock, hardware, hardware_line, md_table, pyplot, recordings, save_figure, write_outputs
+
+DAC16K_ARCH = dict(encoder_dim=64, encoder_rates=[2, 4, 5, 8], decoder_dim=1536, decoder_rates=[8, 5, 4, 2],
+                   n_codebooks=12, codebook_size=1024, codebook_dim=8, sample_rate=16000)
+DAC16K_ADAPTER = dict(model_rate=1000.0, chunk_seconds=30.0, overlap_seconds=1.0)
+
+
+@dataclass
+class SpeedConfig:
+    minutes: list[float] = field(default_factory=lambda: [1.0, 10.0, 60.0])
+    channels: int | None = None  #: channels of the built recordings (None: the input's, or 64)
+    device: str = "cpu"
+
+    @classmethod
+    def quick(cls) -> "SpeedConfig":
+        return cls(minutes=[0.1, 0.2], channels=4)
+
+
+def make_recording(path: Path, source: Path | None, minutes: float, channels: int | None) -> tuple[int, float]:
+    """Write an EDF of ``minutes`` built by tiling ``source`` (or synthetic noise); returns (channels, sfreq)."""
+    import mne
+
+    from eegcodec.io import read_raw, write_raw
+
+    if source is not None:
+        raw = read_raw(source, preload=True).pick("eeg")
+        base, sfreq = raw.get_data(), raw.info["sfreq"]
+        names = raw.ch_names
+    else:
+        sfreq, n0 = 160.0, 160 * 60
+        rng = np.random.default_rng(0)
+        base = np.cumsum(rng.normal(size=(channels or 64, n0)), axis=1) * 1e-6
+        base -= base.mean(axis=1, keepdims=True)
+        names = [f"EEG{i:03d}" for i in range(base.shape[0])]
+    if channels:
+        reps = -(-channels // base.shape[0])
+        base = np.tile(base, (reps, 1))[:channels]
+        names = [f"EEG{i:03d}" for i in range(channels)]
+    n = int(minutes * 60 * sfreq)
+    data = np.tile(base, (1, -(-n // base.shape[1])))[:, :n]
+    write_raw(mne.io.RawArray(data, mne.create_info(names, sfreq, "eeg"), verbose="error"), path)
+    return data.shape[0], sfreq
+
+
+def dac16k_sized(path: Path) -> Path:
+    """Save a random-weight DAC of the 16-kHz architecture (eegcodec metadata) to ``path``."""
+    import torch
+
+    from eegcodec.adapt import AdapterConfig
+    from eegcodec.codecs.dac_codec import build_dac, save_dac_file
+
+    torch.manual_seed(0)
+    save_dac_file(build_dac(DAC16K_ARCH), path, {"name": "dac16k-sized", "adapter": AdapterConfig(**DAC16K_ADAPTER).to_dict()})
+    return path
+
+
+def _child(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd`` under a fresh Python that reports its child's wall seconds and peak RSS (MB)."""
+    probe = (
+        "import resource,subprocess,sys,time;t=time.perf_counter();"
+        "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE,text=True);"
+        "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024);"
+        "sys.stderr.write(r.stderr);sys.exit(r.returncode)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe] + cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd[2:4])} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+    seconds, peak = done.stdout.split()
+    return float(seconds), float(peak)
+
+
+def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, progress=print) -> dict:
+    """Time every (model, length); write results.json, report.md and speed.png into ``out``."""
+    clock = Clock()
+    source = recordings(inputs)[0] if inputs else None
+    exe = [sys.executable, "-m", "eegcodec.cli"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name in model_names:
+            model = str(dac16k_sized(tmp / "dac16k-sized.pth")) if name == "dac16k-sized" else name
+            for minutes in cfg.minutes:
+                progress(f"speed: {name}, {minutes:g} min")
+                src, arc, back = tmp / "rec.edf", tmp / "rec.eegc", tmp / "back.edf"
+                n_ch, sfreq = make_recording(src, source, minutes, cfg.channels)
+                common = ["--model", model, "--device", cfg.device, "-q"]
+                tc, mc = _child(exe + ["compress", str(src), "-o", str(arc)] + common)
+                td, md = _child(exe + ["decompress", str(arc), "-o", str(back)] + common)
+                info = json.loads(subprocess.run(exe + ["info", str(arc), "--json"], capture_output=True, text=True, check=True).stdout)
+                sec = minutes * 60
+                rows.append({"model": name, "minutes": minutes, "channels": n_ch, "sfreq": sfreq, "device": cfg.device,
+                             "codebooks": info["codebooks"], "bits_per_sample": info["bits_per_sample"],
+                             "compress_s": tc, "compress_realtime": sec / tc, "compress_peak_mb": mc,
+                             "decompress_s": td, "decompress_realtime": sec / td, "decompress_peak_mb": md})
+    results = {"benchmark": "speed", "config": asdict(cfg), "hardware": hardware(), "source": str(source) if source else "synthetic",
+               "rows": rows, "elapsed_s": clock.seconds()}
+    results["figures"] = plot(results, out)
+    write_outputs(out, results, report(results))
+    return results
+
+
+def report(res: dict) -> str:
+    src = res["source"]
+    lines = ["# Speed and memory benchmark\n",
+             f"Hardware: {hardware_line(res['hardware'])}; device {res['config']['device']}. Recordings tiled from {src}. "
+             "Each verb timed as its own process (start-up and model loading included); real-time factor = recording "
+             f"seconds per wall second; peak = the process's maximum resident memory. Run time {res['elapsed_s']} s.\n"]
+    rows = [[r["model"], r["minutes"], f"{r['channels']} x {r['sfreq']:g} Hz", r["codebooks"], r["bits_per_sample"], r["compress_s"],
+             r["compress_realtime"], r["compress_peak_mb"], r["decompress_s"], r["decompress_realtime"], r["decompress_peak_mb"]] for r in res["rows"]]
+    lines.append(md_table(["model", "minutes", "recording", "codebooks", "bits/sample", "compress s", "compress x realtime", "compress peak MB",
+                           "decompress s", "decompress x realtime", "decompress peak MB"], rows,
+                          {1: "g", 4: ".3f", 5: ".1f", 6: ".0f", 7: ".0f", 8: ".1f", 9: ".0f", 10: ".0f"}) + "\n")
+    lines += [f"![{f}]({f})\n" for f in res.get("figures", [])]
+    return "\n".join(lines)
+
+
+def plot(res: dict, out: Path) -> list[str]:
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for model in dict.fromkeys(r["model"] for r in res["rows"]):
+        rs = [r for r in res["rows"] if r["model"] == model]
+        m = [r["minutes"] for r in rs]
+        for verb, ls in (("compress", "-"), ("decompress", "--")):
+            axes[0].plot(m, [r[f"{verb}_realtime"] for r in rs], ls=ls, marker="o", label=f"{model} {verb}")
+            axes[1].plot(m, [r[f"{verb}_peak_mb"] for r in rs], ls=ls, marker="o", label=f"{model} {verb}")
+    for ax, title in zip(axes, ("x real time (higher is faster)", "peak memory MB")):
+        ax.set_xscale("log")
+        ax.set_xlabel("recording minutes")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[1].set_ylim(bottom=0)
+    axes[0].legend(fontsize=8)
+    return [save_figure(fig, out / "speed.png")]

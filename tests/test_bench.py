@@ -1,0 +1,221 @@
+"""Benchmarks: classical coders, metrics on hand-computed cases, and the quick mode of each
+``eegcodec bench`` verb on synthetic recordings (JSON schema and recomputed values, no timings)."""
+
+from __future__ import annotations
+
+import json
+
+import mne
+import numpy as np
+import pytest
+
+from benchmarks import classical, downstream
+from benchmarks.classical import dct_code, deadzone_quantise, deadzone_rebuild, flac_bytes, integer_samples, interpolate_at, wavelet_code, zstd_bytes
+from eegcodec.cli import main
+from eegcodec.io import write_raw
+from eegcodec.metrics import BANDS, band_power_error_db, prd, reconstruction_metrics
+
+from conftest import synthetic_raw
+
+
+# ---------------------------------------------------------------------------
+# classical coders
+# ---------------------------------------------------------------------------
+
+
+def test_deadzone_quantiser_hand_case():
+    q = deadzone_quantise(np.array([-2.5, -0.4, 0.4, 1.0, 2.9]), 1.0)
+    assert q.tolist() == [-2, 0, 0, 1, 2]
+    assert deadzone_rebuild(q, 1.0).tolist() == [-2.5, 0.0, 0.0, 1.5, 2.5]
+
+
+def test_integer_samples_recovers_the_file_grid_and_flac_is_lossless():
+    rng = np.random.default_rng(0)
+    ints = rng.integers(-3000, 3000, size=(10, 4000))
+    ints[:, ::2] += 1  # not every level is present on every channel
+    lsb = np.linspace(0.5e-6, 2e-6, 10)[:, None]
+    x = 1e-4 + ints * lsb
+    back, est_lsb, offset, exact = integer_samples(x)
+    assert exact
+    np.testing.assert_allclose(est_lsb, lsb[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(offset[:, None] + (back - back.min(axis=1, keepdims=True)) * lsb, x, atol=1e-12)
+    n = flac_bytes(back, 160.0)  # asserts its own round trip is exact
+    assert 0 < n < back.size * 2  # 16-bit samples: under the raw size
+    assert zstd_bytes(back) > 0
+    wide = back * 2000  # beyond 16 bits: the 24-bit path, still exact
+    assert flac_bytes(wide, 160.0) > n
+    _, _, _, exact = integer_samples(rng.normal(size=(2, 500)))
+    assert not exact  # float data is flagged
+
+
+def test_transform_coders_trade_bits_for_error():
+    raw = synthetic_raw(n_ch=4, seconds=16, stim=False)
+    x, sf = raw.get_data(), raw.info["sfreq"]
+    for coder in (dct_code, wavelet_code):
+        results = [coder(x, sf, step) for step in classical.step_sweep(x, 6)]
+        bps = [8 * n / x.size for _, n in results]
+        prds = [prd(x, rec) for rec, _ in results]
+        assert all(np.diff(bps) < 0) and all(np.diff(prds) > 0)
+        assert prds[0] < 3 and prds[-1] > 60
+        step, rec, reached = classical.step_for_bps(coder, x, sf, 1.0)
+        assert abs(reached - 1.0) < 0.1
+        assert reached == pytest.approx(8 * coder(x, sf, step)[1] / x.size)
+
+
+def test_interpolate_at():
+    assert interpolate_at([0, 1, 2], [10, 20, 40], 1.5) == 30
+    assert np.isnan(interpolate_at([0, 1], [0, 1], 2))
+    assert interpolate_at([2, 0, 1], [40, 10, 20], 0.5) == 15  # unsorted input
+
+
+# ---------------------------------------------------------------------------
+# metrics and statistics
+# ---------------------------------------------------------------------------
+
+
+def test_band_power_error_hand_case():
+    raw = synthetic_raw(n_ch=3, seconds=20, stim=False)
+    x, sf = raw.get_data(), raw.info["sfreq"]
+    err = band_power_error_db(x, 2 * x, sf)  # power x4 = 6.02 dB in every band
+    assert set(err) == set(BANDS)
+    for v in err.values():
+        assert v == pytest.approx(10 * np.log10(4), abs=1e-9)
+    m = reconstruction_metrics(x, x, sf)
+    assert all(m[f"band_error_db_{b}"] == pytest.approx(0, abs=1e-12) for b in BANDS)
+
+
+def test_wilson_interval_and_accuracy():
+    lo, hi = downstream.wilson_interval(8, 10)  # the textbook case
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    a = downstream.accuracy(np.array([True, True, False, True]))
+    assert a["accuracy"] == 0.75 and a["n"] == 4 and a["ci95"][0] < 0.75 < a["ci95"][1]
+
+
+# ---------------------------------------------------------------------------
+# quick modes on synthetic recordings
+# ---------------------------------------------------------------------------
+
+
+def _eyes_recordings(folder, seconds=30.0):
+    """EEGBCI-named runs: R01 (eyes open) and R02 (eyes closed: +40 uV alpha)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for run, alpha in ((1, 0.0), (2, 40e-6)):
+        raw = synthetic_raw(n_ch=6, seconds=seconds, seed=run, stim=False)
+        t = raw.times
+        raw._data += alpha * np.sin(2 * np.pi * 10 * t)[None]
+        write_raw(raw, folder / f"S001R{run:02d}.edf")
+    return folder
+
+
+def test_bench_rd_quick_schema_and_values(tmp_path, tiny_dac_path):
+    data = _eyes_recordings(tmp_path / "data")
+    out = tmp_path / "rd"
+    assert main(["bench", "rd", str(data), "--out", str(out), "--models", f"tiny={tiny_dac_path}", "--quick", "-q"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["benchmark"] == "rd" and res["models"][0]["label"] == "tiny"
+    assert {f["file"] for f in res["files"]} == {"S001R01.edf", "S001R02.edf"}
+    assert [r["codebooks"] for r in res["neural"] if r["file"] == "S001R01.edf"] == [1, 2, 3]
+    for r in res["neural"]:
+        for key in ("bits_per_sample", "cr16", "prd_percent", "snr_db", "pearson_r", "spectral_error_db", "dct_prd_percent_at_same_bps",
+                    *[f"band_error_db_{b}" for b in BANDS]):
+            assert key in r
+        assert r["cr16"] == pytest.approx(16 / r["bits_per_sample"])
+    # the bits are those of the real .eegc payload
+    from eegcodec.container import Archive
+    from eegcodec.io import read_raw
+    from eegcodec.models import load_codec
+    from eegcodec.pipeline import compress_raw
+
+    raw = read_raw(data / "S001R01.edf", preload=True).crop(0, 10, include_tmax=False)
+    arc = Archive.from_bytes(compress_raw(raw, load_codec(str(tiny_dac_path)), n_codebooks=2))
+    payload = arc.section_sizes["CODE"] + arc.section_sizes["SIDE"]
+    row = next(r for r in res["neural"] if r["file"] == "S001R01.edf" and r["codebooks"] == 2)
+    assert row["bits_per_sample"] == pytest.approx(8 * payload / (6 * raw.n_times))
+    # a classical row recomputed by hand
+    c = next(r for r in res["classical"] if r["file"] == "S001R01.edf" and r["coder"] == "dct" and r["step_index"] == 2)
+    rec, nbytes = dct_code(raw.get_data(), raw.info["sfreq"], c["step_volts"])
+    assert c["bits_per_sample"] == pytest.approx(8 * nbytes / raw.get_data().size)
+    assert c["prd_percent"] == pytest.approx(prd(raw.get_data(), rec))
+    assert {r["coder"] for r in res["lossless"]} == {"flac", "zstd"} and all(r["exact"] for r in res["lossless"])
+    summary = res["summary"]["data"]
+    assert set(summary["curves"]) == {"tiny", "dct", "wavelet"} and "flac" in summary["lossless"]
+    for fig in ("rd_data.png", "overlay_S001R01.png", "psd_S001R01.png"):
+        assert fig in res["figures"] and (out / fig).stat().st_size > 1000
+    report = (out / "report.md").read_text()
+    assert "| tiny | 2 |" in report and "rd_data.png" in report
+
+
+def test_bench_rd_axes_table_when_models_differ(tmp_path, tiny_dac_path):
+    import torch
+
+    from eegcodec.adapt import AdapterConfig
+    from eegcodec.codecs.dac_codec import build_dac, save_dac_file
+
+    torch.manual_seed(1)
+    other = tmp_path / "v16.pth"
+    save_dac_file(build_dac(dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=2, codebook_size=16,
+                                 codebook_dim=4, sample_rate=160)), other, {"name": "v16", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=8.0).to_dict()})
+    data = _eyes_recordings(tmp_path / "data", seconds=12)
+    out = tmp_path / "rd"
+    main(["bench", "rd", str(data / "S001R01.edf"), "--out", str(out), "--models", f"v64={tiny_dac_path}", f"v16={other}", "--quick", "-q"])
+    report = (out / "report.md").read_text()
+    assert "## Axes: vocabulary size and input rate" in report
+    assert "| data | v16 | 16 |" in report and "| data | v64 | 64 |" in report
+
+
+def test_find_tasks_groups_and_balance(tmp_path):
+    data = _eyes_recordings(tmp_path / "eegbci", seconds=30)
+    cfg = downstream.DownstreamConfig(window_seconds=2.0, block_seconds=10.0)
+    tasks = downstream.find_tasks(sorted(data.iterdir()), cfg)
+    assert [t.name for t in tasks] == ["eyes"]
+    w = tasks[0].windows
+    assert len(w) == 30 and sum(x.label for x in w) == 15  # 15 windows of each class, 3 time blocks
+    assert {x.group for x in w} == {"block0", "block1", "block2"}
+    # fists: T1/T2 annotations of an imagery run, one run = one group
+    raw = synthetic_raw(n_ch=4, seconds=40, stim=False)
+    raw.set_annotations(mne.Annotations([2, 8, 14, 20, 26, 32], [4] * 6, ["T1", "T2", "T0", "T1", "T2", "T1"], orig_time=raw.info["meas_date"]))
+    for run in (4, 8):
+        write_raw(raw, tmp_path / "eegbci" / f"S001R{run:02d}.edf")
+    fists = [t for t in downstream.find_tasks(sorted((tmp_path / "eegbci").iterdir()), cfg) if t.name == "fists"][0]
+    starts = sorted({x.start for x in fists.windows})
+    assert starts == [int((t + 0.5) * 160) for t in (2, 8, 26, 32)]  # 2 T2; T1 at 2, 32 (evenly spaced of 3); T0 ignored
+    assert {x.group for x in fists.windows} == {"run04", "run08"}
+    # arithmetic: several subjects -> groups are subjects, rest windows balanced to the task's count
+    for subj in ("00", "01"):
+        write_raw(synthetic_raw(n_ch=3, seconds=30, stim=False), tmp_path / "eegmat" / f"Subject{subj}_1.edf")
+        write_raw(synthetic_raw(n_ch=3, seconds=10, stim=False), tmp_path / "eegmat" / f"Subject{subj}_2.edf")
+    arith = downstream.find_tasks(sorted((tmp_path / "eegmat").iterdir()), cfg)[0]
+    assert arith.name == "arithmetic" and {x.group for x in arith.windows} == {"00", "01"}
+    assert sum(x.label == 0 for x in arith.windows) == sum(x.label == 1 for x in arith.windows) == 10
+
+
+def test_bench_downstream_quick(tmp_path, tiny_dac_path):
+    data = _eyes_recordings(tmp_path / "data", seconds=24)
+    out = tmp_path / "ds"
+    assert main(["bench", "downstream", str(data), "--out", str(out), "--models", str(tiny_dac_path), "--quick", "-q"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["benchmark"] == "downstream"
+    (task,) = res["tasks"]
+    assert task["task"] == "eyes" and task["chance"] == 0.5 and task["windows"] == 24
+    assert task["original"]["accuracy"] >= 0.9  # strong alpha: the classifier works on the original
+    assert {c["condition"] for c in task["conditions"]} == {"tiny N=1", "dct @ tiny N=1", "wavelet @ tiny N=1"}
+    for c in task["conditions"]:
+        for k in ("orig_recon", "recon_recon"):
+            a = c[k]
+            assert a["n"] == 24 and 0 <= a["accuracy"] <= 1 and a["ci95"][0] <= a["accuracy"] <= a["ci95"][1]
+        assert c["bits_per_sample"] > 0
+    assert "downstream_eyes.png" in res["figures"] and (out / "downstream_eyes.png").exists()
+    plain = tmp_path / "plain"  # a recording that supports no task: a one-line error
+    write_raw(synthetic_raw(n_ch=2, seconds=5, stim=False), plain / "rec.edf")
+    assert main(["bench", "downstream", str(plain), "--out", str(tmp_path / "x"), "-q"]) == 1
+
+
+def test_bench_speed_quick(tmp_path, tiny_dac_path):
+    out = tmp_path / "speed"
+    assert main(["bench", "speed", "--out", str(out), "--models", str(tiny_dac_path), "--minutes", "0.05", "--channels", "3", "-q"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    (row,) = res["rows"]
+    assert row["channels"] == 3 and row["minutes"] == 0.05 and row["codebooks"] == 3
+    assert row["compress_realtime"] == pytest.approx(3.0 / row["compress_s"])
+    assert row["decompress_peak_mb"] > 0 and row["bits_per_sample"] > 0
+    assert (out / "speed.png").exists() and "| " in (out / "report.md").read_text()
