@@ -23,10 +23,8 @@ from .adapt import AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAd
 from .codecs.base import Codec
 from .container import Archive, pack_arrays, pack_codes, unpack_arrays, unpack_codes
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
+from .montage import Montage
 from .survey import Survey, survey_recording
-
-#: Most codec-domain samples sent through the model in one batch (bounds memory).
-MAX_BATCH_SAMPLES = 1 << 21
 
 Progress = Callable[[int, int], None]
 
@@ -70,27 +68,6 @@ def _annotations_to_json(ann: mne.Annotations) -> dict:
 def _annotations_from_json(d: dict) -> mne.Annotations:
     orig = None if d["orig_time"] is None else dt.datetime.fromisoformat(d["orig_time"])
     return mne.Annotations(d["onset"], d["duration"], d["description"], orig_time=orig, ch_names=d["ch_names"])
-
-
-# ---------------------------------------------------------------------------
-# model calls in bounded batches
-# ---------------------------------------------------------------------------
-
-
-def _batched(codec: Codec, x: np.ndarray, fn) -> np.ndarray:
-    per = max(1, MAX_BATCH_SAMPLES // max(1, x.shape[-1]))
-    outs = [fn(torch.from_numpy(x[i : i + per])) for i in range(0, x.shape[0], per)]
-    return torch.cat(outs).cpu().numpy()
-
-
-def _encode(codec: Codec, x: np.ndarray, k: int) -> np.ndarray:
-    """float32 [C, T] -> int64 [C, k, T // hop]."""
-    return _batched(codec, x[:, None, :], lambda b: codec.encode(b, k))
-
-
-def _decode(codec: Codec, codes: np.ndarray) -> np.ndarray:
-    """int64 [C, k, F] -> float32 [C, F * hop]."""
-    return _batched(codec, codes, codec.decode)[:, 0, :]
 
 
 # ---------------------------------------------------------------------------
@@ -140,6 +117,7 @@ def compress_raw(
     chunk_adapter = ChunkAdapter(cfg, sfreq, info_c.hop_length)
     ola = OverlapAdd(layout)
 
+    montage = codec.montage([raw.ch_names[i] for i in coded]) if coded else None
     codes_per_chunk, frames, scales = [], [], []
     out_ch, out_idx, out_val = [], [], []
     raw_zstd = zstandard.ZstdCompressor(level=10).compressobj()
@@ -154,8 +132,8 @@ def compress_raw(
             base = survey.baseline.values(start, stop)
             resid = np.where(nan, 0.0, x - base)
             scale = robust_scale(resid, survey.noise).astype(np.float32).astype(np.float64)
-            codes = _encode(codec, chunk_adapter.forward(resid, scale), k)
-            recon = chunk_adapter.inverse(_decode(codec, codes), scale, stop - start) + base
+            codes = codec.encode_channels(chunk_adapter.forward(resid, scale), k, montage)
+            recon = chunk_adapter.inverse(codec.decode_channels(codes, montage), scale, stop - start) + base
             emit_start, final = ola.push(start, stop, recon)
             off = emit_start - start
             err = np.abs(x[:, off : off + final.shape[1]] - final)
@@ -202,6 +180,8 @@ def compress_raw(
             "bits_per_code": info_c.bits_per_code,
         },
         "codebooks": k,
+        "code_rows": codec.code_rows(len(coded)),
+        "montage": None if montage is None else montage.to_dict(),
         "adapter": cfg.to_dict(),
         "baseline_spacing": survey.baseline.spacing,
         "chunks": {"length": layout.length, "overlap": layout.overlap, "frames": frames},
@@ -291,8 +271,13 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
 
     if coded:
         total_frames = sum(frames)
-        codes = unpack_codes(archive.codes, h["model"]["bits_per_code"], len(coded) * k * total_frames)
-        codes = codes.reshape(len(coded), k, total_frames)
+        rows = int(h.get("code_rows", len(coded)))
+        try:
+            montage = Montage.from_dict([rec["ch_names"][i] for i in coded], h["montage"]) if h.get("montage") else codec.montage([rec["ch_names"][i] for i in coded])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CorruptFileError(f"montage in the header is malformed ({exc})") from exc
+        codes = unpack_codes(archive.codes, h["model"]["bits_per_code"], rows * k * total_frames)
+        codes = codes.reshape(rows, k, total_frames)
         if codes.max(initial=0) >= codec.info.codebook_size:
             raise CorruptFileError("code values exceed the model's codebook size")
         baseline = Baseline(np.cumsum(side["baseline_knot_deltas"].astype(np.int64), axis=1), side["baseline_step"].astype(np.float64), h["baseline_spacing"])
@@ -304,7 +289,7 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
             chunk_codes = codes[:, :, pos : pos + frames[i]]
             pos += frames[i]
             base = baseline.values(start, stop)
-            recon = chunk_adapter.inverse(_decode(codec, chunk_codes), scales[i], stop - start) + base
+            recon = chunk_adapter.inverse(codec.decode_channels(chunk_codes, montage), scales[i], stop - start) + base
             emit_start, final = ola.push(start, stop, recon)
             data[np.ix_(coded, np.arange(emit_start, emit_start + final.shape[1]))] = final
             if progress:

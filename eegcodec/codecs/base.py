@@ -76,6 +76,11 @@ class Codec(ABC):
 
     info: CodecInfo
     device: torch.device
+    #: Whether the codec needs the channels' identities (multi-channel codecs); the
+    #: pipeline then stores the :class:`~eegcodec.montage.Montage` it used in the file.
+    uses_montage: bool = False
+    #: Most codec-domain samples sent through the model in one batch (bounds memory).
+    max_batch_samples: int = 1 << 21
 
     @abstractmethod
     def encode(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
@@ -84,6 +89,29 @@ class Codec(ABC):
     @abstractmethod
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes int64 [B, K, F] (K <= n_codebooks) -> float32 [B, 1, F * hop]."""
+
+    # -- what the pipeline calls: all coded channels of one chunk at once ------------------
+
+    def montage(self, names: list[str]):
+        """The :class:`~eegcodec.montage.Montage` of these channels (None: the codec codes channels alone)."""
+        return None
+
+    def code_rows(self, n_channels: int) -> int:
+        """Rows of codes per chunk for ``n_channels`` coded channels (one per channel here)."""
+        return n_channels
+
+    def encode_channels(self, x: np.ndarray, n_codebooks: int, montage=None) -> np.ndarray:
+        """x float32 [C, T] -> codes int64 [code_rows(C), n_codebooks, T // hop]; here each channel alone, in bounded batches."""
+        return self._batched(x[:, None, :], lambda b: self.encode(b, n_codebooks))
+
+    def decode_channels(self, codes: np.ndarray, montage=None) -> np.ndarray:
+        """codes int64 [code_rows(C), K, F] -> float32 [C, F * hop]."""
+        return self._batched(codes, self.decode)[:, 0, :]
+
+    def _batched(self, x: np.ndarray, fn) -> np.ndarray:
+        per = max(1, self.max_batch_samples // max(1, x.shape[-1]))
+        outs = [fn(torch.from_numpy(x[i : i + per])) for i in range(0, x.shape[0], per)]
+        return torch.cat(outs).cpu().numpy()
 
     def to(self, device: str | torch.device) -> "Codec":
         """Move ``self.model`` to ``device``; returns self."""

@@ -7,7 +7,7 @@
   DAC's own cache (``~/.cache/descript/dac``) and downloaded there by
   ``dac.utils.download`` when missing,
 * a path to a weights file in DAC's format (an audio DAC or an eegcodec checkpoint),
-  or an eegcodec WavTokenizer export,
+  a DAC-MC (multi-channel) file, or an eegcodec WavTokenizer export,
 * ``wavtokenizer-75:PATH`` / ``wavtokenizer-40:PATH``: an official WavTokenizer
   checkpoint (75 or 40 tokens/s; the file does not say which).
 """
@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from ..codecs.base import Codec
+from ..codecs.dac_mc import dacmc_codec_from_file, is_dacmc_file
 from ..codecs.dac_codec import dac_codec_from_file, is_dac_file, read_dac_file, read_weights_file
 from ..codecs.wavtokenizer_codec import is_wavtokenizer_export, wavtokenizer_codec_from_checkpoint, wavtokenizer_codec_from_export
 from ..errors import EegcodecError
@@ -84,6 +85,8 @@ def load_codec(name_or_path: str | Path = "default", device: str = "cpu") -> Cod
         return wavtokenizer_codec_from_checkpoint(Path(official.group(2)).expanduser(), official.group(1)).to(device)
     path, name = resolve_model(key)
     blob = read_weights_file(path)
+    if is_dacmc_file(blob):
+        return dacmc_codec_from_file(path, name=name, blob=blob).to(device)
     if is_dac_file(blob):
         return dac_codec_from_file(path, name=name, blob=blob).to(device)
     if is_wavtokenizer_export(blob):

@@ -81,7 +81,7 @@ class OptimConfig:
 class TrainConfig:
     """A whole recipe.
 
-    ``family`` is the network (``dac`` or ``wavtokenizer``, see
+    ``family`` is the network (``dac``, ``dac_mc`` or ``wavtokenizer``, see
     :mod:`eegcodec.train.modules`); ``model`` holds its constructor arguments
     (``dac.DAC`` arguments, or WavTokenizer ``variant`` and fields); ``init`` is
     ``"scratch"`` or a model name/path whose weights initialise the network

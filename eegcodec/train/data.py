@@ -113,12 +113,12 @@ def split_recordings(cfg) -> tuple[list[Path], list[Path]]:
     return list(train), list(val)
 
 
-def adapted_chunks(path: Path, cfg: AdapterConfig, hop: int) -> list[np.ndarray]:
-    """Codec-domain chunks of one recording: list of float32 [C, T] (coded channels)."""
+def adapted_chunks(path: Path, cfg: AdapterConfig, hop: int) -> tuple[list[np.ndarray], list[str]]:
+    """Codec-domain chunks of one recording: (list of float32 [C, T], the C coded channel names)."""
     raw = read_raw(path)
     survey = survey_recording(raw, cfg)
     if not survey.plan.coded:
-        return []
+        return [], []
     sfreq = raw.info["sfreq"]
     adapter = ChunkAdapter(cfg, sfreq, hop)
     out = []
@@ -127,12 +127,12 @@ def adapted_chunks(path: Path, cfg: AdapterConfig, hop: int) -> list[np.ndarray]
         resid = np.nan_to_num(x - survey.baseline.values(start, stop))
         scale = robust_scale(resid, survey.noise).astype(np.float32).astype(np.float64)
         out.append(adapter.forward(resid, scale))
-    return out
+    return out, [raw.ch_names[i] for i in survey.plan.coded]
 
 
 def _cache_key(path: Path, cfg: AdapterConfig, hop: int) -> str:
     st = path.stat()
-    ident = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, cfg.to_dict(), hop], sort_keys=True)
+    ident = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, cfg.to_dict(), hop, "names"], sort_keys=True)
     return hashlib.sha1(ident.encode()).hexdigest()[:16]
 
 
@@ -154,29 +154,32 @@ class WindowBank:
             raise EegcodecError(f"window ({window} samples) is shorter than the hop ({hop})")
         self.chunks: list[np.ndarray] = []
         self.sources: list[str] = []
+        self.names: list[list[str]] = []  #: coded channel names of each chunk's rows
         cache = Path(os.path.expanduser(cache_dir)) if cache_dir else None
         for path in files:
-            arrays = self._cached(cache / f"{path.stem}-{_cache_key(path, cfg, hop)}", path, cfg, hop) if cache else adapted_chunks(path, cfg, hop)
+            arrays, names = self._cached(cache / f"{path.stem}-{_cache_key(path, cfg, hop)}", path, cfg, hop) if cache else adapted_chunks(path, cfg, hop)
             for a in arrays:
                 if a.shape[1] >= self.window:
                     self.chunks.append(a)
                     self.sources.append(path.name)
+                    self.names.append(names)
         if not self.chunks:
             raise EegcodecError("no training windows: files too short for the window length, or no EEG channels")
         weights = np.array([a.shape[0] * (a.shape[1] - self.window + 1) for a in self.chunks], dtype=np.float64)
         self._p = weights / weights.sum()
 
     @staticmethod
-    def _cached(folder: Path, path: Path, cfg: AdapterConfig, hop: int) -> list[np.ndarray]:
+    def _cached(folder: Path, path: Path, cfg: AdapterConfig, hop: int) -> tuple[list[np.ndarray], list[str]]:
         """Adapted chunks of ``path``, memory-mapped from ``folder`` (one ``.npy`` per chunk),
         written there first if absent. Memory-mapping keeps a corpus of hundreds of hours
         on disk; the OS page cache holds what is used."""
         if not (folder / "done").exists():
-            arrays = adapted_chunks(path, cfg, hop)
+            arrays, names = adapted_chunks(path, cfg, hop)
             tmp = folder.with_name(f"{folder.name}.{os.getpid()}.partial")  # ranks may write at once
             tmp.mkdir(parents=True, exist_ok=True)
             for i, a in enumerate(arrays):
                 np.save(tmp / f"c{i}.npy", a)
+            (tmp / "names.json").write_text(json.dumps(names))
             (tmp / "done").write_text(str(len(arrays)))
             try:
                 os.replace(tmp, folder)
@@ -185,7 +188,7 @@ class WindowBank:
 
                 shutil.rmtree(tmp, ignore_errors=True)
         n = int((folder / "done").read_text())
-        return [np.load(folder / f"c{i}.npy", mmap_mode="r") for i in range(n)]
+        return [np.load(folder / f"c{i}.npy", mmap_mode="r") for i in range(n)], json.loads((folder / "names.json").read_text())
 
     @property
     def n_samples(self) -> int:
@@ -201,3 +204,21 @@ class WindowBank:
             off = rng.integers(a.shape[1] - self.window + 1)
             out[i, 0] = a[ch, off : off + self.window]
         return out
+
+    def sample_channels(self, batch: int, n_channels: int, pick, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+        """Multi-channel windows: float32 [batch, n_channels, window] from chunks with at least
+        ``n_channels`` rows (chosen in proportion to their length), rows chosen by
+        ``pick(chunk_index, n_channels, rng) -> int64 [n_channels]``. Also returns
+        (chunk index, rows) per window."""
+        length = np.array([a.shape[1] - self.window + 1 if a.shape[0] >= n_channels else 0 for a in self.chunks], dtype=np.float64)
+        if length.sum() == 0:
+            raise EegcodecError(f"no training recording has {n_channels} coded channels")
+        which = rng.choice(len(self.chunks), size=batch, p=length / length.sum())
+        out = np.empty((batch, n_channels, self.window), dtype=np.float32)
+        chosen = []
+        for i, w in enumerate(which):
+            rows = pick(int(w), n_channels, rng)
+            off = rng.integers(self.chunks[w].shape[1] - self.window + 1)
+            out[i] = self.chunks[w][rows, off : off + self.window]
+            chosen.append((int(w), rows))
+        return out, chosen

@@ -1,15 +1,19 @@
 """Trainable codec networks behind one interface, so one trainer serves every family.
 
 A recipe's ``family`` picks the class: ``dac`` (:class:`DACTrainable`, ``model`` =
-``dac.DAC`` arguments) or ``wavtokenizer`` (:class:`WavTokenizerTrainable`,
+``dac.DAC`` arguments), ``dac_mc`` (:class:`DACMCTrainable`, ``model`` = ``dac.DAC``
+arguments plus :class:`MCSettings`) or ``wavtokenizer`` (:class:`WavTokenizerTrainable`,
 ``model`` = :class:`~eegcodec.codecs.wavtokenizer.WavTokenizerConfig` fields plus
-``variant``). Tensors are codec-domain windows ``x`` [B, 1, T], T a multiple of hop.
+``variant``). Single-channel families take codec-domain windows ``x`` [B, 1, T], T a
+multiple of hop; DAC-MC takes a dict of multi-channel windows (see its class).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,14 +27,23 @@ class TrainableCodec(nn.Module):
     n_codebooks: int
     codebook_size: int
 
-    def forward(self, x: torch.Tensor, quantize: bool = True) -> dict:
-        """``audio`` [B, 1, T]; with ``quantize`` also ``codes`` [B, K, F], ``latents``
-        (quantizer inputs, [B, K*d, F]) and the VQ loss terms ``commitment`` and
+    def make_batch(self, bank, n: int, rng, device):
+        """A training batch of ``n`` windows from a :class:`~eegcodec.train.data.WindowBank`:
+        here x [n, 1, T] (one channel per window)."""
+        return torch.from_numpy(bank.sample(n, rng)).to(device)
+
+    def target(self, batch) -> torch.Tensor:
+        """The windows a batch must reconstruct, [N, 1, T] (what the losses compare ``audio`` with)."""
+        return batch
+
+    def forward(self, batch, quantize: bool = True) -> dict:
+        """``audio`` [N, 1, T] (as :meth:`target`); with ``quantize`` also ``codes`` [B, K, F],
+        ``latents`` (quantizer inputs, [B, K*d, F]) and the VQ loss terms ``commitment`` and
         ``codebook``; without it the quantizer is bypassed (autoencoder warm-up)."""
         raise NotImplementedError
 
-    def reconstruct(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
-        """Inference at codebook depth ``n_codebooks``: [B, 1, T] -> [B, 1, T]."""
+    def reconstruct(self, batch, n_codebooks: int) -> torch.Tensor:
+        """Inference at codebook depth ``n_codebooks``: batch -> [N, 1, T]."""
         raise NotImplementedError
 
     @classmethod
@@ -110,8 +123,12 @@ class DACTrainable(TrainableCodec):
     @torch.no_grad()
     def seed_codebooks(self, x: torch.Tensor) -> None:
         """Each codebook gets latents of ``x``, stage by stage down the residual."""
-        residual = self.dac.encoder(x)
-        for vq in self.dac.quantizer.quantizers:
+        self._seed(self.dac, self.dac.encoder(x))
+
+    @staticmethod
+    def _seed(dac, residual: torch.Tensor) -> None:
+        """Codebooks from encoder latents ``residual`` [N, D, F], stage by stage."""
+        for vq in dac.quantizer.quantizers:
             z_e = vq.in_proj(residual)
             flat = z_e.transpose(1, 2).reshape(-1, z_e.shape[1])
             pick = torch.randint(len(flat), (vq.codebook.weight.shape[0],), device=flat.device)
@@ -125,8 +142,12 @@ class DACTrainable(TrainableCodec):
 
         Without this, DAC's factorised codebooks collapse to a handful of entries
         when trained briefly from scratch."""
+        self._reset(self.dac, usage, latents)
+
+    @staticmethod
+    def _reset(dac, usage: torch.Tensor, latents: torch.Tensor) -> None:
         offset = 0
-        for q, vq in enumerate(self.dac.quantizer.quantizers):
+        for q, vq in enumerate(dac.quantizer.quantizers):
             d = vq.codebook.weight.shape[1]
             dead = torch.nonzero(usage[q] == 0).flatten()
             if len(dead):
@@ -195,7 +216,125 @@ class WavTokenizerTrainable(TrainableCodec):
         return [cb.embed, cb.embed_avg, cb.cluster_size]
 
 
-FAMILIES = {"dac": DACTrainable, "wavtokenizer": WavTokenizerTrainable}
+@dataclass
+class MCSettings:
+    """DAC-MC settings of a recipe's ``model`` section (the other keys are ``dac.DAC`` arguments)."""
+
+    n_spatial: int = 8  #: most spatial tokens per frame (codes per frame per codebook)
+    heads: int = 4
+    max_channels: int = 32  #: most channels per training window
+    channel_windows: int = 64  #: channel-windows per batch: windows = max(1, channel_windows // n)
+    pivot_scale: float = 0.3  #: distance scale of the pivot subset sampler (position units of 10 cm: 3 cm)
+    fixed_channels: int | None = None  #: draw this many channels every step (None: 1..max_channels)
+
+    KEYS = ("n_spatial", "heads", "max_channels", "channel_windows", "pivot_scale", "fixed_channels")
+
+
+class DACMCTrainable(TrainableCodec):
+    """DAC-MC (:class:`~eegcodec.codecs.dac_mc.DACMC`). A batch is a dict: ``x`` [B, n, T]
+    codec-domain windows of n channels of one recording each, ``positions`` [B, n, 3], ``known`` [B, n].
+
+    Each step draws n (uniform in 1..max_channels; fewer when no recording has that many)
+    and B = channel_windows // n windows; each window's channels are a pivot electrode and
+    channels drawn with probability decreasing with their distance from it
+    (:func:`~eegcodec.montage.pivot_subset`), so the model sees many local montages."""
+
+    def __init__(self, model_args: dict):
+        super().__init__()
+        from ..codecs.dac_mc import DACMC
+        from ..montage import standard_positions
+
+        self.settings = MCSettings(**{k: model_args[k] for k in MCSettings.KEYS if k in model_args})
+        dac_args = {k: v for k, v in model_args.items() if k not in MCSettings.KEYS}
+        self.mc = DACMC(dac_args, n_spatial=self.settings.n_spatial, heads=self.settings.heads)
+        self.table = standard_positions()
+        self.hop_length = self.mc.hop_length
+        self.n_codebooks = int(self.mc.dac.n_codebooks)
+        self.codebook_size = int(self.mc.dac.codebook_size)
+        self._montages: dict[tuple, object] = {}
+
+    def _montage(self, names: list[str]):
+        from ..montage import Montage
+
+        key = tuple(names)
+        if key not in self._montages:
+            self._montages[key] = Montage.from_names(names, self.table)
+        return self._montages[key]
+
+    def make_batch(self, bank, n: int, rng, device) -> dict:
+        """``n`` is the trainer's batch size: it only sets the number of windows when
+        ``channel_windows`` is 0; otherwise channel_windows // channels windows."""
+        from ..montage import pivot_subset
+
+        st = self.settings
+        most = min(st.max_channels, max(len(names) for names in bank.names))
+        c = st.fixed_channels or int(rng.integers(1, most + 1))
+        c = min(c, most)
+        windows = max(1, st.channel_windows // c) if st.channel_windows else n
+
+        def pick(chunk: int, k: int, rng) -> np.ndarray:
+            return pivot_subset(self._montage(bank.names[chunk]).positions, k, rng, st.pivot_scale)
+
+        x, chosen = bank.sample_channels(windows, c, pick, rng)
+        pos = np.stack([self._montage(bank.names[w]).positions[rows] for w, rows in chosen])
+        known = np.stack([self._montage(bank.names[w]).known[rows] for w, rows in chosen])
+        return {"x": torch.from_numpy(x).to(device), "positions": torch.from_numpy(pos).to(device), "known": torch.from_numpy(known).to(device)}
+
+    def target(self, batch) -> torch.Tensor:
+        x = batch["x"]
+        return x.reshape(-1, 1, x.shape[-1])
+
+    def forward(self, batch, quantize: bool = True) -> dict:
+        out = self.mc(batch["x"], batch["positions"], batch["known"], quantize=quantize)
+        out["audio"] = out["audio"].reshape(-1, 1, out["audio"].shape[-1])
+        return out
+
+    def reconstruct(self, batch, n_codebooks: int) -> torch.Tensor:
+        was = self.mc.training
+        self.mc.eval()
+        y = self.mc(batch["x"], batch["positions"], batch["known"], n_quantizers=n_codebooks)["audio"]
+        self.mc.train(was)
+        return y.reshape(-1, 1, y.shape[-1])
+
+    @classmethod
+    def arguments(cls, model_args: dict, init: str) -> dict:
+        """From a DAC or DAC-MC file: its DAC arguments, then the recipe's keys."""
+        return DACTrainable.arguments(model_args, init)
+
+    def load_init(self, name: str) -> None:
+        """A DAC-MC file loads whole; a DAC file (audio-pretrained or EEG) fills the per-channel
+        encoder, quantizer and decoder, the cross-channel blocks keep their identity start."""
+        from ..codecs.dac_codec import read_dac_file
+        from ..codecs.dac_mc import is_dacmc_file
+        from ..models import resolve_model
+
+        blob = read_dac_file(resolve_model(name)[0])
+        target = self.mc if is_dacmc_file(blob) else self.mc.dac
+        try:
+            target.load_state_dict(blob["state_dict"], strict=True)
+        except RuntimeError as exc:
+            raise EegcodecError(f"init weights {name} do not fit the recipe's model arguments: {str(exc).splitlines()[0]}") from exc
+
+    def export(self, path: Path, meta: dict) -> None:
+        from ..codecs.dac_mc import save_dacmc_file
+
+        save_dacmc_file(self.mc, path, meta, self.table)
+
+    @torch.no_grad()
+    def seed_codebooks(self, batch) -> None:
+        """Codebooks from the spatial latents of ``batch``."""
+        s_lat = self.mc.encode_latents(batch["x"], self.mc.embed(batch["positions"], batch["known"]))
+        DACTrainable._seed(self.mc.dac, s_lat.reshape(-1, *s_lat.shape[2:]))
+
+    @torch.no_grad()
+    def reset_dead_codes(self, usage: torch.Tensor, latents: torch.Tensor) -> None:
+        DACTrainable._reset(self.mc.dac, usage, latents)
+
+    def codebook_tensors(self) -> list[torch.Tensor]:
+        return [vq.codebook.weight.data for vq in self.mc.dac.quantizer.quantizers]
+
+
+FAMILIES = {"dac": DACTrainable, "wavtokenizer": WavTokenizerTrainable, "dac_mc": DACMCTrainable}
 
 
 def build_trainable(family: str, model_args: dict, init: str = "scratch") -> TrainableCodec:

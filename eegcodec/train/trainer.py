@@ -17,6 +17,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -80,7 +81,9 @@ class Trainer:
         train_files, val_files = split_recordings(cfg.data)
         self.train_bank = WindowBank(train_files, cfg.adapter, self.hop, window, cfg.data.cache_dir)
         self.val_bank = WindowBank(val_files, cfg.adapter, self.hop, window, cfg.data.cache_dir) if val_files else None
-        self.val_x = self.val_bank.sample(cfg.val_windows, np.random.default_rng(12345)) if self.val_bank else None
+        # fixed validation batch; val_x [N, 1, T] are its codec-domain windows (the targets)
+        self.val_batch = self.model.make_batch(self.val_bank, cfg.val_windows, np.random.default_rng(12345), self.device) if self.val_bank else None
+        self.val_x = None if self.val_batch is None else self.model.target(self.val_batch).cpu().numpy()
         self.train_files, self.val_files = train_files, val_files
 
         # autoencoder warm-up and codebook seeding only make sense from scratch:
@@ -205,12 +208,13 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One optimiser step on a fresh random batch; returns the loss terms."""
         self.model.train()
-        x = torch.from_numpy(self.train_bank.sample(self.cfg.batch_size, self.rng)).to(self.device)
+        batch = self.model.make_batch(self.train_bank, self.cfg.batch_size, self.rng, self.device)
+        x = self.model.target(batch)
         quantize = self.step >= self.vq_warmup
         if quantize and self.step == self.vq_warmup and self.step > 0:
             self._seed_codebooks()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            out = self.net(x, quantize=quantize)
+            out = self.net(batch, quantize=quantize)
         codes = out["codes"]
         y = out["audio"].float()
         terms = codec_loss(x, y, out["commitment"], out["codebook"], self.cfg.loss)
@@ -252,7 +256,7 @@ class Trainer:
         """Seed the codebooks from latents of a large batch (rank 0, then broadcast)."""
         if self.is_main:
             self.model.eval()
-            self.model.seed_codebooks(torch.from_numpy(self.train_bank.sample(n_windows, self.rng)).to(self.device))
+            self.model.seed_codebooks(self.model.make_batch(self.train_bank, n_windows, self.rng, self.device))
             self.model.train()
         self._broadcast_codebooks()
 
@@ -286,13 +290,12 @@ class Trainer:
         if self.val_x is None:
             return {}
         self.model.eval()
-        x = torch.from_numpy(self.val_x).to(self.device)
         res = {"step": self.step}
         depths = sorted({1, max(1, self.model.n_codebooks // 4), max(1, self.model.n_codebooks // 2), self.model.n_codebooks})
         ref = self.val_x[:, 0].astype(np.float64)
         self._val_recon = {}
         for k in depths:
-            y = self.model.reconstruct(x, k)[:, 0].float().cpu().numpy().astype(np.float64)
+            y = self.model.reconstruct(self.val_batch, k)[:, 0].float().cpu().numpy().astype(np.float64)
             m = _windowed_metrics(ref, y)
             res[f"prd_k{k}"], res[f"snr_k{k}"] = m["prd_percent"], m["snr_db"]
             res[f"spec_db_k{k}"] = spectral_error_db(ref, y, self.cfg.adapter.model_rate)
@@ -366,7 +369,9 @@ class Trainer:
         from tqdm import tqdm
 
         total = steps or self.cfg.steps
-        bar = tqdm(total=total, initial=self.step, disable=not self.is_main, desc=self.cfg.name, dynamic_ncols=True)
+        # a log file (not a terminal) gets one progress line a minute, not one per step
+        bar = tqdm(total=total, initial=self.step, disable=not self.is_main, desc=self.cfg.name, dynamic_ncols=True,
+                   mininterval=0.1 if sys.stderr.isatty() else 60.0)
         last = {}
         t0 = time.time()
         while self.step < total:

@@ -1,0 +1,300 @@
+"""DAC-MC: a multi-channel DAC. Shared per-channel DAC encoder and decoder, attention across
+channels, a code stream that does not grow with the channel count, channel-conditioned decoding.
+
+Shapes (B recordings, C channels, T codec samples, F = T / hop frames, D = DAC latent dim,
+S = min(n_spatial, C) spatial tokens, K codebooks)::
+
+    x [B, C, T] --DAC encoder per channel--> z [B, C, D, F]
+      --aggregate: S learned queries attend over the C channel tokens (+ channel embedding), per frame--> s [B, S, D, F]
+      --DAC residual VQ per spatial token--> codes [B, S, K, F]  (the stream: S*K codes per frame, whatever C is)
+      --distribute: each channel's embedding attends over the S quantized tokens, per frame--> [B, C, D, F]
+      --DAC decoder per channel--> y [B, C, T]
+
+Both attention blocks are attention pooling with identity-initialised value and output
+maps and a zero-initialised feed-forward refinement, so with one channel (C = S = 1) the
+untrained blocks pass latents through unchanged: a pretrained DAC's encoder, quantizer and
+decoder (audio or EEG) start out working as they did. The channel embedding comes from the
+electrode position (Fourier features, :mod:`eegcodec.montage`) plus a learned vector for
+channels whose position is unknown.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..adapt import AdapterConfig
+from ..errors import EegcodecError
+from ..montage import Montage
+from .base import Codec, CodecInfo, state_dict_sha256
+from .dac_codec import build_dac
+
+#: ``metadata`` key that marks a DAC-MC file.
+MC_KEY = "dac_mc"
+
+
+class ChannelEmbedding(nn.Module):
+    """positions [..., 3] (position units) and known [...] -> embeddings [..., dim]."""
+
+    def __init__(self, dim: int, n_freqs: int = 6):
+        super().__init__()
+        self.register_buffer("freqs", (2.0 ** torch.arange(n_freqs)) * math.pi / 2, persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(6 * n_freqs + 3, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.unknown = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, positions: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        a = positions[..., None] * self.freqs  # [..., 3, n_freqs]
+        feats = torch.cat([positions, a.sin().flatten(-2), a.cos().flatten(-2)], dim=-1)
+        return self.mlp(feats) + (~known)[..., None].float() * self.unknown
+
+
+class AttentionPool(nn.Module):
+    """out_i = W_o sum_j softmax_j(q_i . k_j / sqrt(d)) W_v m_j per head, then out += FFN(LN(out)).
+
+    ``queries`` [N, Q, D] (used for the attention weights only), ``keys`` [N, M, D] (what
+    the weights are computed from), ``values`` [N, M, D]. W_v and W_o start as identities
+    and the FFN's last layer at zero, so with M = 1 the block starts as the identity."""
+
+    def __init__(self, dim: int, heads: int = 4, key_dim: int = 32):
+        super().__init__()
+        if dim % heads:
+            raise EegcodecError(f"latent dim {dim} is not divisible by {heads} heads")
+        self.heads, self.key_dim = heads, key_dim
+        self.q = nn.Linear(dim, heads * key_dim)
+        self.k = nn.Linear(dim, heads * key_dim)
+        self.norm_q, self.norm_k = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.v, self.o = nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.ffn = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        with torch.no_grad():
+            for lin in (self.v, self.o):
+                lin.weight.copy_(torch.eye(dim))
+                lin.bias.zero_()
+            self.ffn[-1].weight.zero_()
+            self.ffn[-1].bias.zero_()
+
+    def forward(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        n, nq, d = queries.shape
+        m = keys.shape[1]
+        q = self.q(self.norm_q(queries)).view(n, nq, self.heads, self.key_dim).transpose(1, 2)
+        k = self.k(self.norm_k(keys)).view(n, m, self.heads, self.key_dim).transpose(1, 2)
+        v = self.v(values).view(n, m, self.heads, d // self.heads).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, nq, d)
+        out = self.o(out)
+        return out + self.ffn(out)
+
+
+class DACMC(nn.Module):
+    """The DAC-MC network (see the module docstring).
+
+    Parameters
+    ----------
+    dac_args : ``dac.DAC`` constructor arguments (the per-channel codec).
+    n_spatial : most spatial tokens per frame (S = min(n_spatial, C)).
+    heads : attention heads.
+    """
+
+    def __init__(self, dac_args: dict, n_spatial: int = 8, heads: int = 4):
+        super().__init__()
+        self.dac = build_dac(dac_args)
+        self.n_spatial = int(n_spatial)
+        d = int(self.dac.latent_dim)
+        self.embed = ChannelEmbedding(d)
+        self.slots = nn.Parameter(torch.randn(self.n_spatial, d) * 0.02)
+        self.aggregate = AttentionPool(d, heads)
+        self.distribute = AttentionPool(d, heads)
+        self.hop_length = int(self.dac.hop_length)
+
+    def spatial_tokens(self, n_channels: int) -> int:
+        return min(self.n_spatial, n_channels)
+
+    def encode_latents(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """x [B, C, T], emb [B, C, D] -> spatial latents [B, S, D, F]."""
+        b, c, t = x.shape
+        z = self.dac.encoder(x.reshape(b * c, 1, t))  # [B*C, D, F]
+        d, f = z.shape[1:]
+        tokens = z.view(b, c, d, f).permute(0, 3, 1, 2).reshape(b * f, c, d)  # per frame: C tokens
+        keys = tokens + emb.repeat_interleave(f, dim=0)
+        s = self.spatial_tokens(c)
+        queries = self.slots[:s].expand(b * f, s, d)
+        pooled = self.aggregate(queries, keys, tokens)  # [B*F, S, D]
+        return pooled.view(b, f, s, d).permute(0, 2, 3, 1)
+
+    def decode_latents(self, zq: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """zq [B, S, D, F], emb [B, C, D] -> y [B, C, T]."""
+        b, s, d, f = zq.shape
+        c = emb.shape[1]
+        mem = zq.permute(0, 3, 1, 2).reshape(b * f, s, d)
+        keys = mem + self.slots[:s]
+        queries = emb.repeat_interleave(f, dim=0)  # [B*F, C, D]
+        per_channel = self.distribute(queries, keys, mem)  # [B*F, C, D]
+        z = per_channel.view(b, f, c, d).permute(0, 2, 3, 1).reshape(b * c, d, f)
+        return self.dac.decoder(z).view(b, c, -1)
+
+    def quantize(self, flat: torch.Tensor, s: int, n_quantizers: int | None = None):
+        """DAC's residual VQ over spatial latents flat [B*S, D, F] (rows grouped by recording),
+        with quantizer dropout drawn per recording (all S tokens of a recording share a
+        depth, as at compress time). Returns (z_q, codes [B*S, K', F], latents, commitment, codebook)."""
+        rvq = self.dac.quantizer
+        k = rvq.n_codebooks
+        b = flat.shape[0] // s
+        if self.training:
+            depth = torch.full((b,), k, device=flat.device)
+            n_drop = int(b * rvq.quantizer_dropout)
+            depth[:n_drop] = torch.randint(1, k + 1, (n_drop,), device=flat.device)
+            depth = depth[torch.randperm(b, device=flat.device)].repeat_interleave(s)
+        else:
+            depth = torch.full((flat.shape[0],), n_quantizers or k, device=flat.device)
+        z_q, residual = 0, flat
+        commitment = codebook = 0
+        codes, latents = [], []
+        for i, q in enumerate(rvq.quantizers):
+            if not self.training and i >= int(depth[0]):
+                break
+            z_q_i, commit_i, book_i, idx, z_e = q(residual)
+            mask = (i < depth).float()
+            z_q = z_q + z_q_i * mask[:, None, None]
+            residual = residual - z_q_i
+            commitment = commitment + (commit_i * mask).mean()
+            codebook = codebook + (book_i * mask).mean()
+            codes.append(idx)
+            latents.append(z_e)
+        return z_q, torch.stack(codes, 1), torch.cat(latents, 1), commitment, codebook
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor, known: torch.Tensor, n_quantizers: int | None = None, quantize: bool = True) -> dict:
+        """Training pass. x [B, C, T]; positions [B, C, 3]; known [B, C].
+
+        Returns ``audio`` [B, C, T]; with ``quantize`` also ``codes`` [B*S, K, F],
+        ``latents`` [B*S, K*d, F] and the VQ terms (see :meth:`quantize`)."""
+        b, c, t = x.shape
+        emb = self.embed(positions, known)
+        s_lat = self.encode_latents(x, emb)
+        s = s_lat.shape[1]
+        flat = s_lat.reshape(b * s, *s_lat.shape[2:])
+        if not quantize:
+            zero = x.new_zeros(())
+            return {"audio": self.decode_latents(s_lat, emb)[..., :t], "codes": None, "latents": None, "commitment": zero, "codebook": zero}
+        zq, codes, latents, commitment, codebook = self.quantize(flat, s, n_quantizers)
+        y = self.decode_latents(zq.view(b, s, *zq.shape[1:]), emb)[..., :t]
+        return {"audio": y, "codes": codes, "latents": latents, "commitment": commitment, "codebook": codebook}
+
+
+# ---------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------
+
+
+def save_dacmc_file(model: DACMC, path: str | Path, eegcodec_meta: dict, position_table: dict) -> Path:
+    """Write a DAC-MC model: its state dict, the DAC arguments, the MC settings and the
+    position table it was trained with (atomic)."""
+    import inspect
+
+    from ..io import atomic_write_bytes
+
+    dac = model.dac
+    kwargs = {name: getattr(dac, name) for name in inspect.signature(type(dac)).parameters if hasattr(dac, name)}
+    kwargs.update(quantizer_dropout=float(dac.quantizer.quantizer_dropout), latent_dim=int(dac.latent_dim),
+                  encoder_rates=list(dac.encoder_rates), decoder_rates=list(dac.decoder_rates))
+    mc = {"n_spatial": model.n_spatial, "heads": model.aggregate.heads, "positions": position_table}
+    buf = _io.BytesIO()
+    torch.save({"state_dict": model.state_dict(), "metadata": {"kwargs": kwargs, MC_KEY: mc, "eegcodec": eegcodec_meta}}, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def is_dacmc_file(blob: dict) -> bool:
+    return isinstance(blob, dict) and MC_KEY in blob.get("metadata", {})
+
+
+def build_dacmc(blob: dict) -> DACMC:
+    mc = blob["metadata"][MC_KEY]
+    model = DACMC(dict(blob["metadata"]["kwargs"]), n_spatial=mc["n_spatial"], heads=mc["heads"])
+    try:
+        model.load_state_dict(blob["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise EegcodecError(f"DAC-MC weights do not match its arguments: {str(exc).splitlines()[0]}") from exc
+    return model
+
+
+class DACMCCodec(Codec):
+    """A :class:`DACMC` behind the :class:`Codec` interface: codes rows are spatial tokens.
+
+    ``encode``/``decode`` (one channel per row, no identity) code each row as a
+    one-channel recording of unknown position; the pipeline uses
+    :meth:`encode_channels`/:meth:`decode_channels`, which see the whole montage.
+    """
+
+    uses_montage = True
+
+    def __init__(self, model: DACMC, info: CodecInfo, position_table: dict):
+        self.model = model.eval()
+        for module in self.model.modules():
+            if hasattr(module, "weight_g"):
+                torch.nn.utils.remove_weight_norm(module)
+        self.info = info
+        self.position_table = position_table
+        self.device = torch.device("cpu")
+
+    def montage(self, names: list[str]) -> Montage:
+        return Montage.from_names(names, self.position_table)
+
+    def code_rows(self, n_channels: int) -> int:
+        return self.model.spatial_tokens(n_channels) if n_channels else 0
+
+    def _emb(self, montage: Montage) -> torch.Tensor:
+        pos = torch.from_numpy(montage.positions).to(self.device)[None]
+        known = torch.from_numpy(montage.known).to(self.device)[None]
+        return self.model.embed(pos, known)
+
+    @torch.inference_mode()
+    def encode_channels(self, x: np.ndarray, n_codebooks: int, montage: Montage) -> np.ndarray:
+        """x float32 [C, T] -> codes int64 [S, n_codebooks, T // hop]."""
+        self._check_depth(n_codebooks)
+        s_lat = self.model.encode_latents(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None].to(self.device), self._emb(montage))
+        _, codes, *_ = self.model.quantize(s_lat[0], s_lat.shape[1], n_codebooks)
+        return codes.cpu().numpy()
+
+    @torch.inference_mode()
+    def decode_channels(self, codes: np.ndarray, montage: Montage) -> np.ndarray:
+        """codes int64 [S, K, F] -> float32 [C, F * hop]."""
+        zq, _, _ = self.model.dac.quantizer.from_codes(torch.from_numpy(codes).to(self.device))
+        return self.model.decode_latents(zq[None], self._emb(montage))[0].float().cpu().numpy()
+
+    def encode(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
+        """x float32 [B, 1, T] -> codes [B, n_codebooks, F] (each row a one-channel recording)."""
+        m = Montage.from_names(["?"], {})
+        return torch.from_numpy(np.concatenate([self.encode_channels(row.cpu().numpy(), n_codebooks, m) for row in x]))
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        m = Montage.from_names(["?"], {})
+        return torch.from_numpy(np.stack([self.decode_channels(c[None].cpu().numpy(), m) for c in codes]))
+
+    def _check_depth(self, k: int) -> None:
+        if not 1 <= k <= self.info.n_codebooks:
+            raise EegcodecError(f"codebooks must be in 1..{self.info.n_codebooks} for model {self.info.name}, got {k}")
+
+
+def dacmc_codec_from_file(path: str | Path, name: str | None = None, blob: dict | None = None) -> DACMCCodec:
+    from .dac_codec import read_dac_file
+
+    blob = blob if blob is not None else read_dac_file(path)
+    model = build_dacmc(blob)
+    meta = blob["metadata"].get("eegcodec", {})
+    dac = model.dac
+    adapter = AdapterConfig.from_dict(meta["adapter"]) if "adapter" in meta else AdapterConfig(model_rate=float(dac.sample_rate))
+    info = CodecInfo(
+        name=name or meta.get("name") or Path(path).stem,
+        kind="dac-mc",
+        sample_rate=float(dac.sample_rate),
+        hop_length=int(dac.hop_length),
+        n_codebooks=int(dac.n_codebooks),
+        codebook_size=int(dac.codebook_size),
+        weights_sha256=state_dict_sha256(blob["state_dict"]),
+        adapter=adapter,
+        default_codebooks=min(int(meta.get("default_codebooks", dac.n_codebooks)), int(dac.n_codebooks)),
+    )
+    return DACMCCodec(model, info, blob["metadata"][MC_KEY]["positions"])
