@@ -11,9 +11,9 @@ Tasks are recognised from the file names given (files that match none are ignore
 
 Within each group the classes are balanced by keeping evenly spaced windows of the
 larger class. Groups are subjects when there are several, else 15-s blocks (windowed
-tasks) or runs (fists). The classifier is log band power (delta..gamma, Welch) per channel
--> standardise -> logistic regression, cross-validated over groups (no group is in both
-train and test). For every coder condition three accuracies are pooled over folds, each
+tasks) or runs (fists). The classifier is log band power (delta..gamma, Welch) per channel,
+centred per group (the group's mean feature vector, no labels, is subtracted) -> standardise
+-> logistic regression, cross-validated over groups (no group is in both train and test). For every coder condition three accuracies are pooled over folds, each
 with a 95 % Wilson interval:
 
 * ``orig_orig`` — trained and tested on the original (the reference);
@@ -21,8 +21,10 @@ with a 95 % Wilson interval:
 * ``recon_recon`` — trained and tested on reconstructions.
 
 Conditions: each model at each chosen codebook depth, and the DCT and wavelet coders at
-the bits/sample that depth reached on the same file (step found by bisection on the first
-20 s, then the whole file coded once; the bits reached are what is reported).
+about the bits/sample that depth reached: per file the step that spends those bits is found
+by bisection on its first 20 s, and every file is then coded with one step for the task,
+the geometric mean of those (a per-file step would let the classifier recognise files,
+hence classes); the bits reached are what is reported.
 """
 
 from __future__ import annotations
@@ -176,6 +178,15 @@ def accuracy(correct: np.ndarray) -> dict:
     return {"accuracy": k / n if n else float("nan"), "ci95": list(wilson_interval(k, n)), "n": n}
 
 
+def centre_by_group(feats: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Subtract each group's mean feature vector (no labels used): removes what differs
+    between subjects (or runs) as a whole, the usual first step of cross-subject EEG decoding."""
+    out = feats.copy()
+    for g in np.unique(groups):
+        out[groups == g] -= feats[groups == g].mean(axis=0)
+    return out
+
+
 def cross_validate(feat_orig: np.ndarray, feat_rec: np.ndarray | None, y: np.ndarray, groups: np.ndarray, max_folds: int) -> dict:
     """Group k-fold: orig->orig, orig->recon and recon->recon correctness pooled over folds."""
     from sklearn.linear_model import LogisticRegression
@@ -186,6 +197,7 @@ def cross_validate(feat_orig: np.ndarray, feat_rec: np.ndarray | None, y: np.nda
     def model():
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
 
+    feat_orig, feat_rec = centre_by_group(feat_orig, groups), None if feat_rec is None else centre_by_group(feat_rec, groups)
     hits = defaultdict(list)
     folds = GroupKFold(n_splits=min(max_folds, len(np.unique(groups))))
     for train, test in folds.split(feat_orig, y, groups):
@@ -230,12 +242,19 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: DownstreamCon
 
 
 def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progress) -> dict:
-    """Features of every window under every condition, then the three cross-validated accuracies."""
+    """Features of every window under every condition, then the three cross-validated accuracies.
+
+    Two passes: the models code every file (and, per file, the classical step that would
+    spend the same bits is found); then each classical coder codes every file with one step,
+    the geometric mean of those per-file steps, so that a per-file coder setting cannot
+    tell the classifier which file (and so which class) a window came from."""
     order = {f: [i for i, w in enumerate(task.windows) if w.file == f] for f in task.files}
     n_win = len(task.windows)
     feats: dict[str, np.ndarray] = {}
     bps: dict[str, list[float]] = defaultdict(list)
     meta: dict[str, dict] = {}
+    steps: dict[tuple[str, str], list[float]] = defaultdict(list)  # (coder, model condition) -> per-file steps
+    coded_names: dict[Path, list[str]] = {}
 
     def put(cond: str, idx: list[int], f: np.ndarray):
         feats.setdefault(cond, np.zeros((n_win, f.shape[1])))[idx] = f
@@ -245,35 +264,35 @@ def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progr
         raw = read_raw(path, preload=True)
         sf = raw.info["sfreq"]
         wins = [task.windows[i] for i in idx]
-        done: set[str] = set()
         for codec, label in zip(codecs, labels):
             depths = [k for k in (cfg.codebooks or _default_depths(codec.info.n_codebooks)) if 1 <= k <= codec.info.n_codebooks]
-            recs, names = {}, []
+            recs = {}
 
-            def on_rec(k, coded, rec, recs=recs, names=names):
-                names[:] = [raw.ch_names[c] if isinstance(c, int) else c for c in coded]
-                recs[k] = rec.get_data(picks=names)
+            def on_rec(k, coded, rec, recs=recs):
+                coded_names[path] = [raw.ch_names[c] if isinstance(c, int) else c for c in coded]
+                recs[k] = rec.get_data(picks=coded_names[path])
 
             rows = evaluate_raw(raw, codec, depths, name=path.name, on_reconstruction=on_rec)
-            x = raw.get_data(picks=names)
-            if "original" not in done:
-                put("original", idx, window_features(x, sf, wins))
-                done.add("original")
+            x = raw.get_data(picks=coded_names[path])
+            put("original", idx, window_features(x, sf, wins))
             for row in rows:
                 cond = f"{label} N={row['codebooks']}"
                 put(cond, idx, window_features(recs[row["codebooks"]], sf, wins))
                 bps[cond].append(row["bits_per_sample"])
                 meta[cond] = {"coder": label, "codebooks": row["codebooks"]}
-                if not cfg.classical:
-                    continue
-                search = x[:, : int(cfg.search_seconds * sf)]
-                for name, coder in LOSSY_CODERS.items():
-                    step, _, _ = step_for_bps(coder, search, sf, row["bits_per_sample"], iters=14)
-                    rec, nbytes = coder(x, sf, step)
-                    matched = f"{name} @ {cond}"
-                    put(matched, idx, window_features(rec, sf, wins))
-                    bps[matched].append(bits_per_sample(nbytes, *x.shape))
-                    meta[matched] = {"coder": name, "matched_to": cond}
+                for name, coder in LOSSY_CODERS.items() if cfg.classical else ():
+                    search = x[:, : int(cfg.search_seconds * sf)]
+                    steps[(name, cond)].append(step_for_bps(coder, search, sf, row["bits_per_sample"], iters=14)[0])
+    for path, idx in order.items() if steps else ():
+        raw = read_raw(path, preload=True)
+        x, sf = raw.get_data(picks=coded_names[path]), raw.info["sfreq"]
+        wins = [task.windows[i] for i in idx]
+        for (name, cond), per_file in steps.items():
+            rec, nbytes = LOSSY_CODERS[name](x, sf, float(np.exp(np.mean(np.log(per_file)))))
+            matched = f"{name} @ {cond}"
+            put(matched, idx, window_features(rec, sf, wins))
+            bps[matched].append(bits_per_sample(nbytes, *x.shape))
+            meta[matched] = {"coder": name, "matched_to": cond, "codebooks": meta[cond]["codebooks"], "model": meta[cond]["coder"]}
     y = np.array([w.label for w in task.windows])
     groups = np.array([w.group for w in task.windows])
     reference = cross_validate(feats["original"], None, y, groups, cfg.max_folds)["orig_orig"]
@@ -289,8 +308,8 @@ def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progr
 
 def report(res: dict) -> str:
     lines = ["# Downstream benchmark\n",
-             f"Hardware: {hardware_line(res['hardware'])}. Run time {res['elapsed_s']} s. Classifier: log band power per channel "
-             "-> standardise -> logistic regression; group k-fold (no subject/run/block in both train and test); accuracy "
+             f"Hardware: {hardware_line(res['hardware'])}. Run time {res['elapsed_s']} s. Classifier: log band power per channel, "
+             "centred per CV group -> standardise -> logistic regression; group k-fold (no subject/run/block in both train and test); accuracy "
              "pooled over folds with 95 % Wilson interval.\n"]
     for t in res["tasks"]:
         ref = t["original"]
@@ -299,7 +318,7 @@ def report(res: dict) -> str:
                      f"{len(t['groups'])} CV groups; chance {100 * t['chance']:.0f} %. Trained and tested on the original: "
                      f"**{100 * ref['accuracy']:.1f} %** [{100 * ref['ci95'][0]:.1f}, {100 * ref['ci95'][1]:.1f}].\n")
         rows = []
-        for c in sorted(t["conditions"], key=lambda c: (c.get("matched_to", c["condition"]), "matched_to" in c, c["condition"])):
+        for c in sorted(t["conditions"], key=lambda c: (c.get("model", c["coder"]), c["codebooks"], "matched_to" in c, c["coder"])):
             rows.append([c["condition"], c["bits_per_sample"], *[_acc(c[k]) for k in ("orig_recon", "recon_recon")]])
         lines.append(md_table(["condition", "bits/sample", "train original, test reconstructed %", "train and test reconstructed %"], rows, {1: ".3f"}) + "\n")
         for fig in res.get("figures", []):

@@ -89,6 +89,8 @@ def test_wilson_interval_and_accuracy():
     assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
     a = downstream.accuracy(np.array([True, True, False, True]))
     assert a["accuracy"] == 0.75 and a["n"] == 4 and a["ci95"][0] < 0.75 < a["ci95"][1]
+    centred = downstream.centre_by_group(np.array([[1.0], [3.0], [10.0], [20.0]]), np.array(["a", "a", "b", "b"]))
+    assert centred[:, 0].tolist() == [-1.0, 1.0, -5.0, 5.0]
 
 
 # ---------------------------------------------------------------------------
