@@ -16,7 +16,7 @@ from eegcodec.cli import main
 from eegcodec.codecs.dac_mc import DACMC, save_dacmc_file
 from eegcodec.montage import Montage, normalise_name, pivot_subset, standard_positions
 
-from conftest import synthetic_raw
+from conftest import SHARED_EEG, needs_shared, synthetic_raw
 
 TINY = dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=3, codebook_size=32, codebook_dim=4, sample_rate=160)
 NAMES_10_20 = ["Fp1", "Fp2", "F3", "F4", "F7", "F8", "T3", "T4", "C3", "C4", "T5", "T6", "P3", "P4", "O1", "O2", "Fz", "Cz", "Pz"]
@@ -192,3 +192,21 @@ def test_train_dac_mc_recipe_and_init_from_dac(tmp_path, tiny_dac_path):
     codec = load_codec(tmp_path / "run" / "best.pth")
     assert codec.info.kind == "dac-mc" and codec.info.name == "mc-test"
     assert len(trainer.history) == 2 and "prd_k1" in trainer.history[-1]
+
+
+@needs_shared
+def test_real_montages_map_to_positions(mc_path):
+    """64-ch EEGBCI (trailing dots), 19+2-ch EEGMAT ('EEG Fp1', old T3..T6), 32-ch EEGLAB (EOG channels)."""
+    from eegcodec.io import read_raw
+    from eegcodec.models import load_codec
+    from eegcodec.pipeline import compress_raw, decompress_archive
+    from eegcodec.container import Archive
+
+    codec = load_codec(mc_path)
+    cases = {"eegbci_S001/S001R01.edf": (64, 64), "eegmat/Subject10_1.edf": (21, 20), "eeglab_sample/eeglab_data.set": (32, 30)}
+    for rel, (n, n_known) in cases.items():
+        raw = read_raw(SHARED_EEG / rel, preload=True).crop(0, 8, include_tmax=False)
+        arc = Archive.from_bytes(compress_raw(raw, codec, n_codebooks=1))
+        known = arc.header["montage"]["known"]
+        assert len(known) == n and sum(known) == n_known, rel  # EEGMAT: 'ECG ECG'; EEGLAB: EOG1, EOG2 fall back
+        assert decompress_archive(arc, codec).n_times == raw.n_times
