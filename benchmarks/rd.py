@@ -25,7 +25,7 @@ from eegcodec.evaluate import evaluate_raw
 from eegcodec.metrics import BANDS, bits_per_sample, reconstruction_metrics
 
 from .classical import LOSSY_CODERS, flac_bytes, integer_samples, interpolate_at, step_for_bps, step_sweep, zstd_bytes
-from .common import (Clock, dataset_of, hardware, hardware_line, load_crop, md_table, model_card, pyplot,
+from .common import (Clock, dataset_of, hardware, hardware_line, load_crop, load_models, md_table, model_card, pyplot,
                      recordings, save_figure, write_outputs)
 
 METRICS = ["bits_per_sample", "cr16", "prd_percent", "snr_db", "pearson_r", "spectral_error_db"] + [f"band_error_db_{b}" for b in BANDS]
@@ -62,8 +62,6 @@ class _Kept:
 
 def run(inputs: list[str], model_names: list[str], out: Path, cfg: RDConfig, labels: list[str] | None = None, progress=print) -> dict:
     """Run the benchmark; write results.json, report.md and figures into ``out``; return the results."""
-    from .common import load_models
-
     clock = Clock()
     files = recordings(inputs)
     if not model_names:
@@ -85,8 +83,8 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: RDConfig, lab
             shown = min(depths, key=lambda d: abs(d - default))  # the depth the figures show
             keep = {}
 
-            def on_rec(k, coded, rec, keep=keep, shown=shown):
-                names = [raw.ch_names[c] if isinstance(c, int) else c for c in coded]
+            def on_rec(k, picks, rec, keep=keep, shown=shown):
+                names = [raw.ch_names[c] if isinstance(c, int) else c for c in picks]
                 keep["names"] = names
                 if plot_this and k == shown:
                     keep["y"] = rec.get_data(picks=names)
@@ -103,17 +101,11 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: RDConfig, lab
                 k.recon[f"{label} (N={shown})"] = keep["y"]
                 k.target_bps = k.target_bps or next(r["bits_per_sample"] for r in rows if r["codebooks"] == shown)
         x = raw.get_data(picks=coded)
-        ints, _, _, exact = integer_samples(x)
-        for name, nbytes in (("flac", flac_bytes(ints, sfreq)), ("zstd", zstd_bytes(ints))):
-            bps = bits_per_sample(nbytes, *x.shape)
-            lossless.append({"file": path.name, "dataset": ds, "coder": name, "bits_per_sample": bps, "cr16": 16 / bps,
-                             "exact": exact, "sample_bits": int(np.ceil(np.log2(np.ptp(ints, axis=1).max() + 1)))})
-        for name, coder in LOSSY_CODERS.items():
-            for i, step in enumerate(step_sweep(x, cfg.n_steps)):
-                rec, nbytes = coder(x, sfreq, float(step))
-                bps = bits_per_sample(nbytes, *x.shape)
-                classical.append({"file": path.name, "dataset": ds, "coder": name, "step_index": i, "step_volts": float(step),
-                                  "bits_per_sample": bps, "cr16": 16 / bps, **reconstruction_metrics(x, rec, sfreq)})
+        rows, exact = classical_rows(x, sfreq, cfg.n_steps)
+        for r in rows:
+            r.update(file=path.name, dataset=ds)
+        lossless += [r for r in rows if "step_index" not in r]
+        classical += [r for r in rows if "step_index" in r]
         file_rows.append({"file": path.name, "path": str(path), "dataset": ds, "coded_channels": len(coded), "sfreq": sfreq,
                           "seconds": raw.n_times / sfreq, "lossless_exact": exact})
         if path.name in kept:
@@ -145,6 +137,24 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: RDConfig, lab
     results["figures"] = figures
     write_outputs(out, results, report(results))
     return results
+
+
+def classical_rows(x: np.ndarray, sfreq: float, n_steps: int) -> tuple[list[dict], bool]:
+    """Lossless rows (FLAC, zstd) and lossy rows (DCT, wavelet over ``n_steps`` steps) for
+    x [C, N] volts; also whether the file's integer samples were recovered exactly."""
+    ints, _, _, exact = integer_samples(x)
+    rows = []
+    for name, nbytes in (("flac", flac_bytes(ints, sfreq)), ("zstd", zstd_bytes(ints))):
+        bps = bits_per_sample(nbytes, *x.shape)
+        rows.append({"coder": name, "bits_per_sample": bps, "cr16": 16 / bps, "exact": exact,
+                     "sample_bits": int(np.ceil(np.log2(np.ptp(ints, axis=1).max() + 1)))})
+    for name, coder in LOSSY_CODERS.items():
+        for i, step in enumerate(step_sweep(x, n_steps)):
+            rec, nbytes = coder(x, sfreq, float(step))
+            bps = bits_per_sample(nbytes, *x.shape)
+            rows.append({"coder": name, "step_index": i, "step_volts": float(step), "bits_per_sample": bps, "cr16": 16 / bps,
+                         **reconstruction_metrics(x, rec, sfreq)})
+    return rows, exact
 
 
 def _mean_curves(rows: list[dict], key: str) -> dict[tuple, dict[str, float]]:
@@ -181,7 +191,7 @@ def summarise(neural: list[dict], classical: list[dict], lossless: list[dict]) -
 
 def report(res: dict) -> str:
     """The Markdown report: per dataset, model depths beside the classical coders at the same bits."""
-    lines = [f"# Rate-distortion benchmark\n",
+    lines = ["# Rate-distortion benchmark\n",
              f"Hardware: {hardware_line(res['hardware'])}. Crops: first {res['config']['crop_seconds']} s of each recording. "
              f"Bits/sample: real payload over coded channels x samples; PRD and r are medians over channels; "
              f"classical PRD 'at same bps' is interpolated along that coder's step sweep on the same file. Run time {res['elapsed_s']} s.\n"]

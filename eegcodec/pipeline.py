@@ -15,7 +15,6 @@ from typing import Callable
 
 import mne
 import numpy as np
-import torch
 import zstandard
 
 from . import __version__
