@@ -104,6 +104,7 @@ class TrainConfig:
     val_every: int = 250
     val_windows: int = 256
     ckpt_every: int = 250
+    default_codebooks: int | None = None  #: depth the exported model recommends (None: its maximum)
 
 
 def _build(cls, values: dict, where: str):

@@ -191,6 +191,7 @@ class Trainer:
         meta = {
             "name": self.cfg.name,
             "adapter": self.cfg.adapter.to_dict(),
+            **({"default_codebooks": self.cfg.default_codebooks} if self.cfg.default_codebooks else {}),
             "training": {
                 "recipe": recipe_to_dict(self.cfg),
                 "step": self.step,
