@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Regenerate every benchmark table and figure in the README (docs/benchmarks/*) from ../shared/eeg.
+# Held out from the shipped models' training: EEGBCI S001 R01/R02 and EEGMAT subjects 10/11.
+# The axes models come from recipes/train_axes.sh (runs/axis_*). Takes about an hour on 2 CPU cores.
+#   bash benchmarks/run_all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eeg=../shared/eeg
+out=docs/benchmarks
+held_out=("$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegmat/Subject1[01]_[12].edf)
+
+eegcodec bench rd "${held_out[@]}" --models dac-small mc-small --out $out/rd
+eegcodec bench rd "${held_out[@]}" --crop 30 --out $out/rd_axes --models \
+  vocab256=runs/axis_vocab256/best.pth vocab1024=runs/axis_vocab1024/best.pth vocab4096=runs/axis_vocab4096/best.pth \
+  rate80=runs/axis_rate80/best.pth rate320=runs/axis_rate320/best.pth
+eegcodec bench downstream "$eeg"/eegbci_S001/S001R0[1248].edf "$eeg"/eegbci_S001/S001R12.edf "$eeg"/eegmat \
+  --models dac-small mc-small --out $out/downstream
+eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac-small mc-small --out $out/speed
+eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minutes 1 --out $out/speed_dac16k

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Retrain the shipped multi-channel model (mc-small) and install it into the package.
+# Needs ../shared/eeg and the shipped dac-small (its per-channel parts are the starting point).
+#   bash recipes/train_mc.sh [RUN_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run=${1:-runs/mc_small}
+eegcodec train recipes/dac_mc_small.yaml --out "$run"
+cp "$run/best.pth" eegcodec/models/mc-small.pth
+echo "installed $run/best.pth as eegcodec/models/mc-small.pth"
