@@ -179,6 +179,8 @@ def cmd_models(args) -> int:
         if "sample_rate" in r:
             extra = (f"{r['sample_rate']} Hz, hop {r['hop_length']}, up to {r['n_codebooks']} codebooks of {r['codebook_size']} "
                      f"(default {r['default_codebooks']})") + (f", {r['size_mb']} MB" if "size_mb" in r else "")
+            if "multichannel_tokens" in r:
+                extra += f"; multi-channel: {r['multichannel_tokens']} spatial tokens per frame"
         print(f"{r['name']:<22} {r['status']:<30} {extra}")
     return 0
 

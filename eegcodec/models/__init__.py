@@ -131,4 +131,6 @@ def _describe(name: str, path: Path, status: str) -> dict:
             codebook_size=kw.get("codebook_size"),
             size_mb=round(path.stat().st_size / 1e6, 2),
         )
+        if "dac_mc" in meta:
+            row["multichannel_tokens"] = meta["dac_mc"]["n_spatial"]
     return row
