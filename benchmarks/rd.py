@@ -30,7 +30,7 @@ from .common import (Clock, dataset_of, hardware, hardware_line, load_crop, load
 
 METRICS = ["bits_per_sample", "cr16", "prd_percent", "snr_db", "pearson_r", "spectral_error_db"] + [f"band_error_db_{b}" for b in BANDS]
 #: PRD levels (%) at which the bits each coder needs are reported.
-PRD_LEVELS = (10.0, 20.0, 30.0)
+PRD_LEVELS = (10.0, 20.0, 30.0, 40.0, 50.0)
 #: Bits/sample at which each curve's PRD is reported in the axes table.
 BPS_LEVELS = (0.25, 0.5, 1.0)
 
@@ -219,7 +219,8 @@ def report(res: dict) -> str:
                 + ("" if all(v["exact"] for v in ll.values()) else " (float data: integers at 24-bit resolution, not the file's)") + ".\n")
         rows = [[who, *[v[f"{lv:g}"] for lv in PRD_LEVELS]] for who, v in entry["bps_for_prd"].items()]
         lines.append("Bits/sample needed for a PRD (interpolated along each curve; - where the curve does not reach it):\n")
-        lines.append(md_table(["coder"] + [f"PRD {lv:g} %" for lv in PRD_LEVELS], rows, {1: ".3f", 2: ".3f", 3: ".3f"}) + "\n")
+        lines.append(md_table(["coder"] + [f"PRD {lv:g} %" for lv in PRD_LEVELS], rows, {i + 1: ".3f" for i in range(len(PRD_LEVELS))}) + "\n")
+        lines.append(same_prd_table(entry, list(models)))
         rows = [[who, p["level"], p["bits_per_sample"], *[p[f"band_error_db_{b}"] for b in BANDS]]
                 for who in models for p in entry["curves"].get(who, [])]
         first = next(iter(models.values()))
@@ -251,6 +252,27 @@ def report(res: dict) -> str:
         lines.append("## Reconstructions\n")
         lines += [f"![{f}]({f})\n" for f in other]
     return "\n".join(lines)
+
+
+def same_prd_table(entry: dict, models: list[str]) -> str:
+    """Per model, one table: at each depth, the bits/sample every other curve needs for the
+    same PRD (interpolated along it) and how many times the model's bits that is."""
+    tables = []
+    for label in models:
+        rivals = [w for w in entry["curves"] if w != label]
+        rows = []
+        for p in entry["curves"].get(label, []):
+            row = [label, p["level"], p["bits_per_sample"], p["prd_percent"]]
+            for who in rivals:
+                pts = entry["curves"][who]
+                need = interpolate_at([q["prd_percent"] for q in pts], [q["bits_per_sample"] for q in pts], p["prd_percent"])
+                row += [need, need / p["bits_per_sample"]]
+            rows.append(row)
+        header = ["model", "codebooks", "bits/sample", "PRD %"] + [c for w in rivals for c in (f"{w}: bits for same PRD", "x")]
+        fmt = {2: ".3f", 3: ".1f", **{4 + 2 * i: ".3f" for i in range(len(rivals))}, **{5 + 2 * i: ".2f" for i in range(len(rivals))}}
+        tables.append(md_table(header, rows, fmt))
+    return ("Bits/sample the other coders need for the PRD each model depth reaches (x: times the model's bits; "
+            "- outside a curve's range):\n\n" + "\n\n".join(tables) + "\n")
 
 
 def plot(res: dict, kept: dict[str, _Kept], out: Path) -> list[str]:

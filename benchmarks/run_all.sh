@@ -10,6 +10,8 @@ out=docs/benchmarks
 held_out=("$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegmat/Subject1[01]_[12].edf)
 
 eegcodec bench rd "${held_out[@]}" --models dac-small mc-small --out $out/rd
+# the Core issue's setting: 60-s crops of EEGBCI R01-R04 (R03/R04 were in the models' training data)
+eegcodec bench rd "$eeg"/eegbci_S001/S001R0[1-4].edf --models dac-small mc-small --out $out/rd_core
 eegcodec bench rd "${held_out[@]}" --crop 30 --out $out/rd_axes --models \
   vocab256=runs/axis_vocab256/best.pth vocab1024=runs/axis_vocab1024/best.pth vocab4096=runs/axis_vocab4096/best.pth \
   rate80=runs/axis_rate80/best.pth rate320=runs/axis_rate320/best.pth
