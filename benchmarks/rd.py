@@ -223,16 +223,15 @@ def report(res: dict) -> str:
         lines.append(same_prd_table(entry, list(models)))
         rows = [[who, p["level"], p["bits_per_sample"], *[p[f"band_error_db_{b}"] for b in BANDS]]
                 for who in models for p in entry["curves"].get(who, [])]
-        first = next(iter(models.values()))
-        ref = [p for p in entry["curves"].get(first["label"], []) if p["level"] == first["default_codebooks"]]
-        if ref:  # classical coders at the first model's default depth
-            bps = ref[0]["bits_per_sample"]
-            for who, pts in entry["curves"].items():
+        for m in models.values():  # the classical coders at each model's default depth
+            ref = [p for p in entry["curves"].get(m["label"], []) if p["level"] == m["default_codebooks"]]
+            for who, pts in entry["curves"].items() if ref else ():
                 if who not in models:
-                    x = [p["bits_per_sample"] for p in pts]
-                    rows.append([who, f"at {bps:.3f}", bps, *[interpolate_at(x, [p[f"band_error_db_{b}"] for p in pts], bps) for b in BANDS]])
-        lines.append("Band power error, dB (|10 log10 P_rec/P_orig| per band, mean over channels; classical coders at the "
-                     "bits/sample of the first model's default depth):\n")
+                    bps, x = ref[0]["bits_per_sample"], [p["bits_per_sample"] for p in pts]
+                    rows.append([who, f"at {m['label']} N={m['default_codebooks']}", bps,
+                                 *[interpolate_at(x, [p[f"band_error_db_{b}"] for p in pts], bps) for b in BANDS]])
+        lines.append("Band power error, dB (|10 log10 P_rec/P_orig| per band, mean over channels; the classical coders "
+                     "at the bits/sample of each model's default depth):\n")
         lines.append(md_table(["coder", "codebooks", "bits/sample", *BANDS], rows, {2: ".3f", **{i: ".2f" for i in range(3, 3 + len(BANDS))}}) + "\n")
         for fig in res.get("figures", []):
             if fig.startswith(f"rd_{ds}"):

@@ -144,7 +144,7 @@ def test_bench_rd_quick_schema_and_values(tmp_path, tiny_dac_path):
     for fig in ("rd_data.png", "overlay_S001R01.png", "psd_S001R01.png"):
         assert fig in res["figures"] and (out / fig).stat().st_size > 1000
     report = (out / "report.md").read_text()
-    assert "| tiny | 2 |" in report and "rd_data.png" in report
+    assert "| tiny | 2 |" in report and "rd_data.png" in report and "dct: bits for same PRD" in report
 
 
 def test_bench_rd_axes_table_when_models_differ(tmp_path, tiny_dac_path):
