@@ -66,7 +66,7 @@ def test_sha_identifies_weights_not_file_bytes(tmp_path, tiny_dac_path):
 
 def test_shipped_default_model_loads():
     codec = load_codec("default")
-    assert codec.info.name == "dac-small"
+    assert codec.info.name == "mc-small" and codec.info.kind == "dac-mc"
     assert codec.info.adapter.model_rate > 0 and codec.info.n_codebooks >= 1
 
 

@@ -2,7 +2,7 @@
 
 ``load_codec(name_or_path)`` accepts
 
-* a shipped model name (``dac-small``; ``default`` names the best shipped model),
+* a shipped model name (``mc-small``, ``dac-small``; ``default`` names the best shipped model),
 * a pretrained DAC name (``dac_16khz``, ``dac_24khz``, ``dac_44khz``), loaded from
   DAC's own cache (``~/.cache/descript/dac``) and downloaded there by
   ``dac.utils.download`` when missing,
@@ -27,7 +27,7 @@ HERE = Path(__file__).parent
 #: Shipped models: name -> file in this folder.
 SHIPPED = {"dac-small": "dac-small.pth", "mc-small": "mc-small.pth"}
 #: Names that stand for another name.
-ALIASES = {"default": "dac-small"}
+ALIASES = {"default": "mc-small"}
 #: DAC's released audio models: name -> (model_type, model_bitrate) for dac.utils.download.
 PRETRAINED_DAC = {"dac_16khz": ("16khz", "8kbps"), "dac_24khz": ("24khz", "8kbps"), "dac_44khz": ("44khz", "8kbps")}
 #: An official WavTokenizer checkpoint: ``wavtokenizer-<variant>:<path>``.

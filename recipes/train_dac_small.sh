@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Retrain the shipped default model (dac-small) and install it into the package.
+# Retrain the shipped per-channel model (dac-small) and install it into the package.
 # Needs ../shared/eeg (see its README). Two stages, both from recipes/cpu_small.yaml:
 #   1. from scratch, L1 + L2 waveform losses (5000 steps);
 #   2. fine-tune with a small multi-scale log-STFT term (1500 steps), which brings the
 #      spectral error from 10-14 dB down to 2-4 dB at a cost of a few PRD points.
-#   bash recipes/train_default.sh [RUN_DIR]
+#   bash recipes/train_dac_small.sh [RUN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=${1:-runs/cpu_small}
