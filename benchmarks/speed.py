@@ -134,7 +134,7 @@ def report(res: dict) -> str:
              r["compress_realtime"], r["compress_peak_mb"], r["decompress_s"], r["decompress_realtime"], r["decompress_peak_mb"]] for r in res["rows"]]
     lines.append(md_table(["model", "minutes", "recording", "codebooks", "bits/sample", "compress s", "compress x realtime", "compress peak MB",
                            "decompress s", "decompress x realtime", "decompress peak MB"], rows,
-                          {1: "g", 4: ".3f", 5: ".1f", 6: ".0f", 7: ".0f", 8: ".1f", 9: ".0f", 10: ".0f"}) + "\n")
+                          {1: "g", 4: ".3f", 5: ".1f", 6: ".3g", 7: ".0f", 8: ".1f", 9: ".3g", 10: ".0f"}) + "\n")
     lines += [f"![{f}]({f})\n" for f in res.get("figures", [])]
     return "\n".join(lines)
 
