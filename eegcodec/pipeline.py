@@ -270,9 +270,10 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
 
     if coded:
         total_frames = sum(frames)
-        rows = int(h.get("code_rows", len(coded)))
+        rows = int(h.get("code_rows", len(coded)))  # files before 0.2: one row per coded channel
+        names = [rec["ch_names"][i] for i in coded]
         try:
-            montage = Montage.from_dict([rec["ch_names"][i] for i in coded], h["montage"]) if h.get("montage") else codec.montage([rec["ch_names"][i] for i in coded])
+            montage = Montage.from_dict(names, h["montage"]) if h.get("montage") else codec.montage(names)
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptFileError(f"montage in the header is malformed ({exc})") from exc
         codes = unpack_codes(archive.codes, h["model"]["bits_per_code"], rows * k * total_frames)
