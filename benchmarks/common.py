@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from eegcodec import __version__
-from eegcodec.io import atomic_write_bytes, find_recordings, read_raw
+from eegcodec.io import atomic_write_bytes, read_raw
 
 
 def hardware() -> dict:
@@ -38,11 +38,6 @@ def hardware() -> dict:
 
 def hardware_line(hw: dict) -> str:
     return f"{hw['cpu']}, {hw['cores']} cores ({hw['torch_threads']} torch threads)" + (f", GPU {hw['gpu']}" if hw["gpu"] else ", no GPU")
-
-
-def recordings(inputs: list[str]) -> list[Path]:
-    """Recording files named or found in folders (see :func:`eegcodec.io.find_recordings`)."""
-    return find_recordings(inputs)
 
 
 def dataset_of(path: Path) -> str:
@@ -124,10 +119,6 @@ def md_table(header: list[str], rows: list[list], fmt: dict[int, str] | None = N
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(cell(i, v) for i, v in enumerate(r)) + " |" for r in rows]
     return "\n".join(lines)
-
-
-def command_line(argv: list[str] | None) -> str:
-    return "eegcodec " + " ".join(argv if argv is not None else sys.argv[1:])
 
 
 class Clock:

@@ -38,11 +38,11 @@ import numpy as np
 
 from eegcodec.errors import EegcodecError
 from eegcodec.evaluate import evaluate_raw
-from eegcodec.io import read_raw
+from eegcodec.io import find_recordings, read_raw
 from eegcodec.metrics import band_powers, bits_per_sample
 
 from .classical import LOSSY_CODERS, step_for_bps
-from .common import Clock, hardware, hardware_line, load_models, md_table, model_card, pyplot, recordings, save_figure, write_outputs
+from .common import Clock, hardware, hardware_line, load_models, md_table, model_card, pyplot, save_figure, write_outputs
 
 EEGBCI = re.compile(r"S(\d{3})R(\d{2})\.edf$", re.I)
 EEGMAT = re.compile(r"Subject(\d+)_([12])\.edf$", re.I)
@@ -223,7 +223,7 @@ def _default_depths(n_max: int) -> list[int]:
 def run(inputs: list[str], model_names: list[str], out: Path, cfg: DownstreamConfig, labels: list[str] | None = None, progress=print) -> dict:
     """Run every task the inputs support; write results.json, report.md and figures into ``out``."""
     clock = Clock()
-    files = recordings(inputs)
+    files = find_recordings(inputs)
     tasks = find_tasks(files, cfg)
     if not tasks:
         raise EegcodecError("no downstream task found in the inputs: need EEGBCI runs S###R01+R02 (eyes) or R04/R08/R12 "

@@ -22,11 +22,12 @@ from scipy.signal import welch
 
 from eegcodec.errors import EegcodecError
 from eegcodec.evaluate import evaluate_raw
+from eegcodec.io import find_recordings
 from eegcodec.metrics import BANDS, bits_per_sample, reconstruction_metrics
 
 from .classical import LOSSY_CODERS, flac_bytes, integer_samples, interpolate_at, step_for_bps, step_sweep, zstd_bytes
 from .common import (Clock, dataset_of, hardware, hardware_line, load_crop, load_models, md_table, model_card, pyplot,
-                     recordings, save_figure, write_outputs)
+                     save_figure, write_outputs)
 
 METRICS = ["bits_per_sample", "cr16", "prd_percent", "snr_db", "pearson_r", "spectral_error_db"] + [f"band_error_db_{b}" for b in BANDS]
 #: PRD levels (%) at which the bits each coder needs are reported.
@@ -63,7 +64,7 @@ class _Kept:
 def run(inputs: list[str], model_names: list[str], out: Path, cfg: RDConfig, labels: list[str] | None = None, progress=print) -> dict:
     """Run the benchmark; write results.json, report.md and figures into ``out``; return the results."""
     clock = Clock()
-    files = recordings(inputs)
+    files = find_recordings(inputs)
     if not model_names:
         raise EegcodecError("bench rd needs at least one model (--models NAME ...)")
     codecs = load_models(model_names)

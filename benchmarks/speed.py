@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import Clock, hardware, hardware_line, md_table, pyplot, recordings, save_figure, write_outputs
+from eegcodec.io import find_recordings
+
+from .common import Clock, hardware, hardware_line, md_table, pyplot, save_figure, write_outputs
 
 DAC16K_ARCH = dict(encoder_dim=64, encoder_rates=[2, 4, 5, 8], decoder_dim=1536, decoder_rates=[8, 5, 4, 2],
                    n_codebooks=12, codebook_size=1024, codebook_dim=8, sample_rate=16000)
@@ -97,7 +99,7 @@ def _child(cmd: list[str]) -> tuple[float, float]:
 def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, progress=print) -> dict:
     """Time every (model, length); write results.json, report.md and speed.png into ``out``."""
     clock = Clock()
-    source = recordings(inputs)[0] if inputs else None
+    source = find_recordings(inputs)[0] if inputs else None
     exe = [sys.executable, "-m", "eegcodec.cli"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
