@@ -190,6 +190,7 @@ def test_train_dac_mc_recipe_and_init_from_dac(tmp_path, tiny_dac_path):
     n = batch["x"].shape[1]
     assert 1 <= n <= 5 and batch["x"].shape[0] == max(1, 8 // n) and batch["positions"].shape == (batch["x"].shape[0], n, 3)
     assert batch["known"].all()  # 10-20 names have positions
+    assert tuple(trainer.val_batch["x"].shape[:2]) == (4, 5)  # validation: val_windows windows of max_channels
     trainer.fit()
     trainer.close()
     codec = load_codec(tmp_path / "run" / "best.pth")

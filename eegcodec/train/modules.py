@@ -27,9 +27,9 @@ class TrainableCodec(nn.Module):
     n_codebooks: int
     codebook_size: int
 
-    def make_batch(self, bank, n: int, rng, device):
-        """A training batch of ``n`` windows from a :class:`~eegcodec.train.data.WindowBank`:
-        here x [n, 1, T] (one channel per window)."""
+    def make_batch(self, bank, n: int, rng, device, validation: bool = False):
+        """A batch of ``n`` windows from a :class:`~eegcodec.train.data.WindowBank` (the fixed
+        validation batch when ``validation``): here x [n, 1, T] (one channel per window)."""
         return torch.from_numpy(bank.sample(n, rng)).to(device)
 
     def target(self, batch) -> torch.Tensor:
@@ -261,16 +261,16 @@ class DACMCTrainable(TrainableCodec):
             self._montages[key] = Montage.from_names(names, self.table)
         return self._montages[key]
 
-    def make_batch(self, bank, n: int, rng, device) -> dict:
-        """``n`` is the trainer's batch size: it only sets the number of windows when
-        ``channel_windows`` is 0; otherwise channel_windows // channels windows."""
+    def make_batch(self, bank, n: int, rng, device, validation: bool = False) -> dict:
+        """Training: ``channel_windows // c`` windows of c channels (``n``, the batch size,
+        only when ``channel_windows`` is 0). Validation: ``n`` windows of the most channels
+        allowed (``max_channels``, or the largest montage in the bank), the compress-time case."""
         from ..montage import pivot_subset
 
         st = self.settings
         most = min(st.max_channels, max(len(names) for names in bank.names))
-        c = st.fixed_channels or int(rng.integers(1, most + 1))
-        c = min(c, most)
-        windows = max(1, st.channel_windows // c) if st.channel_windows else n
+        c = most if validation else min(st.fixed_channels or int(rng.integers(1, most + 1)), most)
+        windows = n if validation or not st.channel_windows else max(1, st.channel_windows // c)
 
         def pick(chunk: int, k: int, rng) -> np.ndarray:
             return pivot_subset(self._montage(bank.names[chunk]).positions, k, rng, st.pivot_scale)

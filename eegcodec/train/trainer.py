@@ -82,7 +82,7 @@ class Trainer:
         self.train_bank = WindowBank(train_files, cfg.adapter, self.hop, window, cfg.data.cache_dir)
         self.val_bank = WindowBank(val_files, cfg.adapter, self.hop, window, cfg.data.cache_dir) if val_files else None
         # fixed validation batch; val_x [N, 1, T] are its codec-domain windows (the targets)
-        self.val_batch = self.model.make_batch(self.val_bank, cfg.val_windows, np.random.default_rng(12345), self.device) if self.val_bank else None
+        self.val_batch = self.model.make_batch(self.val_bank, cfg.val_windows, np.random.default_rng(12345), self.device, validation=True) if self.val_bank else None
         self.val_x = None if self.val_batch is None else self.model.target(self.val_batch).cpu().numpy()
         self.train_files, self.val_files = train_files, val_files
 
