@@ -149,21 +149,14 @@ class DACCodec(Codec):
         return self.model.decode(z_q).float()
 
 
-def dac_codec_from_file(path: str | Path, name: str | None = None, blob: dict | None = None) -> DACCodec:
-    """Load a DAC-format file (pretrained audio DAC or an eegcodec EEG checkpoint);
-    ``blob`` is the file's content when already read."""
-    blob = blob if blob is not None else read_dac_file(path)
-    kwargs = dict(blob["metadata"]["kwargs"])
+def dac_codec_info(model, blob: dict, path: str | Path, name: str | None, kind: str) -> CodecInfo:
+    """The :class:`CodecInfo` of a ``dac.DAC`` ``model`` loaded from a DAC-format file's ``blob``
+    (name, adapter and recommended depth from ``metadata['eegcodec']`` when present)."""
     meta = blob["metadata"].get("eegcodec", {})
-    model = build_dac(kwargs)
-    try:
-        model.load_state_dict(blob["state_dict"], strict=True)
-    except RuntimeError as exc:
-        raise EegcodecError(f"cannot load model {path}: weights do not match its DAC arguments") from exc
     adapter = AdapterConfig.from_dict(meta["adapter"]) if "adapter" in meta else AdapterConfig(model_rate=float(model.sample_rate))
-    info = CodecInfo(
+    return CodecInfo(
         name=name or meta.get("name") or Path(path).stem,
-        kind="dac",
+        kind=kind,
         sample_rate=float(model.sample_rate),
         hop_length=int(model.hop_length),
         n_codebooks=int(model.n_codebooks),
@@ -172,4 +165,16 @@ def dac_codec_from_file(path: str | Path, name: str | None = None, blob: dict | 
         adapter=adapter,
         default_codebooks=min(int(meta.get("default_codebooks", model.n_codebooks)), int(model.n_codebooks)),
     )
+
+
+def dac_codec_from_file(path: str | Path, name: str | None = None, blob: dict | None = None) -> DACCodec:
+    """Load a DAC-format file (pretrained audio DAC or an eegcodec EEG checkpoint);
+    ``blob`` is the file's content when already read."""
+    blob = blob if blob is not None else read_dac_file(path)
+    model = build_dac(dict(blob["metadata"]["kwargs"]))
+    try:
+        model.load_state_dict(blob["state_dict"], strict=True)
+    except RuntimeError as exc:
+        raise EegcodecError(f"cannot load model {path}: weights do not match its DAC arguments") from exc
+    info = dac_codec_info(model, blob, path, name, "dac")
     return DACCodec(model, info)

@@ -29,10 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..adapt import AdapterConfig
 from ..errors import EegcodecError
 from ..montage import Montage
-from .base import Codec, CodecInfo, state_dict_sha256
+from .base import Codec, CodecInfo
 from .dac_codec import build_dac
 
 #: ``metadata`` key that marks a DAC-MC file.
@@ -279,22 +278,10 @@ class DACMCCodec(Codec):
 
 
 def dacmc_codec_from_file(path: str | Path, name: str | None = None, blob: dict | None = None) -> DACMCCodec:
-    from .dac_codec import read_dac_file
+    """Load a DAC-MC file; ``blob`` is its content when already read."""
+    from .dac_codec import dac_codec_info, read_dac_file
 
     blob = blob if blob is not None else read_dac_file(path)
     model = build_dacmc(blob)
-    meta = blob["metadata"].get("eegcodec", {})
-    dac = model.dac
-    adapter = AdapterConfig.from_dict(meta["adapter"]) if "adapter" in meta else AdapterConfig(model_rate=float(dac.sample_rate))
-    info = CodecInfo(
-        name=name or meta.get("name") or Path(path).stem,
-        kind="dac-mc",
-        sample_rate=float(dac.sample_rate),
-        hop_length=int(dac.hop_length),
-        n_codebooks=int(dac.n_codebooks),
-        codebook_size=int(dac.codebook_size),
-        weights_sha256=state_dict_sha256(blob["state_dict"]),
-        adapter=adapter,
-        default_codebooks=min(int(meta.get("default_codebooks", dac.n_codebooks)), int(dac.n_codebooks)),
-    )
+    info = dac_codec_info(model.dac, blob, path, name, "dac-mc")
     return DACMCCodec(model, info, blob["metadata"][MC_KEY]["positions"])
