@@ -1,1 +1,3 @@
-"""Benchmarks: rate-distortion against classical coders (run as modules, e.g. ``python -m benchmarks.core_rd``)."""
+"""Benchmarks behind ``eegcodec bench``: ``rd`` (rate-distortion against FLAC, zstd, DCT and
+wavelet coders), ``downstream`` (classifiers on reconstructed EEG), ``speed`` (real-time
+factors and peak memory). ``run_all.sh`` regenerates the README's figures in ``docs/benchmarks``."""
