@@ -382,7 +382,7 @@ class Trainer:
             bar.update(1)
             if self.is_main and (self.step % self.cfg.log_every == 0 or self.step == total):
                 self._log(last)
-                bar.set_postfix(loss=f"{last['total']:.4f}")
+                bar.set_postfix(loss=f"{last['total']:.4f}", refresh=False)  # shown at the next refresh
             if self.step % self.cfg.val_every == 0 or self.step == total:
                 if self.is_main:
                     res = self.validate()
