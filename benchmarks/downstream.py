@@ -264,6 +264,7 @@ def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progr
         raw = read_raw(path, preload=True)
         sf = raw.info["sfreq"]
         wins = [task.windows[i] for i in idx]
+        x = None
         for codec, label in zip(codecs, labels):
             depths = [k for k in (cfg.codebooks or _default_depths(codec.info.n_codebooks)) if 1 <= k <= codec.info.n_codebooks]
             recs = {}
@@ -273,8 +274,9 @@ def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progr
                 recs[k] = rec.get_data(picks=coded_names[path])
 
             rows = evaluate_raw(raw, codec, depths, name=path.name, on_reconstruction=on_rec)
-            x = raw.get_data(picks=coded_names[path])
-            put("original", idx, window_features(x, sf, wins))
+            if x is None:  # the coded channels are the same for every model
+                x = raw.get_data(picks=coded_names[path])
+                put("original", idx, window_features(x, sf, wins))
             for row in rows:
                 cond = f"{label} N={row['codebooks']}"
                 put(cond, idx, window_features(recs[row["codebooks"]], sf, wins))

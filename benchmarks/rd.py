@@ -98,7 +98,9 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: RDConfig, lab
             neural += rows
             coded = coded or keep.get("names")
             if "y" in keep:
-                k = kept.setdefault(path.name, _Kept(raw.get_data(picks=keep["names"]), sfreq, keep["names"]))
+                if path.name not in kept:
+                    kept[path.name] = _Kept(raw.get_data(picks=keep["names"]), sfreq, keep["names"])
+                k = kept[path.name]
                 k.recon[f"{label} (N={shown})"] = keep["y"]
                 k.target_bps = k.target_bps or next(r["bits_per_sample"] for r in rows if r["codebooks"] == shown)
         x = raw.get_data(picks=coded)

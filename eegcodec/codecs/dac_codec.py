@@ -72,6 +72,21 @@ def build_dac(kwargs: dict):
         return dac.DAC(**kwargs)
 
 
+def dac_arguments(model) -> dict:
+    """The ``dac.DAC`` constructor arguments that rebuild ``model`` (what DAC's files record as ``kwargs``)."""
+    kwargs = {name: getattr(model, name) for name in inspect.signature(type(model)).parameters if hasattr(model, name)}
+    kwargs.update(quantizer_dropout=float(model.quantizer.quantizer_dropout), latent_dim=int(model.latent_dim),
+                  encoder_rates=list(model.encoder_rates), decoder_rates=list(model.decoder_rates))
+    return kwargs
+
+
+def fold_weight_norm(module: torch.nn.Module) -> None:
+    """Remove weight normalisation (a training-time reparametrisation) from every submodule, for speed."""
+    for m in module.modules():
+        if hasattr(m, "weight_g"):
+            torch.nn.utils.remove_weight_norm(m)
+
+
 def save_dac_file(model, path: str | Path, eegcodec_meta: dict) -> Path:
     """Save ``model`` (a ``dac.DAC``) in DAC's own format plus ``metadata['eegcodec']``.
 
@@ -82,13 +97,8 @@ def save_dac_file(model, path: str | Path, eegcodec_meta: dict) -> Path:
 
     from ..io import atomic_write_bytes
 
-    kwargs = {name: getattr(model, name) for name in inspect.signature(type(model)).parameters if hasattr(model, name)}
-    kwargs["quantizer_dropout"] = float(model.quantizer.quantizer_dropout)
-    kwargs["latent_dim"] = int(model.latent_dim)
-    kwargs["encoder_rates"] = list(model.encoder_rates)
-    kwargs["decoder_rates"] = list(model.decoder_rates)
     buf = _io.BytesIO()
-    torch.save({"state_dict": model.state_dict(), "metadata": {"kwargs": kwargs, "eegcodec": eegcodec_meta}}, buf)
+    torch.save({"state_dict": model.state_dict(), "metadata": {"kwargs": dac_arguments(model), "eegcodec": eegcodec_meta}}, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -105,10 +115,7 @@ class DACCodec(Codec):
         self.model = model.eval()
         self.info = info
         self.device = torch.device("cpu")
-        # Weight norm is a training-time reparametrisation: fold it for speed.
-        for module in self.model.modules():
-            if hasattr(module, "weight_g"):
-                torch.nn.utils.remove_weight_norm(module)
+        fold_weight_norm(self.model)
         self._codebooks: list[torch.Tensor] | None = None
 
     def to(self, device: str | torch.device) -> "DACCodec":

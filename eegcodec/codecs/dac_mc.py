@@ -32,7 +32,7 @@ from torch import nn
 from ..errors import EegcodecError
 from ..montage import Montage
 from .base import Codec, CodecInfo
-from .dac_codec import build_dac
+from .dac_codec import build_dac, dac_arguments, fold_weight_norm
 
 #: ``metadata`` key that marks a DAC-MC file.
 MC_KEY = "dac_mc"
@@ -191,17 +191,11 @@ class DACMC(nn.Module):
 def save_dacmc_file(model: DACMC, path: str | Path, eegcodec_meta: dict, position_table: dict) -> Path:
     """Write a DAC-MC model: its state dict, the DAC arguments, the MC settings and the
     position table it was trained with (atomic)."""
-    import inspect
-
     from ..io import atomic_write_bytes
 
-    dac = model.dac
-    kwargs = {name: getattr(dac, name) for name in inspect.signature(type(dac)).parameters if hasattr(dac, name)}
-    kwargs.update(quantizer_dropout=float(dac.quantizer.quantizer_dropout), latent_dim=int(dac.latent_dim),
-                  encoder_rates=list(dac.encoder_rates), decoder_rates=list(dac.decoder_rates))
     mc = {"n_spatial": model.n_spatial, "heads": model.aggregate.heads, "positions": position_table}
     buf = _io.BytesIO()
-    torch.save({"state_dict": model.state_dict(), "metadata": {"kwargs": kwargs, MC_KEY: mc, "eegcodec": eegcodec_meta}}, buf)
+    torch.save({"state_dict": model.state_dict(), "metadata": {"kwargs": dac_arguments(model.dac), MC_KEY: mc, "eegcodec": eegcodec_meta}}, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -231,9 +225,7 @@ class DACMCCodec(Codec):
 
     def __init__(self, model: DACMC, info: CodecInfo, position_table: dict):
         self.model = model.eval()
-        for module in self.model.modules():
-            if hasattr(module, "weight_g"):
-                torch.nn.utils.remove_weight_norm(module)
+        fold_weight_norm(self.model)
         self.info = info
         self.position_table = position_table
         self.device = torch.device("cpu")

@@ -290,10 +290,7 @@ class DACMCTrainable(TrainableCodec):
         return out
 
     def reconstruct(self, batch, n_codebooks: int) -> torch.Tensor:
-        was = self.mc.training
-        self.mc.eval()
         y = self.mc(batch["x"], batch["positions"], batch["known"], n_quantizers=n_codebooks)["audio"]
-        self.mc.train(was)
         return y.reshape(-1, 1, y.shape[-1])
 
     @classmethod
