@@ -1,4 +1,4 @@
-"""The ``eegcodec`` command line: compress, decompress, info, eval, models, train, bench.
+"""The ``eegcodec`` command line: compress, decompress, info, eval, models, train, bench, align.
 
 Errors print one line (``eegcodec: error: ...``) and exit with status 1 (2 for
 usage errors); ``--debug`` shows the traceback instead.
@@ -319,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="speed: where the model runs")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_bench)
+
+    from .align.cli import add_align_parser
+
+    add_align_parser(sub)
     return p
 
 

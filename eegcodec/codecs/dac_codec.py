@@ -153,7 +153,14 @@ class DACCodec(Codec):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes int64 [B, K, F] -> float32 [B, 1, F * hop]."""
         z_q, _, _ = self.model.quantizer.from_codes(codes.to(self.device))
-        return self.model.decode(z_q).float()
+        return fit_length(self.model.decode(z_q).float(), codes.shape[-1] * self.info.hop_length)
+
+
+def fit_length(y: torch.Tensor, n: int) -> torch.Tensor:
+    """``y`` [..., T'] cropped or zero-padded on the right to [..., n]. DAC's decoder
+    returns fewer samples than frames x hop when a stride is odd (dac_16khz's 5 loses 8
+    of every window), more when the encoder padded."""
+    return y[..., :n] if y.shape[-1] >= n else F.pad(y, (0, n - y.shape[-1]))
 
 
 def dac_codec_info(model, blob: dict, path: str | Path, name: str | None, kind: str) -> CodecInfo:

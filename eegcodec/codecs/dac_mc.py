@@ -32,7 +32,7 @@ from torch import nn
 from ..errors import EegcodecError
 from ..montage import Montage
 from .base import Codec, CodecInfo
-from .dac_codec import build_dac, dac_arguments, fold_weight_norm
+from .dac_codec import build_dac, dac_arguments, fit_length, fold_weight_norm
 
 #: ``metadata`` key that marks a DAC-MC file.
 MC_KEY = "dac_mc"
@@ -133,7 +133,8 @@ class DACMC(nn.Module):
         queries = emb.repeat_interleave(f, dim=0)  # [B*F, C, D]
         per_channel = self.distribute(queries, keys, mem)  # [B*F, C, D]
         z = per_channel.view(b, f, c, d).permute(0, 2, 3, 1).reshape(b * c, d, f)
-        return self.dac.decoder(z).view(b, c, -1)
+        y = self.dac.decoder(z)
+        return fit_length(y, f * self.hop_length).view(b, c, -1)
 
     def quantize(self, flat: torch.Tensor, s: int, n_quantizers: int | None = None):
         """DAC's residual VQ over spatial latents flat [B*S, D, F] (rows grouped by recording),

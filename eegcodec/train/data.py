@@ -113,9 +113,10 @@ def split_recordings(cfg) -> tuple[list[Path], list[Path]]:
     return list(train), list(val)
 
 
-def adapted_chunks(path: Path, cfg: AdapterConfig, hop: int) -> tuple[list[np.ndarray], list[str]]:
-    """Codec-domain chunks of one recording: (list of float32 [C, T], the C coded channel names)."""
-    raw = read_raw(path)
+def adapted_chunks(source, cfg: AdapterConfig, hop: int) -> tuple[list[np.ndarray], list[str]]:
+    """Codec-domain chunks of one recording (a path or an ``mne.io.Raw``):
+    (list of float32 [C, T], the C coded channel names)."""
+    raw = read_raw(source) if isinstance(source, (str, Path)) else source
     survey = survey_recording(raw, cfg)
     if not survey.plan.coded:
         return [], []
@@ -222,3 +223,37 @@ class WindowBank:
             out[i] = self.chunks[w][rows, off : off + self.window]
             chosen.append((int(w), rows))
         return out, chosen
+
+
+AUDIO_SUFFIXES = (".wav", ".flac")
+
+
+class AudioWindowBank(WindowBank):
+    """Random windows of audio files (WAV/FLAC), for training an audio codec such as
+    encoder A of :mod:`eegcodec.align`. Audio is already codec input: mono (channels
+    averaged), resampled to ``cfg.model_rate``, no scaling (amplitudes in [-1, 1])."""
+
+    def __init__(self, files: list[Path], cfg: AdapterConfig, hop: int, window: int, cache_dir: str = ""):
+        from ..align.audio import read_audio
+
+        self.window = int(window) // hop * hop
+        if self.window <= 0:
+            raise EegcodecError(f"window ({window} samples) is shorter than the hop ({hop})")
+        self.chunks, self.sources, self.names = [], [], []
+        for path in files:
+            a = read_audio(path, cfg.model_rate)
+            if a.size >= self.window:
+                self.chunks.append(a[None])
+                self.sources.append(path.name)
+                self.names.append(["audio"])
+        if not self.chunks:
+            raise EegcodecError("no training windows: audio files shorter than the window")
+        weights = np.array([a.shape[1] - self.window + 1 for a in self.chunks], dtype=np.float64)
+        self._p = weights / weights.sum()
+
+
+def window_bank(files: list[Path], cfg: AdapterConfig, hop: int, window: int, cache_dir: str = "") -> WindowBank:
+    """An :class:`AudioWindowBank` when every file is audio, else a :class:`WindowBank` (EEG)."""
+    if files and all(p.suffix.lower() in AUDIO_SUFFIXES for p in files):
+        return AudioWindowBank(files, cfg, hop, window, cache_dir)
+    return WindowBank(files, cfg, hop, window, cache_dir)

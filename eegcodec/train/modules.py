@@ -83,16 +83,20 @@ class DACTrainable(TrainableCodec):
         self.codebook_size = int(self.dac.codebook_size)
 
     def forward(self, x: torch.Tensor, quantize: bool = True) -> dict:
+        from ..codecs.dac_codec import fit_length
+
         z = self.dac.encoder(x)
         if not quantize:
             zero = x.new_zeros(())
-            return {"audio": self.dac.decoder(z)[..., : x.shape[-1]], "codes": None, "latents": None, "commitment": zero, "codebook": zero}
+            return {"audio": fit_length(self.dac.decoder(z), x.shape[-1]), "codes": None, "latents": None, "commitment": zero, "codebook": zero}
         z_q, codes, latents, commitment, codebook = self.dac.quantizer(z, None)
-        return {"audio": self.dac.decoder(z_q)[..., : x.shape[-1]], "codes": codes, "latents": latents, "commitment": commitment, "codebook": codebook}
+        return {"audio": fit_length(self.dac.decoder(z_q), x.shape[-1]), "codes": codes, "latents": latents, "commitment": commitment, "codebook": codebook}
 
     def reconstruct(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
+        from ..codecs.dac_codec import fit_length
+
         z_q, *_ = self.dac.quantizer(self.dac.encoder(x), n_quantizers=n_codebooks)
-        return self.dac.decode(z_q)[..., : x.shape[-1]]
+        return fit_length(self.dac.decode(z_q), x.shape[-1])
 
     @classmethod
     def arguments(cls, model_args: dict, init: str) -> dict:

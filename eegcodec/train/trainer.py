@@ -29,7 +29,7 @@ from ..errors import EegcodecError
 from ..io import atomic_write_bytes
 from ..metrics import spectral_error_db
 from .config import TrainConfig, recipe_to_dict
-from .data import WindowBank, split_recordings
+from .data import split_recordings, window_bank
 from .losses import Adversary, codec_loss, gan_enabled
 from .modules import build_trainable
 
@@ -51,17 +51,27 @@ def _windowed_metrics(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
-class Trainer:
-    """Train a codec (any family of :mod:`eegcodec.train.modules`) on EEG windows as a recipe says.
+class BaseTrainer:
+    """What every training job shares: devices and torchrun (DDP), AdamW with warm-up and
+    cosine decay, TensorBoard, checkpoints, exact resume, validation history, the loop.
+
+    A subclass builds its network and data (:meth:`build`) and says what a step, a
+    validation and an export are (:meth:`train_step`, :meth:`validate`, :meth:`_export`).
+    ``cfg`` needs ``name``, ``steps``, ``seed``, ``threads``, ``optim``
+    (:class:`~eegcodec.train.config.OptimConfig`), ``log_every``, ``val_every`` and
+    ``ckpt_every``; it is saved as ``OUT/recipe.yaml``.
 
     Parameters
     ----------
-    cfg : the recipe.
+    cfg : the recipe (a dataclass).
     out_dir : output folder (created).
     resume : continue from ``out_dir/state.pt`` exactly where it stopped.
     """
 
-    def __init__(self, cfg: TrainConfig, out_dir: str | Path, resume: bool = False):
+    #: DDP must tolerate parameters without gradients in some steps
+    find_unused = False
+
+    def __init__(self, cfg, out_dir: str | Path, resume: bool = False):
         self.cfg = cfg
         self.out = Path(out_dir)
         self.rank, self.local_rank, self.world = _dist_info()
@@ -72,39 +82,17 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)  # same initial weights on every rank
-        self.model = build_trainable(cfg.family, cfg.model, cfg.init).to(self.device)
-        self.hop = self.model.hop_length
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "recipe.yaml").write_text(yaml.safe_dump(recipe_to_dict(cfg), sort_keys=False))
-        window = int(round(cfg.data.window_seconds * cfg.adapter.model_rate))
-        train_files, val_files = split_recordings(cfg.data)
-        self.train_bank = WindowBank(train_files, cfg.adapter, self.hop, window, cfg.data.cache_dir)
-        self.val_bank = WindowBank(val_files, cfg.adapter, self.hop, window, cfg.data.cache_dir) if val_files else None
-        # fixed validation batch; val_x [N, 1, T] are its codec-domain windows (the targets)
-        self.val_batch = self.model.make_batch(self.val_bank, cfg.val_windows, np.random.default_rng(12345), self.device, validation=True) if self.val_bank else None
-        self.val_x = None if self.val_batch is None else self.model.target(self.val_batch).cpu().numpy()
-        self.train_files, self.val_files = train_files, val_files
-
-        # autoencoder warm-up and codebook seeding only make sense from scratch:
-        # they would overwrite a pretrained model's codebooks
-        self.vq_warmup = cfg.optim.vq_warmup_steps if cfg.init == "scratch" else 0
-        self._usage: torch.Tensor | None = None
+        self.model = self.build().to(self.device)
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None, find_unused_parameters=self.vq_warmup > 0
+                self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None, find_unused_parameters=self.find_unused
             )
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
+        self.opt = self._adamw(self.model)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
-        self.adversary = self.adv_net = None
-        if gan_enabled(cfg.loss):
-            self.adversary = Adversary(cfg.loss, cfg.adapter.model_rate).to(self.device)
-            self.adv_net = self.adversary
-            if self.world > 1:
-                self.adv_net = torch.nn.parallel.DistributedDataParallel(self.adversary, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
-            self.opt_d = torch.optim.AdamW(self.adversary.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay)
-            self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
         self.rng = np.random.default_rng([cfg.seed, self.rank])
         self.step = 0
         self.best = math.inf
@@ -117,6 +105,46 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=self.step if resume else None)
+
+    def _adamw(self, module: torch.nn.Module) -> torch.optim.AdamW:
+        o = self.cfg.optim
+        params = [p for p in module.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+
+    # ------------------------------------------------------------------ what a subclass says
+    def build(self) -> torch.nn.Module:
+        """Build the network (returned) and the data (kept on ``self``)."""
+        raise NotImplementedError
+
+    def train_step(self) -> dict:
+        """One optimiser step; returns loss terms (floats; ``total`` among them)."""
+        raise NotImplementedError
+
+    def validate(self) -> dict:
+        """Validation metrics with a ``score`` (lower is better); ``{}`` without validation data."""
+        return {}
+
+    def _export(self, path: Path) -> None:
+        """Write the trained model to ``path`` (``model.pth``, ``best.pth``)."""
+        raise NotImplementedError
+
+    def _log(self, terms: dict) -> None:
+        for k, v in terms.items():
+            if isinstance(v, float):
+                self.writer.add_scalar(f"train/{k}", v, self.step)
+        self.writer.add_scalar("train/lr", self.sched.get_last_lr()[0], self.step)
+
+    def _log_val(self, res: dict) -> None:
+        for k, v in res.items():
+            if k != "step":
+                self.writer.add_scalar(f"val/{k}", v, self.step)
+
+    def extra_state(self) -> dict:
+        """More state to checkpoint (resumed by :meth:`load_extra_state`)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
 
     # ------------------------------------------------------------------ setup
     @property
@@ -140,9 +168,7 @@ class Trainer:
             "best": self.best,
             "history": self.history,
             "elapsed": self.elapsed,
-            "code_usage": self._usage,
-            "adversary": None if self.adversary is None else {
-                "model": self.adversary.state_dict(), "opt": self.opt_d.state_dict(), "sched": self.sched_d.state_dict()},
+            **self.extra_state(),
             "np_rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -171,13 +197,7 @@ class Trainer:
         self.opt.load_state_dict(state["opt"])
         self.sched.load_state_dict(state["sched"])
         self.step, self.best, self.history, self.elapsed = state["step"], state["best"], state["history"], state["elapsed"]
-        self._usage = state["code_usage"]
-        if self.adversary is not None:
-            if not state.get("adversary"):
-                raise EegcodecError(f"--resume: {path} was saved without discriminators, but the recipe enables adversarial losses")
-            self.adversary.load_state_dict(state["adversary"]["model"])
-            self.opt_d.load_state_dict(state["adversary"]["opt"])
-            self.sched_d.load_state_dict(state["adversary"]["sched"])
+        self.load_extra_state(state)
         if "rank_rngs" in state:
             np_state, torch_state = state["rank_rngs"][self.rank]
         else:
@@ -186,6 +206,96 @@ class Trainer:
         torch.set_rng_state(torch_state)
         if torch.cuda.is_available() and state["cuda_rng"]:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def fit(self, steps: int | None = None) -> dict:
+        """Train until ``steps`` (default: the recipe's), validating and checkpointing on the way."""
+        from tqdm import tqdm
+
+        total = steps or self.cfg.steps
+        # a log file (not a terminal) gets one progress line a minute, not one per step
+        bar = tqdm(total=total, initial=self.step, disable=not self.is_main, desc=self.cfg.name, dynamic_ncols=True,
+                   mininterval=0.1 if sys.stderr.isatty() else 60.0)
+        last = {}
+        t0 = time.time()
+        while self.step < total:
+            last = self.train_step()
+            self.elapsed += time.time() - t0
+            t0 = time.time()
+            bar.update(1)
+            if self.is_main and (self.step % self.cfg.log_every == 0 or self.step == total):
+                self._log(last)
+                bar.set_postfix(loss=f"{last['total']:.4f}", refresh=False)  # shown at the next refresh
+            if self.step % self.cfg.val_every == 0 or self.step == total:
+                if self.is_main:
+                    res = self.validate()
+                    if res:
+                        res["elapsed_s"] = round(self.elapsed, 1)
+                        self.history.append(res)
+                        self._log_val(res)
+                        atomic_write_bytes(self.out / "history.json", json.dumps(self.history, indent=1).encode())
+                        if res["score"] < self.best:
+                            self.best = res["score"]
+                            self._export(self.out / "best.pth")
+            if self.step % self.cfg.ckpt_every == 0 or self.step == total:
+                self._save_state()
+            t0 = time.time()
+        bar.close()
+        if self.is_main:
+            if not (self.out / "best.pth").exists():
+                self._export(self.out / "best.pth")
+            self.writer.flush()
+        return {k: v for k, v in last.items() if isinstance(v, float)}
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()
+        if self.world > 1 and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+class Trainer(BaseTrainer):
+    """Train a codec (any family of :mod:`eegcodec.train.modules`) on EEG (or audio) windows
+    as a :class:`~eegcodec.train.config.TrainConfig` recipe says."""
+
+    def build(self) -> torch.nn.Module:
+        cfg = self.cfg
+        model = build_trainable(cfg.family, cfg.model, cfg.init).to(self.device)
+        self.hop = model.hop_length
+        window = int(round(cfg.data.window_seconds * cfg.adapter.model_rate))
+        train_files, val_files = split_recordings(cfg.data)
+        self.train_bank = window_bank(train_files, cfg.adapter, self.hop, window, cfg.data.cache_dir)
+        self.val_bank = window_bank(val_files, cfg.adapter, self.hop, window, cfg.data.cache_dir) if val_files else None
+        # fixed validation batch; val_x [N, 1, T] are its codec-domain windows (the targets)
+        self.val_batch = model.make_batch(self.val_bank, cfg.val_windows, np.random.default_rng(12345), self.device, validation=True) if self.val_bank else None
+        self.val_x = None if self.val_batch is None else model.target(self.val_batch).cpu().numpy()
+        self.train_files, self.val_files = train_files, val_files
+        # autoencoder warm-up and codebook seeding only make sense from scratch:
+        # they would overwrite a pretrained model's codebooks
+        self.vq_warmup = cfg.optim.vq_warmup_steps if cfg.init == "scratch" else 0
+        self.find_unused = self.vq_warmup > 0
+        self._usage: torch.Tensor | None = None
+        self.adversary = self.adv_net = None
+        if gan_enabled(cfg.loss):
+            self.adversary = Adversary(cfg.loss, cfg.adapter.model_rate).to(self.device)
+            self.adv_net = self.adversary
+            if self.world > 1:
+                self.adv_net = torch.nn.parallel.DistributedDataParallel(self.adversary, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
+            self.opt_d = self._adamw(self.adversary)
+            self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
+        return model
+
+    def extra_state(self) -> dict:
+        return {"code_usage": self._usage, "adversary": None if self.adversary is None else {
+            "model": self.adversary.state_dict(), "opt": self.opt_d.state_dict(), "sched": self.sched_d.state_dict()}}
+
+    def load_extra_state(self, state: dict) -> None:
+        self._usage = state["code_usage"]
+        if self.adversary is not None:
+            if not state.get("adversary"):
+                raise EegcodecError(f"--resume: {self.out / 'state.pt'} was saved without discriminators, but the recipe enables adversarial losses")
+            self.adversary.load_state_dict(state["adversary"]["model"])
+            self.opt_d.load_state_dict(state["adversary"]["opt"])
+            self.sched_d.load_state_dict(state["adversary"]["sched"])
 
     def _export(self, path: Path) -> None:
         meta = {
@@ -305,11 +415,8 @@ class Trainer:
         return res
 
     def _log(self, terms: dict) -> None:
+        super()._log(terms)
         w = self.writer
-        for k, v in terms.items():
-            if k != "codes":
-                w.add_scalar(f"train/{k}", v, self.step)
-        w.add_scalar("train/lr", self.sched.get_last_lr()[0], self.step)
         codes = terms["codes"]
         for q in range(0 if codes is None else codes.shape[1]):
             counts = torch.bincount(codes[:, q].reshape(-1), minlength=self.model.codebook_size).float()
@@ -319,9 +426,7 @@ class Trainer:
             w.add_scalar(f"codebook/used_q{q}", float((counts > 0).sum()), self.step)
 
     def _log_val(self, res: dict) -> None:
-        for k, v in res.items():
-            if k != "step":
-                self.writer.add_scalar(f"val/{k}", v, self.step)
+        super()._log_val(res)
         self.writer.add_figure("val/reconstruction", self._overlay_figure(), self.step)
         self.writer.add_figure("val/psd", self._psd_figure(), self.step)
 
@@ -364,48 +469,3 @@ class Trainer:
         ax.legend(fontsize=7)
         fig.tight_layout()
         return fig
-
-    def fit(self, steps: int | None = None) -> dict:
-        """Train until ``steps`` (default: the recipe's), validating and checkpointing on the way."""
-        from tqdm import tqdm
-
-        total = steps or self.cfg.steps
-        # a log file (not a terminal) gets one progress line a minute, not one per step
-        bar = tqdm(total=total, initial=self.step, disable=not self.is_main, desc=self.cfg.name, dynamic_ncols=True,
-                   mininterval=0.1 if sys.stderr.isatty() else 60.0)
-        last = {}
-        t0 = time.time()
-        while self.step < total:
-            last = self.train_step()
-            self.elapsed += time.time() - t0
-            t0 = time.time()
-            bar.update(1)
-            if self.is_main and (self.step % self.cfg.log_every == 0 or self.step == total):
-                self._log(last)
-                bar.set_postfix(loss=f"{last['total']:.4f}", refresh=False)  # shown at the next refresh
-            if self.step % self.cfg.val_every == 0 or self.step == total:
-                if self.is_main:
-                    res = self.validate()
-                    if res:
-                        res["elapsed_s"] = round(self.elapsed, 1)
-                        self.history.append(res)
-                        self._log_val(res)
-                        atomic_write_bytes(self.out / "history.json", json.dumps(self.history, indent=1).encode())
-                        if res["score"] < self.best:
-                            self.best = res["score"]
-                            self._export(self.out / "best.pth")
-            if self.step % self.cfg.ckpt_every == 0 or self.step == total:
-                self._save_state()
-            t0 = time.time()
-        bar.close()
-        if self.is_main:
-            if not (self.out / "best.pth").exists():
-                self._export(self.out / "best.pth")
-            self.writer.flush()
-        return {k: v for k, v in last.items() if k != "codes"}
-
-    def close(self) -> None:
-        if self.writer:
-            self.writer.close()
-        if self.world > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()

@@ -1,0 +1,310 @@
+"""Encoder B and the shared-space mapper: frames, losses, splits, the paired loader, end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import mne
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from eegcodec.adapt import AdapterConfig
+from eegcodec.align.config import AlignLossConfig, PairsConfig
+from eegcodec.align.encoders import FrameGrid, eeg_window
+from eegcodec.align.evaluate import chance, score_windows
+from eegcodec.align.model import AlignModel, align_cosine, align_infonce, align_mse, reconstruction
+from eegcodec.align.pairs import Pair, read_manifest, split_pairs, window_offsets
+from eegcodec.cli import main
+from eegcodec.errors import EegcodecError
+
+# ----------------------------------------------------------------------------- frames
+
+
+def test_frame_grid_of_mc_small_and_dac16k():
+    g = FrameGrid(3.2, 64 / 160, 320 / 16000)
+    assert (g.eeg_frames, g.audio_frames, g.ratio, g.context_seconds) == (8, 160, 20, 0.4)
+
+
+@pytest.mark.parametrize("window,eeg,audio", [(3.0, 0.4, 0.02), (3.2, 0.4, 0.03), (0.2, 0.4, 0.02)])
+def test_frame_grid_refuses_windows_that_do_not_tile(window, eeg, audio):
+    with pytest.raises(EegcodecError):
+        FrameGrid(window, eeg, audio)
+
+
+def test_model_shapes_follow_the_grid():
+    g = FrameGrid(3.2, 0.4, 0.02)
+    m = AlignModel(dim_a=12, dim_b=40, ratio=g.ratio, shared_dim=16, hidden=24)
+    out = m(torch.randn(3, 12, g.audio_frames), torch.randn(3, 40, g.eeg_frames + 2))
+    assert out["z_a"].shape == out["z_b"].shape == (3, 16, g.eeg_frames)
+    assert out["e_a_hat"].shape == out["e_a"].shape == (3, 12, g.audio_frames)
+
+
+def test_audio_frames_map_to_their_eeg_frame():
+    """Z_A frame f depends only on audio frames [r*f, r*(f+1))."""
+    m = AlignModel(dim_a=4, dim_b=8, ratio=5, shared_dim=6, hidden=8).eval()
+    e_a = torch.randn(1, 4, 20, requires_grad=True)
+    m.map_a(e_a)[0, :, 2].sum().backward()
+    touched = (e_a.grad[0].abs().sum(0) > 0).nonzero().flatten().tolist()
+    assert touched == list(range(10, 15))
+
+
+def test_eeg_side_sees_one_context_frame_each_side():
+    m = AlignModel(dim_a=4, dim_b=8, ratio=5, shared_dim=6, hidden=8, dropout=0.0).eval()
+    e_b = torch.randn(1, 8, 6, requires_grad=True)  # F_B = 4 plus 2 context frames
+    z = m.map_b(e_b)
+    assert z.shape[-1] == 4
+    z[0, :, 0].sum().backward()
+    assert (e_b.grad[0].abs().sum(0) > 0).nonzero().flatten().tolist() == [0, 1, 2]
+
+
+def test_eeg_window_mirrors_outside_the_recording():
+    x = np.arange(10, dtype=float)[None]
+    assert eeg_window(x, 1.0, -2, 5).tolist() == [[2, 1, 0, 1, 2]]
+    assert eeg_window(x, 1.0, 7, 5).tolist() == [[7, 8, 9, 8, 7]]
+    assert eeg_window(x, 1.0, 3, 4).tolist() == [[3, 4, 5, 6]]
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def test_mse_and_cosine_on_hand_cases():
+    a = torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]]])
+    b = torch.tensor([[[1.0, 1.0]], [[0.0, -2.0]]])
+    assert math.isclose(float(align_mse(a, b)), (0 + 1 + 0 + 16) / 4)
+    # window 0: cos((1,0),(1,1)) = 1/sqrt2; window 1: cos = -1
+    assert math.isclose(float(align_cosine(a, b)), ((1 - 2**-0.5) + 2) / 2, rel_tol=1e-6)
+    assert float(align_cosine(a, a)) == pytest.approx(0, abs=1e-7)
+
+
+def test_infonce_on_orthogonal_pairs():
+    """Z_A = Z_B = orthonormal rows: logits s on the diagonal, 0 elsewhere, so both
+    directions give log(1 + (B-1) e^-s)."""
+    n, s = 4, 5.0
+    z = torch.eye(n)[:, :, None]
+    got = float(align_infonce(z, z, torch.tensor(math.log(s))))
+    assert got == pytest.approx(math.log(1 + (n - 1) * math.exp(-s)), rel=1e-6)
+    # swapped partners are penalised
+    assert float(align_infonce(z, z.flip(0), torch.tensor(math.log(s)))) > got + 1
+
+
+def test_infonce_temperature_is_capped():
+    z = torch.eye(3)[:, :, None]
+    assert float(align_infonce(z, z, torch.tensor(20.0))) == pytest.approx(float(align_infonce(z, z, torch.tensor(math.log(100)))))
+
+
+def test_reconstruction_loss_value():
+    assert float(reconstruction(torch.zeros(2, 3, 4), torch.ones(2, 3, 4) * 2)) == 4.0
+
+
+def test_loss_config_checks():
+    with pytest.raises(EegcodecError):
+        AlignLossConfig(align="l1")
+    with pytest.raises(EegcodecError):
+        AlignLossConfig(lambda_align=0, lambda_rec=0)
+
+
+# ----------------------------------------------------------------------------- retrieval
+
+
+class _Identity(torch.nn.Module):
+    """A mapper whose spaces are its inputs, to check the scoring arithmetic."""
+
+    def map_b(self, e):
+        return e
+
+    def map_a(self, e):
+        return e
+
+    def predict(self, z):
+        return z
+
+    def standardise_a(self, e):
+        return e
+
+
+def test_retrieval_ranks_and_chance():
+    cand = torch.eye(12)[:, :, None]  # 12 orthogonal segments
+    truth = torch.arange(12)
+    e_b = cand.clone()
+    e_b[3] = cand[5]  # window 3 looks like segment 5: its true segment ties at 0 with 10 others, rank 2
+    s = score_windows(_Identity(), e_b, cand, truth)
+    assert s["top1"] == pytest.approx(11 / 12) and s["top10"] == 1.0
+    assert s["cosine"] == pytest.approx(11 / 12) and s["cosine_mismatched"] < 0.2
+    c = chance(12, s)
+    assert c["top1"] == pytest.approx(1 / 12) and c["top10"] == pytest.approx(10 / 12)
+
+
+# ----------------------------------------------------------------------------- pairs
+
+
+def _pairs(n_sub=8, n_stim=16):
+    return [Pair(Path(f"s{s}.fif"), Path(f"a{t}.wav"), 0.0, None, f"sub{s}", f"stim{t}") for s in range(n_sub) for t in range(n_stim)]
+
+
+@pytest.mark.parametrize("by", ["subject", "stimulus", "both"])
+def test_splits_keep_subjects_and_stimuli_apart(by):
+    pairs = _pairs()
+    splits = split_pairs(pairs, PairsConfig(split_by=by, test_fraction=0.25, val_fraction=0.125))
+    side = {}
+    for p, s in zip(pairs, splits):
+        if s is None:
+            continue
+        for key in ([p.subject] if by != "stimulus" else []) + ([p.stimulus] if by != "subject" else []):
+            side.setdefault(key, set()).add(s)
+    assert all(len(v) == 1 for v in side.values())
+    assert {"train", "val", "test"} <= set(splits)
+    if by == "both":
+        assert None in splits  # cross pairs (train subject x test stimulus) are left out
+
+
+def test_named_test_subjects_and_unknown_names():
+    pairs = _pairs()
+    splits = split_pairs(pairs, PairsConfig(split_by="subject", test_subjects=["sub3"], val_subjects=["sub0"]))
+    assert {p.subject for p, s in zip(pairs, splits) if s == "test"} == {"sub3"}
+    assert {p.subject for p, s in zip(pairs, splits) if s == "val"} == {"sub0"}
+    with pytest.raises(EegcodecError, match="not in the manifest"):
+        split_pairs(pairs, PairsConfig(test_subjects=["nobody"]))
+
+
+def test_window_offsets():
+    assert window_offsets(4.8, 3.2, 0.4).tolist() == [0.0, 0.4, 0.8, 1.2, 1.6]
+    assert window_offsets(3.0, 3.2, 0.4).size == 0
+
+
+def test_manifest_errors_name_the_row(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"")
+    m = tmp_path / "m.csv"
+    m.write_text("eeg,audio,onset\nmissing.fif,a.wav,1.0\n")
+    with pytest.raises(EegcodecError, match="row 2: file not found"):
+        read_manifest(m)
+    m.write_text("eeg,audio\nx,y\n")
+    with pytest.raises(EegcodecError, match="missing onset"):
+        read_manifest(m)
+    with pytest.raises(EegcodecError, match="must be .csv"):
+        read_manifest(tmp_path / "a.wav")
+
+
+def test_manifest_defaults_subject_and_stimulus(tmp_path):
+    (tmp_path / "rec.fif").write_bytes(b"")
+    (tmp_path / "song.wav").write_bytes(b"")
+    m = tmp_path / "m.json"
+    m.write_text(json.dumps([{"eeg": "rec.fif", "audio": "song.wav", "onset": 2.5}]))
+    (p,) = read_manifest(m)
+    assert (p.subject, p.stimulus, p.onset, p.duration) == ("rec", "song", 2.5, None)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+NAMES = ["Fz", "FCz", "Cz", "CPz", "Pz", "C3", "C4", "Oz"]
+
+
+@pytest.fixture(scope="module")
+def paired_set(tmp_path_factory):
+    """A tiny semi-synthetic set on synthetic background EEG (4 subjects, 12 stimuli)."""
+    from eegcodec.align.synthetic import SyntheticConfig, make_synthetic
+
+    root = tmp_path_factory.mktemp("align")
+    bg = root / "background"
+    bg.mkdir()
+    rng = np.random.default_rng(0)
+    for s in range(4):
+        x = rng.normal(0, 20e-6, (len(NAMES), int(70 * 128)))
+        mne.io.RawArray(x, mne.create_info(NAMES, 128.0, "eeg"), verbose="error").save(bg / f"sub-{s:02d}_raw.fif", verbose="error")
+    cfg = SyntheticConfig(background=[str(bg)], n_stimuli=12, n_codec_clips=2, snr_db=0.0)
+    make_synthetic(root / "data", cfg)
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def audio_codec(tmp_path_factory):
+    """A small random 16 kHz DAC (hop 320, as dac_16khz) in DAC's format: encoder A."""
+    from eegcodec.codecs.dac_codec import build_dac, save_dac_file
+
+    torch.manual_seed(0)
+    model = build_dac(dict(encoder_dim=4, encoder_rates=[2, 4, 5, 8], decoder_dim=16, decoder_rates=[8, 5, 4, 2],
+                           n_codebooks=2, codebook_size=16, codebook_dim=4, sample_rate=16000))
+    path = tmp_path_factory.mktemp("audio") / "audio.pth"
+    save_dac_file(model, path, {"name": "audio-tiny", "adapter": AdapterConfig(model_rate=16000.0).to_dict()})
+    return path
+
+
+def test_synthetic_set_is_labelled_and_consistent(paired_set):
+    meta = json.loads((paired_set / "dataset.json").read_text())
+    assert meta["kind"] == "semi-synthetic" and len(meta["subjects"]) == 4
+    with (paired_set / "manifest.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    with (paired_set / "manifest_control.csv").open() as fh:
+        ctl = list(csv.DictReader(fh))
+    assert len(rows) == len(ctl) == 4 * 12
+    assert all(r["kind"] == "semi-synthetic" for r in rows) and all("control" in r["kind"] for r in ctl)
+    # the response is really there: EEG minus its control is non-zero, and only during stimuli
+    a = mne.io.read_raw_fif(paired_set / rows[0]["eeg"], verbose="error").get_data()
+    b = mne.io.read_raw_fif(paired_set / ctl[0]["eeg"], verbose="error").get_data()
+    diff = np.abs(a - b).max(0)
+    assert diff.max() > 1e-7
+    assert diff[: int(0.15 * 128)].max() < 1e-12  # before the first onset (gap 0.2 s)
+    audio, rate = sf.read(paired_set / rows[0]["audio"])
+    assert rate == 16000 and audio.size == int(4.8 * 16000)
+
+
+def test_align_train_eval_decode(paired_set, audio_codec, tmp_path):
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "align_dac.yaml"
+    run = tmp_path / "run"
+    common = ["--set", f"encoder_a={audio_codec}", "--set", "data.test_subjects=[]", "--set", "data.val_subjects=[]",
+              "--set", "batch_size=16", "--set", "model.hidden=32", "--set", "model.shared_dim=16", "--set", "threads=1"]
+    assert main(["align", "train", str(recipe), "--data", str(paired_set), "--out", str(run), "--set", "steps=6", "--set", "val_every=3", *common]) == 0
+    for f in ("best.pth", "model.pth", "state.pt", "history.json", "splits.json", "recipe.yaml"):
+        assert (run / f).exists(), f
+    splits = json.loads((run / "splits.json").read_text())
+    assert not set(splits["train"]["subjects"]) & set(splits["test"]["subjects"])
+    # resume continues from the checkpoint
+    assert main(["align", "train", str(recipe), "--data", str(paired_set), "--out", str(run), "--resume", "--set", "steps=8", "--set", "val_every=4", *common]) == 0
+    assert json.loads((run / "history.json").read_text())[-1]["step"] == 8
+
+    out = tmp_path / "eval"
+    assert main(["align", "eval", str(run), "--data", str(paired_set), "--out", str(out), "-q"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    for k in ("test", "control", "chance"):
+        assert 0 <= res[k]["top1"] <= res[k]["top10"] <= 1
+    assert res["chance"]["top1"] == pytest.approx(1 / res["test"]["n_candidates"])
+    assert res["label"] == "semi-synthetic"
+    assert (out / "similarity.png").exists() and (out / "example0_from_eeg.wav").exists()
+
+    wav = tmp_path / "pred.wav"
+    eeg = next((paired_set / "eeg").glob("*.fif"))
+    assert main(["align", "decode", str(run), str(eeg), "-o", str(wav), "--start", "1.0", "--seconds", "7"]) == 0
+    audio, rate = sf.read(wav)
+    assert rate == 16000 and audio.size == 2 * 3.2 * 16000  # two whole 3.2-s windows
+
+
+def test_mapper_refuses_other_encoder_weights(paired_set, audio_codec, tmp_path):
+    from eegcodec.align.trainer import load_mapper
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "align_dac.yaml"
+    run = tmp_path / "run"
+    assert main(["align", "train", str(recipe), "--data", str(paired_set), "--out", str(run), "--set", f"encoder_a={audio_codec}",
+                 "--set", "data.test_subjects=[]", "--set", "data.val_subjects=[]", "--set", "steps=1", "--set", "model.hidden=16"]) == 0
+    blob = torch.load(run / "best.pth", weights_only=False)
+    blob["encoder_a"]["sha256"] = "0" * 64
+    torch.save(blob, tmp_path / "other.pth")
+    with pytest.raises(EegcodecError, match="other weights"):
+        load_mapper(tmp_path / "other.pth")
+    (tmp_path / "cut.pth").write_bytes((run / "best.pth").read_bytes()[:1000])
+    assert main(["align", "eval", str(tmp_path / "cut.pth"), "--data", str(paired_set), "--out", str(tmp_path / "e")]) == 1
+
+
+def test_odd_stride_dac_decodes_whole_frames():
+    """dac_16khz's stride 5 makes DAC's decoder return 8 samples fewer than frames x hop."""
+    from eegcodec.codecs.dac_codec import build_dac, fit_length
+
+    m = build_dac(dict(encoder_dim=4, encoder_rates=[2, 4, 5, 8], decoder_dim=16, decoder_rates=[8, 5, 4, 2], n_codebooks=1, codebook_size=8, codebook_dim=2, sample_rate=16000)).eval()
+    with torch.no_grad():
+        y = m.decode(m.encode(torch.zeros(1, 1, 3200))[0])
+    assert y.shape[-1] < 3200
+    assert fit_length(y, 3200).shape[-1] == 3200
