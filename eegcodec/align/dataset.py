@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,7 +114,9 @@ def _embed(pairs, cfg: AlignConfig, grid: FrameGrid, enc_a: AudioEncoder, enc_b:
     by_file: dict[Path, list[int]] = {}
     for i, p in enumerate(pairs):
         by_file.setdefault(p.eeg, []).append(i)
-    with tqdm(total=len(pairs), desc="embedding pairs", unit="pair", disable=not show_progress) as progress:
+    # a log file (not a terminal) gets one line a minute
+    with tqdm(total=len(pairs), desc="embedding pairs", unit="pair", disable=not show_progress,
+              mininterval=0.1 if sys.stderr.isatty() else 60.0) as progress:
         for eeg_path, rows in by_file.items():
             data, sfreq, names = _read_eeg(eeg_path)
             for i in rows:

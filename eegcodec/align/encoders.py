@@ -21,7 +21,6 @@ M_B's width-3 convolution consumes (:mod:`eegcodec.align.model`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -3,7 +3,9 @@
 Segment identification (as brainmagick reports it): for each EEG window of a split, rank
 all distinct audio segments of that split by cosine similarity between its Z_B and their
 Z_A (each flattened over dimensions and frames); top-k accuracy is the fraction of
-windows whose true segment ranks within k. Chance: k / M for M candidates. Ê_A is scored
+windows whose true segment ranks within k. Chance: k / M for M candidates. The same
+ranking in audio-embedding space (Ê_A against each candidate's E_A: ``top1_pred``,
+``top10_pred``) needs no M_A, so it also scores mappers trained without L_align. Ê_A is scored
 against its E_A by MSE (standardised units; 1 = predicting the mean) and cosine; their
 chance values pair each Ê_A with another segment's E_A.
 
@@ -47,12 +49,17 @@ def score_windows(model, e_b: torch.Tensor, candidates: torch.Tensor, truth: tor
     true_sim = sim[torch.arange(n), truth]
     rank = 1 + (sim > true_sim[:, None]).sum(1)
     e_hat = model.predict(z_b)
-    e_true = model.standardise_a(candidates[truth])
+    cand_std = model.standardise_a(candidates)
+    e_true = cand_std[truth]
+    # the same identification in audio-embedding space: Ê_A against every candidate's E_A
+    sim_pred = _unit(e_hat) @ _unit(cand_std).t()
+    rank_pred = 1 + (sim_pred > sim_pred[torch.arange(n), truth][:, None]).sum(1)
     # a mismatched segment for every window: chance level of the prediction scores
     shift = torch.from_numpy(np.random.default_rng(seed).integers(1, max(m, 2), n)) if m > 1 else torch.zeros(n, dtype=torch.long)
     e_other = model.standardise_a(candidates[(truth + shift) % m])
     return {
         "top1": float((rank <= 1).float().mean()), "top10": float((rank <= 10).float().mean()),
+        "top1_pred": float((rank_pred <= 1).float().mean()), "top10_pred": float((rank_pred <= 10).float().mean()),
         "median_rank": float(rank.float().median()), "rank_percentile": float(((rank - 1).float() / max(m - 1, 1)).mean()),
         "mse": float(((e_hat - e_true) ** 2).mean()), "cosine": float((_unit(e_hat) * _unit(e_true)).sum(1).mean()),
         "mse_mismatched": float(((e_hat - e_other) ** 2).mean()), "cosine_mismatched": float((_unit(e_hat) * _unit(e_other)).sum(1).mean()),

@@ -101,10 +101,14 @@ def _dataset_kind(root: Path) -> str:
 def save_mapper(path: Path, model: AlignModel, cfg: AlignConfig, enc_a: AudioEncoder, enc_b: EEGEncoder, grid: FrameGrid, training: dict) -> None:
     """Write a mapper file: weights, sizes, the recipe, and which encoders (name + SHA-256)
     it was trained on top of (checked when loaded)."""
+    def where(name: str) -> str:  # a file is stored by its absolute path, so eval/decode work from any folder
+        p = Path(name).expanduser()
+        return str(p.resolve()) if p.is_file() else name
+
     blob = {
         "format": FORMAT, "version": 1, "dims": model.dims, "state_dict": model.state_dict(), "recipe": asdict(cfg),
-        "encoder_a": {"name": cfg.encoder_a, "sha256": enc_a.sha256, "rate": enc_a.rate, "hop": enc_a.hop},
-        "encoder_b": {"name": cfg.encoder_b, "sha256": enc_b.sha256, "depth": enc_b.depth, "rows": enc_b.rows},
+        "encoder_a": {"name": where(cfg.encoder_a), "sha256": enc_a.sha256, "rate": enc_a.rate, "hop": enc_a.hop},
+        "encoder_b": {"name": where(cfg.encoder_b), "sha256": enc_b.sha256, "depth": enc_b.depth, "rows": enc_b.rows},
         "grid": asdict(grid), "training": training,
     }
     buf = io.BytesIO()

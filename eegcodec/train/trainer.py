@@ -28,7 +28,7 @@ import yaml
 from ..errors import EegcodecError
 from ..io import atomic_write_bytes
 from ..metrics import spectral_error_db
-from .config import TrainConfig, recipe_to_dict
+from .config import recipe_to_dict
 from .data import split_recordings, window_bank
 from .losses import Adversary, codec_loss, gan_enabled
 from .modules import build_trainable
