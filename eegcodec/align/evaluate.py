@@ -93,7 +93,7 @@ def evaluate_run(run: str | Path, data_dir: str | Path, out: str | Path, split: 
     from .audio import write_wav
     from .config import align_config_from_dict
     from .dataset import embed_manifest
-    from .trainer import load_mapper
+    from .trainer import dataset_kind, load_mapper
 
     model, blob, enc_a, enc_b, grid = load_mapper(run)
     cfg = align_config_from_dict(blob["recipe"])
@@ -107,7 +107,7 @@ def evaluate_run(run: str | Path, data_dir: str | Path, out: str | Path, split: 
     test = score_split(model, data, rows)
     res = {"split": split, "test": test, "chance": chance(test["n_candidates"], test), "splits": data.summary(),
            "data": str(data_dir), "run": str(run), "encoder_a": blob["encoder_a"], "encoder_b": blob["encoder_b"],
-           "loss": blob["recipe"]["loss"], "label": _label(Path(data_dir))}
+           "loss": blob["recipe"]["loss"], "label": dataset_kind(Path(data_dir))}
     control_path = Path(data_dir) / cfg.data.control_manifest
     if control_path.exists():
         ctl = embed_manifest(cfg.data.control_manifest, cfg, enc_a, enc_b, show_progress)
@@ -124,11 +124,6 @@ def evaluate_run(run: str | Path, data_dir: str | Path, out: str | Path, split: 
         write_wav(out / f"example{i}_from_eeg.wav", enc_a.decode(e_hat), enc_a.rate)
     (out / "report.md").write_text(report(res))
     return res
-
-
-def _label(root: Path) -> str:
-    meta = root / "dataset.json"
-    return json.loads(meta.read_text()).get("kind", "") if meta.exists() else ""
 
 
 def report(res: dict) -> str:

@@ -88,10 +88,11 @@ class AlignTrainer(BaseTrainer):
     def _export(self, path: Path) -> None:
         save_mapper(path, self.model, self.cfg, self.enc_a, self.enc_b, self.grid,
                     {"step": self.step, "elapsed_s": round(self.elapsed, 1), "last_val": self.history[-1] if self.history else None,
-                     "data": _dataset_kind(Path(self.cfg.data.root)), "splits": self.data.summary()})
+                     "data": dataset_kind(Path(self.cfg.data.root)), "splits": self.data.summary()})
 
 
-def _dataset_kind(root: Path) -> str:
+def dataset_kind(root: Path) -> str:
+    """``dataset.json``'s ``kind`` (e.g. ``semi-synthetic``) of a data folder, else ``unknown``."""
     meta = root.expanduser() / "dataset.json"
     if meta.exists():
         return json.loads(meta.read_text()).get("kind", "unknown")
