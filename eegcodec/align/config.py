@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import EegcodecError
-from ..train.config import OptimConfig, _build, _read_yaml, _set, parse_override
+from ..train.config import OptimConfig, _build, load_recipe
 
 
 @dataclass
@@ -88,12 +88,7 @@ class AlignConfig:
 
 def load_align_recipe(path, overrides: list[str] = ()) -> AlignConfig:
     """Read an align recipe (and its ``base``), apply ``key=value`` overrides."""
-    from pathlib import Path
-
-    values = _read_yaml(Path(path))
-    for item in overrides:
-        _set(values, *parse_override(item))
-    return _build(AlignConfig, values, "")
+    return load_recipe(path, overrides, AlignConfig)
 
 
 def align_config_from_dict(values: dict) -> AlignConfig:

@@ -160,12 +160,13 @@ def _read_yaml(path: Path, seen: tuple = ()) -> dict:
     return values
 
 
-def load_recipe(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
-    """Read a YAML recipe (and its ``base``), apply ``key=value`` overrides, return a :class:`TrainConfig`."""
+def load_recipe(path: str | Path, overrides: list[str] = (), cls=TrainConfig):
+    """Read a YAML recipe (and its ``base``), apply ``key=value`` overrides, return a ``cls``
+    (:class:`TrainConfig`, or another recipe dataclass such as ``AlignConfig``)."""
     values = _read_yaml(Path(path))
     for item in overrides:
         _set(values, *parse_override(item))
-    return _build(TrainConfig, values, "")
+    return _build(cls, values, "")
 
 
 def recipe_to_dict(cfg: TrainConfig) -> dict:
