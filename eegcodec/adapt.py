@@ -13,7 +13,8 @@ takes four reversible steps, each stored in the ``.eegc`` file so that
    keeps only one knot (the channel's offset).
 2. **Scale**: the residual of each chunk and channel is divided by its robust
    standard deviation (1.4826 x MAD, in volts) and multiplied by ``target_std``;
-   the scale is stored as float32 per chunk and channel.
+   the scale is rounded to 1/64 octave and stored as that integer
+   (:func:`scale_to_code`) per chunk and channel.
 3. **Resample** from the recording's rate to the codec's ``model_rate`` with a
    polyphase filter (:func:`scipy.signal.resample_poly`), and back.
 4. **Stride framing**: zero-pad to a multiple of the codec's hop; crop back.
@@ -40,6 +41,25 @@ from .errors import EegcodecError
 
 #: 1.4826 x MAD estimates the standard deviation of Gaussian data.
 MAD_TO_STD = 1.4826
+
+#: Scales and baseline steps are stored as ``round(log2(volts) * LOG2_RESOLUTION)``:
+#: 1/64 octave (1.1 %). The encoder works with the rounded value, so nothing is lost.
+LOG2_RESOLUTION = 64
+
+
+def scale_to_code(scale: np.ndarray) -> np.ndarray:
+    """Positive scales (volts) [...] -> int64 codes [...] (1/64-octave steps)."""
+    return np.round(np.log2(scale) * LOG2_RESOLUTION).astype(np.int64)
+
+
+def scale_from_code(code: np.ndarray) -> np.ndarray:
+    """Integer codes [...] -> scales in volts, float64 [...]."""
+    return np.exp2(np.asarray(code, dtype=np.float64) / LOG2_RESOLUTION)
+
+
+def round_scale(scale: np.ndarray) -> np.ndarray:
+    """The storable scale nearest to ``scale`` (what the encoder must use)."""
+    return scale_from_code(scale_to_code(scale))
 
 
 @dataclass
@@ -182,6 +202,9 @@ class Baseline:
     spacing : knot spacing in recording samples.
     """
 
+    #: names of the side arrays :meth:`to_arrays` writes
+    ARRAYS = ("baseline_step_log2", "baseline_common_delta", "baseline_knot_deltas")
+
     def __init__(self, knots_q: np.ndarray, step: np.ndarray, spacing: int):
         self.knots_q = np.asarray(knots_q, dtype=np.int64)
         self.step = np.asarray(step, dtype=np.float64)
@@ -191,8 +214,7 @@ class Baseline:
     @classmethod
     def fit(cls, block_means: np.ndarray, noise: np.ndarray, spacing: int, step_ratio: float) -> "Baseline":
         """Quantise block means [C, K] (volts; NaN for empty blocks) with step ``step_ratio*noise``."""
-        # float32 steps: what the file stores is exactly what the encoder used
-        step = np.where(noise > 0, noise * step_ratio, 1.0).astype(np.float32).astype(np.float64)
+        step = round_scale(np.where(noise > 0, noise * step_ratio, 1.0))  # what the file stores
         means = np.array(block_means, dtype=np.float64)
         for c in range(means.shape[0]):  # empty (all-NaN) blocks take their neighbours' value
             row = means[c]
@@ -203,6 +225,20 @@ class Baseline:
                 idx = np.arange(row.size)
                 row[bad] = np.interp(idx[bad], idx[~bad], row[~bad])
         return cls(np.round(means / step[:, None]).astype(np.int64), step, spacing)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Side arrays: the steps' log2 codes [C]; the knots as differences along time
+        [C, K] minus their median across channels [K] (drift shared by all electrodes is
+        coded once, which saves about a bit per knot on raw EEG)."""
+        deltas = np.diff(self.knots_q, axis=1, prepend=0)
+        common = np.round(np.median(deltas, axis=0)).astype(np.int64) if deltas.shape[0] else np.zeros(deltas.shape[1], np.int64)
+        return dict(zip(self.ARRAYS, (scale_to_code(self.step), common, deltas - common)))
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], spacing: int) -> "Baseline":
+        """Inverse of :meth:`to_arrays`."""
+        steps, common, deltas = (np.asarray(arrays[name], dtype=np.int64) for name in cls.ARRAYS)
+        return cls(np.cumsum(deltas + common, axis=1), scale_from_code(steps), spacing)
 
     def values(self, start: int, stop: int, rows: np.ndarray | None = None) -> np.ndarray:
         """Baseline in volts for samples ``[start, stop)``: float64 [C, stop-start]."""

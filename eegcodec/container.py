@@ -27,7 +27,9 @@ import zstandard
 from .errors import CorruptFileError
 
 MAGIC = b"EEGC"
-VERSION = 1
+VERSION = 2
+#: versions this reader takes (1: float32 scales and steps, see docs/FORMAT.md)
+READABLE = (1, 2)
 SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"INFO", b"END.")
 _SECTION_HEAD = struct.Struct("<4sQ")
 
@@ -52,11 +54,24 @@ def unpack_codes(data: bytes, bits: int, count: int) -> np.ndarray:
     return bitmat.astype(np.int64) @ weights
 
 
+def smallest_int(arr: np.ndarray) -> np.ndarray:
+    """Integer ``arr`` in the narrowest of int8/16/32/64 that holds it (others unchanged)."""
+    if arr.dtype.kind not in "iu":
+        return arr
+    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return arr.astype(dtype)
+    return arr.astype(np.int64)
+
+
 def pack_arrays(arrays: dict[str, np.ndarray]) -> tuple[bytes, list[dict]]:
-    """Concatenate named arrays and zstd them; returns (payload, index for the header)."""
+    """Concatenate named arrays and zstd them; returns (payload, index for the header).
+    Integer arrays are stored in the narrowest dtype that holds them."""
     index, chunks, offset = [], [], 0
     for name, arr in arrays.items():
-        arr = np.ascontiguousarray(arr)
+        arr = np.ascontiguousarray(smallest_int(np.asarray(arr)))
         raw = arr.tobytes()
         index.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape), "offset": offset, "nbytes": len(raw)})
         chunks.append(raw)
@@ -65,13 +80,15 @@ def pack_arrays(arrays: dict[str, np.ndarray]) -> tuple[bytes, list[dict]]:
 
 
 def unpack_arrays(payload: bytes, index: list[dict]) -> dict[str, np.ndarray]:
+    """Inverse of :func:`pack_arrays`; integer arrays come back as int64."""
     raw = _unzstd(payload, "SIDE")
     out = {}
     for item in index:
         buf = raw[item["offset"] : item["offset"] + item["nbytes"]]
         if len(buf) != item["nbytes"]:
             raise CorruptFileError(f"side array {item['name']!r} is truncated")
-        out[item["name"]] = np.frombuffer(buf, dtype=np.dtype(item["dtype"])).reshape(item["shape"]).copy()
+        arr = np.frombuffer(buf, dtype=np.dtype(item["dtype"])).reshape(item["shape"])
+        out[item["name"]] = arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.copy()
     return out
 
 
@@ -118,8 +135,8 @@ class Archive:
         if len(data) < 8 or data[:4] != MAGIC:
             raise CorruptFileError(f"{source} is not an .eegc file (bad magic word)")
         (version, flags) = struct.unpack_from("<HH", data, 4)
-        if version != VERSION:
-            raise CorruptFileError(f"{source} uses .eegc version {version}; this eegcodec reads version {VERSION}")
+        if version not in READABLE:
+            raise CorruptFileError(f"{source} uses .eegc version {version}; this eegcodec reads versions {', '.join(map(str, READABLE))}")
         if flags != 0:
             raise CorruptFileError(f"{source} is damaged: reserved header bits are set ({flags:#06x})")
         pos, found = 8, {}

@@ -18,7 +18,7 @@ import numpy as np
 import zstandard
 
 from . import __version__
-from .adapt import AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAdd, robust_scale
+from .adapt import AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAdd, robust_scale, round_scale, scale_from_code, scale_to_code
 from .codecs.base import Codec
 from .container import Archive, pack_arrays, pack_codes, unpack_arrays, unpack_codes
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
@@ -130,7 +130,7 @@ def compress_raw(
             nan = np.isnan(x)
             base = survey.baseline.values(start, stop)
             resid = np.where(nan, 0.0, x - base)
-            scale = robust_scale(resid, survey.noise).astype(np.float32).astype(np.float64)
+            scale = round_scale(robust_scale(resid, survey.noise))
             codes = codec.encode_channels(chunk_adapter.forward(resid, scale), k, montage)
             recon = chunk_adapter.inverse(codec.decode_channels(codes, montage), scale, stop - start) + base
             emit_start, final = ola.push(start, stop, recon)
@@ -143,7 +143,7 @@ def compress_raw(
                 out_val.append(x[bad[:, 0], bad[:, 1] + off])
             codes_per_chunk.append(codes)
             frames.append(int(codes.shape[-1]))
-            scales.append(scale.astype(np.float32))
+            scales.append(scale_to_code(scale))
         if progress:
             progress(stop, n)
     raw_parts.append(raw_zstd.flush())
@@ -197,25 +197,29 @@ def compress_raw(
     return archive.to_bytes()
 
 
-def _side_arrays(survey: Survey, scales, out_ch, out_idx, out_val) -> dict[str, np.ndarray]:
-    knots = survey.baseline.knots_q
-    deltas = np.diff(knots, axis=1, prepend=0)
-    small = np.int16 if deltas.size == 0 or np.abs(deltas).max() < 2**15 else np.int64
+def _side_arrays(survey: Survey, scale_codes, out_ch, out_idx, out_val) -> dict[str, np.ndarray]:
     ch = np.concatenate(out_ch) if out_ch else np.zeros(0, np.int64)
     idx = np.concatenate(out_idx) if out_idx else np.zeros(0, np.int64)
     val = np.concatenate(out_val) if out_val else np.zeros(0)
     order = np.lexsort((idx, ch))
     ch, idx, val = ch[order], idx[order], val[order]
-    idx_delta = np.diff(idx, prepend=0)
+    scale_codes = np.stack(scale_codes) if scale_codes else np.zeros((0, 0), np.int64)
     return {
-        "baseline_knot_deltas": deltas.astype(small),
-        "baseline_step": survey.baseline.step.astype(np.float32),
-        "chunk_scales": np.stack(scales) if scales else np.zeros((0, 0), np.float32),
-        "outlier_channel": ch.astype(np.uint16),
-        "outlier_index_delta": idx_delta.astype(np.int64),
+        **survey.baseline.to_arrays(),
+        "chunk_scale_log2": np.diff(scale_codes, axis=0, prepend=0),
+        "outlier_channel": ch,
+        "outlier_index_delta": np.diff(idx, prepend=0),
         "outlier_value": val.astype(np.float32),
         "nan_runs": survey.nan_runs.astype(np.int64),
     }
+
+
+def _read_scales(side: dict[str, np.ndarray], spacing: int) -> tuple[Baseline, np.ndarray]:
+    """(baseline, chunk scales [chunks, coded] in volts) from the side arrays."""
+    if "chunk_scales" in side:  # .eegc version 1: float32 steps and scales, plain knot deltas
+        knots = np.cumsum(side["baseline_knot_deltas"], axis=1)
+        return Baseline(knots, side["baseline_step"].astype(np.float64), spacing), side["chunk_scales"].astype(np.float64)
+    return Baseline.from_arrays(side, spacing), scale_from_code(np.cumsum(side["chunk_scale_log2"], axis=0))
 
 
 # ---------------------------------------------------------------------------
@@ -244,6 +248,7 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
         n, sfreq, k = rec["n_samples"], rec["sfreq"], h["codebooks"]
         coded, lossless = ch["coded"], ch["lossless"]
         side = unpack_arrays(archive.side, h["side"])
+        baseline, scales = _read_scales(side, h["baseline_spacing"])
         frames = ck["frames"]
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptFileError(f"header is incomplete or malformed ({exc})") from exc
@@ -280,11 +285,9 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
         codes = codes.reshape(rows, k, total_frames)
         if codes.max(initial=0) >= codec.info.codebook_size:
             raise CorruptFileError("code values exceed the model's codebook size")
-        baseline = Baseline(np.cumsum(side["baseline_knot_deltas"].astype(np.int64), axis=1), side["baseline_step"].astype(np.float64), h["baseline_spacing"])
         chunk_adapter = ChunkAdapter(cfg, sfreq, codec.info.hop_length)
         ola = OverlapAdd(layout)
         pos = 0
-        scales = side["chunk_scales"].astype(np.float64)
         for i, (start, stop) in enumerate(layout.chunks()):
             chunk_codes = codes[:, :, pos : pos + frames[i]]
             pos += frames[i]

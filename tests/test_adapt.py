@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from eegcodec.adapt import AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAdd, resample_ratio, robust_scale
+from eegcodec.adapt import AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAdd, resample_ratio, robust_scale, round_scale, scale_to_code
 from eegcodec.errors import EegcodecError
 
 
@@ -45,6 +45,30 @@ def test_baseline_interpolates_quantised_knots():
     assert v[0] == 0.0
     np.testing.assert_allclose(v[[4, 5, 14, 15]], [0.0, 0.05, 0.95, 1.05], atol=1e-12)
     assert v[-1] == 3.0
+
+
+def test_baseline_side_arrays_give_back_the_same_baseline():
+    rng = np.random.default_rng(0)
+    drift = np.cumsum(rng.normal(size=50)) * 3e-5  # shared by all channels
+    means = drift + np.cumsum(rng.normal(size=(6, 50)), axis=1) * 1e-6 + rng.normal(size=(6, 1)) * 1e-4
+    noise = rng.uniform(1e-5, 2e-5, size=6)  # similar noise on every electrode, as in real EEG
+    base = Baseline.fit(means, noise, spacing=160, step_ratio=0.2)
+    arrays = base.to_arrays()
+    assert set(arrays) == set(Baseline.ARRAYS)
+    back = Baseline.from_arrays(arrays, spacing=160)
+    np.testing.assert_array_equal(back.knots_q, base.knots_q)
+    np.testing.assert_array_equal(back.step, base.step)
+    # removing the shared drift leaves smaller integers than plain time differences
+    plain = np.diff(base.knots_q, axis=1)
+    assert np.abs(arrays["baseline_knot_deltas"][:, 1:]).mean() < 0.5 * np.abs(plain).mean()
+
+
+def test_scales_round_to_storable_values():
+    s = np.geomspace(1e-9, 1e-2, 200)
+    r = round_scale(s)
+    assert np.abs(r / s - 1).max() < 2 ** (1 / 128) - 1 + 1e-12  # half a 1/64-octave step
+    np.testing.assert_array_equal(round_scale(r), r)  # storable values are kept as they are
+    np.testing.assert_array_equal(scale_to_code(r), scale_to_code(s))
 
 
 def test_resample_ratio_and_inverse_lengths():

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from eegcodec.adapt import AdapterConfig
-from eegcodec.container import Archive
+from eegcodec.adapt import Baseline
+from eegcodec.container import Archive, pack_arrays, unpack_arrays
 from eegcodec.errors import InvalidSignalError
 from eegcodec.metrics import prd
 from eegcodec.pipeline import compress_raw, decompress_archive
@@ -103,6 +104,25 @@ def test_nan_flat_and_stim_channels_are_kept(pcm_codec):
     assert np.isnan(y[2]).all()
     reasons = Archive.from_bytes(data).header["channels"]["lossless_reasons"]
     assert reasons == {"1": "flat (constant) channel", "2": "all samples NaN", "4": "stim channel"}
+
+
+def test_version_1_files_still_decode(pcm_codec):
+    """Files of .eegc version 1 (float32 steps and scales, plain knot deltas) stay readable."""
+    raw = synthetic_raw(n_ch=3, seconds=70, stim=False)
+    out, data = roundtrip(raw, pcm_codec)
+    archive = Archive.from_bytes(data)
+    side = unpack_arrays(archive.side, archive.header["side"])
+    base = Baseline.from_arrays(side, archive.header["baseline_spacing"])
+    scales = 2.0 ** (np.cumsum(side.pop("chunk_scale_log2"), axis=0) / 64)
+    for name in Baseline.ARRAYS:
+        del side[name]
+    old = {"baseline_knot_deltas": np.diff(base.knots_q, axis=1, prepend=0), "baseline_step": base.step.astype(np.float32),
+           "chunk_scales": scales.astype(np.float32), **side}
+    archive.side, archive.header["side"] = pack_arrays(old)
+    v1 = bytearray(archive.to_bytes())
+    v1[4:6] = (1).to_bytes(2, "little")
+    back = decompress_archive(Archive.from_bytes(bytes(v1)), pcm_codec)
+    np.testing.assert_allclose(back.get_data(), out.get_data(), rtol=0, atol=1e-10)  # float32 rounding of ~1e-4 V
 
 
 def test_infinite_values_are_refused(pcm_codec):
