@@ -14,6 +14,9 @@ from pathlib import Path
 
 EXIT_ERROR = 1
 
+#: a coded channel with more than this fraction of its samples stored exactly is reported
+OFTEN_EXACT = 0.05
+
 
 def _show_progress(args) -> bool:
     """Progress bars go to an interactive terminal only (not to logs or pipes)."""
@@ -48,8 +51,30 @@ def _out_path(src: Path, output: str | None, n_inputs: int, suffix: str) -> Path
     return out
 
 
+def often_exact_channels(arc) -> dict[str, float]:
+    """Coded channels whose samples were stored exactly more than ``OFTEN_EXACT`` of the
+    time -> that fraction. The model does not follow such a channel (often a non-EEG
+    signal typed EEG in the file, e.g. ECG), and each such sample costs 32 bits."""
+    import numpy as np
+
+    from .container import unpack_arrays
+
+    h = arc.header
+    coded, n, names = h["channels"]["coded"], h["recording"]["n_samples"], h["recording"]["ch_names"]
+    if not coded:
+        return {}
+    counts = np.bincount(unpack_arrays(arc.side, h["side"])["outlier_channel"], minlength=len(coded))
+    return {names[coded[i]]: round(float(c) / n, 4) for i, c in enumerate(counts) if c > OFTEN_EXACT * n}
+
+
+def _often_exact_lines(channels: dict[str, float]) -> list[str]:
+    return [f"warning: {name}: {100 * f:.1f} % of its samples stored exactly (32 bits each), the model does not follow it; "
+            "if it is not EEG, type it misc to store it losslessly" for name, f in channels.items()]
+
+
 def cmd_compress(args) -> int:
     from .api import compress
+    from .container import Archive
     from .io import find_recordings
     from .models import load_codec
 
@@ -61,6 +86,8 @@ def cmd_compress(args) -> int:
         data = compress(src, dst, codec, n_codebooks=args.codebooks, anonymize=args.anonymize, progress=progress)
         if not args.quiet:
             print(f"{src} -> {dst} ({src.stat().st_size:,} -> {len(data):,} bytes, {src.stat().st_size / len(data):.1f}x)")
+        for line in _often_exact_lines(often_exact_channels(Archive.from_bytes(data))):
+            print(f"{src}: {line}", file=sys.stderr)
 
     _for_each_file(files, args, work)
     return 0
@@ -119,6 +146,7 @@ def describe_archive(path: Path) -> dict:
         "file_bits_per_sample": round(8 * total / max(1, len(rec["ch_names"]) * n), 4),
         "source": h.get("source"),
         "compression_ratio_vs_source": round(h["source"]["bytes"] / total, 2) if h.get("source") else None,
+        "often_exact_channels": often_exact_channels(arc),
     }
 
 
@@ -139,6 +167,8 @@ def cmd_info(args) -> int:
     print(f"whole file      {d['file_bits_per_sample']} bits/sample over all channels")
     if d["compression_ratio_vs_source"]:
         print(f"vs source       {d['source']['name'] or '(name removed)'} {d['source']['bytes']:,} bytes -> {d['compression_ratio_vs_source']}x smaller")
+    for line in _often_exact_lines(d["often_exact_channels"]):
+        print(line)
     return 0
 
 
