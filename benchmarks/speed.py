@@ -37,10 +37,11 @@ class SpeedConfig:
     minutes: list[float] = field(default_factory=lambda: [1.0, 10.0, 60.0])
     channels: int | None = None  #: channels of the built recordings (None: the input's, or 64)
     device: str = "cpu"
+    repeats: int = 3  #: runs of each verb; the median time and the highest peak are reported
 
     @classmethod
     def quick(cls) -> "SpeedConfig":
-        return cls(minutes=[0.1, 0.2], channels=4)
+        return cls(minutes=[0.1, 0.2], channels=4, repeats=1)
 
 
 def make_recording(path: Path, source: Path | None, minutes: float, channels: int | None) -> tuple[int, float]:
@@ -96,6 +97,11 @@ def _child(cmd: list[str]) -> tuple[float, float]:
     return float(seconds), float(peak)
 
 
+def _median_time(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    """(median wall seconds, highest peak MB) of repeated runs of one verb."""
+    return float(np.median([t for t, _ in runs])), max(m for _, m in runs)
+
+
 def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, progress=print) -> dict:
     """Time every (model, length); write results.json, report.md and speed.png into ``out``."""
     clock = Clock()
@@ -111,14 +117,16 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, 
                 src, arc, back = tmp / "rec.edf", tmp / "rec.eegc", tmp / "back.edf"
                 n_ch, sfreq = make_recording(src, source, minutes, cfg.channels)
                 common = ["--model", model, "--device", cfg.device, "-q"]
-                tc, mc = _child(exe + ["compress", str(src), "-o", str(arc)] + common)
-                td, md = _child(exe + ["decompress", str(arc), "-o", str(back)] + common)
+                runs_c = [_child(exe + ["compress", str(src), "-o", str(arc)] + common) for _ in range(cfg.repeats)]
+                runs_d = [_child(exe + ["decompress", str(arc), "-o", str(back)] + common) for _ in range(cfg.repeats)]
+                (tc, mc), (td, md) = _median_time(runs_c), _median_time(runs_d)
                 info = json.loads(subprocess.run(exe + ["info", str(arc), "--json"], capture_output=True, text=True, check=True).stdout)
                 sec = minutes * 60
                 rows.append({"model": name, "minutes": minutes, "channels": n_ch, "sfreq": sfreq, "device": cfg.device,
                              "codebooks": info["codebooks"], "bits_per_sample": info["bits_per_sample"],
                              "compress_s": tc, "compress_realtime": sec / tc, "compress_peak_mb": mc,
-                             "decompress_s": td, "decompress_realtime": sec / td, "decompress_peak_mb": md})
+                             "decompress_s": td, "decompress_realtime": sec / td, "decompress_peak_mb": md,
+                             "compress_runs_s": [t for t, _ in runs_c], "decompress_runs_s": [t for t, _ in runs_d]})
     results = {"benchmark": "speed", "config": asdict(cfg), "hardware": hardware(), "source": str(source) if source else "synthetic",
                "rows": rows, "elapsed_s": clock.seconds()}
     results["figures"] = plot(results, out)
@@ -131,12 +139,18 @@ def report(res: dict) -> str:
     lines = ["# Speed and memory benchmark\n",
              f"Hardware: {hardware_line(res['hardware'])}; device {res['config']['device']}. Recordings tiled from {src}. "
              "Each verb timed as its own process (start-up and model loading included); real-time factor = recording "
-             f"seconds per wall second; peak = the process's maximum resident memory. Run time {res['elapsed_s']} s.\n"]
-    rows = [[r["model"], r["minutes"], f"{r['channels']} x {r['sfreq']:g} Hz", r["codebooks"], r["bits_per_sample"], r["compress_s"],
-             r["compress_realtime"], r["compress_peak_mb"], r["decompress_s"], r["decompress_realtime"], r["decompress_peak_mb"]] for r in res["rows"]]
+             f"seconds per wall second; peak = the process's maximum resident memory. Each verb run {res['config']['repeats']} "
+             f"time(s): median seconds (range in brackets), highest peak. Run time {res['elapsed_s']} s.\n"]
+
+    def secs(r: dict, verb: str) -> str:
+        runs = r[f"{verb}_runs_s"]
+        return f"{r[verb + '_s']:.1f}" + (f" [{min(runs):.1f}-{max(runs):.1f}]" if len(runs) > 1 else "")
+
+    rows = [[r["model"], r["minutes"], f"{r['channels']} x {r['sfreq']:g} Hz", r["codebooks"], r["bits_per_sample"], secs(r, "compress"),
+             r["compress_realtime"], r["compress_peak_mb"], secs(r, "decompress"), r["decompress_realtime"], r["decompress_peak_mb"]] for r in res["rows"]]
     lines.append(md_table(["model", "minutes", "recording", "codebooks", "bits/sample", "compress s", "compress x realtime", "compress peak MB",
                            "decompress s", "decompress x realtime", "decompress peak MB"], rows,
-                          {1: "g", 4: ".3f", 5: ".1f", 6: ".3g", 7: ".0f", 8: ".1f", 9: ".3g", 10: ".0f"}) + "\n")
+                          {1: "g", 4: ".3f", 6: ".3g", 7: ".0f", 9: ".3g", 10: ".0f"}) + "\n")
     lines += [f"![{f}]({f})\n" for f in res.get("figures", [])]
     return "\n".join(lines)
 

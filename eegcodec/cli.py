@@ -261,6 +261,7 @@ def cmd_bench(args) -> int:
         cfg.minutes = args.minutes or cfg.minutes
         cfg.channels = args.channels or cfg.channels
         cfg.device = args.device
+        cfg.repeats = args.repeats or cfg.repeats
         speed.run(args.inputs, models, out, cfg, progress=say)
     else:
         if not args.inputs:
@@ -347,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--minutes", type=float, nargs="+", help="speed: recording lengths (default 1 10 60)")
     b.add_argument("--channels", type=int, help="speed: channel count of the built recordings (default: the input's, or 64)")
     b.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="speed: where the model runs")
+    b.add_argument("--repeats", type=int, metavar="N", help="speed: runs of each verb, median reported (default 3; --quick 1)")
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_bench)
 
