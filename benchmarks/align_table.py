@@ -14,14 +14,14 @@ def table(dirs: list[Path]) -> str:
     head = ("| L_align | λ1 | λ2 | test top-1 % | test top-10 % | control top-10 % | chance top-10 % | "
             "top-10 % via Ê_A | MSE(Ê_A,E_A) | chance MSE | cos(Ê_A,E_A) |")
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
-    for d in dirs:
-        r = json.loads((d / "results.json").read_text())
+    results = [json.loads((d / "results.json").read_text()) for d in dirs]
+    for r in results:
         t, c, ch, loss = r["test"], r["control"] or {}, r["chance"], r["loss"]
         name = loss["align"] if loss["lambda_align"] > 0 else "(none)"
         lines.append(f"| {name} | {loss['lambda_align']:g} | {loss['lambda_rec']:g} | {100 * t['top1']:.1f} | {100 * t['top10']:.1f} | "
                      f"{100 * c.get('top10', float('nan')):.1f} | {100 * ch['top10']:.1f} | {100 * t['top10_pred']:.1f} | "
                      f"{t['mse']:.3f} | {ch['mse']:.3f} | {t['cosine']:.3f} |")
-    first = json.loads((dirs[0] / "results.json").read_text())["test"]
+    first = results[0]["test"]
     lines.append("")
     lines.append(f"{first['n_windows']} test EEG windows (held-out subjects x held-out stimuli), {first['n_candidates']} candidate segments; "
                  f"chance top-1 {100 / first['n_candidates']:.1f} %. Control: the same windows of background EEG without the response.")

@@ -56,7 +56,7 @@ def score_windows(model, e_b: torch.Tensor, candidates: torch.Tensor, truth: tor
     rank_pred = 1 + (sim_pred > sim_pred[torch.arange(n), truth][:, None]).sum(1)
     # a mismatched segment for every window: chance level of the prediction scores
     shift = torch.from_numpy(np.random.default_rng(seed).integers(1, max(m, 2), n)) if m > 1 else torch.zeros(n, dtype=torch.long)
-    e_other = model.standardise_a(candidates[(truth + shift) % m])
+    e_other = cand_std[(truth + shift) % m]
     return {
         "top1": float((rank <= 1).float().mean()), "top10": float((rank <= 10).float().mean()),
         "top1_pred": float((rank_pred <= 1).float().mean()), "top10_pred": float((rank_pred <= 10).float().mean()),
