@@ -116,7 +116,7 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, 
                 progress(f"speed: {name}, {minutes:g} min")
                 src, arc, back = tmp / "rec.edf", tmp / "rec.eegc", tmp / "back.edf"
                 n_ch, sfreq = make_recording(src, source, minutes, cfg.channels)
-                common = ["--model", model, "--device", cfg.device, "-q"]
+                common = ["--model", model, "--device", cfg.device, "-q", "--force"]  # repeats replace their own outputs
                 runs_c = [_child(exe + ["compress", str(src), "-o", str(arc)] + common) for _ in range(cfg.repeats)]
                 runs_d = [_child(exe + ["decompress", str(arc), "-o", str(back)] + common) for _ in range(cfg.repeats)]
                 (tc, mc), (td, md) = _median_time(runs_c), _median_time(runs_d)

@@ -11,7 +11,7 @@ The public API::
 ``mne.io.Raw`` in, ``.eegc`` bytes out, and back.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from .api import compress, decompress, load_codec  # noqa: E402
 from .errors import EegcodecError  # noqa: E402

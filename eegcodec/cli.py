@@ -14,21 +14,23 @@ from pathlib import Path
 
 EXIT_ERROR = 1
 
-#: a coded channel with more than this fraction of its samples stored exactly is reported
-OFTEN_EXACT = 0.05
-
 
 def _show_progress(args) -> bool:
     """Progress bars go to an interactive terminal only (not to logs or pipes)."""
     return not args.quiet and sys.stderr.isatty()
 
 
-def _for_each_file(files: list[Path], args, work) -> None:
-    """Call ``work(src, progress)`` per file, with a files bar and a per-file samples bar."""
+def _for_each_file(jobs: list[tuple[Path, Path]], args, work, verb: str) -> int:
+    """Call ``work(src, dst, progress)`` per (input, output) pair with a files bar and a
+    per-file samples bar. A failing file is reported on one line and the run goes on;
+    returns the exit status (1 if any file failed) after a summary line."""
     from tqdm import tqdm
 
+    from .errors import EegcodecError
+
     show = _show_progress(args)
-    for src in tqdm(files, desc="files", disable=len(files) < 2 or not show):
+    failed = []
+    for src, dst in tqdm(jobs, desc="files", disable=len(jobs) < 2 or not show):
         bar = tqdm(total=1, desc=src.name, unit="sample", unit_scale=True, disable=not show, leave=False, dynamic_ncols=True)
 
         def update(done: int, total: int) -> None:
@@ -36,131 +38,203 @@ def _for_each_file(files: list[Path], args, work) -> None:
             bar.refresh()
 
         try:
-            work(src, update)
+            work(src, dst, update)
+        except Exception as exc:  # one bad file never stops a folder run
+            if args.debug:
+                raise
+            failed.append(src)
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            kind = "" if isinstance(exc, (EegcodecError, OSError)) else f"{type(exc).__name__}: "
+            where = "" if str(src) in msg else f"{src}: "
+            print(f"eegcodec: error: {where}{kind}{msg}", file=sys.stderr)
         finally:
             bar.close()
+    if len(jobs) > 1:
+        print(f"{verb} {len(jobs) - len(failed)} of {len(jobs)} files" + (f"; {len(failed)} failed" if failed else ""),
+              file=sys.stderr)
+    return EXIT_ERROR if failed else 0
 
 
-def _out_path(src: Path, output: str | None, n_inputs: int, suffix: str) -> Path:
-    stem = src.name[: -len(".fif.gz")] if src.name.lower().endswith(".fif.gz") else src.stem
-    if output is None:
-        return src.with_name(stem + suffix)
-    out = Path(output)
-    if n_inputs > 1 or out.is_dir() or output.endswith(("/", "\\")):
-        return out / (stem + suffix)
+def _plan(args, suffixes: tuple[str, ...], out_suffix) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
+    """(input, output) pairs, and (sidecar, copy) pairs, checked before any model is loaded.
+
+    Outputs mirror each named folder's tree under ``-o`` (a folder when several inputs or a
+    folder are given); without ``-o`` they go beside their inputs. ``out_suffix(src, beside)``
+    gives an output's name ending. An output that exists (without ``--force``) or is its own
+    input is an error here, before any work."""
+    from .errors import EegcodecError
+    from .io import check_output, find_inputs, find_sidecars
+
+    inputs = find_inputs(args.inputs, suffixes)
+    out = Path(args.output) if args.output else None
+    to_folder = out is not None and (len(inputs) > 1 or out.is_dir() or args.output.endswith(("/", "\\"))
+                                     or any(Path(p).is_dir() for p in args.inputs))
+    jobs = []
+    for src, rel in inputs:
+        stem = src.name[: -len(".fif.gz")] if src.name.lower().endswith(".fif.gz") else src.stem
+        if out is None:
+            dst = src.with_name(stem + out_suffix(src, True))
+        elif to_folder:
+            dst = out / rel.parent / (stem + out_suffix(src, False))
+        else:
+            dst = out
+        jobs.append((src, dst))
+    dsts = [d.resolve() for _, d in jobs]
+    if len(set(dsts)) != len(dsts):
+        dup = next(d for d in dsts if dsts.count(d) > 1)
+        raise EegcodecError(f"two inputs would be written to {dup}; give them separate output folders")
+    sidecars = []
+    if to_folder:
+        for folder in (Path(p) for p in args.inputs if Path(p).is_dir()):
+            sidecars += [(f, out / rel) for f, rel in find_sidecars(folder)]
+    sources = [src for src, _ in inputs]
+    for _, dst in jobs + sidecars:
+        check_output(dst, sources, args.force)
+    return jobs, sidecars
+
+
+def _copy_sidecars(sidecars: list[tuple[Path, Path]], args) -> None:
+    import shutil
+
+    from .io import atomic_write_bytes
+
+    for src, dst in sidecars:
+        atomic_write_bytes(dst, src.read_bytes())
+        shutil.copystat(src, dst)
+    if sidecars and not args.quiet:
+        print(f"copied {len(sidecars)} sidecar files (.json, .tsv, README ...) beside the outputs", file=sys.stderr)
+
+
+def _parse_ch_types(items: list[str] | None) -> dict[str, str]:
+    from .errors import EegcodecError
+
+    out = {}
+    for item in items or []:
+        name, sep, kind = item.rpartition("=")
+        if not sep or not name or not kind:
+            raise EegcodecError(f"--ch-type expects NAME=TYPE (e.g. 'ECG ECG=ecg'), got {item!r}")
+        out[name] = kind.strip()
     return out
-
-
-def often_exact_channels(arc) -> dict[str, float]:
-    """Coded channels whose samples were stored exactly more than ``OFTEN_EXACT`` of the
-    time -> that fraction. The model does not follow such a channel (often a non-EEG
-    signal typed EEG in the file, e.g. ECG), and each such sample costs 32 bits."""
-    import numpy as np
-
-    from .container import unpack_arrays
-
-    h = arc.header
-    coded, n, names = h["channels"]["coded"], h["recording"]["n_samples"], h["recording"]["ch_names"]
-    if not coded:
-        return {}
-    counts = np.bincount(unpack_arrays(arc.side, h["side"])["outlier_channel"], minlength=len(coded))
-    return {names[coded[i]]: round(float(c) / n, 4) for i, c in enumerate(counts) if c > OFTEN_EXACT * n}
 
 
 def _often_exact_lines(channels: dict[str, float]) -> list[str]:
     return [f"warning: {name}: {100 * f:.1f} % of its samples stored exactly (32 bits each), the model does not follow it; "
-            "if it is not EEG, type it misc to store it losslessly" for name, f in channels.items()]
+            f"if it is not EEG, compress with --ch-type '{name}=ecg' (or emg, misc) to store it exactly on its own grid"
+            for name, f in channels.items()]
 
 
 def cmd_compress(args) -> int:
-    from .api import compress
+    from .api import compress, often_exact_channels
     from .container import Archive
-    from .io import find_recordings
+    from .errors import EegcodecError
     from .models import load_codec
 
+    ch_types = _parse_ch_types(args.ch_type)
+    jobs, sidecars = _plan(args, _compress_suffixes(), lambda src, beside: ".eegc")
+    if args.output and len(jobs) == 1 and not jobs[0][1].name.endswith(".eegc"):
+        raise EegcodecError(f"output {jobs[0][1]} should end in .eegc")
     codec = load_codec(args.model, device=args.device)
-    files = find_recordings(args.inputs)
 
-    def work(src: Path, progress) -> None:
-        dst = _out_path(src, args.output, len(files), ".eegc")
-        data = compress(src, dst, codec, n_codebooks=args.codebooks, anonymize=args.anonymize, progress=progress)
+    def work(src: Path, dst: Path, progress) -> None:
+        data = compress(src, dst, codec, n_codebooks=args.codebooks, anonymize=args.anonymize, ch_types=ch_types,
+                        overwrite=args.force, progress=progress)
         if not args.quiet:
-            print(f"{src} -> {dst} ({src.stat().st_size:,} -> {len(data):,} bytes, {src.stat().st_size / len(data):.1f}x)")
+            size = src.stat().st_size
+            print(f"{src} -> {dst} ({size:,} -> {len(data):,} bytes, {size / len(data):.1f}x)")
         for line in _often_exact_lines(often_exact_channels(Archive.from_bytes(data))):
             print(f"{src}: {line}", file=sys.stderr)
 
-    _for_each_file(files, args, work)
-    return 0
+    status = _for_each_file(jobs, args, work, "compressed")
+    _copy_sidecars(sidecars, args)
+    return status
+
+
+def _compress_suffixes():
+    from .io import FOLDER_SUFFIXES
+
+    return FOLDER_SUFFIXES
 
 
 def cmd_decompress(args) -> int:
-    from .api import decompress
-    from .io import find_recordings
+    from .api import codec_for, read_archive
+    from .io import WRITE_FORMATS, output_format, write_raw
     from .models import load_codec
+    from .pipeline import decompress_archive
 
-    files = find_recordings(args.inputs, (".eegc",))
+    def suffix(src: Path, beside: bool) -> str:
+        return (".decoded" if beside else "") + "." + (args.format or "edf")
+
+    jobs, sidecars = _plan(args, (".eegc",), suffix)
+    if args.format is None:  # as the original, when its format is writable and -o does not name one
+        jobs = [(src, _as_source(src, dst, args, WRITE_FORMATS)) for src, dst in jobs]
+    for _, dst in jobs:
+        output_format(dst)
     codec = load_codec(args.model, device=args.device) if args.model else None
 
-    def work(src: Path, progress) -> None:
-        dst = _out_path(src, args.output, len(files), "." + args.format)
-        decompress(src, dst, codec=codec, progress=progress)
+    def work(src: Path, dst: Path, progress) -> None:
+        archive = read_archive(src)
+        raw = decompress_archive(archive, codec_for(archive, codec), progress=progress)
+        write_raw(raw, dst, overwrite=args.force)
         if not args.quiet:
             print(f"{src} -> {dst}")
 
-    _for_each_file(files, args, work)
-    return 0
+    status = _for_each_file(jobs, args, work, "decompressed")
+    _copy_sidecars(sidecars, args)
+    return status
 
 
-def describe_archive(path: Path) -> dict:
-    """Summary of an ``.eegc`` file: recording, model, sizes, bits per sample."""
+def _as_source(src: Path, dst: Path, args, formats) -> Path:
+    """``dst`` with the original recording's extension (from the file's header) when -o did
+    not name the output file itself; checked again against existing files."""
     from .api import read_archive
+    from .errors import EegcodecError
+    from .io import check_output
 
-    arc = read_archive(path)
-    h = arc.header
-    rec = h["recording"]
-    n_coded = len(h["channels"]["coded"])
-    n = rec["n_samples"]
-    payload = arc.section_sizes["CODE"] + arc.section_sizes["SIDE"]
-    total = path.stat().st_size
-    bps = 8 * payload / max(1, n_coded * n)
-    return {
-        "file": str(path),
-        "file_bytes": total,
-        "sections": arc.section_sizes,
-        "recording": {
-            "channels": len(rec["ch_names"]),
-            "coded_channels": n_coded,
-            "lossless_channels": {rec["ch_names"][int(i)]: r for i, r in h["channels"]["lossless_reasons"].items()},
-            "sfreq": rec["sfreq"],
-            "n_samples": n,
-            "duration_s": round(n / rec["sfreq"], 3),
-            "meas_date": rec["meas_date"],
-            "anonymized": rec["anonymized"],
-            "annotations": len(h["annotations"]["onset"]),
-        },
-        "model": h["model"]["name"],
-        "weights_sha256": h["model"]["weights_sha256"],
-        "codebooks": h["codebooks"],
-        "bits_per_sample": round(bps, 4),
-        "cr16": round(16 / bps, 2) if bps else None,
-        "file_bits_per_sample": round(8 * total / max(1, len(rec["ch_names"]) * n), 4),
-        "source": h.get("source"),
-        "compression_ratio_vs_source": round(h["source"]["bytes"] / total, 2) if h.get("source") else None,
-        "often_exact_channels": often_exact_channels(arc),
-    }
+    if args.output and dst == Path(args.output):
+        return dst
+    try:
+        name = (read_archive(src).header.source or {}).get("name") or ""
+    except EegcodecError:
+        return dst  # the error is reported when the file is processed
+    ext = next((e for e in formats if name.lower().endswith(e)), None)
+    if ext is None or dst.name.endswith(ext):
+        return dst
+    new = dst.with_name(dst.name[: -len(dst.suffix)] + ext)
+    check_output(new, [src], args.force)
+    return new
+
+
+def cmd_verify(args) -> int:
+    from .api import codec_for, read_archive
+    from .io import find_inputs
+    from .models import load_codec
+    from .pipeline import decompress_archive
+
+    jobs = [(src, src) for src, _ in find_inputs(args.inputs, (".eegc",))]
+    codec = load_codec(args.model, device=args.device) if args.model else None
+
+    def work(src: Path, _dst: Path, progress) -> None:
+        archive = read_archive(src)
+        decompress_archive(archive, codec_for(archive, codec), progress=progress)
+        if not args.quiet:
+            print(f"{src}: ok")
+
+    return _for_each_file(jobs, args, work, "verified")
 
 
 def cmd_info(args) -> int:
-    d = describe_archive(Path(args.input))
+    from .api import describe
+
+    d = describe(Path(args.input))
     if args.json:
         print(json.dumps(d, indent=1))
         return 0
     r = d["recording"]
-    print(f"file            {d['file']} ({d['file_bytes']:,} bytes)")
+    print(f"file            {d['file']} ({d['file_bytes']:,} bytes, .eegc version {d['format_version']})")
     print(f"recording       {r['channels']} channels ({r['coded_channels']} coded), {r['sfreq']:g} Hz, {r['duration_s']:g} s, {r['annotations']} annotations")
     print(f"measured        {r['meas_date']}{'  (anonymized)' if r['anonymized'] else ''}")
     for name, why in r["lossless_channels"].items():
-        print(f"lossless        {name}: {why}")
+        print(f"exact           {name}: {why}")
     print(f"model           {d['model']} (weights sha256 {d['weights_sha256'][:16]}...), {d['codebooks']} codebooks")
     print("sections        " + ", ".join(f"{k} {v:,} B" for k, v in d["sections"].items()))
     print(f"bits/sample     {d['bits_per_sample']} (codes + side data over coded channels x samples); CR16 {d['cr16']}")
@@ -295,17 +369,31 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", help="output .eegc file, or a folder for several inputs (default: beside the input)")
     c.add_argument("--codebooks", type=int, default=None, metavar="N", help="codebook depth, 1..the model's maximum (default: the model's recommended depth; see 'eegcodec models')")
     c.add_argument("--anonymize", action="store_true", help="remove subject identity and measurement date from the stored header")
+    c.add_argument("--ch-type", action="append", metavar="NAME=TYPE",
+                   help="retype a channel before compressing, e.g. --ch-type 'ECG ECG=ecg' (repeatable); "
+                        "channels typed other than eeg/eog/seeg/ecog/dbs are stored exactly on their own sample grid")
+    c.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs (never the input itself)")
     c.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     model_args(c)
     c.set_defaults(func=cmd_compress)
 
     d = sub.add_parser("decompress", help=".eegc -> EDF/BDF/FIF/BrainVision/EEGLAB", description="Rebuild recordings from .eegc files.")
     d.add_argument("inputs", nargs="+", metavar="INPUT", help=".eegc file(s) or folder(s)")
-    d.add_argument("-o", "--output", help="output file (extension picks the format: .edf .bdf .fif .vhdr .set) or folder")
-    d.add_argument("--format", default="edf", choices=["edf", "bdf", "fif", "vhdr", "set"], help="format when -o is a folder or absent (default: edf)")
+    d.add_argument("-o", "--output", help="output file (extension picks the format: .edf .bdf .fif .vhdr .set) or folder "
+                   "(default: NAME.decoded.EXT beside the input; never an existing file without --force)")
+    d.add_argument("--format", default=None, choices=["edf", "bdf", "fif", "vhdr", "set"],
+                   help="format when -o is a folder or absent (default: the original recording's, else edf)")
+    d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs (never the input itself)")
     d.add_argument("-q", "--quiet", action="store_true")
     model_args(d, default=None)
     d.set_defaults(func=cmd_decompress)
+
+    v = sub.add_parser("verify", help="decode .eegc files and check them, writing nothing",
+                       description="Decode each .eegc file completely and check it (like flac -t); exit 1 if any fails.")
+    v.add_argument("inputs", nargs="+", metavar="INPUT", help=".eegc file(s) or folder(s)")
+    v.add_argument("-q", "--quiet", action="store_true")
+    model_args(v, default=None)
+    v.set_defaults(func=cmd_verify)
 
     i = sub.add_parser("info", help="what an .eegc file holds", description="Show an .eegc file's recording, model, sizes and bits per sample.")
     i.add_argument("input", metavar="FILE")

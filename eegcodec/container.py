@@ -16,6 +16,7 @@ This module knows bytes and arrays only; no model, no MNE object.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 import zlib
@@ -25,11 +26,14 @@ import numpy as np
 import zstandard
 
 from .errors import CorruptFileError
+from .header import ArraySpec, Header
 
 MAGIC = b"EEGC"
-VERSION = 2
-#: versions this reader takes (1: float32 scales and steps, see docs/FORMAT.md)
-READABLE = (1, 2)
+VERSION = 3
+#: versions this reader takes (1: float32 scales and steps; 2: float64 exact channels, no
+#: section digests; see docs/FORMAT.md)
+READABLE = (1, 2, 3)
+MAX_HEAD_BYTES = 64 * 2**20
 SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"INFO", b"END.")
 _SECTION_HEAD = struct.Struct("<4sQ")
 
@@ -66,37 +70,63 @@ def smallest_int(arr: np.ndarray) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def pack_arrays(arrays: dict[str, np.ndarray]) -> tuple[bytes, list[dict]]:
+def pack_arrays(arrays: dict[str, np.ndarray]) -> tuple[bytes, list[ArraySpec]]:
     """Concatenate named arrays and zstd them; returns (payload, index for the header).
     Integer arrays are stored in the narrowest dtype that holds them."""
     index, chunks, offset = [], [], 0
     for name, arr in arrays.items():
         arr = np.ascontiguousarray(smallest_int(np.asarray(arr)))
         raw = arr.tobytes()
-        index.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape), "offset": offset, "nbytes": len(raw)})
+        index.append(ArraySpec(name, arr.dtype.str, tuple(arr.shape), offset, len(raw)))
         chunks.append(raw)
         offset += len(raw)
     return zstandard.ZstdCompressor(level=19).compress(b"".join(chunks)), index
 
 
-def unpack_arrays(payload: bytes, index: list[dict]) -> dict[str, np.ndarray]:
+def unpack_arrays(payload: bytes, index: list[ArraySpec]) -> dict[str, np.ndarray]:
     """Inverse of :func:`pack_arrays`; integer arrays come back as int64."""
-    raw = _unzstd(payload, "SIDE")
+    raw = inflate(payload, sum(a.nbytes for a in index), "SIDE")
     out = {}
     for item in index:
-        buf = raw[item["offset"] : item["offset"] + item["nbytes"]]
-        if len(buf) != item["nbytes"]:
-            raise CorruptFileError(f"side array {item['name']!r} is truncated")
-        arr = np.frombuffer(buf, dtype=np.dtype(item["dtype"])).reshape(item["shape"])
-        out[item["name"]] = arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.copy()
+        buf = raw[item.offset : item.offset + item.nbytes]
+        arr = np.frombuffer(buf, dtype=np.dtype(item.dtype)).reshape(item.shape)
+        out[item.name] = arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.copy()
     return out
 
 
-def _unzstd(payload: bytes, what: str) -> bytes:
+def inflate(payload: bytes, expected: int, what: str) -> bytes:
+    """zstd-decompress ``payload``, which must inflate to exactly ``expected`` bytes.
+
+    Never inflates more than ``expected + 1`` bytes, so a compression bomb costs nothing."""
+    if not payload and expected == 0:
+        return b""
     try:
-        return zstandard.ZstdDecompressor().decompressobj().decompress(payload)
+        reader = zstandard.ZstdDecompressor().stream_reader(payload, read_across_frames=True)
+        raw = reader.read(expected + 1)
+        while len(raw) <= expected:
+            more = reader.read(expected + 1 - len(raw))
+            if not more:
+                break
+            raw += more
     except zstandard.ZstdError as exc:
         raise CorruptFileError(f"{what} section cannot be decompressed: {exc}") from exc
+    if len(raw) != expected:
+        raise CorruptFileError(f"{what} section inflates to {'more than ' if len(raw) > expected else ''}{len(raw)} bytes, expected {expected}")
+    return raw
+
+
+def _parse_json(payload: bytes, source: str):
+    if len(payload) > MAX_HEAD_BYTES:
+        raise CorruptFileError(f"{source} has a {len(payload):,}-byte header, more than {MAX_HEAD_BYTES:,} allowed")
+
+    def refuse(name):
+        raise ValueError(f"{name} is not allowed")
+
+    try:
+        return json.loads(payload.decode("utf-8"), parse_constant=refuse)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        msg = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0][:200]
+        raise CorruptFileError(f"{source} has an unreadable header: {msg}") from None
 
 
 @dataclass
@@ -105,14 +135,15 @@ class Archive:
 
     Attributes
     ----------
-    header : the JSON header (see docs/FORMAT.md).
+    header : the typed, validated header (:class:`~eegcodec.header.Header`).
     codes : bytes of the CODE section (bit-packed; see :func:`unpack_codes`).
-    side : payload of the SIDE section (zstd; index in ``header["side"]``).
-    raw_channels : payload of the RAWC section (zstd of float64 samples).
+    side : payload of the SIDE section (zstd; index in ``header.side``).
+    raw_channels : payload of the RAWC section (version 3: one zstd frame per chunk,
+        :mod:`eegcodec.exact`; versions 1-2: one zstd stream of float64 samples).
     info_fif : payload of the INFO section (zstd of FIF bytes).
     """
 
-    header: dict
+    header: Header
     codes: bytes = b""
     side: bytes = b""
     raw_channels: bytes = b""
@@ -120,10 +151,16 @@ class Archive:
     section_sizes: dict[str, int] = field(default_factory=dict)
 
     def payloads(self) -> dict[bytes, bytes]:
-        head = json.dumps(self.header, separators=(",", ":"), allow_nan=False).encode()
-        return {b"HEAD": head, b"CODE": self.codes, b"SIDE": self.side, b"RAWC": self.raw_channels, b"INFO": self.info_fif, b"END.": b""}
+        """Section payloads; HEAD binds the others by their SHA-256 (a spliced file is refused)."""
+        body = {b"CODE": self.codes, b"SIDE": self.side, b"RAWC": self.raw_channels, b"INFO": self.info_fif}
+        head = self.header.to_json()
+        head["sections"] = {tag.decode(): hashlib.sha256(payload).hexdigest() for tag, payload in body.items()}
+        head_bytes = json.dumps(head, separators=(",", ":"), allow_nan=False).encode()
+        return {b"HEAD": head_bytes, **body, b"END.": b""}
 
     def to_bytes(self) -> bytes:
+        if self.header.version != VERSION:
+            raise ValueError(f"this eegcodec writes .eegc version {VERSION} only")
         out = [MAGIC, struct.pack("<HH", VERSION, 0)]
         for tag, payload in self.payloads().items():
             out += [_SECTION_HEAD.pack(tag, len(payload)), payload, struct.pack("<I", zlib.crc32(tag + payload))]
@@ -131,42 +168,53 @@ class Archive:
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str = "input") -> "Archive":
-        """Parse and verify an ``.eegc`` file; raises :class:`CorruptFileError` with one line."""
-        if len(data) < 8 or data[:4] != MAGIC:
-            raise CorruptFileError(f"{source} is not an .eegc file (bad magic word)")
-        (version, flags) = struct.unpack_from("<HH", data, 4)
-        if version not in READABLE:
-            raise CorruptFileError(f"{source} uses .eegc version {version}; this eegcodec reads versions {', '.join(map(str, READABLE))}")
-        if flags != 0:
-            raise CorruptFileError(f"{source} is damaged: reserved header bits are set ({flags:#06x})")
-        pos, found = 8, {}
-        for expected in SECTION_ORDER:
-            if pos + _SECTION_HEAD.size > len(data):
-                raise CorruptFileError(f"{source} is truncated (section {expected.decode()} missing)")
-            tag, length = _SECTION_HEAD.unpack_from(data, pos)
-            if tag != expected:
-                raise CorruptFileError(f"{source} is damaged: expected section {expected!r} at byte {pos}, found {tag!r}")
-            start = pos + _SECTION_HEAD.size
-            end = start + length
-            if end + 4 > len(data):
-                raise CorruptFileError(f"{source} is truncated inside section {tag.decode()}")
-            payload = data[start:end]
-            (crc,) = struct.unpack_from("<I", data, end)
-            if zlib.crc32(tag + payload) != crc:
-                raise CorruptFileError(f"{source} is damaged: CRC mismatch in section {tag.decode()}")
-            found[tag] = payload
-            pos = end + 4
-        if pos != len(data):
-            raise CorruptFileError(f"{source} has {len(data) - pos} unexpected bytes after its end")
+        """Parse and verify an ``.eegc`` file (magic, version, CRCs, digests, header);
+        raises :class:`CorruptFileError` with one line."""
+        version, found = _read_sections(data, source)
+        head = _parse_json(found[b"HEAD"], source)
+        if version >= 3:
+            digests = head.pop("sections", None) if isinstance(head, dict) else None
+            if not isinstance(digests, dict):
+                raise CorruptFileError(f"{source} has no section digests in its header")
+            for tag in SECTION_ORDER[1:-1]:
+                if digests.get(tag.decode()) != hashlib.sha256(found[tag]).hexdigest():
+                    raise CorruptFileError(f"{source} is damaged or spliced: section {tag.decode()} does not belong to this header")
         try:
-            header = json.loads(found[b"HEAD"].decode())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CorruptFileError(f"{source} has an unreadable header: {exc}") from exc
-        return cls(
-            header=header,
-            codes=found[b"CODE"],
-            side=found[b"SIDE"],
-            raw_channels=found[b"RAWC"],
-            info_fif=found[b"INFO"],
-            section_sizes={t.decode(): len(p) for t, p in found.items()},
-        )
+            header = Header.from_json(head, version)
+            sizes = {t.decode(): len(p) for t, p in found.items()}
+            header.check_sections(sizes)
+        except CorruptFileError as exc:
+            raise CorruptFileError(f"{source}: {exc}") from None
+        return cls(header=header, codes=found[b"CODE"], side=found[b"SIDE"], raw_channels=found[b"RAWC"],
+                   info_fif=found[b"INFO"], section_sizes=sizes)
+
+
+def _read_sections(data: bytes, source: str) -> tuple[int, dict[bytes, bytes]]:
+    """(version, tag -> payload) with magic, version, order, lengths and CRCs checked."""
+    if len(data) < 8 or data[:4] != MAGIC:
+        raise CorruptFileError(f"{source} is not an .eegc file (bad magic word)")
+    (version, flags) = struct.unpack_from("<HH", data, 4)
+    if version not in READABLE:
+        raise CorruptFileError(f"{source} uses .eegc version {version}; this eegcodec reads versions {', '.join(map(str, READABLE))}")
+    if flags != 0:
+        raise CorruptFileError(f"{source} is damaged: reserved header bits are set ({flags:#06x})")
+    pos, found = 8, {}
+    for expected in SECTION_ORDER:
+        if pos + _SECTION_HEAD.size > len(data):
+            raise CorruptFileError(f"{source} is truncated (section {expected.decode()} missing)")
+        tag, length = _SECTION_HEAD.unpack_from(data, pos)
+        if tag != expected:
+            raise CorruptFileError(f"{source} is damaged: expected section {expected!r} at byte {pos}, found {tag!r}")
+        start = pos + _SECTION_HEAD.size
+        end = start + length
+        if end + 4 > len(data):
+            raise CorruptFileError(f"{source} is truncated inside section {tag.decode()}")
+        payload = data[start:end]
+        (crc,) = struct.unpack_from("<I", data, end)
+        if zlib.crc32(tag + payload) != crc:
+            raise CorruptFileError(f"{source} is damaged: CRC mismatch in section {tag.decode()}")
+        found[tag] = payload
+        pos = end + 4
+    if pos != len(data):
+        raise CorruptFileError(f"{source} has {len(data) - pos} unexpected bytes after its end")
+    return version, found

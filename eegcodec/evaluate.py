@@ -35,7 +35,7 @@ def evaluate_raw(raw, codec: Codec, depths: list[int], name: str = "recording", 
         arc = Archive.from_bytes(data)
         rec = decompress_archive(arc, codec)
         t2 = time.perf_counter()
-        coded = arc.header["channels"]["coded"]
+        coded = arc.header.coded
         x = raw.get_data(picks=coded)
         y = rec.get_data(picks=coded)
         if on_reconstruction is not None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
+import edfio
 import mne
+import numpy as np
 
 from .errors import EegcodecError, UnsupportedFormatError
 
@@ -31,16 +34,63 @@ def _suffix(path: Path) -> str:
 
 def find_recordings(paths, suffixes: tuple[str, ...] = FOLDER_SUFFIXES) -> list[Path]:
     """Files named, plus files ending in ``suffixes`` inside named folders (recursively, sorted)."""
+    return [src for src, _ in find_inputs(paths, suffixes)]
+
+
+def find_inputs(paths, suffixes: tuple[str, ...] = FOLDER_SUFFIXES) -> list[tuple[Path, Path]]:
+    """``(file, path relative to the folder named)`` for each file to process: a named file is
+    ``(file, its name)``; a named folder gives its files ending in ``suffixes``, recursively,
+    sorted, so that outputs can mirror the input tree. A missing path is an error."""
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(suffixes))
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(suffixes) and not _hidden(f, p))
             if not found:
                 raise EegcodecError(f"no {'/'.join(suffixes)} files in folder {p}")
-            out += found
+            out += [(f, f.relative_to(p)) for f in found]
+        elif p.exists():
+            out.append((p, Path(p.name)))
         else:
-            out.append(p)
+            raise EegcodecError(f"input not found: {p}")
     return out
+
+
+#: files of a folder (BIDS sidecars and dataset files) that travel beside its recordings
+SIDECAR_SUFFIXES = (".json", ".tsv", ".tsv.gz")
+SIDECAR_NAMES = ("README", "README.md", "README.txt", "CHANGES", "LICENSE", ".bidsignore")
+
+
+def find_sidecars(folder: Path) -> list[tuple[Path, Path]]:
+    """``(file, path relative to folder)`` of the BIDS sidecars (``.json``, ``.tsv``) and dataset
+    files (README, CHANGES, LICENSE) in ``folder``, recursively: what ``compress`` and
+    ``decompress`` copy beside their outputs so that a BIDS dataset stays one."""
+    return [(f, f.relative_to(folder)) for f in sorted(folder.rglob("*"))
+            if f.is_file() and not _hidden(f, folder) and (f.name.lower().endswith(SIDECAR_SUFFIXES) or f.name in SIDECAR_NAMES)]
+
+
+def _hidden(f: Path, root: Path) -> bool:
+    """Temporary files of an interrupted write (``.NAME.*``) and hidden folders are skipped."""
+    return any(part.startswith(".") and part != ".bidsignore" for part in f.relative_to(root).parts)
+
+
+def check_output(path: Path, inputs: list[Path], force: bool) -> None:
+    """Refuse to write ``path`` if it is one of ``inputs`` (even with ``force``), or exists
+    and ``force`` is false. Called before any work, so nothing is read or decoded in vain."""
+    for src in inputs:
+        if path.exists() and src.exists() and os.path.samefile(path, src) or path.resolve() == src.resolve():
+            raise EegcodecError(f"output {path} is the input file; choose another output name")
+    if path.exists() and not force:
+        raise EegcodecError(f"output exists: {path} (pass --force to overwrite)")
+    if path.is_dir():
+        raise EegcodecError(f"output {path} is a folder")
+
+
+def output_format(path: Path) -> str:
+    """The writer for ``path``'s extension; an unsupported extension is an error (before any work)."""
+    ext = _suffix(path)
+    if ext not in WRITE_FORMATS:
+        raise UnsupportedFormatError(f"cannot write {path.name!r}: choose an output extension among {', '.join(WRITE_FORMATS)}")
+    return WRITE_FORMATS[ext]
 
 
 def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:
@@ -84,24 +134,25 @@ def write_raw(raw: mne.io.BaseRaw, path: str | os.PathLike, overwrite: bool = Tr
     ``.fif`` through :meth:`mne.io.Raw.save`. The file (for BrainVision: the
     ``.vhdr``, ``.vmrk`` and ``.eeg`` trio) is first written in a temporary folder
     beside the target and moved into place only when complete, so a failure never
-    leaves a partial output.
+    leaves a partial output. EDF/BDF keep the exact sample count (:func:`_exact_records`);
+    NaN samples cannot be written to EDF/BDF and are an error that names FIF instead.
     """
     path = Path(path)
-    ext = _suffix(path)
-    if ext not in WRITE_FORMATS:
-        raise UnsupportedFormatError(
-            f"cannot write {path.name!r}: choose an output extension among {', '.join(WRITE_FORMATS)}"
-        )
+    fmt = output_format(path)
     if path.exists() and not overwrite:
-        raise EegcodecError(f"output exists: {path} (pass overwrite)")
+        raise EegcodecError(f"output exists: {path} (pass --force to overwrite)")
+    if fmt in ("edf", "bdf"):
+        _refuse_nan(raw, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         tmp = tmpdir / path.name
-        if ext == ".fif":
+        if fmt == "fif":
             raw.save(tmp, overwrite=True, verbose="error")
         else:
-            mne.export.export_raw(tmp, raw, fmt=WRITE_FORMATS[ext], overwrite=True, verbose="error")
+            mne.export.export_raw(tmp, raw, fmt=fmt, overwrite=True, verbose="error")
+            if fmt in ("edf", "bdf"):
+                _exact_records(tmp, raw.n_times, raw.info["sfreq"], fmt)
         # Move companions first (BrainVision .vmrk/.eeg; EEGLAB .fdt) and the named file last.
         for produced in sorted(tmpdir.iterdir(), key=lambda p: p.name == path.name):
             os.replace(produced, path.parent / produced.name)
@@ -113,6 +164,44 @@ def write_raw(raw: mne.io.BaseRaw, path: str | os.PathLike, overwrite: bool = Tr
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     return path
+
+
+def _refuse_nan(raw: mne.io.BaseRaw, path: Path) -> None:
+    data = raw.get_data()
+    if np.isnan(data).any():
+        rows = np.flatnonzero(np.isnan(data).any(axis=1))
+        names = ", ".join(raw.ch_names[i] for i in rows[:3]) + (" ..." if rows.size > 3 else "")
+        raise EegcodecError(f"cannot write {path.name}: the recording holds NaN samples (channels {names}), which "
+                            f"{path.suffix[1:].upper()} cannot store; write .fif instead, which keeps them")
+
+
+def record_samples(n_samples: int, sfreq: float) -> int | None:
+    """Samples per EDF/BDF data record that divide ``n_samples`` exactly and whose duration
+    EDF's 8-character field holds exactly: the largest such up to one second, else None."""
+    if not float(sfreq).is_integer():
+        return None
+    fs = int(sfreq)
+    for r in range(fs, 0, -1):
+        if n_samples % r == 0 and len(repr(r / fs)) <= 8 and n_samples // r <= 99_999_999:
+            return r
+    return None
+
+
+def _exact_records(path: Path, n_samples: int, sfreq: float, fmt: str) -> None:
+    """MNE pads EDF/BDF to whole 1-s data records (and marks the pad ``BAD_ACQ_SKIP``); rewrite
+    the file with data records that divide the recording, so it keeps its exact sample count."""
+    if not float(sfreq).is_integer() or n_samples % int(sfreq) == 0:
+        return
+    r = record_samples(n_samples, sfreq)
+    if r is None:
+        warnings.warn(f"{path.name}: no EDF data record length divides {n_samples} samples at {sfreq:g} Hz; "
+                      "the last record is padded (marked BAD_ACQ_SKIP)", stacklevel=3)
+        return
+    edf = (edfio.read_edf if fmt == "edf" else edfio.read_bdf)(path)
+    end = n_samples / sfreq
+    edf.set_annotations([a for a in edf.annotations if not (a.text == "BAD_ACQ_SKIP" and abs(a.onset - end) < 0.5 / sfreq)])
+    edf.update_data_record_duration(r / int(sfreq), method="truncate")
+    edf.write(path)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

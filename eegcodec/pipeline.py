@@ -9,6 +9,7 @@ wires them together.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -18,12 +19,23 @@ import numpy as np
 import zstandard
 
 from . import __version__
-from .adapt import AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAdd, robust_scale, round_scale, scale_from_code, scale_to_code
+from .adapt import (
+    LOG2_RESOLUTION, AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAdd, robust_scale, round_scale, scale_from_code,
+    scale_to_code,
+)
 from .codecs.base import Codec
-from .container import Archive, pack_arrays, pack_codes, unpack_arrays, unpack_codes
+from .container import Archive, inflate, pack_arrays, pack_codes, unpack_arrays, unpack_codes
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
+from .exact import decode_block, decode_legacy, encode_block
+from .header import MAX_INFO_BYTES, Header, ModelRef, Recording
 from .montage import Montage
 from .survey import Survey, survey_recording
+
+#: decoded coded-channel samples and side-data voltages beyond this are refused (volts)
+MAX_VOLTS = 1e3
+MIN_VOLTS = 1e-30
+#: the largest recording a file may decode to (float64 bytes): half this machine's memory
+MAX_OUTPUT_BYTES = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2) if hasattr(os, "sysconf") else 2**34
 
 Progress = Callable[[int, int], None]
 
@@ -33,25 +45,34 @@ Progress = Callable[[int, int], None]
 # ---------------------------------------------------------------------------
 
 
-def _info_to_fif(info: mne.Info) -> bytes:
+def _info_to_fif(info: mne.Info) -> tuple[bytes, bytes]:
+    """(zstd of the FIF bytes, the FIF bytes) of ``info``."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "meas-info.fif"
         mne.io.write_info(path, info)
-        return zstandard.ZstdCompressor(level=19).compress(path.read_bytes())
+        fif = path.read_bytes()
+    return zstandard.ZstdCompressor(level=19).compress(fif), fif
 
 
-def _info_from_fif(payload: bytes) -> mne.Info:
-    try:
-        data = zstandard.ZstdDecompressor().decompressobj().decompress(payload)
-    except zstandard.ZstdError as exc:
-        raise CorruptFileError(f"INFO section cannot be decompressed: {exc}") from exc
+def _info_from_fif(payload: bytes, size: int | None) -> mne.Info:
+    """The INFO section back to ``mne.Info``; ``size`` is its declared inflated size
+    (None in files before version 3: at most :data:`~eegcodec.header.MAX_INFO_BYTES`)."""
+    if size is None:
+        try:
+            data = zstandard.ZstdDecompressor().stream_reader(payload, read_across_frames=True).read(MAX_INFO_BYTES + 1)
+        except zstandard.ZstdError as exc:
+            raise CorruptFileError(f"INFO section cannot be decompressed: {exc}") from exc
+        if len(data) > MAX_INFO_BYTES:
+            raise CorruptFileError(f"INFO section inflates to more than {MAX_INFO_BYTES:,} bytes")
+    else:
+        data = inflate(payload, size, "INFO")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "meas-info.fif"
         path.write_bytes(data)
         try:
             return mne.io.read_info(path, verbose="error")
         except Exception as exc:
-            raise CorruptFileError(f"INFO section is not readable FIF: {exc}") from exc
+            raise CorruptFileError(f"INFO section is not readable FIF: {type(exc).__name__}") from exc
 
 
 def _annotations_to_json(ann: mne.Annotations) -> dict:
@@ -117,14 +138,12 @@ def compress_raw(
     ola = OverlapAdd(layout)
 
     montage = codec.montage([raw.ch_names[i] for i in coded]) if coded else None
-    codes_per_chunk, frames, scales = [], [], []
+    codes_per_chunk, frames, scales, exact_frames = [], [], [], []
     out_ch, out_idx, out_val = [], [], []
-    raw_zstd = zstandard.ZstdCompressor(level=10).compressobj()
-    raw_parts = []
     for start, stop in layout.chunks():
         if lossless:
             a, b = _lossless_span(layout, start, stop)
-            raw_parts.append(raw_zstd.compress(np.ascontiguousarray(raw.get_data(picks=lossless, start=a, stop=b)).tobytes()))
+            exact_frames.append(encode_block(raw.get_data(picks=lossless, start=a, stop=b)))
         if coded:
             x = raw.get_data(picks=coded, start=start, stop=stop)
             nan = np.isnan(x)
@@ -146,53 +165,47 @@ def compress_raw(
             scales.append(scale_to_code(scale))
         if progress:
             progress(stop, n)
-    raw_parts.append(raw_zstd.flush())
 
     all_codes = np.concatenate(codes_per_chunk, axis=-1) if coded else np.zeros((0, k, 0), np.int64)
-    side_arrays = _side_arrays(survey, scales, out_ch, out_idx, out_val)
-    side_payload, side_index = pack_arrays(side_arrays)
-    header = {
-        "eegcodec_version": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "recording": {
-            "sfreq": sfreq,
-            "n_samples": int(n),
-            "first_samp": int(raw.first_samp),
-            "ch_names": list(raw.ch_names),
-            "ch_types": raw.get_channel_types(),
-            "meas_date": None if raw.info["meas_date"] is None else raw.info["meas_date"].isoformat(),
-            "anonymized": bool(anonymize),
-        },
-        "annotations": _annotations_to_json(raw.annotations),
-        "channels": {
-            "coded": coded,
-            "lossless": lossless,
-            "lossless_reasons": {str(i): r for i, r in survey.plan.reasons.items()},
-        },
-        "model": {
-            "name": info_c.name,
-            "kind": info_c.kind,
-            "weights_sha256": info_c.weights_sha256,
-            "sample_rate": info_c.sample_rate,
-            "hop_length": info_c.hop_length,
-            "codebook_size": info_c.codebook_size,
-            "bits_per_code": info_c.bits_per_code,
-        },
-        "codebooks": k,
-        "code_rows": codec.code_rows(len(coded)),
-        "montage": None if montage is None else montage.to_dict(),
-        "adapter": cfg.to_dict(),
-        "baseline_spacing": survey.baseline.spacing,
-        "chunks": {"length": layout.length, "overlap": layout.overlap, "frames": frames},
-        "side": side_index,
-        "source": source,
-    }
+    side_payload, side_index = pack_arrays(_side_arrays(survey, scales, out_ch, out_idx, out_val))
+    info_fif = _info_to_fif(raw.info)
+    header = Header(
+        recording=Recording(
+            sfreq=sfreq,
+            n_samples=int(n),
+            first_samp=int(raw.first_samp),
+            ch_names=list(raw.ch_names),
+            ch_types=raw.get_channel_types(),
+            meas_date=None if raw.info["meas_date"] is None else raw.info["meas_date"].isoformat(),
+            anonymized=bool(anonymize),
+        ),
+        annotations=_annotations_to_json(raw.annotations),
+        coded=coded,
+        lossless=lossless,
+        lossless_reasons=dict(survey.plan.reasons),
+        model=ModelRef(info_c.name, info_c.kind, info_c.weights_sha256, float(info_c.sample_rate), int(info_c.hop_length),
+                       int(info_c.codebook_size), int(info_c.bits_per_code)),
+        codebooks=k,
+        code_rows=codec.code_rows(len(coded)) if coded else 0,
+        montage=None if montage is None else montage.to_dict(),
+        adapter=cfg,
+        baseline_spacing=survey.baseline.spacing,
+        chunk_length=layout.length,
+        chunk_overlap=layout.overlap,
+        chunk_frames=frames,
+        side=side_index,
+        source=source,
+        exact_frames=[len(f) for f in exact_frames],
+        info_bytes=len(info_fif[1]),
+        eegcodec_version=__version__,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
     archive = Archive(
         header=header,
         codes=pack_codes(all_codes, info_c.bits_per_code),
         side=side_payload,
-        raw_channels=b"".join(raw_parts),
-        info_fif=_info_to_fif(raw.info),
+        raw_channels=b"".join(exact_frames),
+        info_fif=info_fif[0],
     )
     return archive.to_bytes()
 
@@ -214,12 +227,40 @@ def _side_arrays(survey: Survey, scale_codes, out_ch, out_idx, out_val) -> dict[
     }
 
 
-def _read_scales(side: dict[str, np.ndarray], spacing: int) -> tuple[Baseline, np.ndarray]:
-    """(baseline, chunk scales [chunks, coded] in volts) from the side arrays."""
-    if "chunk_scales" in side:  # .eegc version 1: float32 steps and scales, plain knot deltas
-        knots = np.cumsum(side["baseline_knot_deltas"], axis=1)
-        return Baseline(knots, side["baseline_step"].astype(np.float64), spacing), side["chunk_scales"].astype(np.float64)
-    return Baseline.from_arrays(side, spacing), scale_from_code(np.cumsum(side["chunk_scale_log2"], axis=0))
+def _read_scales(side: dict[str, np.ndarray], header: Header) -> tuple[Baseline, np.ndarray]:
+    """(baseline, chunk scales [chunks, coded] in volts) from the side arrays, range-checked."""
+    spacing = header.baseline_spacing
+    if header.version == 1:  # float32 steps and scales, plain knot deltas
+        steps, scales = side["baseline_step"].astype(np.float64), side["chunk_scales"].astype(np.float64)
+        knots = _checked_cumsum(side["baseline_knot_deltas"], "baseline knots")
+    else:
+        steps = _checked_code(side["baseline_step_log2"], "baseline step")
+        scales = scale_from_code(_checked_cumsum(side["chunk_scale_log2"], "chunk scales", axis=0, limit=LOG2_RESOLUTION * 64))
+        knots = _checked_cumsum(side["baseline_knot_deltas"] + side["baseline_common_delta"][None, :], "baseline knots")
+        steps = scale_from_code(steps)
+    for what, v in (("baseline steps", steps), ("chunk scales", scales)):
+        if v.size and not (np.isfinite(v).all() and (v > MIN_VOLTS).all() and (v < MAX_VOLTS).all()):
+            raise CorruptFileError(f"side data holds {what} outside {MIN_VOLTS:g}..{MAX_VOLTS:g} V")
+    baseline = Baseline(knots, steps, spacing)
+    if knots.size and not (np.abs(baseline._knots) < MAX_VOLTS).all():
+        raise CorruptFileError(f"side data holds a baseline beyond {MAX_VOLTS:g} V")
+    return baseline, scales
+
+
+def _checked_code(codes: np.ndarray, what: str) -> np.ndarray:
+    if codes.size and np.abs(codes).max() > LOG2_RESOLUTION * 64:
+        raise CorruptFileError(f"side data holds a {what} code out of range")
+    return codes
+
+
+def _checked_cumsum(deltas: np.ndarray, what: str, axis: int = 1, limit: int = 2**40) -> np.ndarray:
+    """Cumulative sum of int64 deltas that cannot overflow (each |delta| <= 2**40, result <= limit)."""
+    if deltas.size and np.abs(deltas).max() > 2**40:
+        raise CorruptFileError(f"side data holds {what} out of range")
+    out = np.cumsum(deltas, axis=axis)
+    if out.size and np.abs(out).max() > limit:
+        raise CorruptFileError(f"side data holds {what} out of range")
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -227,85 +268,106 @@ def _read_scales(side: dict[str, np.ndarray], spacing: int) -> tuple[Baseline, n
 # ---------------------------------------------------------------------------
 
 
-def check_model(header: dict, codec: Codec, source: str = "file") -> None:
-    """Raise :class:`ModelMismatchError` unless ``codec`` is the model that made the file."""
-    want = header["model"]
-    if want["weights_sha256"] != codec.info.weights_sha256:
+def check_model(header: Header, codec: Codec, source: str = "file") -> None:
+    """Raise :class:`ModelMismatchError` unless ``codec`` is the model that made the file
+    and can decode what the header says (depth, codebook size, hop)."""
+    want = header.model
+    if want.weights_sha256 != codec.info.weights_sha256:
         raise ModelMismatchError(
-            f"{source} was compressed with model {want['name']!r} (weights sha256 {want['weights_sha256'][:12]}), "
+            f"{source} was compressed with model {want.name!r} (weights sha256 {want.weights_sha256[:12]}), "
             f"but model {codec.info.name!r} (sha256 {codec.info.weights_sha256[:12]}) was given; "
             f"pass --model with the original model"
         )
+    c = codec.info
+    if (header.codebooks > c.n_codebooks or want.hop_length != c.hop_length or want.codebook_size != c.codebook_size
+            or want.bits_per_code != c.bits_per_code or (header.coded and header.code_rows != codec.code_rows(len(header.coded)))):
+        raise CorruptFileError(f"{source}: its header does not fit model {c.name!r} (depth, hop, codebook size or code rows)")
+
+
+def output_bytes(header: Header) -> int:
+    """Memory the decoded recording takes (float64 samples)."""
+    return len(header.recording.ch_names) * header.recording.n_samples * 8
 
 
 def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None = None) -> mne.io.RawArray:
     """Rebuild the recording from a parsed :class:`Archive`: float64 volts, info and annotations restored."""
     h = archive.header
     check_model(h, codec)
-    try:
-        rec, ch, ck = h["recording"], h["channels"], h["chunks"]
-        cfg = AdapterConfig.from_dict(h["adapter"])
-        n, sfreq, k = rec["n_samples"], rec["sfreq"], h["codebooks"]
-        coded, lossless = ch["coded"], ch["lossless"]
-        side = unpack_arrays(archive.side, h["side"])
-        baseline, scales = _read_scales(side, h["baseline_spacing"])
-        frames = ck["frames"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptFileError(f"header is incomplete or malformed ({exc})") from exc
-    info = _info_from_fif(archive.info_fif)
-    n_ch = len(rec["ch_names"])
-    if info["nchan"] != n_ch:
-        raise CorruptFileError("INFO section and header disagree on the channel count")
-    data = np.zeros((n_ch, n))
-    layout = ChunkLayout(n, ck["length"], ck["overlap"])
-
+    rec, coded, lossless, n = h.recording, h.coded, h.lossless, h.recording.n_samples
+    if output_bytes(h) > MAX_OUTPUT_BYTES:
+        raise CorruptFileError(f"the recording would take {output_bytes(h) / 2**30:.1f} GiB as float64, "
+                               f"more than this machine's limit of {MAX_OUTPUT_BYTES / 2**30:.1f} GiB")
+    side = unpack_arrays(archive.side, h.side)
+    baseline, scales = _read_scales(side, h) if coded else (None, None)
+    outliers = _read_outliers(side, h) if coded else None
+    info = _info_from_fif(archive.info_fif, h.info_bytes)
+    if info["ch_names"] != rec.ch_names:
+        raise CorruptFileError("INFO section and header disagree on the channels")
+    data = np.zeros((len(rec.ch_names), n))
+    layout = h.layout
     if lossless:
-        try:
-            raw_bytes = zstandard.ZstdDecompressor().decompressobj().decompress(archive.raw_channels)
-        except zstandard.ZstdError as exc:
-            raise CorruptFileError(f"RAWC section cannot be decompressed: {exc}") from exc
-        if len(raw_bytes) != len(lossless) * n * 8:
-            raise CorruptFileError(f"lossless channel section holds {len(raw_bytes)} bytes, expected {len(lossless) * n * 8}")
-        pos = 0
-        for start, stop in layout.chunks():
-            a, b = _lossless_span(layout, start, stop)
-            size = len(lossless) * (b - a) * 8
-            data[lossless, a:b] = np.frombuffer(raw_bytes[pos : pos + size]).reshape(len(lossless), b - a)
-            pos += size
-
+        _read_exact(archive, h, data)
     if coded:
-        total_frames = sum(frames)
-        rows = int(h.get("code_rows", len(coded)))  # files before 0.2: one row per coded channel
-        names = [rec["ch_names"][i] for i in coded]
-        try:
-            montage = Montage.from_dict(names, h["montage"]) if h.get("montage") else codec.montage(names)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CorruptFileError(f"montage in the header is malformed ({exc})") from exc
-        codes = unpack_codes(archive.codes, h["model"]["bits_per_code"], rows * k * total_frames)
-        codes = codes.reshape(rows, k, total_frames)
+        names = [rec.ch_names[i] for i in coded]
+        montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
+        codes = unpack_codes(archive.codes, h.model.bits_per_code, h.code_count).reshape(h.code_rows, h.codebooks, -1)
         if codes.max(initial=0) >= codec.info.codebook_size:
             raise CorruptFileError("code values exceed the model's codebook size")
-        chunk_adapter = ChunkAdapter(cfg, sfreq, codec.info.hop_length)
+        chunk_adapter = ChunkAdapter(h.adapter, rec.sfreq, codec.info.hop_length)
         ola = OverlapAdd(layout)
         pos = 0
         for i, (start, stop) in enumerate(layout.chunks()):
-            chunk_codes = codes[:, :, pos : pos + frames[i]]
-            pos += frames[i]
+            chunk_codes = codes[:, :, pos : pos + h.chunk_frames[i]]
+            pos += h.chunk_frames[i]
             base = baseline.values(start, stop)
             recon = chunk_adapter.inverse(codec.decode_channels(chunk_codes, montage), scales[i], stop - start) + base
             emit_start, final = ola.push(start, stop, recon)
             data[np.ix_(coded, np.arange(emit_start, emit_start + final.shape[1]))] = final
             if progress:
                 progress(stop, n)
-        out_rows = np.asarray(coded)[side["outlier_channel"].astype(np.int64)]
-        out_idx = np.cumsum(side["outlier_index_delta"].astype(np.int64))  # deltas over (channel, index) order
-        data[out_rows, out_idx] = side["outlier_value"].astype(np.float64)
+        rows, idx, values = outliers
+        data[np.asarray(coded)[rows], idx] = values
+        if not np.isfinite(data[coded]).all() or np.abs(data[coded]).max(initial=0) > MAX_VOLTS:
+            raise CorruptFileError(f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged")
         for row, start, length in side["nan_runs"]:
             data[coded[row], start : start + length] = np.nan
 
-    raw = mne.io.RawArray(data, info, first_samp=rec["first_samp"], verbose="error")
-    raw.set_annotations(_annotations_from_json(h["annotations"]))
+    raw = mne.io.RawArray(data, info, first_samp=rec.first_samp, verbose="error")
+    try:
+        raw.set_annotations(_annotations_from_json(h.annotations))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise CorruptFileError(f"the header's annotations cannot be restored: {str(exc).splitlines()[0][:200]}") from None
     return raw
+
+
+def _read_outliers(side: dict[str, np.ndarray], h: Header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exactly stored samples (coded row, sample index, volts), and the NaN runs, range-checked."""
+    rows = side["outlier_channel"]
+    idx = _checked_cumsum(side["outlier_index_delta"], "exactly stored sample indices", axis=0, limit=2**62)  # deltas over (channel, index) order
+    values = side["outlier_value"].astype(np.float64)
+    n, c = h.recording.n_samples, len(h.coded)
+    if rows.size and (rows.min() < 0 or rows.max() >= c or idx.min() < 0 or idx.max() >= n):
+        raise CorruptFileError("side data places an exactly stored sample outside the recording")
+    if not (np.isfinite(values).all() and (np.abs(values) <= MAX_VOLTS).all()):
+        raise CorruptFileError("side data holds an exactly stored sample that is not a finite voltage")
+    runs = side["nan_runs"]
+    if runs.size and (runs[:, 0].min() < 0 or runs[:, 0].max() >= c or runs[:, 1].min() < 0 or runs[:, 2].min() < 1
+                      or (runs[:, 1] + runs[:, 2]).max() > n):
+        raise CorruptFileError("side data places a NaN run outside the recording")
+    return rows, idx, values
+
+
+def _read_exact(archive: Archive, h: Header, data: np.ndarray) -> None:
+    """Fill the exactly stored channels of ``data`` [channels, n] from ``RAWC``."""
+    spans = [_lossless_span(h.layout, start, stop) for start, stop in h.layout.chunks()]
+    if h.version < 3:
+        blocks = decode_legacy(archive.raw_channels, len(h.lossless), spans)
+    else:
+        offsets = np.cumsum([0] + h.exact_frames)
+        blocks = (decode_block(archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a)
+                  for i, (a, b) in enumerate(spans))
+    for (a, b), block in zip(spans, blocks):
+        data[h.lossless, a:b] = block
 
 
 def _lossless_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:

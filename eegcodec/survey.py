@@ -16,9 +16,10 @@ import numpy as np
 from .adapt import AdapterConfig, Baseline
 from .errors import InvalidSignalError
 
-#: Channel types whose samples the codec codes; all others (stim, misc, syst,
-#: resp, ...) are stored losslessly.
-CODED_TYPES = ("eeg", "eog", "ecg", "emg", "seeg", "ecog", "dbs", "bio")
+#: Channel types whose samples the codec codes (brain and eye signals, what the models
+#: learn); all others (ecg, emg, bio, stim, misc, resp, ...) are stored exactly, each on
+#: its own sample grid (:mod:`eegcodec.exact`).
+CODED_TYPES = ("eeg", "eog", "seeg", "ecog", "dbs")
 
 
 @dataclass
@@ -28,7 +29,7 @@ class ChannelPlan:
     Attributes
     ----------
     coded : indices (into ``raw.ch_names``) coded by the codec.
-    lossless : indices stored exactly (float64, zstd).
+    lossless : indices stored exactly (:mod:`eegcodec.exact`).
     reasons : index -> why a channel is lossless ("stim channel", "flat", ...).
     """
 

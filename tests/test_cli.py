@@ -73,7 +73,7 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path, edf, tiny_dac_path, cap
     (tmp_path / "notes.txt").write_text("x")
     cases["not an EEG format"] = ["compress", str(tmp_path / "notes.txt"), "--model", str(tiny_dac_path)]
     cases["codebooks must be in 1..3"] = ["compress", str(edf), "-o", str(tmp_path / "y.eegc"), "--model", str(tiny_dac_path), "--codebooks", "9"]
-    cases["unknown model"] = ["compress", str(edf), "--model", "no-such-model"]
+    cases["unknown model"] = ["compress", str(edf), "-o", str(tmp_path / "u.eegc"), "--model", "no-such-model"]
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
     cases["cannot load model"] = ["compress", str(edf), "-o", str(tmp_path / "z.eegc"), "--model", str(tmp_path / "bad.pth")]
     cases["choose an output extension"] = ["decompress", str(arc), "-o", str(tmp_path / "o5.wav"), "--model", str(tiny_dac_path)]
@@ -124,7 +124,7 @@ def test_default_model_on_eegbci_r01(tmp_path):
 def test_channels_the_model_cannot_follow_are_reported(tmp_path, pcm_codec, capsys):
     """A channel whose samples often miss (spikes beyond the codec's range on 10 % of them)
     is named by `info` and by the API helper; ordinary channels are not."""
-    from eegcodec.cli import often_exact_channels
+    from eegcodec.api import often_exact_channels
     from eegcodec.container import Archive
     from eegcodec.pipeline import compress_raw
 

@@ -29,17 +29,23 @@ def test_arrays_roundtrip():
     for k, v in arrays.items():
         np.testing.assert_array_equal(out[k], v)
         assert out[k].dtype == (np.int64 if v.dtype.kind in "iu" else v.dtype)  # integers come back wide
-    stored = {item["name"]: np.dtype(item["dtype"]) for item in index}
+    stored = {item.name: np.dtype(item.dtype) for item in index}
     assert stored["a"] == np.int8 and stored["u"] == np.int16 and stored["wide"] == np.int64  # ... and are stored narrow
 
 
 def _archive():
-    return Archive(header={"x": 1}, codes=b"\x01\x02\x03", side=b"side", raw_channels=b"", info_fif=b"info").to_bytes()
+    from conftest import PCMCodec, synthetic_raw
+
+    from eegcodec.pipeline import compress_raw
+
+    return compress_raw(synthetic_raw(n_ch=2, seconds=3), PCMCodec(), n_codebooks=1)
 
 
 def test_archive_roundtrip():
-    arc = Archive.from_bytes(_archive())
-    assert arc.header == {"x": 1} and arc.codes == b"\x01\x02\x03" and arc.info_fif == b"info"
+    data = _archive()
+    arc = Archive.from_bytes(data)
+    assert arc.header.recording.ch_names == ["EEG00", "EEG01", "STI 014"] and arc.header.version == 3
+    assert Archive(arc.header, arc.codes, arc.side, arc.raw_channels, arc.info_fif).to_bytes() == data
 
 
 def test_every_bit_flip_and_truncation_is_detected():

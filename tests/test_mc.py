@@ -128,7 +128,7 @@ def test_code_stream_does_not_grow_with_channels(mc_path):
     sizes = {}
     for c in (4, 16):
         arc = Archive.from_bytes(compress_raw(_named_raw(NAMES_10_20[:c]), codec, n_codebooks=2))
-        assert arc.header["code_rows"] == 4
+        assert arc.header.code_rows == 4
         sizes[c] = arc.section_sizes["CODE"]
     assert sizes[4] == sizes[16]
     # the per-channel Codec methods code each row as a one-channel recording
@@ -151,8 +151,8 @@ def test_cli_round_trip(tmp_path, mc_path, names):
     from eegcodec.api import read_archive
 
     h = read_archive(arc).header
-    assert h["model"]["kind"] == "dac-mc" and h["code_rows"] == min(4, len(names))
-    assert len(h["montage"]["known"]) == len(names)
+    assert h.model.kind == "dac-mc" and h.code_rows == min(4, len(names))
+    assert len(h.montage["known"]) == len(names)
     rec = mne.io.read_raw(back, verbose="error")
     assert rec.ch_names == mne.io.read_raw(src, verbose="error").ch_names and rec.n_times == 12 * 160
 
@@ -211,6 +211,6 @@ def test_real_montages_map_to_positions(mc_path):
     for rel, (n, n_known) in cases.items():
         raw = read_raw(SHARED_EEG / rel, preload=True).crop(0, 8, include_tmax=False)
         arc = Archive.from_bytes(compress_raw(raw, codec, n_codebooks=1))
-        known = arc.header["montage"]["known"]
+        known = arc.header.montage["known"]
         assert len(known) == n and sum(known) == n_known, rel  # EEGMAT: 'ECG ECG'; EEGLAB: EOG1, EOG2 fall back
         assert decompress_archive(arc, codec).n_times == raw.n_times

@@ -1,5 +1,7 @@
 """Round trips through the whole data path with a near-lossless test codec."""
 
+from pathlib import Path
+
 import mne
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ from eegcodec.metrics import prd
 from eegcodec.pipeline import compress_raw, decompress_archive
 
 from conftest import PCMCodec, synthetic_raw
+
+DATA = Path(__file__).parent / "data"
 
 
 def roundtrip(raw, codec, **kw):
@@ -54,7 +58,7 @@ def test_chunk_seams_no_worse_than_elsewhere():
     raw = synthetic_raw(n_ch=6, sfreq=250.0, seconds=40, stim=False).filter(None, 50, verbose="error")
     out, data = roundtrip(raw, codec)
     arc = Archive.from_bytes(data)
-    assert len(arc.header["chunks"]["frames"]) > 5
+    assert len(arc.header.chunk_frames) > 5
     err = (raw.get_data() - out.get_data()) ** 2
     sf = raw.info["sfreq"]
     stride = int(4.0 * sf) - int(0.5 * sf)
@@ -76,7 +80,7 @@ def test_large_step_artefact_is_not_flattened(pcm_codec):
     y = out.get_data()
     step = y[1, 1610:1700].mean() - y[1, 1500:1590].mean()
     assert abs(step - 5e-3) < 0.02 * 5e-3
-    assert len(Archive.from_bytes(data).header["side"]) > 0
+    assert unpack_arrays(Archive.from_bytes(data).side, Archive.from_bytes(data).header.side)["outlier_value"].size > 0
     assert np.abs(x - y).max() < 6 * 60e-6  # within outlier_sigma x a generous chunk scale
 
 
@@ -102,27 +106,19 @@ def test_nan_flat_and_stim_channels_are_kept(pcm_codec):
     assert np.isnan(y[0, 100:180]).all() and not np.isnan(y[0, :100]).any() and not np.isnan(y[0, 180:]).any()
     np.testing.assert_array_equal(y[1], raw._data[1])
     assert np.isnan(y[2]).all()
-    reasons = Archive.from_bytes(data).header["channels"]["lossless_reasons"]
-    assert reasons == {"1": "flat (constant) channel", "2": "all samples NaN", "4": "stim channel"}
+    reasons = Archive.from_bytes(data).header.lossless_reasons
+    assert reasons == {1: "flat (constant) channel", 2: "all samples NaN", 4: "stim channel"}
 
 
-def test_version_1_files_still_decode(pcm_codec):
-    """Files of .eegc version 1 (float32 steps and scales, plain knot deltas) stay readable."""
-    raw = synthetic_raw(n_ch=3, seconds=70, stim=False)
-    out, data = roundtrip(raw, pcm_codec)
-    archive = Archive.from_bytes(data)
-    side = unpack_arrays(archive.side, archive.header["side"])
-    base = Baseline.from_arrays(side, archive.header["baseline_spacing"])
-    scales = 2.0 ** (np.cumsum(side.pop("chunk_scale_log2"), axis=0) / 64)
-    for name in Baseline.ARRAYS:
-        del side[name]
-    old = {"baseline_knot_deltas": np.diff(base.knots_q, axis=1, prepend=0), "baseline_step": base.step.astype(np.float32),
-           "chunk_scales": scales.astype(np.float32), **side}
-    archive.side, archive.header["side"] = pack_arrays(old)
-    v1 = bytearray(archive.to_bytes())
-    v1[4:6] = (1).to_bytes(2, "little")
-    back = decompress_archive(Archive.from_bytes(bytes(v1)), pcm_codec)
-    np.testing.assert_allclose(back.get_data(), out.get_data(), rtol=0, atol=1e-10)  # float32 rounding of ~1e-4 V
+@pytest.mark.parametrize("version", [1, 2])
+def test_old_versions_decode_to_identical_samples(pcm_codec, version):
+    """Files written by eegcodec 0.2.0 (format versions 1 and 2, tests/data/) decode to the
+    samples that version decoded them to, bit for bit."""
+    data = (DATA / f"v{version}_pcm.eegc").read_bytes()
+    want = np.load(DATA / "old_versions_decoded.npz")[f"v{version}"]
+    arc = Archive.from_bytes(data)
+    assert arc.header.version == version
+    np.testing.assert_array_equal(decompress_archive(arc, pcm_codec).get_data(), want)
 
 
 def test_infinite_values_are_refused(pcm_codec):

@@ -257,7 +257,7 @@ def test_official_checkpoint_through_cli(tmp_path, official_random_ckpt, capsys)
     from eegcodec.api import read_archive
 
     archive = read_archive(arc)
-    assert archive.header["model"]["name"] == name and archive.header["codebooks"] == 1
+    assert archive.header.model.name == name and archive.header.codebooks == 1
     # 3 s at 24 kHz in one chunk: ceil(72000 / 320) = 225 frames of one 12-bit code per channel
-    assert archive.header["chunks"]["frames"] == [225]
+    assert archive.header.chunk_frames == [225]
     assert len(archive.codes) == math.ceil(2 * 225 * 12 / 8)

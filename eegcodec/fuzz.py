@@ -1,0 +1,287 @@
+"""Fuzz the ``.eegc`` reader: damaged, truncated, spliced, forged and bomb files.
+
+``python -m eegcodec.fuzz --cases 10000`` builds two valid files (synthetic recordings with
+coded, exactly stored and NaN channels, a tiny random DAC), mutates them and decodes each
+mutant in-process, counting outcomes:
+
+- ``refused``: a one-line :class:`~eegcodec.errors.EegcodecError` (what must happen to damage);
+- ``same``: decoded to exactly the original's samples (a mutation that changed nothing decoded,
+  e.g. a forged ``created`` date);
+- ``different``: decoded to other samples. For bit flips, truncations and splices this is a
+  *silent wrong output* and counts as a failure; for forged headers (checksums recomputed, so a
+  valid file by construction) it is allowed;
+- ``crash`` (any other exception), ``hang`` (longer than ``--timeout`` s), ``memory`` (traced
+  allocations over ``--memory`` bytes beyond the legitimate output): failures.
+
+The test suite runs a few hundred seeded cases of the same mutations (``tests/test_reader_safety.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import signal
+import struct
+import sys
+import tempfile
+import time
+import tracemalloc
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import zstandard
+
+from .container import _SECTION_HEAD, MAGIC, SECTION_ORDER
+from .errors import EegcodecError
+
+KINDS = ("bitflip", "truncate", "splice", "forge", "forge_digest", "bomb")
+#: mutations after which any decoded output other than the original is a silent wrong output
+DAMAGE = ("bitflip", "truncate", "splice")
+HOSTILE = (0, 1, -1, 2, 10**12, -(10**12), 2**63, 1e-9, 1e308, -1e308, 0.5, "", "x" * 3, None, True, [], {}, [0] * 5,
+           [[1, 2, 3]], {"a": 1}, "NaN")
+
+
+def split_sections(data: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
+    """(version, [(tag, payload)]) of a well-formed file (no checks: see the container)."""
+    version = struct.unpack_from("<H", data, 4)[0]
+    pos, out = 8, []
+    while pos + _SECTION_HEAD.size <= len(data):
+        tag, length = _SECTION_HEAD.unpack_from(data, pos)
+        start = pos + _SECTION_HEAD.size
+        out.append((tag, data[start : start + length]))
+        pos = start + length + 4
+    return version, out
+
+
+def assemble(version: int, sections: list[tuple[bytes, bytes]], digests: bool = False) -> bytes:
+    """A file from sections with their CRCs recomputed (and, if ``digests``, the header's
+    section digests recomputed too: a forged file that is valid by construction)."""
+    if digests and version >= 3:
+        head = json.loads(sections[0][1])
+        head["sections"] = {t.decode(): hashlib.sha256(p).hexdigest() for t, p in sections[1:-1]}
+        sections = [(b"HEAD", json.dumps(head).encode())] + sections[1:]
+    out = [MAGIC, struct.pack("<HH", version, 0)]
+    for tag, payload in sections:
+        out += [_SECTION_HEAD.pack(tag, len(payload)), payload, struct.pack("<I", zlib.crc32(tag + payload))]
+    return b"".join(out)
+
+
+def _paths(node, prefix=()):
+    """Every path (tuple of keys/indices) into a JSON tree, lists sampled to 4 entries."""
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i in sorted({0, len(node) - 1, len(node) // 2} & set(range(len(node)))):
+            yield from _paths(node[i], prefix + (i,))
+
+
+def _set_path(tree, path, value):
+    if not path:
+        return value
+    node = tree
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return tree
+
+
+def _hostile(rng: np.random.Generator, old):
+    r = rng.random()
+    if r < 0.1:
+        deep = 0
+        for _ in range(int(rng.integers(50, 100_000))):
+            deep = [deep]
+        return deep
+    if r < 0.2 and isinstance(old, (int, float)) and not isinstance(old, bool):
+        return type(old)(old * rng.choice([-1, 0, 2, 1000, 1e-6])) if isinstance(old, float) else int(old) * int(rng.choice([-1, 0, 2, 1000]))
+    if r < 0.3 and isinstance(old, list):
+        return old[: int(rng.integers(0, len(old) + 1))] or old + old
+    return HOSTILE[int(rng.integers(len(HOSTILE)))]
+
+
+class _Bombs:
+    """zstd payloads that inflate to gigabytes (made once: a few seconds)."""
+
+    def __init__(self, gib: float = 5.0):
+        cctx = zstandard.ZstdCompressor(level=1)
+        chunk = bytes(64 * 2**20)
+        with tempfile.TemporaryFile() as f:
+            with cctx.stream_writer(f, closefd=False) as w:
+                for _ in range(int(gib * 16)):
+                    w.write(chunk)
+            f.seek(0)
+            self.zeros = f.read()
+
+
+def mutate(kind: str, data: bytes, other: bytes, rng: np.random.Generator, bombs: _Bombs | None = None) -> bytes:
+    """One mutant of ``data`` (``other``: a second valid file to splice from)."""
+    version, secs = split_sections(data)
+    if kind == "bitflip":
+        bad = bytearray(data)
+        for _ in range(int(rng.integers(1, 9))):
+            i = int(rng.integers(len(bad)))
+            bad[i] ^= 1 << int(rng.integers(8))
+        return bytes(bad)
+    if kind == "truncate":
+        return data[: int(rng.integers(len(data)))]
+    if kind == "splice":
+        _, donor = split_sections(other)
+        i = int(rng.integers(len(secs) - 1))
+        secs[i] = donor[i]
+        return assemble(version, secs)
+    if kind in ("forge", "forge_digest"):
+        head = json.loads(secs[0][1])
+        paths = [p for p in _paths(head) if p and p[0] != "sections"]
+        path = paths[int(rng.integers(len(paths)))]
+        node = head
+        for key in path:
+            node = node[key]
+        try:
+            text = json.dumps(_set_path(head, path, _hostile(rng, node)))
+        except RecursionError:
+            text = "[" * 100_000 + "]" * 100_000
+        secs[0] = (b"HEAD", text.encode())
+        if kind == "forge_digest":  # also replace a section's payload by random bytes, digests recomputed
+            i = int(rng.integers(1, len(secs) - 1))
+            secs[i] = (secs[i][0], rng.bytes(int(rng.integers(0, 64))))
+        return assemble(version, secs, digests=kind == "forge_digest" and text.startswith("{"))
+    if kind == "bomb":
+        tag = [b"SIDE", b"RAWC", b"INFO"][int(rng.integers(3))]
+        payload = (bombs or _Bombs(0.25)).zeros
+        secs = [(t, payload if t == tag else p) for t, p in secs]
+        return assemble(version, secs, digests=True)
+    raise ValueError(f"unknown mutation {kind!r}")
+
+
+class _Timeout(Exception):
+    pass
+
+
+def run_case(mutant: bytes, codec, reference: np.ndarray, timeout: float, memory: int) -> tuple[str, str]:
+    """Decode ``mutant``; (outcome, detail). See the module docstring for the outcomes."""
+    from .container import Archive
+    from .pipeline import decompress_archive
+
+    def alarm(signum, frame):
+        raise _Timeout()
+
+    old = signal.signal(signal.SIGALRM, alarm) if hasattr(signal, "SIGALRM") else None
+    if old is not None:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        raw = decompress_archive(Archive.from_bytes(mutant), codec)
+        got = raw.get_data()
+        same = got.shape == reference.shape and np.array_equal(got, reference, equal_nan=True)
+        outcome, detail = ("same" if same else "different"), ""
+    except _Timeout:
+        outcome, detail = "hang", ""
+    except EegcodecError as exc:
+        outcome, detail = "refused", type(exc).__name__
+        if "\n" in str(exc):
+            outcome, detail = "crash", "multi-line message"
+    except Exception as exc:  # noqa: BLE001 - every other exception is a finding
+        outcome, detail = "crash", f"{type(exc).__name__}: {str(exc)[:120]}"
+    finally:
+        if old is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    if time.perf_counter() - t0 > timeout:
+        outcome = "hang"
+    if peak > memory + reference.nbytes * 4:
+        outcome, detail = "memory", f"{peak / 2**30:.2f} GiB"
+    return outcome, detail
+
+
+def reference_files(tmp: Path):
+    """Two valid files (different channel counts), their decoded samples, and the codec."""
+    import mne
+    import torch
+
+    from .adapt import AdapterConfig
+    from .api import decompress
+    from .codecs.dac_codec import build_dac, save_dac_file
+    from .models import load_codec
+    from .pipeline import compress_raw
+
+    torch.manual_seed(0)
+    model = build_dac(dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=3,
+                           codebook_size=64, codebook_dim=4, sample_rate=160))
+    path = tmp / "fuzz-model.pth"
+    save_dac_file(model, path, {"name": "fuzz", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=4.0, overlap_seconds=0.5).to_dict()})
+    codec = load_codec(path)
+    files = []
+    rng = np.random.default_rng(0)
+    for n_ch, seconds in ((4, 9.3), (3, 6.0)):
+        n = int(seconds * 160)
+        x = np.cumsum(rng.normal(0, 2e-6, (n_ch, n)), axis=1) + rng.normal(0, 10e-6, (n_ch, n))
+        x[0, 50:70] = np.nan
+        x[1, 400:] += 4e-3
+        stim = np.zeros((1, n))
+        stim[0, ::160] = 5
+        info = mne.create_info([f"C{i}" for i in range(n_ch)] + ["STI"], 160.0, ["eeg"] * n_ch + ["stim"])
+        raw = mne.io.RawArray(np.vstack([x, stim]), info, verbose="error")
+        raw.set_annotations(mne.Annotations([1.0, 2.5], [0.5, 0.0], ["a", "b"]))
+        data = compress_raw(raw, codec, n_codebooks=2)
+        files.append((data, decompress(data, codec=codec).get_data()))
+    return files, codec
+
+
+def fuzz(cases: int, seed: int = 0, timeout: float = 20.0, memory: int = 2**30, kinds=KINDS, bomb_gib: float = 5.0,
+         progress=None) -> dict:
+    """Run ``cases`` mutants; returns counts per (kind, outcome), failures and the time taken."""
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        files, codec = reference_files(Path(tmp))
+        bombs = _Bombs(bomb_gib) if "bomb" in kinds else None
+        counts: Counter = Counter()
+        failures = []
+        for i in range(cases):
+            kind = kinds[i % len(kinds)]
+            j = int(rng.integers(2))
+            (data, ref), (other, _) = files[j], files[1 - j]
+            mutant = mutate(kind, data, other, rng, bombs)
+            outcome, detail = run_case(mutant, codec, ref, timeout, memory)
+            counts[(kind, outcome)] += 1
+            bad = outcome in ("crash", "hang", "memory") or (outcome == "different" and kind in DAMAGE)
+            if bad:
+                failures.append({"case": i, "kind": kind, "outcome": outcome, "detail": detail})
+            if progress and (i + 1) % 500 == 0:
+                progress(i + 1, cases)
+    return {
+        "cases": cases,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "counts": {f"{k} {o}": c for (k, o), c in sorted(counts.items())},
+        "failures": failures,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m eegcodec.fuzz", description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds after which a case counts as a hang")
+    p.add_argument("--memory", type=float, default=1.0, help="GiB of traced allocations beyond the output that count as a failure")
+    p.add_argument("--bomb-gib", type=float, default=5.0, help="size the compression bombs inflate to")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = p.parse_args(argv)
+    res = fuzz(args.cases, args.seed, args.timeout, int(args.memory * 2**30), bomb_gib=args.bomb_gib,
+               progress=lambda i, n: print(f"{i}/{n} cases", file=sys.stderr, flush=True))
+    print(json.dumps(res, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1))
+    return 1 if res["failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Safe by default: following the README never destroys a recording; folders keep going."""
+
+import os
+
+import mne
+import numpy as np
+import pytest
+
+from eegcodec.cli import main
+
+from conftest import synthetic_raw
+
+
+def _edf(path, n_ch=3, seconds=10, seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mne.export.export_raw(path, synthetic_raw(n_ch=n_ch, seconds=seconds, stim=False, seed=seed), verbose="error")
+    return path
+
+
+def _run(args, capsys):
+    rc = main(args)
+    return rc, capsys.readouterr()
+
+
+def test_quick_start_never_overwrites_the_original(tmp_path, tiny_dac_path, capsys):
+    rec = _edf(tmp_path / "rec.edf")
+    original = rec.read_bytes()
+    model = ["--model", str(tiny_dac_path), "-q"]
+    assert main(["compress", str(rec), "-o", str(tmp_path / "rec.eegc"), *model]) == 0
+    # the old Quick start's decompress line: now an error naming the file and --force
+    rc, out = _run(["decompress", str(tmp_path / "rec.eegc"), "-o", str(rec), *model], capsys)
+    assert rc == 1 and "output exists" in out.err and "--force" in out.err and out.err.count("\n") == 1
+    assert rec.read_bytes() == original
+    # no -o: a new name beside the archive, never the original's
+    assert main(["decompress", str(tmp_path / "rec.eegc"), *model]) == 0
+    assert (tmp_path / "rec.decoded.edf").is_file() and rec.read_bytes() == original
+    # again: that name now exists too
+    rc, out = _run(["decompress", str(tmp_path / "rec.eegc"), *model], capsys)
+    assert rc == 1 and "rec.decoded.edf" in out.err
+    # compress onto an existing archive, even a read-only one: refused; --force replaces it
+    arc = tmp_path / "rec.eegc"
+    before = arc.read_bytes()
+    os.chmod(arc, 0o444)
+    rc, out = _run(["compress", str(rec), "-o", str(arc), *model, "--codebooks", "1"], capsys)
+    assert rc == 1 and "output exists" in out.err and arc.read_bytes() == before
+    assert main(["compress", str(rec), "-o", str(arc), *model, "--codebooks", "1", "--force"]) == 0
+    assert arc.read_bytes() != before
+    # the input itself is never an output, with or without --force
+    rc, out = _run(["decompress", str(arc), "-o", str(arc), *model, "--force"], capsys)
+    assert rc == 1 and arc.is_file()
+    fif = tmp_path / "r.fif"
+    synthetic_raw(n_ch=2, seconds=5).save(fif, verbose="error")
+    rc, out = _run(["compress", str(fif), "-o", str(fif), *model, "--force"], capsys)
+    assert rc == 1 and "is the input" in out.err
+
+
+def test_bad_output_suffix_is_refused_before_decoding(tmp_path, tiny_dac_path, capsys, monkeypatch):
+    rec = _edf(tmp_path / "rec.edf")
+    assert main(["compress", str(rec), "-o", str(tmp_path / "rec.eegc"), "--model", str(tiny_dac_path), "-q"]) == 0
+    import eegcodec.pipeline
+
+    def boom(*a, **k):
+        raise AssertionError("decoded before the output was checked")
+
+    monkeypatch.setattr(eegcodec.pipeline, "decompress_archive", boom)
+    rc, out = _run(["decompress", str(tmp_path / "rec.eegc"), "-o", str(tmp_path / "out.csv"), "--model", str(tiny_dac_path)], capsys)
+    assert rc == 1 and "choose an output extension" in out.err
+
+
+def test_folders_mirror_the_tree_keep_going_and_carry_bids_sidecars(tmp_path, tiny_dac_path, capsys):
+    src = tmp_path / "bids"
+    _edf(src / "sub-01" / "eeg" / "sub-01_task-rest_eeg.edf", seed=1)
+    _edf(src / "sub-02" / "eeg" / "sub-01_task-rest_eeg.edf", seed=2)  # same file name, other folder
+    (src / "sub-01" / "eeg" / "sub-01_task-rest_eeg.json").write_text('{"SamplingFrequency": 160}')
+    (src / "sub-01" / "eeg" / "sub-01_task-rest_channels.tsv").write_text("name\ttype\nEEG00\tEEG\n")
+    (src / "dataset_description.json").write_text('{"Name": "t", "BIDSVersion": "1.8.0"}')
+    (src / "participants.tsv").write_text("participant_id\nsub-01\nsub-02\n")
+    (src / "sub-01" / "eeg" / "broken.edf").write_bytes(b"0       not an edf at all")
+    out = tmp_path / "out"
+    rc, res = _run(["compress", str(src), "-o", str(out), "--model", str(tiny_dac_path), "-q"], capsys)
+    assert rc == 1  # one file failed ...
+    assert "broken.edf" in res.err and "compressed 2 of 3 files; 1 failed" in res.err
+    assert (out / "sub-01" / "eeg" / "sub-01_task-rest_eeg.eegc").is_file()  # ... the others were done
+    assert (out / "sub-02" / "eeg" / "sub-01_task-rest_eeg.eegc").is_file()
+    for side in ("dataset_description.json", "participants.tsv", "sub-01/eeg/sub-01_task-rest_eeg.json",
+                 "sub-01/eeg/sub-01_task-rest_channels.tsv"):
+        assert (out / side).read_bytes() == (src / side).read_bytes()
+    back = tmp_path / "back"
+    assert main(["decompress", str(out), "-o", str(back), "--model", str(tiny_dac_path), "-q"]) == 0
+    assert (back / "sub-02" / "eeg" / "sub-01_task-rest_eeg.edf").is_file()  # the original's format and name
+    assert (back / "sub-01" / "eeg" / "sub-01_task-rest_channels.tsv").is_file()
+    # a second run over the same output refuses (nothing overwritten) without --force
+    rc, res = _run(["compress", str(src), "-o", str(out), "--model", str(tiny_dac_path), "-q"], capsys)
+    assert rc == 1 and "output exists" in res.err
+
+
+def test_edf_output_keeps_the_exact_sample_count(tmp_path):
+    """MNE pads EDF to whole seconds (adding BAD_ACQ_SKIP); eegcodec's writer does not."""
+    from eegcodec.io import write_raw
+
+    raw = synthetic_raw(n_ch=2, sfreq=128.0, seconds=30504 / 128, stim=False)
+    assert raw.n_times == 30504
+    for ext in (".edf", ".bdf"):
+        write_raw(raw, tmp_path / f"x{ext}")
+        back = mne.io.read_raw(tmp_path / f"x{ext}", preload=True, verbose="error")
+        assert back.n_times == 30504 and "BAD_ACQ_SKIP" not in back.annotations.description
+        assert list(back.annotations.description) == list(raw.annotations.description)
+        np.testing.assert_allclose(back.get_data(), raw.get_data(), atol=1e-8)
+
+
+def test_nan_to_edf_is_a_clear_error_naming_fif(tmp_path, pcm_codec):
+    from eegcodec.errors import EegcodecError
+    from eegcodec.io import write_raw
+
+    raw = synthetic_raw(n_ch=2, seconds=5, stim=False)
+    raw._data[1, 10:20] = np.nan
+    with pytest.raises(EegcodecError, match="NaN.*EEG01.*fif"):
+        write_raw(raw, tmp_path / "x.edf")
+    assert not (tmp_path / "x.edf").exists()
+    write_raw(raw, tmp_path / "x.fif")
+    assert np.isnan(mne.io.read_raw(tmp_path / "x.fif", verbose="error").get_data()[1, 10:20]).all()
+
+
+def test_ch_type_stores_a_channel_exactly_on_its_grid(tmp_path, tiny_dac_path, capsys):
+    """--ch-type 'EEG02=ecg' stores that channel on the EDF's own integer grid: the same digital
+    values come back, at far fewer bits than float64."""
+    rec = _edf(tmp_path / "rec.edf", n_ch=3, seconds=30)
+    arc = tmp_path / "rec.eegc"
+    rc, out = _run(["compress", str(rec), "-o", str(arc), "--model", str(tiny_dac_path), "-q", "--ch-type", "EEG02=ecg"], capsys)
+    assert rc == 0, out.err
+    from eegcodec.api import decompress, read_archive
+
+    h = read_archive(arc).header
+    assert h.lossless == [2] and h.lossless_reasons == {2: "ecg channel"}
+    bits = 8 * read_archive(arc).section_sizes["RAWC"] / h.recording.n_samples
+    assert bits < 16, bits  # float64 + zstd: about 30 bits/sample
+    orig = mne.io.read_raw(rec, preload=True, verbose="error").get_data()[2]
+    back = decompress(arc, codec=str(tiny_dac_path)).get_data()[2]
+    step = np.min(np.diff(np.unique(orig)))
+    assert np.abs(back - orig).max() <= 1e-6 * step
+    rc, out = _run(["compress", str(rec), "-o", str(tmp_path / "b.eegc"), "--model", str(tiny_dac_path), "--ch-type", "NOPE=ecg"], capsys)
+    assert rc == 1 and "NOPE" in out.err
+
+
+def test_exact_grid_coder_round_trips():
+    from eegcodec.exact import decode_block, encode_block, find_grid
+
+    rng = np.random.default_rng(0)
+    step = 0.0305e-6
+    grid = -3.2e-3 + rng.integers(-2000, 2000, 1000) * step
+    wide = rng.integers(-(2**23), 2**23, 1000) * 1e-9  # 24-bit BDF-like: int32 deltas
+    block = np.stack([grid, wide, rng.normal(size=1000), np.full(1000, 5.0), np.r_[np.nan, np.ones(999)]])
+    back = decode_block(encode_block(block), 5, 1000)
+    np.testing.assert_allclose(back[:2], block[:2], rtol=0, atol=1e-6 * step)
+    np.testing.assert_array_equal(back[2:], block[2:])  # off-grid, constant and NaN channels: bit for bit
+    assert find_grid(block[2]) is None and find_grid(block[0])[1] == pytest.approx(step, rel=1e-9)
