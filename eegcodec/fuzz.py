@@ -162,8 +162,8 @@ class _Timeout(Exception):
     pass
 
 
-def run_case(mutant: bytes, codec, reference: np.ndarray, timeout: float, memory: int) -> tuple[str, str]:
-    """Decode ``mutant``; (outcome, detail). See the module docstring for the outcomes."""
+def run_case(mutant: bytes, codec, reference: np.ndarray, timeout: float, memory: int) -> tuple[str, str, float, int]:
+    """Decode ``mutant``; (outcome, detail, seconds, peak traced bytes). See the module docstring for the outcomes."""
     from .container import Archive
     from .pipeline import decompress_archive
 
@@ -194,11 +194,12 @@ def run_case(mutant: bytes, codec, reference: np.ndarray, timeout: float, memory
             signal.signal(signal.SIGALRM, old)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    if time.perf_counter() - t0 > timeout:
+    seconds = time.perf_counter() - t0
+    if seconds > timeout:
         outcome = "hang"
     if peak > memory + reference.nbytes * 4:
         outcome, detail = "memory", f"{peak / 2**30:.2f} GiB"
-    return outcome, detail
+    return outcome, detail, seconds, peak
 
 
 def reference_files(tmp: Path):
@@ -245,13 +246,15 @@ def fuzz(cases: int, seed: int = 0, timeout: float = 20.0, memory: int = 2**30, 
         bombs = _Bombs(bomb_gib) if "bomb" in kinds else None
         counts: Counter = Counter()
         failures = []
+        slowest, largest = 0.0, 0
         for i in range(cases):
             kind = kinds[i % len(kinds)]
             j = int(rng.integers(2))
             (data, ref), (other, _) = files[j], files[1 - j]
             mutant = mutate(kind, data, other, rng, bombs)
-            outcome, detail = run_case(mutant, codec, ref, timeout, memory)
+            outcome, detail, seconds, peak = run_case(mutant, codec, ref, timeout, memory)
             counts[(kind, outcome)] += 1
+            slowest, largest = max(slowest, seconds), max(largest, peak)
             bad = outcome in ("crash", "hang", "memory") or (outcome == "different" and kind in DAMAGE)
             if bad:
                 failures.append({"case": i, "kind": kind, "outcome": outcome, "detail": detail})
@@ -262,6 +265,9 @@ def fuzz(cases: int, seed: int = 0, timeout: float = 20.0, memory: int = 2**30, 
         "seed": seed,
         "seconds": round(time.perf_counter() - t0, 1),
         "counts": {f"{k} {o}": c for (k, o), c in sorted(counts.items())},
+        "slowest_case_s": round(slowest, 3),
+        "largest_traced_allocation_mb": round(largest / 2**20, 1),
+        "reference_output_mb": round(max(r.nbytes for _, r in files) / 2**20, 3),
         "failures": failures,
     }
 
