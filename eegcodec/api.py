@@ -13,7 +13,7 @@ from .container import Archive, unpack_arrays
 from .errors import EegcodecError
 from .io import atomic_write_bytes, output_format, read_raw, write_raw
 from .models import load_codec
-from .pipeline import Progress, compress_raw, decompress_archive
+from .pipeline import Progress, check_archive, compress_raw, decompress_archive
 
 PathLike = str | os.PathLike
 
@@ -134,9 +134,11 @@ def often_exact_channels(archive: Archive) -> dict[str, float]:
 
 
 def describe(path: PathLike) -> dict:
-    """Summary of a validated ``.eegc`` file: recording, model, sizes, bits per sample."""
+    """Summary of a validated ``.eegc`` file: recording, model, sizes, bits per sample.
+    Everything that needs no model is checked first (:func:`~eegcodec.pipeline.check_archive`)."""
     path = Path(path)
     arc = read_archive(path)
+    check_archive(arc)
     h = arc.header
     rec = h.recording
     n = rec.n_samples

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -289,23 +290,46 @@ def output_bytes(header: Header) -> int:
     return len(header.recording.ch_names) * header.recording.n_samples * 8
 
 
-def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None = None) -> mne.io.RawArray:
-    """Rebuild the recording from a parsed :class:`Archive`: float64 volts, info and annotations restored."""
+@dataclass
+class SideData:
+    """The side data of a file, unpacked and range-checked (rows follow ``header.coded``).
+
+    baseline : the slow baseline; scales : float64 [chunks, coded] chunk scales (volts);
+    outliers : (coded row, sample index, volts) of the exactly stored samples;
+    nan_runs : int64 [R, 3] (coded row, start, length); info : the recording's ``mne.Info``.
+    """
+
+    baseline: Baseline | None
+    scales: np.ndarray | None
+    outliers: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    nan_runs: np.ndarray
+    info: mne.Info
+
+
+def check_archive(archive: Archive) -> SideData:
+    """Every check that needs no model: output size, side data, INFO, exactly stored channels'
+    frames. What ``info`` and ``verify`` run before they show or decode anything."""
     h = archive.header
-    check_model(h, codec)
-    rec, coded, lossless, n = h.recording, h.coded, h.lossless, h.recording.n_samples
     if output_bytes(h) > MAX_OUTPUT_BYTES:
         raise CorruptFileError(f"the recording would take {output_bytes(h) / 2**30:.1f} GiB as float64, "
                                f"more than this machine's limit of {MAX_OUTPUT_BYTES / 2**30:.1f} GiB")
     side = unpack_arrays(archive.side, h.side)
-    baseline, scales = _read_scales(side, h) if coded else (None, None)
-    outliers = _read_outliers(side, h) if coded else None
+    baseline, scales = _read_scales(side, h) if h.coded else (None, None)
+    outliers = _read_outliers(side, h) if h.coded else None
     info = _info_from_fif(archive.info_fif, h.info_bytes)
-    if info["ch_names"] != rec.ch_names:
+    if info["ch_names"] != h.recording.ch_names:
         raise CorruptFileError("INFO section and header disagree on the channels")
+    return SideData(baseline, scales, outliers, side["nan_runs"] if h.coded else np.zeros((0, 3), np.int64), info)
+
+
+def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None = None) -> mne.io.RawArray:
+    """Rebuild the recording from a parsed :class:`Archive`: float64 volts, info and annotations restored."""
+    h = archive.header
+    check_model(h, codec)
+    side = check_archive(archive)
+    rec, coded, n = h.recording, h.coded, h.recording.n_samples
     data = np.zeros((len(rec.ch_names), n))
-    layout = h.layout
-    if lossless:
+    if h.lossless:
         _read_exact(archive, h, data)
     if coded:
         names = [rec.ch_names[i] for i in coded]
@@ -314,25 +338,23 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
         if codes.max(initial=0) >= codec.info.codebook_size:
             raise CorruptFileError("code values exceed the model's codebook size")
         chunk_adapter = ChunkAdapter(h.adapter, rec.sfreq, codec.info.hop_length)
-        ola = OverlapAdd(layout)
-        pos = 0
-        for i, (start, stop) in enumerate(layout.chunks()):
-            chunk_codes = codes[:, :, pos : pos + h.chunk_frames[i]]
-            pos += h.chunk_frames[i]
-            base = baseline.values(start, stop)
-            recon = chunk_adapter.inverse(codec.decode_channels(chunk_codes, montage), scales[i], stop - start) + base
-            emit_start, final = ola.push(start, stop, recon)
+        ola = OverlapAdd(h.layout)
+        bounds = np.cumsum([0] + h.chunk_frames)
+        for i, (start, stop) in enumerate(h.layout.chunks()):
+            chunk_codes = codes[:, :, bounds[i] : bounds[i + 1]]
+            recon = chunk_adapter.inverse(codec.decode_channels(chunk_codes, montage), side.scales[i], stop - start)
+            emit_start, final = ola.push(start, stop, recon + side.baseline.values(start, stop))
             data[np.ix_(coded, np.arange(emit_start, emit_start + final.shape[1]))] = final
             if progress:
                 progress(stop, n)
-        rows, idx, values = outliers
+        rows, idx, values = side.outliers
         data[np.asarray(coded)[rows], idx] = values
         if not np.isfinite(data[coded]).all() or np.abs(data[coded]).max(initial=0) > MAX_VOLTS:
             raise CorruptFileError(f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged")
-        for row, start, length in side["nan_runs"]:
+        for row, start, length in side.nan_runs:
             data[coded[row], start : start + length] = np.nan
 
-    raw = mne.io.RawArray(data, info, first_samp=rec.first_samp, verbose="error")
+    raw = mne.io.RawArray(data, side.info, first_samp=rec.first_samp, verbose="error")
     try:
         raw.set_annotations(_annotations_from_json(h.annotations))
     except (ValueError, TypeError, OverflowError) as exc:

@@ -154,3 +154,17 @@ def test_exact_grid_coder_round_trips():
     np.testing.assert_allclose(back[:2], block[:2], rtol=0, atol=1e-6 * step)
     np.testing.assert_array_equal(back[2:], block[2:])  # off-grid, constant and NaN channels: bit for bit
     assert find_grid(block[2]) is None and find_grid(block[0])[1] == pytest.approx(step, rel=1e-9)
+
+
+def test_verify_decodes_and_writes_nothing(tmp_path, tiny_dac_path, capsys):
+    rec = _edf(tmp_path / "rec.edf")
+    arc = tmp_path / "rec.eegc"
+    assert main(["compress", str(rec), "-o", str(arc), "--model", str(tiny_dac_path), "-q"]) == 0
+    before = sorted(p.name for p in tmp_path.iterdir())
+    rc, out = _run(["verify", str(arc), "--model", str(tiny_dac_path)], capsys)
+    assert rc == 0 and f"{arc}: ok" in out.out and sorted(p.name for p in tmp_path.iterdir()) == before
+    data = bytearray(arc.read_bytes())
+    data[len(data) // 2] ^= 4
+    (tmp_path / "bad.eegc").write_bytes(bytes(data))
+    rc, out = _run(["verify", str(arc), str(tmp_path / "bad.eegc"), "--model", str(tiny_dac_path)], capsys)
+    assert rc == 1 and "bad.eegc" in out.err and "verified 1 of 2 files; 1 failed" in out.err

@@ -122,6 +122,15 @@ def test_info_validates_what_it_shows(files, tmp_path, capsys):
     bad.write_bytes(forge(a, lambda h: h["chunks"].__setitem__("length", 0)))
     assert main(["info", str(bad)]) == 1
     assert "chunks.length" in capsys.readouterr().err
+    from eegcodec.container import pack_arrays, unpack_arrays
+
+    arc = Archive.from_bytes(a)  # side data out of range: the header is fine, decompress refuses, so does info
+    side = unpack_arrays(arc.side, arc.header.side)
+    side["chunk_scale_log2"][0, 0] = 64 * 1000
+    arc.side, arc.header.side = pack_arrays(side)
+    bad.write_bytes(arc.to_bytes())
+    assert main(["info", str(bad)]) == 1
+    assert "chunk scales" in capsys.readouterr().err
 
 
 def test_fuzz_seeded(tmp_path):
