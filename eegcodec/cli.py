@@ -251,9 +251,12 @@ def cmd_eval(args) -> int:
     from .models import load_codec
 
     from .adapt import AdapterConfig
-    from .io import find_recordings
+    from .io import check_output, find_recordings
     from .train.config import parse_override
 
+    inputs = find_recordings(args.inputs)
+    if args.json:
+        check_output(Path(args.json), inputs, args.force)
     codec = load_codec(args.model, device=args.device)
     depths = args.codebooks or list(range(1, codec.info.n_codebooks + 1))
     adapter = None
@@ -261,7 +264,7 @@ def cmd_eval(args) -> int:
         changes = dict(parse_override(item) for item in args.set)
         adapter = AdapterConfig.from_dict({**codec.info.adapter.to_dict(), **changes})
     rows = []
-    for src in find_recordings(args.inputs):
+    for src in inputs:
         rows += evaluate_file(src, codec, depths, crop_seconds=args.crop, progress=_show_progress(args), adapter=adapter)
     print(format_table(rows))
     if args.json:
@@ -405,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--codebooks", type=int, nargs="+", metavar="N", help="depths to evaluate (default: all)")
     e.add_argument("--crop", type=float, default=None, metavar="SECONDS", help="use only the first SECONDS of each recording")
     e.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    e.add_argument("-f", "--force", action="store_true", help="overwrite an existing --json file")
     e.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an adapter setting for this evaluation, e.g. --set baseline_seconds=0")
     e.add_argument("-q", "--quiet", action="store_true")
     model_args(e)
