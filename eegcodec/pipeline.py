@@ -20,14 +20,12 @@ import numpy as np
 import zstandard
 
 from . import __version__
-from .adapt import (
-    LOG2_RESOLUTION, AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAdd, robust_scale, round_scale, scale_from_code,
-    scale_to_code,
-)
+from .adapt import LOG2_RESOLUTION, AdapterConfig, Baseline, ChunkLayout, OverlapAdd, scale_from_code
+from .chunks import ChunkCoder, CodedStream, ExactStream, exact_span
 from .codecs.base import Codec
 from .container import Archive, inflate, pack_arrays, pack_codes, unpack_arrays, unpack_codes
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
-from .exact import decode_block, decode_legacy, encode_block
+from .exact import decode_block, decode_legacy
 from .header import MAX_INFO_BYTES, Header, ModelRef, Recording
 from .montage import Montage
 from .survey import Survey, survey_recording
@@ -99,6 +97,7 @@ def _annotations_from_json(d: dict) -> mne.Annotations:
 def compress_raw(
     raw: mne.io.BaseRaw,
     codec: Codec,
+    *,
     n_codebooks: int | None = None,
     anonymize: bool = False,
     adapter: AdapterConfig | None = None,
@@ -118,62 +117,41 @@ def compress_raw(
     progress : called as ``progress(samples_done, n_samples)``.
     source : optional ``{"name", "bytes"}`` of the input file, kept in the header.
     """
-    info_c = codec.info
-    k = info_c.default_codebooks if n_codebooks is None else int(n_codebooks)
-    if not 1 <= k <= info_c.n_codebooks:
-        raise EegcodecError(f"--codebooks must be in 1..{info_c.n_codebooks} for model {info_c.name}, got {n_codebooks}")
-    cfg = adapter or info_c.adapter
+    k = codec.info.default_codebooks if n_codebooks is None else int(n_codebooks)
+    if not 1 <= k <= codec.info.n_codebooks:
+        raise EegcodecError(f"n_codebooks must be in 1..{codec.info.n_codebooks} for model {codec.info.name}, got {n_codebooks}")
+    cfg = adapter or codec.info.adapter
     if raw.n_times < 2:
         raise EegcodecError("recording has fewer than 2 samples; nothing to compress")
     if anonymize:
         raw = raw.copy().anonymize(verbose="error")
-        if source:  # file names often carry subject identity
-            source = {**source, "name": None}
-    sfreq = float(raw.info["sfreq"])
-    n = raw.n_times
-
+        source = {**source, "name": None} if source else source  # file names often carry subject identity
     survey = survey_recording(raw, cfg)
-    coded, lossless = survey.plan.coded, survey.plan.lossless
-    layout = ChunkLayout.for_recording(n, sfreq, cfg)
-    chunk_adapter = ChunkAdapter(cfg, sfreq, info_c.hop_length)
-    ola = OverlapAdd(layout)
-
-    montage = codec.montage([raw.ch_names[i] for i in coded]) if coded else None
-    codes_per_chunk, frames, scales, exact_frames = [], [], [], []
-    out_ch, out_idx, out_val = [], [], []
-    for start, stop in layout.chunks():
-        if lossless:
-            a, b = _lossless_span(layout, start, stop)
-            exact_frames.append(encode_block(raw.get_data(picks=lossless, start=a, stop=b)))
-        if coded:
-            x = raw.get_data(picks=coded, start=start, stop=stop)
-            nan = np.isnan(x)
-            base = survey.baseline.values(start, stop)
-            resid = np.where(nan, 0.0, x - base)
-            scale = round_scale(robust_scale(resid, survey.noise))
-            codes = codec.encode_channels(chunk_adapter.forward(resid, scale), k, montage)
-            recon = chunk_adapter.inverse(codec.decode_channels(codes, montage), scale, stop - start) + base
-            emit_start, final = ola.push(start, stop, recon)
-            off = emit_start - start
-            err = np.abs(x[:, off : off + final.shape[1]] - final)
-            bad = np.argwhere(np.nan_to_num(err, nan=0.0) > cfg.outlier_sigma * scale[:, None])
-            if bad.size:
-                out_ch.append(bad[:, 0])
-                out_idx.append(bad[:, 1] + emit_start)
-                out_val.append(x[bad[:, 0], bad[:, 1] + off])
-            codes_per_chunk.append(codes)
-            frames.append(int(codes.shape[-1]))
-            scales.append(scale_to_code(scale))
+    layout = ChunkLayout.for_recording(raw.n_times, float(raw.info["sfreq"]), cfg)
+    coded = CodedStream(raw, survey, codec, cfg, k, layout)
+    exact = ExactStream(raw, survey.plan.lossless, layout)
+    for start, stop in layout.chunks():  # the one pass over the samples
+        exact.push(start, stop)
+        coded.push(start, stop)
         if progress:
-            progress(stop, n)
+            progress(stop, raw.n_times)
+    side_payload, side_index = pack_arrays(coded.to_arrays())
+    info_fif, info_bytes = _info_to_fif(raw.info)
+    header = _header(raw, survey, codec, cfg, k, layout, coded, anonymize=anonymize, source=source)
+    header.side, header.exact_frames, header.info_bytes = side_index, [len(f) for f in exact.frames], len(info_bytes)
+    archive = Archive(header=header, codes=pack_codes(coded.all_codes(), codec.info.bits_per_code), side=side_payload,
+                      raw_channels=exact.payload(), info_fif=info_fif)
+    return archive.to_bytes()
 
-    all_codes = np.concatenate(codes_per_chunk, axis=-1) if coded else np.zeros((0, k, 0), np.int64)
-    side_payload, side_index = pack_arrays(_side_arrays(survey, scales, out_ch, out_idx, out_val))
-    info_fif = _info_to_fif(raw.info)
-    header = Header(
+
+def _header(raw, survey: Survey, codec: Codec, cfg: AdapterConfig, k: int, layout: ChunkLayout, coded: CodedStream, *,
+            anonymize: bool, source: dict | None) -> Header:
+    """The header of a file being written (side index and section sizes are filled in by the caller)."""
+    c = codec.info
+    return Header(
         recording=Recording(
-            sfreq=sfreq,
-            n_samples=int(n),
+            sfreq=float(raw.info["sfreq"]),
+            n_samples=int(raw.n_times),
             first_samp=int(raw.first_samp),
             ch_names=list(raw.ch_names),
             ch_types=raw.get_channel_types(),
@@ -181,51 +159,24 @@ def compress_raw(
             anonymized=bool(anonymize),
         ),
         annotations=_annotations_to_json(raw.annotations),
-        coded=coded,
-        lossless=lossless,
+        coded=survey.plan.coded,
+        lossless=survey.plan.lossless,
         lossless_reasons=dict(survey.plan.reasons),
-        model=ModelRef(info_c.name, info_c.kind, info_c.weights_sha256, float(info_c.sample_rate), int(info_c.hop_length),
-                       int(info_c.codebook_size), int(info_c.bits_per_code)),
+        model=ModelRef(c.name, c.kind, c.weights_sha256, float(c.sample_rate), int(c.hop_length), int(c.codebook_size),
+                       int(c.bits_per_code)),
         codebooks=k,
-        code_rows=codec.code_rows(len(coded)) if coded else 0,
-        montage=None if montage is None else montage.to_dict(),
+        code_rows=codec.code_rows(len(survey.plan.coded)) if survey.plan.coded else 0,
+        montage=None if coded.montage is None else coded.montage.to_dict(),
         adapter=cfg,
         baseline_spacing=survey.baseline.spacing,
         chunk_length=layout.length,
         chunk_overlap=layout.overlap,
-        chunk_frames=frames,
-        side=side_index,
+        chunk_frames=coded.frames,
+        side=[],
         source=source,
-        exact_frames=[len(f) for f in exact_frames],
-        info_bytes=len(info_fif[1]),
         eegcodec_version=__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
-    archive = Archive(
-        header=header,
-        codes=pack_codes(all_codes, info_c.bits_per_code),
-        side=side_payload,
-        raw_channels=b"".join(exact_frames),
-        info_fif=info_fif[0],
-    )
-    return archive.to_bytes()
-
-
-def _side_arrays(survey: Survey, scale_codes, out_ch, out_idx, out_val) -> dict[str, np.ndarray]:
-    ch = np.concatenate(out_ch) if out_ch else np.zeros(0, np.int64)
-    idx = np.concatenate(out_idx) if out_idx else np.zeros(0, np.int64)
-    val = np.concatenate(out_val) if out_val else np.zeros(0)
-    order = np.lexsort((idx, ch))
-    ch, idx, val = ch[order], idx[order], val[order]
-    scale_codes = np.stack(scale_codes) if scale_codes else np.zeros((0, 0), np.int64)
-    return {
-        **survey.baseline.to_arrays(),
-        "chunk_scale_log2": np.diff(scale_codes, axis=0, prepend=0),
-        "outlier_channel": ch,
-        "outlier_index_delta": np.diff(idx, prepend=0),
-        "outlier_value": val.astype(np.float32),
-        "nan_runs": survey.nan_runs.astype(np.int64),
-    }
 
 
 def _read_scales(side: dict[str, np.ndarray], header: Header) -> tuple[Baseline, np.ndarray]:
@@ -337,13 +288,12 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
         codes = unpack_codes(archive.codes, h.model.bits_per_code, h.code_count).reshape(h.code_rows, h.codebooks, -1)
         if codes.max(initial=0) >= codec.info.codebook_size:
             raise CorruptFileError("code values exceed the model's codebook size")
-        chunk_adapter = ChunkAdapter(h.adapter, rec.sfreq, codec.info.hop_length)
+        coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)
         ola = OverlapAdd(h.layout)
         bounds = np.cumsum([0] + h.chunk_frames)
         for i, (start, stop) in enumerate(h.layout.chunks()):
-            chunk_codes = codes[:, :, bounds[i] : bounds[i + 1]]
-            recon = chunk_adapter.inverse(codec.decode_channels(chunk_codes, montage), side.scales[i], stop - start)
-            emit_start, final = ola.push(start, stop, recon + side.baseline.values(start, stop))
+            model_out = codec.decode_channels(codes[:, :, bounds[i] : bounds[i + 1]], montage)
+            emit_start, final = ola.push(start, stop, coder.reconstruct(model_out, side.scales[i], start, stop))
             data[np.ix_(coded, np.arange(emit_start, emit_start + final.shape[1]))] = final
             if progress:
                 progress(stop, n)
@@ -381,7 +331,7 @@ def _read_outliers(side: dict[str, np.ndarray], h: Header) -> tuple[np.ndarray, 
 
 def _read_exact(archive: Archive, h: Header, data: np.ndarray) -> None:
     """Fill the exactly stored channels of ``data`` [channels, n] from ``RAWC``."""
-    spans = [_lossless_span(h.layout, start, stop) for start, stop in h.layout.chunks()]
+    spans = [exact_span(h.layout, start, stop) for start, stop in h.layout.chunks()]
     if h.version < 3:
         blocks = decode_legacy(archive.raw_channels, len(h.lossless), spans)
     else:
@@ -390,8 +340,3 @@ def _read_exact(archive: Archive, h: Header, data: np.ndarray) -> None:
                   for i, (a, b) in enumerate(spans))
     for (a, b), block in zip(spans, blocks):
         data[h.lossless, a:b] = block
-
-
-def _lossless_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:
-    """Samples of a chunk that belong to it alone (overlaps go to the earlier chunk)."""
-    return start, (stop if stop >= layout.n_samples else start + layout.stride)

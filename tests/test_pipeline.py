@@ -155,3 +155,26 @@ def test_fif_first_samp_and_channel_annotations(pcm_codec, tmp_path):
     assert out.first_samp == raw2.first_samp
     assert out.annotations.ch_names[0] == ("EEG01",)
     np.testing.assert_allclose(out.annotations.onset, raw2.annotations.onset)
+
+
+def test_training_windows_are_exactly_what_compression_codes():
+    """Training (train.data.adapted_chunks) and compression feed the codec the same arrays,
+    bit for bit: both go through chunks.ChunkCoder.prepare (scales rounded as stored)."""
+    from eegcodec.train.data import adapted_chunks
+
+    seen = []
+
+    class Spy(PCMCodec):
+        def encode_channels(self, x, n_codebooks, montage=None):
+            seen.append(x.copy())
+            return super().encode_channels(x, n_codebooks, montage)
+
+    raw = synthetic_raw(n_ch=3, seconds=70)
+    raw._data[0, 100:200] = np.nan
+    codec = Spy()
+    compress_raw(raw, codec, n_codebooks=2)
+    chunks, names = adapted_chunks(raw, codec.info.adapter, codec.info.hop_length)
+    assert names == ["EEG00", "EEG01", "EEG02"] and len(chunks) == len(seen) == 3
+    for a, b in zip(chunks, seen):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..adapt import AdapterConfig, ChunkAdapter, ChunkLayout, robust_scale
+from ..adapt import AdapterConfig, ChunkLayout
+from ..chunks import ChunkCoder
 from ..errors import EegcodecError
 from ..io import FOLDER_SUFFIXES, read_raw
 from ..survey import survey_recording
@@ -114,26 +115,25 @@ def split_recordings(cfg) -> tuple[list[Path], list[Path]]:
 
 
 def adapted_chunks(source, cfg: AdapterConfig, hop: int) -> tuple[list[np.ndarray], list[str]]:
-    """Codec-domain chunks of one recording (a path or an ``mne.io.Raw``):
+    """Codec-domain chunks of one recording (a path or an ``mne.io.Raw``), exactly what
+    compression feeds the codec (:meth:`eegcodec.chunks.ChunkCoder.prepare`):
     (list of float32 [C, T], the C coded channel names)."""
     raw = read_raw(source) if isinstance(source, (str, Path)) else source
     survey = survey_recording(raw, cfg)
     if not survey.plan.coded:
         return [], []
     sfreq = raw.info["sfreq"]
-    adapter = ChunkAdapter(cfg, sfreq, hop)
+    coder = ChunkCoder(cfg, sfreq, hop, survey.baseline, survey.noise)
     out = []
     for start, stop in ChunkLayout.for_recording(raw.n_times, sfreq, cfg).chunks():
-        x = raw.get_data(picks=survey.plan.coded, start=start, stop=stop)
-        resid = np.nan_to_num(x - survey.baseline.values(start, stop))
-        scale = robust_scale(resid, survey.noise).astype(np.float32).astype(np.float64)
-        out.append(adapter.forward(resid, scale))
+        codec_input, _ = coder.prepare(raw.get_data(picks=survey.plan.coded, start=start, stop=stop), start)
+        out.append(codec_input)
     return out, [raw.ch_names[i] for i in survey.plan.coded]
 
 
 def _cache_key(path: Path, cfg: AdapterConfig, hop: int) -> str:
     st = path.stat()
-    ident = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, cfg.to_dict(), hop, "names"], sort_keys=True)
+    ident = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, cfg.to_dict(), hop, "names", "scale-rounded"], sort_keys=True)
     return hashlib.sha1(ident.encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,128 @@
+"""One chunk of a recording through the codec and back, written once (stages 2-3).
+
+:class:`ChunkCoder` owns the per-chunk transforms of the data path: ``prepare`` (volts ->
+codec input: baseline removed, scaled by the storable chunk scale, resampled, framed) and
+``reconstruct`` (codec output -> volts). Compression, decompression, training windows and
+encoder B all call it, so the model is trained on exactly what it codes.
+
+The streams a file holds are small objects fed chunk by chunk, each with
+``to_arrays``/``payload`` for the container (as :class:`~eegcodec.adapt.Baseline` has):
+:class:`CodedStream` (the model's codes, chunk scales and exactly stored outliers of the
+coded channels) and :class:`ExactStream` (the channels stored exactly).
+"""
+
+from __future__ import annotations
+
+import mne
+import numpy as np
+
+from .adapt import AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAdd, robust_scale, round_scale, scale_to_code
+from .codecs.base import Codec
+from .exact import encode_block
+from .survey import Survey
+
+
+class ChunkCoder:
+    """Per-chunk forward and inverse transforms of the coded channels.
+
+    Parameters
+    ----------
+    cfg : adapter settings; sfreq : the recording's rate (Hz); hop : the codec's hop.
+    baseline : the slow baseline of the coded channels (volts).
+    noise : float64 [C] noise scale per coded channel (volts), the fallback scale of a
+        chunk whose robust scale is zero (needed by :meth:`prepare` only).
+    """
+
+    def __init__(self, cfg: AdapterConfig, sfreq: float, hop: int, baseline: Baseline, noise: np.ndarray | None = None):
+        self.adapter = ChunkAdapter(cfg, sfreq, hop)
+        self.baseline = baseline
+        self.noise = noise
+
+    def prepare(self, x: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+        """Volts [C, n] of samples ``[start, start + n)`` (NaN allowed) -> (codec input float32
+        [C, frames * hop], chunk scale float64 [C] in volts, already rounded to what the file stores)."""
+        resid = np.where(np.isnan(x), 0.0, x - self.baseline.values(start, start + x.shape[1]))
+        scale = round_scale(robust_scale(resid, self.noise))
+        return self.adapter.forward(resid, scale), scale
+
+    def reconstruct(self, model_out: np.ndarray, scale: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Codec output [C, frames * hop] -> volts float64 [C, stop - start]."""
+        return self.adapter.inverse(model_out, scale, stop - start) + self.baseline.values(start, stop)
+
+
+def exact_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:
+    """Samples of a chunk that belong to it alone (overlaps go to the earlier chunk)."""
+    return start, (stop if stop >= layout.n_samples else start + layout.stride)
+
+
+class ExactStream:
+    """The channels stored exactly: one :func:`~eegcodec.exact.encode_block` frame per chunk."""
+
+    def __init__(self, raw: mne.io.BaseRaw, picks: list[int], layout: ChunkLayout):
+        self.raw, self.picks, self.layout = raw, picks, layout
+        self.frames: list[bytes] = []
+
+    def push(self, start: int, stop: int) -> None:
+        if self.picks:
+            a, b = exact_span(self.layout, start, stop)
+            self.frames.append(encode_block(self.raw.get_data(picks=self.picks, start=a, stop=b)))
+
+    def payload(self) -> bytes:
+        return b"".join(self.frames)
+
+
+class CodedStream:
+    """The coded channels: codes per chunk, chunk scales, and the samples the model missed by
+    more than ``outlier_sigma`` chunk scales (stored exactly, so artefacts are never flattened)."""
+
+    def __init__(self, raw: mne.io.BaseRaw, survey: Survey, codec: Codec, cfg: AdapterConfig, n_codebooks: int,
+                 layout: ChunkLayout):
+        self.raw, self.survey, self.codec, self.cfg, self.k = raw, survey, codec, cfg, n_codebooks
+        self.picks = survey.plan.coded
+        self.montage = codec.montage([raw.ch_names[i] for i in self.picks]) if self.picks else None
+        self.coder = ChunkCoder(cfg, raw.info["sfreq"], codec.info.hop_length, survey.baseline, survey.noise)
+        self.ola = OverlapAdd(layout)
+        self.codes: list[np.ndarray] = []
+        self.scale_codes: list[np.ndarray] = []
+        self._outliers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def push(self, start: int, stop: int) -> None:
+        if not self.picks:
+            return
+        x = self.raw.get_data(picks=self.picks, start=start, stop=stop)
+        codec_input, scale = self.coder.prepare(x, start)
+        codes = self.codec.encode_channels(codec_input, self.k, self.montage)
+        recon = self.coder.reconstruct(self.codec.decode_channels(codes, self.montage), scale, start, stop)
+        emit_start, final = self.ola.push(start, stop, recon)
+        off = emit_start - start
+        err = np.abs(x[:, off : off + final.shape[1]] - final)
+        bad = np.argwhere(np.nan_to_num(err, nan=0.0) > self.cfg.outlier_sigma * scale[:, None])
+        if bad.size:
+            self._outliers.append((bad[:, 0], bad[:, 1] + emit_start, x[bad[:, 0], bad[:, 1] + off]))
+        self.codes.append(codes)
+        self.scale_codes.append(scale_to_code(scale))
+
+    @property
+    def frames(self) -> list[int]:
+        return [int(c.shape[-1]) for c in self.codes]
+
+    def all_codes(self) -> np.ndarray:
+        """int64 [code rows, codebooks, frames of all chunks]."""
+        return np.concatenate(self.codes, axis=-1) if self.codes else np.zeros((0, self.k, 0), np.int64)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The side arrays (``docs/FORMAT.md``): baseline, chunk scales, outliers, NaN runs."""
+        if self._outliers:
+            ch, idx, val = (np.concatenate(part) for part in zip(*self._outliers))
+        else:
+            ch, idx, val = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        order = np.lexsort((idx, ch))
+        scales = np.stack(self.scale_codes) if self.scale_codes else np.zeros((0, 0), np.int64)
+        return {
+            **self.survey.baseline.to_arrays(),
+            "chunk_scale_log2": np.diff(scales, axis=0, prepend=0),
+            "outlier_channel": ch[order],
+            "outlier_index_delta": np.diff(idx[order], prepend=0),
+            "outlier_value": val[order].astype(np.float32),
+            "nan_runs": self.survey.nan_runs.astype(np.int64),
+        }
