@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from eegcodec.adapt import AdapterConfig
-from eegcodec.codecs.base import Codec, CodecInfo
+from eegcodec.codecs.base import CodecInfo, PerChannelCodec
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 torch.set_num_threads(1)
@@ -49,7 +49,7 @@ def synthetic_raw(n_ch: int = 8, sfreq: float = 160.0, seconds: float = 20.0, se
     return raw
 
 
-class PCMCodec(Codec):
+class PCMCodec(PerChannelCodec):
     """A near-lossless stand-in for a neural codec: uniform 12-bit quantisation of [-1, 1].
 
     hop 4: codes [B, 4, F] hold the 4 samples of each frame, so the adapter, chunking,
@@ -70,6 +70,9 @@ class PCMCodec(Codec):
         full = torch.full((b, 4, f), 2047.5)
         full[:, :k] = codes.float()
         return (full.transpose(1, 2).reshape(b, 1, f * 4) / 4095 * 2 - 1).float()
+
+    def codes_to_latents(self, codes):
+        return torch.as_tensor(codes).float() / 4095
 
     def to(self, device):
         return self

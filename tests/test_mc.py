@@ -131,9 +131,9 @@ def test_code_stream_does_not_grow_with_channels(mc_path):
         assert arc.header.code_rows == 4
         sizes[c] = arc.section_sizes["CODE"]
     assert sizes[4] == sizes[16]
-    # the per-channel Codec methods code each row as a one-channel recording
-    codes = codec.encode(torch.zeros(3, 1, 64), 2)
-    assert codes.shape == (3, 2, 8) and codec.decode(codes).shape == (3, 1, 64)
+    # codes -> latents: one quantized spatial token per code row
+    codes = codec.encode_channels(np.zeros((6, 64), np.float32), 2, codec.montage(NAMES_10_20[:6]))
+    assert codes.shape == (4, 2, 8) and tuple(codec.codes_to_latents(codes).shape) == (4, codec.model.dac.latent_dim, 8)
 
 
 # ---------------------------------------------------------------------------

@@ -106,22 +106,15 @@ class AudioEncoder:
 
 
 class EEGEncoder:
-    """Encoder B: an eegcodec EEG model (DAC or DAC-MC) read at ``depth`` codebooks."""
+    """Encoder B: an eegcodec EEG model (any :class:`~eegcodec.codecs.base.Codec`) read at
+    ``depth`` codebooks; E_B is what its decoder consumes (:meth:`Codec.codes_to_latents`)."""
 
     def __init__(self, name_or_path: str, depth: int | None = None, device: str = "cpu"):
-        from ..codecs.dac_codec import DACCodec
-        from ..codecs.dac_mc import DACMCCodec
         from ..models import load_codec
 
         codec = load_codec(name_or_path, device=device)
-        if isinstance(codec, DACMCCodec):
-            self.quantizer, self.rows = codec.model.dac.quantizer, codec.model.n_spatial
-            self.latent_dim = int(codec.model.dac.latent_dim)
-        elif isinstance(codec, DACCodec):
-            self.quantizer, self.rows = codec.model.quantizer, None  # rows = channels, fixed at first use
-            self.latent_dim = int(codec.model.latent_dim)
-        else:
-            raise EegcodecError(f"encoder B must be a DAC or DAC-MC EEG model, {name_or_path} is a {codec.info.kind} model")
+        self.rows = codec.max_code_rows  # None: one row per channel, fixed at first use
+        self.latent_dim = int(codec.codes_to_latents(np.zeros((1, 1, 1), np.int64)).shape[1])
         self.codec = codec
         self.depth = int(depth or codec.info.default_codebooks)
         if not 1 <= self.depth <= codec.info.n_codebooks:
@@ -159,8 +152,7 @@ class EEGEncoder:
         """Codec-domain EEG float32 [C, T] -> E_B float32 [R * D_b, T // hop]."""
         montage = self.codec.montage(names)
         codes = self.codec.encode_channels(x, self.depth, montage)  # [R', K, F]
-        z_q, _, _ = self.quantizer.from_codes(torch.from_numpy(codes).to(self.codec.device))
-        z_q = z_q.float().cpu()
+        z_q = self.codec.codes_to_latents(codes).cpu()
         if self.rows is None:
             self.rows = z_q.shape[0]
         if z_q.shape[0] > self.rows:

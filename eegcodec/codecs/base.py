@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..adapt import AdapterConfig
+from ..errors import EegcodecError
 
 
 def state_dict_sha256(state_dict: dict[str, torch.Tensor]) -> str:
@@ -69,17 +70,63 @@ class CodecInfo:
 
 
 class Codec(ABC):
-    """Encode codec-domain signals to codes and back.
+    """What callers need from a codec: all coded channels of one chunk at once.
 
-    Implementations hold a ``torch.nn.Module`` and run it in inference mode.
+    The pipeline, training and encoder B call :meth:`encode_channels`,
+    :meth:`decode_channels` and :meth:`codes_to_latents` (AudioCraft's
+    ``CompressionModel.decode_latent`` is the pattern); a multi-channel codec implements
+    them directly (DAC-MC), a per-channel network through :class:`PerChannelCodec`.
+    Implementations hold a ``torch.nn.Module`` (``model``) and run it in inference mode.
     """
 
     info: CodecInfo
     device: torch.device
-    #: Whether the codec needs the channels' identities (multi-channel codecs); the
-    #: pipeline then stores the :class:`~eegcodec.montage.Montage` it used in the file.
-    uses_montage: bool = False
-    #: Most codec-domain samples sent through the model in one batch (bounds memory).
+    model: torch.nn.Module
+    #: code rows per chunk whatever the channel count (multi-channel codecs), or None
+    #: (one row per channel)
+    max_code_rows: int | None = None
+
+    def montage(self, names: list[str]):
+        """The :class:`~eegcodec.montage.Montage` of these channels, which the pipeline stores
+        in the file and hands back to the decoder (None: the codec codes channels alone)."""
+        return None
+
+    def code_rows(self, n_channels: int) -> int:
+        """Rows of codes per chunk for ``n_channels`` coded channels."""
+        return n_channels if self.max_code_rows is None else min(self.max_code_rows, n_channels)
+
+    @abstractmethod
+    def encode_channels(self, x: np.ndarray, n_codebooks: int, montage=None) -> np.ndarray:
+        """x float32 [C, T] (T a multiple of hop) -> codes int64 [code_rows(C), n_codebooks, T // hop]."""
+
+    @abstractmethod
+    def decode_channels(self, codes: np.ndarray, montage=None) -> np.ndarray:
+        """codes int64 [code_rows(C), K, F] (K <= n_codebooks) -> float32 [C, F * hop]."""
+
+    @abstractmethod
+    def codes_to_latents(self, codes: np.ndarray) -> torch.Tensor:
+        """codes int64 [R, K, F] -> the quantized latents the decoder consumes, float32 [R, D, F]."""
+
+    def check_depth(self, n_codebooks: int) -> None:
+        """Raise :class:`EegcodecError` unless ``n_codebooks`` is a depth this model has."""
+        if not 1 <= n_codebooks <= self.info.n_codebooks:
+            raise EegcodecError(f"n_codebooks must be in 1..{self.info.n_codebooks} for model {self.info.name}, got {n_codebooks}")
+
+    def to(self, device: str | torch.device) -> "Codec":
+        """Move ``self.model`` to ``device``; returns self."""
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise EegcodecError("device 'cuda' requested but no CUDA GPU is available")
+        self.model.to(device)
+        self.device = device
+        return self
+
+
+class PerChannelCodec(Codec):
+    """Adapts a per-channel network (one channel per batch row) to the :class:`Codec`
+    contract: each channel is coded alone, in batches of at most ``max_batch_samples``
+    codec-domain samples (bounds memory)."""
+
     max_batch_samples: int = 1 << 21
 
     @abstractmethod
@@ -90,36 +137,13 @@ class Codec(ABC):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes int64 [B, K, F] (K <= n_codebooks) -> float32 [B, 1, F * hop]."""
 
-    # -- what the pipeline calls: all coded channels of one chunk at once ------------------
-
-    def montage(self, names: list[str]):
-        """The :class:`~eegcodec.montage.Montage` of these channels (None: the codec codes channels alone)."""
-        return None
-
-    def code_rows(self, n_channels: int) -> int:
-        """Rows of codes per chunk for ``n_channels`` coded channels (one per channel here)."""
-        return n_channels
-
     def encode_channels(self, x: np.ndarray, n_codebooks: int, montage=None) -> np.ndarray:
-        """x float32 [C, T] -> codes int64 [code_rows(C), n_codebooks, T // hop]; here each channel alone, in bounded batches."""
         return self._batched(x[:, None, :], lambda b: self.encode(b, n_codebooks))
 
     def decode_channels(self, codes: np.ndarray, montage=None) -> np.ndarray:
-        """codes int64 [code_rows(C), K, F] -> float32 [C, F * hop]."""
         return self._batched(codes, self.decode)[:, 0, :]
 
     def _batched(self, x: np.ndarray, fn) -> np.ndarray:
         per = max(1, self.max_batch_samples // max(1, x.shape[-1]))
         outs = [fn(torch.from_numpy(x[i : i + per])) for i in range(0, x.shape[0], per)]
         return torch.cat(outs).cpu().numpy()
-
-    def to(self, device: str | torch.device) -> "Codec":
-        """Move ``self.model`` to ``device``; returns self."""
-        from ..errors import EegcodecError
-
-        device = torch.device(device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise EegcodecError("--device cuda requested but no CUDA GPU is available")
-        self.model.to(device)
-        self.device = device
-        return self

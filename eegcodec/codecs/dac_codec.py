@@ -13,12 +13,13 @@ import inspect
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..adapt import AdapterConfig
 from ..errors import EegcodecError
-from .base import Codec, CodecInfo, state_dict_sha256
+from .base import CodecInfo, PerChannelCodec, state_dict_sha256
 
 
 def _import_dac():
@@ -102,7 +103,7 @@ def save_dac_file(model, path: str | Path, eegcodec_meta: dict) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-class DACCodec(Codec):
+class DACCodec(PerChannelCodec):
     """A ``dac.DAC`` model behind the :class:`Codec` interface.
 
     Parameters
@@ -135,8 +136,7 @@ class DACCodec(Codec):
         Same codes as ``dac.DAC.encode`` (nearest L2-normalised codebook entry per
         residual stage), computed as an argmax of dot products, which is faster.
         """
-        if not 1 <= n_codebooks <= self.info.n_codebooks:
-            raise EegcodecError(f"codebooks must be in 1..{self.info.n_codebooks} for model {self.info.name}, got {n_codebooks}")
+        self.check_depth(n_codebooks)
         residual = self.model.encoder(x.to(self.device))
         codebooks = self._normalised_codebooks()
         codes = []
@@ -154,6 +154,12 @@ class DACCodec(Codec):
         """codes int64 [B, K, F] -> float32 [B, 1, F * hop]."""
         z_q, _, _ = self.model.quantizer.from_codes(codes.to(self.device))
         return fit_length(self.model.decode(z_q).float(), codes.shape[-1] * self.info.hop_length)
+
+    @torch.inference_mode()
+    def codes_to_latents(self, codes: np.ndarray) -> torch.Tensor:
+        """codes int64 [B, K, F] -> z_q float32 [B, latent_dim, F] (what DAC's decoder consumes)."""
+        z_q, _, _ = self.model.quantizer.from_codes(torch.as_tensor(codes).to(self.device))
+        return z_q.float()
 
 
 def fit_length(y: torch.Tensor, n: int) -> torch.Tensor:

@@ -215,14 +215,8 @@ def build_dacmc(blob: dict) -> DACMC:
 
 
 class DACMCCodec(Codec):
-    """A :class:`DACMC` behind the :class:`Codec` interface: codes rows are spatial tokens.
-
-    ``encode``/``decode`` (one channel per row, no identity) code each row as a
-    one-channel recording of unknown position; the pipeline uses
-    :meth:`encode_channels`/:meth:`decode_channels`, which see the whole montage.
-    """
-
-    uses_montage = True
+    """A :class:`DACMC` behind the :class:`Codec` interface: code rows are spatial tokens
+    (``min(n_spatial, channels)`` per chunk), and the channels' montage goes into the file."""
 
     def __init__(self, model: DACMC, info: CodecInfo, position_table: dict):
         self.model = model.eval()
@@ -230,6 +224,7 @@ class DACMCCodec(Codec):
         self.info = info
         self.position_table = position_table
         self.device = torch.device("cpu")
+        self.max_code_rows = int(model.n_spatial)
 
     def montage(self, names: list[str]) -> Montage:
         return Montage.from_names(names, self.position_table)
@@ -245,29 +240,23 @@ class DACMCCodec(Codec):
     @torch.inference_mode()
     def encode_channels(self, x: np.ndarray, n_codebooks: int, montage: Montage) -> np.ndarray:
         """x float32 [C, T] -> codes int64 [S, n_codebooks, T // hop]."""
-        self._check_depth(n_codebooks)
-        s_lat = self.model.encode_latents(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None].to(self.device), self._emb(montage))
+        self.check_depth(n_codebooks)
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None].to(self.device)
+        s_lat = self.model.encode_latents(x, self._emb(montage))
         _, codes, *_ = self.model.quantize(s_lat[0], s_lat.shape[1], n_codebooks)
         return codes.cpu().numpy()
 
     @torch.inference_mode()
     def decode_channels(self, codes: np.ndarray, montage: Montage) -> np.ndarray:
         """codes int64 [S, K, F] -> float32 [C, F * hop]."""
-        zq, _, _ = self.model.dac.quantizer.from_codes(torch.from_numpy(codes).to(self.device))
+        zq = self.codes_to_latents(codes)
         return self.model.decode_latents(zq[None], self._emb(montage))[0].float().cpu().numpy()
 
-    def encode(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
-        """x float32 [B, 1, T] -> codes [B, n_codebooks, F] (each row a one-channel recording)."""
-        m = Montage.from_names(["?"], {})
-        return torch.from_numpy(np.concatenate([self.encode_channels(row.cpu().numpy(), n_codebooks, m) for row in x]))
-
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        m = Montage.from_names(["?"], {})
-        return torch.from_numpy(np.stack([self.decode_channels(c[None].cpu().numpy(), m) for c in codes]))
-
-    def _check_depth(self, k: int) -> None:
-        if not 1 <= k <= self.info.n_codebooks:
-            raise EegcodecError(f"codebooks must be in 1..{self.info.n_codebooks} for model {self.info.name}, got {k}")
+    @torch.inference_mode()
+    def codes_to_latents(self, codes: np.ndarray) -> torch.Tensor:
+        """codes int64 [S, K, F] -> quantized spatial tokens float32 [S, latent_dim, F]."""
+        zq, _, _ = self.model.dac.quantizer.from_codes(torch.as_tensor(codes).to(self.device))
+        return zq.float()
 
 
 def dacmc_codec_from_file(path: str | Path, name: str | None = None, blob: dict | None = None) -> DACMCCodec:

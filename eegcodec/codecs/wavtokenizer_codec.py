@@ -20,11 +20,11 @@ import torch
 
 from ..adapt import AdapterConfig
 from ..errors import EegcodecError
-from .base import Codec, CodecInfo, state_dict_sha256
+from .base import CodecInfo, PerChannelCodec, state_dict_sha256
 from .wavtokenizer import WavTokenizer, WavTokenizerConfig, load_wavtokenizer_state
 
 
-class WavTokenizerCodec(Codec):
+class WavTokenizerCodec(PerChannelCodec):
     """A :class:`WavTokenizer` behind the :class:`Codec` interface (one codebook, depth 1)."""
 
     def __init__(self, model: WavTokenizer, info: CodecInfo):
@@ -43,6 +43,11 @@ class WavTokenizerCodec(Codec):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes int64 [B, 1, F] -> float32 [B, 1, F * hop]."""
         return self.model.decode(codes.to(self.device))[:, None].float()
+
+    @torch.inference_mode()
+    def codes_to_latents(self, codes) -> torch.Tensor:
+        """codes int64 [B, 1, F] -> codebook vectors float32 [B, D, F] (what the backbone consumes)."""
+        return self.model.codes_to_features(torch.as_tensor(codes).to(self.device)).float()
 
 
 def _info(model: WavTokenizer, name: str, adapter: AdapterConfig) -> CodecInfo:

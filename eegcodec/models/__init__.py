@@ -15,11 +15,15 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 from ..codecs.base import Codec
-from ..codecs.dac_mc import dacmc_codec_from_file, is_dacmc_file
-from ..codecs.dac_codec import dac_codec_from_file, is_dac_file, read_dac_file, read_weights_file
+from ..codecs.dac_codec import dac_codec_from_file, is_dac_file, read_weights_file
+from ..codecs.dac_mc import MC_KEY, dacmc_codec_from_file, is_dacmc_file
 from ..codecs.wavtokenizer_codec import is_wavtokenizer_export, wavtokenizer_codec_from_checkpoint, wavtokenizer_codec_from_export
 from ..errors import EegcodecError
 
@@ -77,6 +81,55 @@ def resolve_model(name_or_path: str | Path) -> tuple[Path, str | None]:
     raise EegcodecError(f"unknown model {key!r}: give a weights file path or one of {', '.join(names)}")
 
 
+def _dac_describe(blob: dict) -> dict:
+    meta, kw = blob["metadata"], blob["metadata"]["kwargs"]
+    row = dict(
+        sample_rate=kw.get("sample_rate"),
+        hop_length=int(np.prod(kw.get("encoder_rates", [1]))),
+        n_codebooks=kw.get("n_codebooks"),
+        default_codebooks=meta.get("eegcodec", {}).get("default_codebooks", kw.get("n_codebooks")),
+        codebook_size=kw.get("codebook_size"),
+    )
+    if MC_KEY in meta:
+        row["multichannel_tokens"] = meta[MC_KEY]["n_spatial"]
+    return row
+
+
+def _wavtokenizer_describe(blob: dict) -> dict:
+    cfg = blob["eegcodec"].get("config", {})
+    return dict(sample_rate=cfg.get("sample_rate"), n_codebooks=1, default_codebooks=1, codebook_size=cfg.get("codebook_size"))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A codec family's weights files: ``sniff(blob)`` says whether a file's content is one,
+    ``load(blob, path, name)`` makes the :class:`Codec`, ``describe(blob)`` the ``models`` row."""
+
+    sniff: Callable[[dict], bool]
+    load: Callable[[dict, Path, str | None], Codec]
+    describe: Callable[[dict], dict]
+
+
+#: kind -> backend, tried in this order (a DAC-MC file is also a DAC-format file). A new
+#: backend is one module and one line here.
+BACKENDS = {
+    "dac-mc": Backend(is_dacmc_file, lambda blob, path, name: dacmc_codec_from_file(path, name=name, blob=blob), _dac_describe),
+    "dac": Backend(is_dac_file, lambda blob, path, name: dac_codec_from_file(path, name=name, blob=blob), _dac_describe),
+    "wavtokenizer": Backend(is_wavtokenizer_export, lambda blob, path, name: wavtokenizer_codec_from_export(blob, path, name),
+                            _wavtokenizer_describe),
+}
+
+
+def backend_of(blob: dict, path: Path) -> Backend:
+    """The backend whose files look like ``blob``; a one-line error naming what it is not."""
+    for backend in BACKENDS.values():
+        if backend.sniff(blob):
+            return backend
+    if isinstance(blob.get("state_dict"), dict) and any(k.startswith("backbone.") for k in blob["state_dict"]):
+        raise EegcodecError(f"{path} looks like an official WavTokenizer checkpoint: pass --model wavtokenizer-75:{path} (or wavtokenizer-40:...)")
+    raise EegcodecError(f"cannot load model {path}: not a file of any backend ({', '.join(BACKENDS)})")
+
+
 def load_codec(name_or_path: str | Path = "default", device: str = "cpu") -> Codec:
     """Load a codec by name or path and move it to ``device`` ("cpu" or "cuda")."""
     key = ALIASES.get(str(name_or_path), str(name_or_path))
@@ -85,15 +138,7 @@ def load_codec(name_or_path: str | Path = "default", device: str = "cpu") -> Cod
         return wavtokenizer_codec_from_checkpoint(Path(official.group(2)).expanduser(), official.group(1)).to(device)
     path, name = resolve_model(key)
     blob = read_weights_file(path)
-    if is_dacmc_file(blob):
-        return dacmc_codec_from_file(path, name=name, blob=blob).to(device)
-    if is_dac_file(blob):
-        return dac_codec_from_file(path, name=name, blob=blob).to(device)
-    if is_wavtokenizer_export(blob):
-        return wavtokenizer_codec_from_export(blob, path, name).to(device)
-    if isinstance(blob.get("state_dict"), dict) and any(k.startswith("backbone.") for k in blob["state_dict"]):
-        raise EegcodecError(f"{path} looks like an official WavTokenizer checkpoint: pass --model wavtokenizer-75:{path} (or wavtokenizer-40:...)")
-    raise EegcodecError(f"cannot load model {path}: neither DAC's format nor an eegcodec WavTokenizer export")
+    return backend_of(blob, path).load(blob, path, name).to(device)
 
 
 def list_models() -> list[dict]:
@@ -116,21 +161,8 @@ def _describe(name: str, path: Path, status: str) -> dict:
     row = {"name": name, "status": status, "path": str(path)}
     if path.exists():
         try:
-            meta = read_dac_file(path)["metadata"]
-            kw = meta["kwargs"]
+            blob = read_weights_file(path)
+            row.update(backend_of(blob, path).describe(blob), size_mb=round(path.stat().st_size / 1e6, 2))
         except EegcodecError as exc:
             row["status"] = f"unreadable: {exc}"
-            return row
-        import numpy as np
-
-        row.update(
-            sample_rate=kw.get("sample_rate"),
-            hop_length=int(np.prod(kw.get("encoder_rates", [1]))),
-            n_codebooks=kw.get("n_codebooks"),
-            default_codebooks=meta.get("eegcodec", {}).get("default_codebooks", kw.get("n_codebooks")),
-            codebook_size=kw.get("codebook_size"),
-            size_mb=round(path.stat().st_size / 1e6, 2),
-        )
-        if "dac_mc" in meta:
-            row["multichannel_tokens"] = meta["dac_mc"]["n_spatial"]
     return row
