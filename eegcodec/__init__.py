@@ -11,9 +11,8 @@ The public API::
 ``mne.io.Raw`` in, ``.eegc`` bytes out, and back.
 """
 
-__version__ = "0.3.0"
-
 from .api import compress, decompress, load_codec  # noqa: E402
 from .errors import EegcodecError  # noqa: E402
+from .version import __version__  # noqa: E402
 
 __all__ = ["compress", "decompress", "load_codec", "EegcodecError", "__version__"]

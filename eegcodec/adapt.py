@@ -107,7 +107,7 @@ class AdapterConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AdapterConfig":
+    def from_dict(cls, d: dict) -> AdapterConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -134,7 +134,7 @@ class ChunkLayout:
     overlap: int
 
     @classmethod
-    def for_recording(cls, n_samples: int, sfreq: float, cfg: AdapterConfig) -> "ChunkLayout":
+    def for_recording(cls, n_samples: int, sfreq: float, cfg: AdapterConfig) -> ChunkLayout:
         length = max(1, int(round(cfg.chunk_seconds * sfreq)))
         overlap = int(round(cfg.overlap_seconds * sfreq))
         return cls(n_samples=n_samples, length=length, overlap=min(overlap, length // 2))
@@ -212,7 +212,7 @@ class Baseline:
         self._knots = self.knots_q * self.step[:, None]
 
     @classmethod
-    def fit(cls, block_means: np.ndarray, noise: np.ndarray, spacing: int, step_ratio: float) -> "Baseline":
+    def fit(cls, block_means: np.ndarray, noise: np.ndarray, spacing: int, step_ratio: float) -> Baseline:
         """Quantise block means [C, K] (volts; NaN for empty blocks) with step ``step_ratio*noise``."""
         step = round_scale(np.where(noise > 0, noise * step_ratio, 1.0))  # what the file stores
         means = np.array(block_means, dtype=np.float64)
@@ -231,11 +231,15 @@ class Baseline:
         [C, K] minus their median across channels [K] (drift shared by all electrodes is
         coded once, which saves about a bit per knot on raw EEG)."""
         deltas = np.diff(self.knots_q, axis=1, prepend=0)
-        common = np.round(np.median(deltas, axis=0)).astype(np.int64) if deltas.shape[0] else np.zeros(deltas.shape[1], np.int64)
+        common = (
+            np.round(np.median(deltas, axis=0)).astype(np.int64)
+            if deltas.shape[0]
+            else np.zeros(deltas.shape[1], np.int64)
+        )
         return dict(zip(self.ARRAYS, (scale_to_code(self.step), common, deltas - common)))
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], spacing: int) -> "Baseline":
+    def from_arrays(cls, arrays: dict[str, np.ndarray], spacing: int) -> Baseline:
         """Inverse of :meth:`to_arrays`."""
         steps, common, deltas = (np.asarray(arrays[name], dtype=np.int64) for name in cls.ARRAYS)
         return cls(np.cumsum(deltas + common, axis=1), scale_from_code(steps), spacing)

@@ -28,7 +28,9 @@ def set_types(raw: mne.io.BaseRaw, ch_types: dict[str, str] | None) -> mne.io.Ba
         return raw
     missing = [name for name in ch_types if name not in raw.ch_names]
     if missing:
-        raise EegcodecError(f"ch_types names channels the recording does not have: {missing}; it has {raw.ch_names[:8]}...")
+        raise EegcodecError(
+            f"ch_types names channels the recording does not have: {missing}; it has {raw.ch_names[:8]}..."
+        )
     try:
         raw.set_channel_types(dict(ch_types), on_unit_change="ignore", verbose="error")
     except (ValueError, KeyError) as exc:
@@ -54,7 +56,7 @@ def compress(
     first: a channel typed ``ecg``, ``emg``, ``misc`` (anything but EEG-like) is stored exactly.
     """
     if output is not None and Path(output).exists() and not overwrite:
-        raise EegcodecError(f"output exists: {output} (pass --force to overwrite)")
+        raise EegcodecError(f"output exists: {output} (overwrite=True; --force on the command line)")
     source = None
     if not isinstance(raw, mne.io.BaseRaw):
         path = Path(raw)
@@ -65,7 +67,9 @@ def compress(
     raw = set_types(raw, ch_types)
     if not isinstance(codec, Codec):
         codec = load_codec(codec)
-    data = compress_raw(raw, codec, n_codebooks=n_codebooks, anonymize=anonymize, progress=progress, source=source)
+    data = compress_raw(
+        raw, codec, n_codebooks=n_codebooks, anonymize=anonymize, progress=progress, source=source
+    )
     if output is not None:
         atomic_write_bytes(output, data)
     return data
@@ -91,7 +95,10 @@ def codec_for(archive: Archive, codec: Codec | str | None = None) -> Codec:
     try:
         return load_codec(name)
     except EegcodecError as exc:
-        raise EegcodecError(f"the file was made with model {name!r}, which cannot be loaded by name ({exc}); pass --model PATH") from exc
+        raise EegcodecError(
+            f"the file was made with model {name!r}, which cannot be loaded by name ({exc}); "
+            "give its weights file as codec (--model PATH)"
+        ) from exc
 
 
 def decompress(
@@ -113,7 +120,7 @@ def decompress(
     if output is not None:
         output_format(Path(output))
         if Path(output).exists() and not overwrite:
-            raise EegcodecError(f"output exists: {output} (pass --force to overwrite)")
+            raise EegcodecError(f"output exists: {output} (overwrite=True; --force on the command line)")
     archive = read_archive(source)
     raw = decompress_archive(archive, codec_for(archive, codec), progress=progress)
     if output is not None:
@@ -130,7 +137,11 @@ def often_exact_channels(archive: Archive) -> dict[str, float]:
         return {}
     n = h.recording.n_samples
     counts = np.bincount(unpack_arrays(archive.side, h.side)["outlier_channel"], minlength=len(h.coded))
-    return {h.recording.ch_names[h.coded[i]]: round(float(c) / n, 4) for i, c in enumerate(counts[: len(h.coded)]) if c > OFTEN_EXACT * n}
+    return {
+        h.recording.ch_names[h.coded[i]]: round(float(c) / n, 4)
+        for i, c in enumerate(counts[: len(h.coded)])
+        if c > OFTEN_EXACT * n
+    }
 
 
 def describe(path: PathLike) -> dict:

@@ -16,7 +16,16 @@ from __future__ import annotations
 import mne
 import numpy as np
 
-from .adapt import AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAdd, robust_scale, round_scale, scale_to_code
+from .adapt import (
+    AdapterConfig,
+    Baseline,
+    ChunkAdapter,
+    ChunkLayout,
+    OverlapAdd,
+    robust_scale,
+    round_scale,
+    scale_to_code,
+)
 from .codecs.base import Codec
 from .exact import encode_block
 from .survey import Survey
@@ -33,7 +42,9 @@ class ChunkCoder:
         chunk whose robust scale is zero (needed by :meth:`prepare` only).
     """
 
-    def __init__(self, cfg: AdapterConfig, sfreq: float, hop: int, baseline: Baseline, noise: np.ndarray | None = None):
+    def __init__(
+        self, cfg: AdapterConfig, sfreq: float, hop: int, baseline: Baseline, noise: np.ndarray | None = None
+    ):
         self.adapter = ChunkAdapter(cfg, sfreq, hop)
         self.baseline = baseline
         self.noise = noise
@@ -75,8 +86,15 @@ class CodedStream:
     """The coded channels: codes per chunk, chunk scales, and the samples the model missed by
     more than ``outlier_sigma`` chunk scales (stored exactly, so artefacts are never flattened)."""
 
-    def __init__(self, raw: mne.io.BaseRaw, survey: Survey, codec: Codec, cfg: AdapterConfig, n_codebooks: int,
-                 layout: ChunkLayout):
+    def __init__(
+        self,
+        raw: mne.io.BaseRaw,
+        survey: Survey,
+        codec: Codec,
+        cfg: AdapterConfig,
+        n_codebooks: int,
+        layout: ChunkLayout,
+    ):
         self.raw, self.survey, self.codec, self.cfg, self.k = raw, survey, codec, cfg, n_codebooks
         self.picks = survey.plan.coded
         self.montage = codec.montage([raw.ch_names[i] for i in self.picks]) if self.picks else None

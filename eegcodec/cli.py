@@ -31,9 +31,17 @@ def _for_each_file(jobs: list[tuple[Path, Path]], args, work, verb: str) -> int:
     show = _show_progress(args)
     failed = []
     for src, dst in tqdm(jobs, desc="files", disable=len(jobs) < 2 or not show):
-        bar = tqdm(total=1, desc=src.name, unit="sample", unit_scale=True, disable=not show, leave=False, dynamic_ncols=True)
+        bar = tqdm(
+            total=1,
+            desc=src.name,
+            unit="sample",
+            unit_scale=True,
+            disable=not show,
+            leave=False,
+            dynamic_ncols=True,
+        )
 
-        def update(done: int, total: int) -> None:
+        def update(done: int, total: int, bar=bar) -> None:
             bar.total, bar.n = total, done
             bar.refresh()
 
@@ -50,12 +58,17 @@ def _for_each_file(jobs: list[tuple[Path, Path]], args, work, verb: str) -> int:
         finally:
             bar.close()
     if len(jobs) > 1:
-        print(f"{verb} {len(jobs) - len(failed)} of {len(jobs)} files" + (f"; {len(failed)} failed" if failed else ""),
-              file=sys.stderr)
+        print(
+            f"{verb} {len(jobs) - len(failed)} of {len(jobs)} files"
+            + (f"; {len(failed)} failed" if failed else ""),
+            file=sys.stderr,
+        )
     return EXIT_ERROR if failed else 0
 
 
-def _plan(args, suffixes: tuple[str, ...], out_suffix) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
+def _plan(
+    args, suffixes: tuple[str, ...], out_suffix
+) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
     """(input, output) pairs, and (sidecar, copy) pairs, checked before any model is loaded.
 
     Outputs mirror each named folder's tree under ``-o`` (a folder when several inputs or a
@@ -67,8 +80,12 @@ def _plan(args, suffixes: tuple[str, ...], out_suffix) -> tuple[list[tuple[Path,
 
     inputs = find_inputs(args.inputs, suffixes)
     out = Path(args.output) if args.output else None
-    to_folder = out is not None and (len(inputs) > 1 or out.is_dir() or args.output.endswith(("/", "\\"))
-                                     or any(Path(p).is_dir() for p in args.inputs))
+    to_folder = out is not None and (
+        len(inputs) > 1
+        or out.is_dir()
+        or args.output.endswith(("/", "\\"))
+        or any(Path(p).is_dir() for p in args.inputs)
+    )
     jobs = []
     for src, rel in inputs:
         stem = src.name[: -len(".fif.gz")] if src.name.lower().endswith(".fif.gz") else src.stem
@@ -102,7 +119,10 @@ def _copy_sidecars(sidecars: list[tuple[Path, Path]], args) -> None:
         atomic_write_bytes(dst, src.read_bytes())
         shutil.copystat(src, dst)
     if sidecars and not args.quiet:
-        print(f"copied {len(sidecars)} sidecar files (.json, .tsv, README ...) beside the outputs", file=sys.stderr)
+        print(
+            f"copied {len(sidecars)} sidecar files (.json, .tsv, README ...) beside the outputs",
+            file=sys.stderr,
+        )
 
 
 def _parse_ch_types(items: list[str] | None) -> dict[str, str]:
@@ -118,9 +138,13 @@ def _parse_ch_types(items: list[str] | None) -> dict[str, str]:
 
 
 def _often_exact_lines(channels: dict[str, float]) -> list[str]:
-    return [f"warning: {name}: {100 * f:.1f} % of its samples stored exactly (32 bits each), the model does not follow it; "
-            f"if it is not EEG, compress with --ch-type '{name}=ecg' (or emg, misc) to store it exactly on its own grid"
-            for name, f in channels.items()]
+    return [
+        f"warning: {name}: {100 * f:.1f} % of its samples stored exactly (32 bits each), the model does not "
+        f"follow it; "
+        f"if it is not EEG, compress with --ch-type '{name}=ecg' (or emg, misc) to store it exactly on its "
+        f"own grid"
+        for name, f in channels.items()
+    ]
 
 
 def cmd_compress(args) -> int:
@@ -136,8 +160,16 @@ def cmd_compress(args) -> int:
     codec = load_codec(args.model, device=args.device)
 
     def work(src: Path, dst: Path, progress) -> None:
-        data = compress(src, dst, codec, n_codebooks=args.codebooks, anonymize=args.anonymize, ch_types=ch_types,
-                        overwrite=args.force, progress=progress)
+        data = compress(
+            src,
+            dst,
+            codec,
+            n_codebooks=args.codebooks,
+            anonymize=args.anonymize,
+            ch_types=ch_types,
+            overwrite=args.force,
+            progress=progress,
+        )
         if not args.quiet:
             size = src.stat().st_size
             print(f"{src} -> {dst} ({size:,} -> {len(data):,} bytes, {size / len(data):.1f}x)")
@@ -231,27 +263,38 @@ def cmd_info(args) -> int:
         return 0
     r = d["recording"]
     print(f"file            {d['file']} ({d['file_bytes']:,} bytes, .eegc version {d['format_version']})")
-    print(f"recording       {r['channels']} channels ({r['coded_channels']} coded), {r['sfreq']:g} Hz, {r['duration_s']:g} s, {r['annotations']} annotations")
+    print(
+        f"recording       {r['channels']} channels ({r['coded_channels']} coded), {r['sfreq']:g} Hz, "
+        f"{r['duration_s']:g} s, {r['annotations']} annotations"
+    )
     print(f"measured        {r['meas_date']}{'  (anonymized)' if r['anonymized'] else ''}")
     for name, why in r["lossless_channels"].items():
         print(f"exact           {name}: {why}")
-    print(f"model           {d['model']} (weights sha256 {d['weights_sha256'][:16]}...), {d['codebooks']} codebooks")
+    print(
+        f"model           {d['model']} (weights sha256 {d['weights_sha256'][:16]}...), {d['codebooks']} "
+        f"codebooks"
+    )
     print("sections        " + ", ".join(f"{k} {v:,} B" for k, v in d["sections"].items()))
-    print(f"bits/sample     {d['bits_per_sample']} (codes + side data over coded channels x samples); CR16 {d['cr16']}")
+    print(
+        f"bits/sample     {d['bits_per_sample']} (codes + side data over coded channels x samples); CR16 "
+        f"{d['cr16']}"
+    )
     print(f"whole file      {d['file_bits_per_sample']} bits/sample over all channels")
     if d["compression_ratio_vs_source"]:
-        print(f"vs source       {d['source']['name'] or '(name removed)'} {d['source']['bytes']:,} bytes -> {d['compression_ratio_vs_source']}x smaller")
+        print(
+            f"vs source       {d['source']['name'] or '(name removed)'} {d['source']['bytes']:,} bytes -> "
+            f"{d['compression_ratio_vs_source']}x smaller"
+        )
     for line in _often_exact_lines(d["often_exact_channels"]):
         print(line)
     return 0
 
 
 def cmd_eval(args) -> int:
-    from .evaluate import evaluate_file, format_table
-    from .models import load_codec
-
     from .adapt import AdapterConfig
+    from .evaluate import evaluate_file, format_table
     from .io import check_output, find_recordings
+    from .models import load_codec
     from .train.config import parse_override
 
     inputs = find_recordings(args.inputs)
@@ -265,7 +308,9 @@ def cmd_eval(args) -> int:
         adapter = AdapterConfig.from_dict({**codec.info.adapter.to_dict(), **changes})
     rows = []
     for src in inputs:
-        rows += evaluate_file(src, codec, depths, crop_seconds=args.crop, progress=_show_progress(args), adapter=adapter)
+        rows += evaluate_file(
+            src, codec, depths, crop_seconds=args.crop, progress=_show_progress(args), adapter=adapter
+        )
     print(format_table(rows))
     if args.json:
         from .io import atomic_write_bytes
@@ -284,8 +329,11 @@ def cmd_models(args) -> int:
     for r in rows:
         extra = ""
         if "sample_rate" in r:
-            extra = (f"{r['sample_rate']} Hz, hop {r['hop_length']}, up to {r['n_codebooks']} codebooks of {r['codebook_size']} "
-                     f"(default {r['default_codebooks']})") + (f", {r['size_mb']} MB" if "size_mb" in r else "")
+            extra = (
+                f"{r['sample_rate']} Hz, hop {r['hop_length']}, up to {r['n_codebooks']} codebooks of "
+                f"{r['codebook_size']} "
+                f"(default {r['default_codebooks']})"
+            ) + (f", {r['size_mb']} MB" if "size_mb" in r else "")
             if "multichannel_tokens" in r:
                 extra += f"; multi-channel: {r['multichannel_tokens']} spatial tokens per frame"
         print(f"{r['name']:<22} {r['status']:<30} {extra}")
@@ -305,12 +353,14 @@ def cmd_train(args) -> int:
     finally:
         trainer.close()
     if trainer.is_main:
-        print(json.dumps({"step": trainer.step, "last_losses": last, "best_val_score": trainer.best}, indent=1))
+        print(
+            json.dumps({"step": trainer.step, "last_losses": last, "best_val_score": trainer.best}, indent=1)
+        )
     return 0
 
 
 def _model_labels(entries: list[str]) -> tuple[list[str], list[str | None]]:
-    """``NAME``, ``PATH`` or ``LABEL=NAME_OR_PATH`` -> (models, labels); the label names the model in reports."""
+    """``NAME``, ``PATH`` or ``LABEL=NAME_OR_PATH`` -> (models, labels); labels name models in reports."""
     models, labels = [], []
     for e in entries:
         label, sep, model = e.partition("=")
@@ -327,9 +377,11 @@ def cmd_bench(args) -> int:
     from .errors import EegcodecError
 
     try:
-        from benchmarks import downstream, rd, speed
-    except ImportError as exc:  # a wheel built without the benchmarks package
-        raise EegcodecError(f"the benchmarks package is not installed ({exc}); install eegcodec from its repository") from exc
+        from .bench import downstream, rd, speed
+    except ImportError as exc:  # scikit-learn, PyWavelets, matplotlib: the [bench] extra
+        raise EegcodecError(
+            f"benchmarks need the [bench] extra ({exc}): pip install 'eegcodec[bench]'"
+        ) from exc
     out = Path(args.out)
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     models, labels = _model_labels(args.models)
@@ -358,92 +410,242 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eegcodec", description="Compress EEG recordings with neural audio codecs.")
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+def _model_args(sp, default="default"):
+    sp.add_argument(
+        "--model",
+        default=default,
+        help="model name (see 'eegcodec models') or weights file (default: %(default)s)",
+    )
+    sp.add_argument(
+        "--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs (default: cpu)"
+    )
 
-    def model_args(sp, default="default"):
-        sp.add_argument("--model", default=default, help="model name (see 'eegcodec models') or weights file (default: %(default)s)")
-        sp.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs (default: cpu)")
 
-    c = sub.add_parser("compress", help="EEG file(s) -> .eegc", description="Compress recordings (any MNE-readable format; folders are searched recursively).")
+def _add_compress(sub) -> None:
+    c = sub.add_parser(
+        "compress",
+        help="EEG file(s) -> .eegc",
+        description="Compress recordings (any MNE-readable format; folders are searched recursively).",
+    )
     c.add_argument("inputs", nargs="+", metavar="INPUT", help="recording file(s) or folder(s)")
-    c.add_argument("-o", "--output", help="output .eegc file, or a folder for several inputs (default: beside the input)")
-    c.add_argument("--codebooks", type=int, default=None, metavar="N", help="codebook depth, 1..the model's maximum (default: the model's recommended depth; see 'eegcodec models')")
-    c.add_argument("--anonymize", action="store_true", help="remove subject identity and measurement date from the stored header")
-    c.add_argument("--ch-type", action="append", metavar="NAME=TYPE",
-                   help="retype a channel before compressing, e.g. --ch-type 'ECG ECG=ecg' (repeatable); "
-                        "channels typed other than eeg/eog/seeg/ecog/dbs are stored exactly on their own sample grid")
-    c.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs (never the input itself)")
+    c.add_argument(
+        "-o", "--output", help="output .eegc file, or a folder for several inputs (default: beside the input)"
+    )
+    c.add_argument(
+        "--codebooks",
+        type=int,
+        default=None,
+        metavar="N",
+        help="codebook depth, 1..the model's maximum (default: the model's recommended depth; see 'eegcodec "
+        "models')",
+    )
+    c.add_argument(
+        "--anonymize",
+        action="store_true",
+        help="remove subject identity and measurement date from the stored header",
+    )
+    c.add_argument(
+        "--ch-type",
+        action="append",
+        metavar="NAME=TYPE",
+        help="retype a channel before compressing, e.g. --ch-type 'ECG ECG=ecg' (repeatable); "
+        "channels typed other than eeg/eog/seeg/ecog/dbs are stored exactly on their own sample grid",
+    )
+    c.add_argument(
+        "-f", "--force", action="store_true", help="overwrite existing outputs (never the input itself)"
+    )
     c.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
-    model_args(c)
+    _model_args(c)
     c.set_defaults(func=cmd_compress)
 
-    d = sub.add_parser("decompress", help=".eegc -> EDF/BDF/FIF/BrainVision/EEGLAB", description="Rebuild recordings from .eegc files.")
+
+def _add_decompress(sub) -> None:
+    d = sub.add_parser(
+        "decompress",
+        help=".eegc -> EDF/BDF/FIF/BrainVision/EEGLAB",
+        description="Rebuild recordings from .eegc files.",
+    )
     d.add_argument("inputs", nargs="+", metavar="INPUT", help=".eegc file(s) or folder(s)")
-    d.add_argument("-o", "--output", help="output file (extension picks the format: .edf .bdf .fif .vhdr .set) or folder "
-                   "(default: NAME.decoded.EXT beside the input; never an existing file without --force)")
-    d.add_argument("--format", default=None, choices=["edf", "bdf", "fif", "vhdr", "set"],
-                   help="format when -o is a folder or absent (default: the original recording's, else edf)")
-    d.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs (never the input itself)")
+    d.add_argument(
+        "-o",
+        "--output",
+        help="output file (extension picks the format: .edf .bdf .fif .vhdr .set) or folder "
+        "(default: NAME.decoded.EXT beside the input; never an existing file without --force)",
+    )
+    d.add_argument(
+        "--format",
+        default=None,
+        choices=["edf", "bdf", "fif", "vhdr", "set"],
+        help="format when -o is a folder or absent (default: the original recording's, else edf)",
+    )
+    d.add_argument(
+        "-f", "--force", action="store_true", help="overwrite existing outputs (never the input itself)"
+    )
     d.add_argument("-q", "--quiet", action="store_true")
-    model_args(d, default=None)
+    _model_args(d, default=None)
     d.set_defaults(func=cmd_decompress)
 
-    v = sub.add_parser("verify", help="decode .eegc files and check them, writing nothing",
-                       description="Decode each .eegc file completely and check it (like flac -t); exit 1 if any fails.")
+
+def _add_verify(sub) -> None:
+    v = sub.add_parser(
+        "verify",
+        help="decode .eegc files and check them, writing nothing",
+        description="Decode each .eegc file completely and check it (like flac -t); exit 1 if any fails.",
+    )
     v.add_argument("inputs", nargs="+", metavar="INPUT", help=".eegc file(s) or folder(s)")
     v.add_argument("-q", "--quiet", action="store_true")
-    model_args(v, default=None)
+    _model_args(v, default=None)
     v.set_defaults(func=cmd_verify)
 
-    i = sub.add_parser("info", help="what an .eegc file holds", description="Show an .eegc file's recording, model, sizes and bits per sample.")
+
+def _add_info(sub) -> None:
+    i = sub.add_parser(
+        "info",
+        help="what an .eegc file holds",
+        description="Show an .eegc file's recording, model, sizes and bits per sample.",
+    )
     i.add_argument("input", metavar="FILE")
     i.add_argument("--json", action="store_true", help="print JSON")
     i.set_defaults(func=cmd_info)
 
-    e = sub.add_parser("eval", help="compress + decompress + metrics table", description="Round-trip recordings at several codebook depths and report bits/sample, CR16, PRD, SNR, Pearson r, spectral error.")
+
+def _add_eval(sub) -> None:
+    e = sub.add_parser(
+        "eval",
+        help="compress + decompress + metrics table",
+        description="Round-trip recordings at several codebook depths and report bits/sample, CR16, PRD, "
+        "SNR, Pearson r, spectral error.",
+    )
     e.add_argument("inputs", nargs="+", metavar="INPUT")
     e.add_argument("--codebooks", type=int, nargs="+", metavar="N", help="depths to evaluate (default: all)")
-    e.add_argument("--crop", type=float, default=None, metavar="SECONDS", help="use only the first SECONDS of each recording")
+    e.add_argument(
+        "--crop",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="use only the first SECONDS of each recording",
+    )
     e.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     e.add_argument("-f", "--force", action="store_true", help="overwrite an existing --json file")
-    e.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an adapter setting for this evaluation, e.g. --set baseline_seconds=0")
+    e.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override an adapter setting for this evaluation, e.g. --set baseline_seconds=0",
+    )
     e.add_argument("-q", "--quiet", action="store_true")
-    model_args(e)
+    _model_args(e)
     e.set_defaults(func=cmd_eval)
 
-    m = sub.add_parser("models", help="list shipped and cached models", description="List shipped and cached models with their rates and depths.")
+
+def _add_models(sub) -> None:
+    m = sub.add_parser(
+        "models",
+        help="list shipped and cached models",
+        description="List shipped and cached models with their rates and depths.",
+    )
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_models)
 
-    t = sub.add_parser("train", help="train a codec from a YAML recipe", description="Train or fine-tune a codec (works under torchrun --no-python).")
+
+def _add_train(sub) -> None:
+    t = sub.add_parser(
+        "train",
+        help="train a codec from a YAML recipe",
+        description="Train or fine-tune a codec (works under torchrun --no-python).",
+    )
     t.add_argument("recipe", metavar="RECIPE.yaml")
     t.add_argument("--out", required=True, metavar="DIR", help="run folder (checkpoints, TensorBoard logs)")
     t.add_argument("--steps", type=int, help="override the recipe's step count")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe key, e.g. --set optim.lr=3e-4")
+    t.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a recipe key, e.g. --set optim.lr=3e-4"
+    )
     t.add_argument("--resume", action="store_true", help="continue from DIR/state.pt")
     t.set_defaults(func=cmd_train)
 
-    b = sub.add_parser("bench", help="benchmarks: rate-distortion, downstream tasks, speed",
-                       description="Run a benchmark on recordings; writes DIR/results.json, DIR/report.md and PNG figures.")
-    b.add_argument("kind", choices=["rd", "downstream", "speed"], help="rd: bits vs fidelity with classical coders; downstream: "
-                   "classifiers on reconstructed EEG; speed: real-time factor and peak memory")
-    b.add_argument("inputs", nargs="*", metavar="INPUT", help="recording files or folders (speed: the first is tiled to each length)")
+
+def _add_bench(sub) -> None:
+    b = sub.add_parser(
+        "bench",
+        help="benchmarks: rate-distortion, downstream tasks, speed",
+        description="Run a benchmark on recordings; writes DIR/results.json, DIR/report.md and PNG figures.",
+    )
+    b.add_argument(
+        "kind",
+        choices=["rd", "downstream", "speed"],
+        help="rd: bits vs fidelity with classical coders; downstream: "
+        "classifiers on reconstructed EEG; speed: real-time factor and peak memory",
+    )
+    b.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="recording files or folders (speed: the first is tiled to each length)",
+    )
     b.add_argument("--out", required=True, metavar="DIR")
-    b.add_argument("--models", nargs="+", default=["default"], metavar="MODEL",
-                   help="model names or files, optionally LABEL=MODEL (speed also takes dac16k-sized); default: default")
-    b.add_argument("--quick", action="store_true", help="small settings for a smoke run (short crops, one depth, short recordings)")
-    b.add_argument("--codebooks", type=int, nargs="+", metavar="N", help="depths (rd default: all; downstream: 1, 3, 6, max)")
-    b.add_argument("--crop", type=float, metavar="SECONDS", help="rd: seconds from the start of each recording (default 60)")
+    b.add_argument(
+        "--models",
+        nargs="+",
+        default=["default"],
+        metavar="MODEL",
+        help="model names or files, optionally LABEL=MODEL (speed also takes dac16k-sized); default: default",
+    )
+    b.add_argument(
+        "--quick",
+        action="store_true",
+        help="small settings for a smoke run (short crops, one depth, short recordings)",
+    )
+    b.add_argument(
+        "--codebooks",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="depths (rd default: all; downstream: 1, 3, 6, max)",
+    )
+    b.add_argument(
+        "--crop",
+        type=float,
+        metavar="SECONDS",
+        help="rd: seconds from the start of each recording (default 60)",
+    )
     b.add_argument("--minutes", type=float, nargs="+", help="speed: recording lengths (default 1 10 60)")
-    b.add_argument("--channels", type=int, help="speed: channel count of the built recordings (default: the input's, or 64)")
+    b.add_argument(
+        "--channels",
+        type=int,
+        help="speed: channel count of the built recordings (default: the input's, or 64)",
+    )
     b.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="speed: where the model runs")
-    b.add_argument("--repeats", type=int, metavar="N", help="speed: runs of each verb, median reported (default 3; --quick 1)")
+    b.add_argument(
+        "--repeats",
+        type=int,
+        metavar="N",
+        help="speed: runs of each verb, median reported (default 3; --quick 1)",
+    )
     b.add_argument("-q", "--quiet", action="store_true")
     b.set_defaults(func=cmd_bench)
 
+
+#: the verbs, each one function adding its subparser (align adds its own group)
+VERBS = (
+    _add_compress,
+    _add_decompress,
+    _add_verify,
+    _add_info,
+    _add_eval,
+    _add_models,
+    _add_train,
+    _add_bench,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="eegcodec", description="Compress EEG recordings with neural audio codecs."
+    )
+    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for add in VERBS:
+        add(sub)
     from .align.cli import add_align_parser
 
     add_align_parser(sub)
@@ -471,7 +673,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"eegcodec: error: {type(exc).__name__}: {msg} (rerun with --debug for details)", file=sys.stderr)
+        print(
+            f"eegcodec: error: {type(exc).__name__}: {msg} (rerun with --debug for details)", file=sys.stderr
+        )
         return EXIT_ERROR
 
 

@@ -111,13 +111,18 @@ def inflate(payload: bytes, expected: int, what: str) -> bytes:
     except zstandard.ZstdError as exc:
         raise CorruptFileError(f"{what} section cannot be decompressed: {exc}") from exc
     if len(raw) != expected:
-        raise CorruptFileError(f"{what} section inflates to {'more than ' if len(raw) > expected else ''}{len(raw)} bytes, expected {expected}")
+        raise CorruptFileError(
+            f"{what} section inflates to {'more than ' if len(raw) > expected else ''}{len(raw)} bytes, "
+            f"expected {expected}"
+        )
     return raw
 
 
 def _parse_json(payload: bytes, source: str):
     if len(payload) > MAX_HEAD_BYTES:
-        raise CorruptFileError(f"{source} has a {len(payload):,}-byte header, more than {MAX_HEAD_BYTES:,} allowed")
+        raise CorruptFileError(
+            f"{source} has a {len(payload):,}-byte header, more than {MAX_HEAD_BYTES:,} allowed"
+        )
 
     def refuse(name):
         raise ValueError(f"{name} is not allowed")
@@ -154,7 +159,9 @@ class Archive:
         """Section payloads; HEAD binds the others by their SHA-256 (a spliced file is refused)."""
         body = {b"CODE": self.codes, b"SIDE": self.side, b"RAWC": self.raw_channels, b"INFO": self.info_fif}
         head = self.header.to_json()
-        head["sections"] = {tag.decode(): hashlib.sha256(payload).hexdigest() for tag, payload in body.items()}
+        head["sections"] = {
+            tag.decode(): hashlib.sha256(payload).hexdigest() for tag, payload in body.items()
+        }
         head_bytes = json.dumps(head, separators=(",", ":"), allow_nan=False).encode()
         return {b"HEAD": head_bytes, **body, b"END.": b""}
 
@@ -163,11 +170,15 @@ class Archive:
             raise ValueError(f"this eegcodec writes .eegc version {VERSION} only")
         out = [MAGIC, struct.pack("<HH", VERSION, 0)]
         for tag, payload in self.payloads().items():
-            out += [_SECTION_HEAD.pack(tag, len(payload)), payload, struct.pack("<I", zlib.crc32(tag + payload))]
+            out += [
+                _SECTION_HEAD.pack(tag, len(payload)),
+                payload,
+                struct.pack("<I", zlib.crc32(tag + payload)),
+            ]
         return b"".join(out)
 
     @classmethod
-    def from_bytes(cls, data: bytes, source: str = "input") -> "Archive":
+    def from_bytes(cls, data: bytes, source: str = "input") -> Archive:
         """Parse and verify an ``.eegc`` file (magic, version, CRCs, digests, header);
         raises :class:`CorruptFileError` with one line."""
         version, found = _read_sections(data, source)
@@ -178,15 +189,24 @@ class Archive:
                 raise CorruptFileError(f"{source} has no section digests in its header")
             for tag in SECTION_ORDER[1:-1]:
                 if digests.get(tag.decode()) != hashlib.sha256(found[tag]).hexdigest():
-                    raise CorruptFileError(f"{source} is damaged or spliced: section {tag.decode()} does not belong to this header")
+                    raise CorruptFileError(
+                        f"{source} is damaged or spliced: section {tag.decode()} does not belong to this "
+                        f"header"
+                    )
         try:
             header = Header.from_json(head, version)
             sizes = {t.decode(): len(p) for t, p in found.items()}
             header.check_sections(sizes)
         except CorruptFileError as exc:
             raise CorruptFileError(f"{source}: {exc}") from None
-        return cls(header=header, codes=found[b"CODE"], side=found[b"SIDE"], raw_channels=found[b"RAWC"],
-                   info_fif=found[b"INFO"], section_sizes=sizes)
+        return cls(
+            header=header,
+            codes=found[b"CODE"],
+            side=found[b"SIDE"],
+            raw_channels=found[b"RAWC"],
+            info_fif=found[b"INFO"],
+            section_sizes=sizes,
+        )
 
 
 def _read_sections(data: bytes, source: str) -> tuple[int, dict[bytes, bytes]]:
@@ -195,7 +215,10 @@ def _read_sections(data: bytes, source: str) -> tuple[int, dict[bytes, bytes]]:
         raise CorruptFileError(f"{source} is not an .eegc file (bad magic word)")
     (version, flags) = struct.unpack_from("<HH", data, 4)
     if version not in READABLE:
-        raise CorruptFileError(f"{source} uses .eegc version {version}; this eegcodec reads versions {', '.join(map(str, READABLE))}")
+        raise CorruptFileError(
+            f"{source} uses .eegc version {version}; this eegcodec reads versions "
+            f"{', '.join(map(str, READABLE))}"
+        )
     if flags != 0:
         raise CorruptFileError(f"{source} is damaged: reserved header bits are set ({flags:#06x})")
     pos, found = 8, {}
@@ -204,7 +227,9 @@ def _read_sections(data: bytes, source: str) -> tuple[int, dict[bytes, bytes]]:
             raise CorruptFileError(f"{source} is truncated (section {expected.decode()} missing)")
         tag, length = _SECTION_HEAD.unpack_from(data, pos)
         if tag != expected:
-            raise CorruptFileError(f"{source} is damaged: expected section {expected!r} at byte {pos}, found {tag!r}")
+            raise CorruptFileError(
+                f"{source} is damaged: expected section {expected!r} at byte {pos}, found {tag!r}"
+            )
         start = pos + _SECTION_HEAD.size
         end = start + length
         if end + 4 > len(data):

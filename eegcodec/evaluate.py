@@ -18,8 +18,16 @@ from .metrics import bits_per_sample, reconstruction_metrics
 from .pipeline import compress_raw, decompress_archive
 
 
-def evaluate_raw(raw, codec: Codec, depths: list[int], name: str = "recording", progress: bool = False,
-                 adapter: AdapterConfig | None = None, on_reconstruction=None) -> list[dict]:
+def evaluate_raw(
+    raw,
+    codec: Codec,
+    depths: list[int],
+    *,
+    name: str = "recording",
+    progress: bool = False,
+    adapter: AdapterConfig | None = None,
+    on_reconstruction=None,
+) -> list[dict]:
     """One row per depth: bps, CR16, PRD, SNR, r, spectral error, band power errors, speeds.
 
     ``adapter`` overrides the model's adapter settings (for experiments);
@@ -59,7 +67,15 @@ def evaluate_raw(raw, codec: Codec, depths: list[int], name: str = "recording", 
     return rows
 
 
-def evaluate_file(path: str | Path, codec: Codec, depths: list[int], crop_seconds: float | None = None, progress: bool = False, adapter: AdapterConfig | None = None) -> list[dict]:
+def evaluate_file(
+    path: str | Path,
+    codec: Codec,
+    depths: list[int],
+    *,
+    crop_seconds: float | None = None,
+    progress: bool = False,
+    adapter: AdapterConfig | None = None,
+) -> list[dict]:
     raw = read_raw(path, preload=True)
     if crop_seconds:
         raw.crop(0, min(crop_seconds, raw.times[-1]), include_tmax=False)

@@ -132,5 +132,7 @@ def decode_legacy(payload: bytes, n_channels: int, spans: list[tuple[int, int]])
     pos = 0
     for a, b in spans:
         size = n_channels * (b - a) * 8
-        yield np.frombuffer(raw, dtype="<f8", count=n_channels * (b - a), offset=pos).reshape(n_channels, b - a)
+        yield np.frombuffer(raw, dtype="<f8", count=n_channels * (b - a), offset=pos).reshape(
+            n_channels, b - a
+        )
         pos += size

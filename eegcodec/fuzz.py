@@ -34,14 +34,35 @@ from pathlib import Path
 import numpy as np
 import zstandard
 
-from .container import _SECTION_HEAD, MAGIC, SECTION_ORDER
+from .container import _SECTION_HEAD, MAGIC
 from .errors import EegcodecError
 
 KINDS = ("bitflip", "truncate", "splice", "forge", "forge_digest", "bomb")
 #: mutations after which any decoded output other than the original is a silent wrong output
 DAMAGE = ("bitflip", "truncate", "splice")
-HOSTILE = (0, 1, -1, 2, 10**12, -(10**12), 2**63, 1e-9, 1e308, -1e308, 0.5, "", "x" * 3, None, True, [], {}, [0] * 5,
-           [[1, 2, 3]], {"a": 1}, "NaN")
+HOSTILE = (
+    0,
+    1,
+    -1,
+    2,
+    10**12,
+    -(10**12),
+    2**63,
+    1e-9,
+    1e308,
+    -1e308,
+    0.5,
+    "",
+    "x" * 3,
+    None,
+    True,
+    [],
+    {},
+    [0] * 5,
+    [[1, 2, 3]],
+    {"a": 1},
+    "NaN",
+)
 
 
 def split_sections(data: bytes) -> tuple[int, list[tuple[bytes, bytes]]]:
@@ -98,7 +119,11 @@ def _hostile(rng: np.random.Generator, old):
             deep = [deep]
         return deep
     if r < 0.2 and isinstance(old, (int, float)) and not isinstance(old, bool):
-        return type(old)(old * rng.choice([-1, 0, 2, 1000, 1e-6])) if isinstance(old, float) else int(old) * int(rng.choice([-1, 0, 2, 1000]))
+        return (
+            type(old)(old * rng.choice([-1, 0, 2, 1000, 1e-6]))
+            if isinstance(old, float)
+            else int(old) * int(rng.choice([-1, 0, 2, 1000]))
+        )
     if r < 0.3 and isinstance(old, list):
         return old[: int(rng.integers(0, len(old) + 1))] or old + old
     return HOSTILE[int(rng.integers(len(HOSTILE)))]
@@ -118,7 +143,9 @@ class _Bombs:
             self.zeros = f.read()
 
 
-def mutate(kind: str, data: bytes, other: bytes, rng: np.random.Generator, bombs: _Bombs | None = None) -> bytes:
+def mutate(
+    kind: str, data: bytes, other: bytes, rng: np.random.Generator, bombs: _Bombs | None = None
+) -> bytes:
     """One mutant of ``data`` (``other``: a second valid file to splice from)."""
     version, secs = split_sections(data)
     if kind == "bitflip":
@@ -162,8 +189,10 @@ class _Timeout(Exception):
     pass
 
 
-def run_case(mutant: bytes, codec, reference: np.ndarray, timeout: float, memory: int) -> tuple[str, str, float, int]:
-    """Decode ``mutant``; (outcome, detail, seconds, peak traced bytes). See the module docstring for the outcomes."""
+def run_case(
+    mutant: bytes, codec, reference: np.ndarray, timeout: float, memory: int
+) -> tuple[str, str, float, int]:
+    """Decode ``mutant``; (outcome, detail, seconds, peak traced bytes); outcomes: module docstring."""
     from .container import Archive
     from .pipeline import decompress_archive
 
@@ -214,10 +243,27 @@ def reference_files(tmp: Path):
     from .pipeline import compress_raw
 
     torch.manual_seed(0)
-    model = build_dac(dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=3,
-                           codebook_size=64, codebook_dim=4, sample_rate=160))
+    model = build_dac(
+        dict(
+            encoder_dim=4,
+            encoder_rates=[2, 4],
+            decoder_dim=16,
+            decoder_rates=[4, 2],
+            n_codebooks=3,
+            codebook_size=64,
+            codebook_dim=4,
+            sample_rate=160,
+        )
+    )
     path = tmp / "fuzz-model.pth"
-    save_dac_file(model, path, {"name": "fuzz", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=4.0, overlap_seconds=0.5).to_dict()})
+    save_dac_file(
+        model,
+        path,
+        {
+            "name": "fuzz",
+            "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=4.0, overlap_seconds=0.5).to_dict(),
+        },
+    )
     codec = load_codec(path)
     files = []
     rng = np.random.default_rng(0)
@@ -236,8 +282,15 @@ def reference_files(tmp: Path):
     return files, codec
 
 
-def fuzz(cases: int, seed: int = 0, timeout: float = 20.0, memory: int = 2**30, kinds=KINDS, bomb_gib: float = 5.0,
-         progress=None) -> dict:
+def fuzz(
+    cases: int,
+    seed: int = 0,
+    timeout: float = 20.0,
+    memory: int = 2**30,
+    kinds=KINDS,
+    bomb_gib: float = 5.0,
+    progress=None,
+) -> dict:
     """Run ``cases`` mutants; returns counts per (kind, outcome), failures and the time taken."""
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
@@ -277,12 +330,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=20.0, help="seconds after which a case counts as a hang")
-    p.add_argument("--memory", type=float, default=1.0, help="GiB of traced allocations beyond the output that count as a failure")
+    p.add_argument(
+        "--memory",
+        type=float,
+        default=1.0,
+        help="GiB of traced allocations beyond the output that count as a failure",
+    )
     p.add_argument("--bomb-gib", type=float, default=5.0, help="size the compression bombs inflate to")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = p.parse_args(argv)
-    res = fuzz(args.cases, args.seed, args.timeout, int(args.memory * 2**30), bomb_gib=args.bomb_gib,
-               progress=lambda i, n: print(f"{i}/{n} cases", file=sys.stderr, flush=True))
+    res = fuzz(
+        args.cases,
+        args.seed,
+        args.timeout,
+        int(args.memory * 2**30),
+        bomb_gib=args.bomb_gib,
+        progress=lambda i, n: print(f"{i}/{n} cases", file=sys.stderr, flush=True),
+    )
     print(json.dumps(res, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))

@@ -40,11 +40,25 @@ SIDE_DTYPES = ("|i1", "<i2", "<i4", "<i8", "<f4", "<f8")
 #: side arrays per format version: name -> shape in symbols (C coded channels,
 #: K baseline knots, N chunks, O outliers, R NaN runs)
 SIDE_SHAPES = {
-    1: {"baseline_knot_deltas": "CK", "baseline_step": "C", "chunk_scales": "NC",
-        "outlier_channel": "O", "outlier_index_delta": "O", "outlier_value": "O", "nan_runs": "R3"},
-    2: {"baseline_step_log2": "C", "baseline_common_delta": "K", "baseline_knot_deltas": "CK",
-        "chunk_scale_log2": "NC", "outlier_channel": "O", "outlier_index_delta": "O",
-        "outlier_value": "O", "nan_runs": "R3"},
+    1: {
+        "baseline_knot_deltas": "CK",
+        "baseline_step": "C",
+        "chunk_scales": "NC",
+        "outlier_channel": "O",
+        "outlier_index_delta": "O",
+        "outlier_value": "O",
+        "nan_runs": "R3",
+    },
+    2: {
+        "baseline_step_log2": "C",
+        "baseline_common_delta": "K",
+        "baseline_knot_deltas": "CK",
+        "chunk_scale_log2": "NC",
+        "outlier_channel": "O",
+        "outlier_index_delta": "O",
+        "outlier_value": "O",
+        "nan_runs": "R3",
+    },
 }
 SIDE_SHAPES[3] = SIDE_SHAPES[2]
 
@@ -77,7 +91,14 @@ def _need(d: Any, key: str, kind, path: str, optional: bool = False):
 
 
 def kind_name(kinds: tuple) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "an object", bool: "true or false"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+        bool: "true or false",
+    }
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
@@ -98,7 +119,9 @@ def _num(d, key, path, lo, hi) -> float:
 def _str_list(d, key, path, n: int | None = None, max_len: int = MAX_CHANNELS) -> list[str]:
     v = _need(d, key, list, path)
     if len(v) > max_len or (n is not None and len(v) != n):
-        raise CorruptFileError(f"{_where(path)} has {len(v)} entries, expected {n if n is not None else f'at most {max_len}'}")
+        raise CorruptFileError(
+            f"{_where(path)} has {len(v)} entries, expected {n if n is not None else f'at most {max_len}'}"
+        )
     if not all(isinstance(s, str) and len(s) <= 4096 for s in v):
         raise CorruptFileError(f"{_where(path)} must hold strings")
     return list(v)
@@ -126,7 +149,7 @@ class Recording:
     anonymized: bool
 
     @classmethod
-    def from_json(cls, d: dict) -> "Recording":
+    def from_json(cls, d: dict) -> Recording:
         p = "recording"
         names = _str_list(d, "ch_names", f"{p}.ch_names")
         if not names:
@@ -157,7 +180,7 @@ class ModelRef:
     bits_per_code: int
 
     @classmethod
-    def from_json(cls, d: dict) -> "ModelRef":
+    def from_json(cls, d: dict) -> ModelRef:
         p = "model"
         sha = _need(d, "weights_sha256", str, f"{p}.weights_sha256")
         if not re.fullmatch(r"[0-9a-f]{64}", sha):
@@ -172,7 +195,9 @@ class ModelRef:
             bits_per_code=_int(d, "bits_per_code", f"{p}.bits_per_code", 1, 32),
         )
         if ref.codebook_size > 2**ref.bits_per_code:
-            raise CorruptFileError(f"{_where(p)}: codebook_size {ref.codebook_size} does not fit in {ref.bits_per_code} bits")
+            raise CorruptFileError(
+                f"{_where(p)}: codebook_size {ref.codebook_size} does not fit in {ref.bits_per_code} bits"
+            )
         return ref
 
 
@@ -187,7 +212,13 @@ class ArraySpec:
     nbytes: int
 
     def to_json(self) -> dict:
-        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "offset": self.offset, "nbytes": self.nbytes}
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "shape": list(self.shape),
+            "offset": self.offset,
+            "nbytes": self.nbytes,
+        }
 
 
 @dataclass
@@ -230,7 +261,11 @@ class Header:
 
     @property
     def n_chunks(self) -> int:
-        n, length, stride = self.recording.n_samples, self.chunk_length, self.chunk_length - self.chunk_overlap
+        n, length, stride = (
+            self.recording.n_samples,
+            self.chunk_length,
+            self.chunk_length - self.chunk_overlap,
+        )
         return 1 if n <= length else 1 + -(-(n - length) // stride)
 
     @property
@@ -265,7 +300,11 @@ class Header:
             "montage": self.montage,
             "adapter": self.adapter.to_dict(),
             "baseline_spacing": self.baseline_spacing,
-            "chunks": {"length": self.chunk_length, "overlap": self.chunk_overlap, "frames": self.chunk_frames},
+            "chunks": {
+                "length": self.chunk_length,
+                "overlap": self.chunk_overlap,
+                "frames": self.chunk_frames,
+            },
             "side": [a.to_json() for a in self.side],
             "source": self.source,
         }
@@ -275,8 +314,8 @@ class Header:
         return out
 
     @classmethod
-    def from_json(cls, d: Any, version: int) -> "Header":
-        """Validate parsed JSON of a version-``version`` header; one-line :class:`CorruptFileError` otherwise."""
+    def from_json(cls, d: Any, version: int) -> Header:
+        """Validate the parsed JSON of a version-``version`` header (else a :class:`CorruptFileError`)."""
         if version not in VERSIONS:
             raise CorruptFileError(f"header version {version} is not one of {VERSIONS}")
         if not isinstance(d, dict):
@@ -284,21 +323,15 @@ class Header:
         if version < 3 and {"sections", "exact", "info_bytes"} & set(d):
             raise CorruptFileError(f"header holds fields of version 3 in a version-{version} file")
         rec = Recording.from_json(_need(d, "recording", dict, "recording"))
-        n_ch = len(rec.ch_names)
-        channels = _need(d, "channels", dict, "channels")
-        coded = _int_list(channels, "coded", "channels.coded", 0, n_ch - 1, n_ch)
-        lossless = _int_list(channels, "lossless", "channels.lossless", 0, n_ch - 1, n_ch)
-        if sorted(coded + lossless) != list(range(n_ch)) or coded != sorted(coded) or lossless != sorted(lossless):
-            raise CorruptFileError(f"{_where('channels')}: coded and lossless do not list each of the {n_ch} channels once, in order")
-        reasons = _need(channels, "lossless_reasons", dict, "channels.lossless_reasons")
-        if not all(isinstance(k, str) and k.isdigit() and int(k) in set(lossless) and isinstance(v, str) for k, v in reasons.items()):
-            raise CorruptFileError(f"{_where('channels.lossless_reasons')} must map lossless channel indices to strings")
+        coded, lossless, reasons = _channels(_need(d, "channels", dict, "channels"), len(rec.ch_names))
         model = ModelRef.from_json(_need(d, "model", dict, "model"))
         codebooks = _int(d, "codebooks", "codebooks", 1, 256)
         code_rows = _int(d, "code_rows", "code_rows", 0, len(coded), optional=True)
         code_rows = len(coded) if code_rows is None else code_rows  # files before 0.2
         if (code_rows == 0) != (not coded):
-            raise CorruptFileError(f"{_where('code_rows')} = {code_rows} does not fit {len(coded)} coded channels")
+            raise CorruptFileError(
+                f"{_where('code_rows')} = {code_rows} does not fit {len(coded)} coded channels"
+            )
         chunks = _need(d, "chunks", dict, "chunks")
         length = _int(chunks, "length", "chunks.length", 2, 2**31)
         overlap = _int(chunks, "overlap", "chunks.overlap", 0, length // 2)
@@ -307,7 +340,7 @@ class Header:
             annotations=_annotations(_need(d, "annotations", dict, "annotations")),
             coded=coded,
             lossless=lossless,
-            lossless_reasons={int(k): v for k, v in reasons.items()},
+            lossless_reasons=reasons,
             model=model,
             codebooks=codebooks,
             code_rows=code_rows,
@@ -326,13 +359,19 @@ class Header:
         header.chunk_frames = header._frames(chunks)
         header.side = header._side_index(_need(d, "side", list, "side"))
         if version >= 3:
-            exact = _need(d, "exact", dict, "exact")
-            want = header.n_chunks if lossless else 0
-            header.exact_frames = _int_list(exact, "frame_bytes", "exact.frame_bytes", 0, 2**40, want)
-            if len(header.exact_frames) != want:
-                raise CorruptFileError(f"{_where('exact.frame_bytes')} has {len(header.exact_frames)} entries, expected {want}")
+            header.exact_frames = header._exact_frames(_need(d, "exact", dict, "exact"))
             header.info_bytes = _int(d, "info_bytes", "info_bytes", 0, MAX_INFO_BYTES)
         return header
+
+    def _exact_frames(self, exact: dict) -> list[int]:
+        """Compressed size of each chunk's frame in ``RAWC`` (one per chunk with exact channels)."""
+        want = self.n_chunks if self.lossless else 0
+        frames = _int_list(exact, "frame_bytes", "exact.frame_bytes", 0, 2**40, want)
+        if len(frames) != want:
+            raise CorruptFileError(
+                f"{_where('exact.frame_bytes')} has {len(frames)} entries, expected {want}"
+            )
+        return frames
 
     def _frames(self, chunks: dict) -> list[int]:
         """Code frames per chunk, checked against what the layout and the adapter imply."""
@@ -342,17 +381,25 @@ class Header:
                 raise CorruptFileError(f"{_where('chunks.frames')} lists frames but no channel is coded")
             return frames
         if len(frames) != self.n_chunks:
-            raise CorruptFileError(f"{_where('chunks.frames')} has {len(frames)} chunks, the layout has {self.n_chunks}")
+            raise CorruptFileError(
+                f"{_where('chunks.frames')} has {len(frames)} chunks, the layout has {self.n_chunks}"
+            )
         try:
             adapter = ChunkAdapter(self.adapter, self.recording.sfreq, self.model.hop_length)
         except EegcodecError as exc:
             raise CorruptFileError(f"{_where('adapter')}: {exc}") from exc
-        n, length, stride = self.recording.n_samples, self.chunk_length, self.chunk_length - self.chunk_overlap
+        n, length, stride = (
+            self.recording.n_samples,
+            self.chunk_length,
+            self.chunk_length - self.chunk_overlap,
+        )
         for i, got in enumerate(frames):
             start = i * stride
             want = adapter.n_frames(min(start + length, n) - start)
             if got != want:
-                raise CorruptFileError(f"{_where('chunks.frames')}[{i}] = {got}, the chunk's length implies {want}")
+                raise CorruptFileError(
+                    f"{_where('chunks.frames')}[{i}] = {got}, the chunk's length implies {want}"
+                )
         return frames
 
     def _side_index(self, index: list) -> list[ArraySpec]:
@@ -363,41 +410,85 @@ class Header:
         bound = max(1, len(self.coded)) * self.recording.n_samples
         specs, offset = [], 0
         if len(index) > len(allowed):
-            raise CorruptFileError(f"{_where('side')} lists {len(index)} arrays, at most {len(allowed)} exist")
+            raise CorruptFileError(
+                f"{_where('side')} lists {len(index)} arrays, at most {len(allowed)} exist"
+            )
         for i, item in enumerate(index):
             p = f"side[{i}]"
             name = _need(item, "name", str, f"{p}.name")
             if name not in allowed or any(s.name == name for s in specs):
-                raise CorruptFileError(f"{_where(p + '.name')} = {name!r} is not a side array of version {self.version} (or repeats)")
+                raise CorruptFileError(
+                    f"{_where(p + '.name')} = {name!r} is not a side array of version {self.version} (or "
+                    f"repeats)"
+                )
             dtype = _need(item, "dtype", str, f"{p}.dtype")
             if dtype not in SIDE_DTYPES:
                 raise CorruptFileError(f"{_where(p + '.dtype')} = {dtype!r} is not one of {SIDE_DTYPES}")
             shape = tuple(_int_list(item, "shape", f"{p}.shape", 0, 2**40, 4))
             symbols = allowed[name]
             if len(shape) != len(symbols) and not (symbols == "NC" and shape == (0, 0)):
-                raise CorruptFileError(f"{_where(p + '.shape')} {list(shape)} should have {len(symbols)} axes")
+                raise CorruptFileError(
+                    f"{_where(p + '.shape')} {list(shape)} should have {len(symbols)} axes"
+                )
             for size, sym in zip(shape, symbols):
                 want = sizes.get(sym, free.setdefault(sym, size))
                 if size != want or size > bound:
-                    raise CorruptFileError(f"{_where(p + '.shape')} {list(shape)} does not fit the recording ({sym} = {want})")
+                    raise CorruptFileError(
+                        f"{_where(p + '.shape')} {list(shape)} does not fit the recording ({sym} = {want})"
+                    )
             nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-            if _int(item, "offset", f"{p}.offset", 0, 2**42) != offset or _int(item, "nbytes", f"{p}.nbytes", 0, 2**42) != nbytes:
-                raise CorruptFileError(f"{_where(p)}: offset or nbytes disagree with the arrays before it and its shape")
+            if (
+                _int(item, "offset", f"{p}.offset", 0, 2**42) != offset
+                or _int(item, "nbytes", f"{p}.nbytes", 0, 2**42) != nbytes
+            ):
+                raise CorruptFileError(
+                    f"{_where(p)}: offset or nbytes disagree with the arrays before it and its shape"
+                )
             specs.append(ArraySpec(name, dtype, shape, offset, nbytes))
             offset += nbytes
         if self.coded and {s.name for s in specs} != set(allowed):
-            raise CorruptFileError(f"{_where('side')} lacks arrays: {sorted(set(allowed) - {s.name for s in specs})}")
+            raise CorruptFileError(
+                f"{_where('side')} lacks arrays: {sorted(set(allowed) - {s.name for s in specs})}"
+            )
         return specs
 
     def check_sections(self, sizes: dict[str, int]) -> None:
         """Section sizes (bytes) agree with what the header declares."""
         want_code = -(-self.code_count * self.model.bits_per_code // 8)
         if sizes.get("CODE", 0) != want_code:
-            raise CorruptFileError(f"CODE section holds {sizes.get('CODE', 0)} bytes, the header implies {want_code}")
+            raise CorruptFileError(
+                f"CODE section holds {sizes.get('CODE', 0)} bytes, the header implies {want_code}"
+            )
         if self.version >= 3 and sizes.get("RAWC", 0) != sum(self.exact_frames):
-            raise CorruptFileError(f"RAWC section holds {sizes.get('RAWC', 0)} bytes, the header lists {sum(self.exact_frames)}")
+            raise CorruptFileError(
+                f"RAWC section holds {sizes.get('RAWC', 0)} bytes, the header lists {sum(self.exact_frames)}"
+            )
         if not self.lossless and sizes.get("RAWC", 0) > 64:
             raise CorruptFileError("RAWC section holds data but no channel is stored exactly")
+
+
+def _channels(channels: dict, n_ch: int) -> tuple[list[int], list[int], dict[int, str]]:
+    """(coded, lossless, reasons): the two lists cover each of the ``n_ch`` channels once, in order."""
+    coded = _int_list(channels, "coded", "channels.coded", 0, n_ch - 1, n_ch)
+    lossless = _int_list(channels, "lossless", "channels.lossless", 0, n_ch - 1, n_ch)
+    if (
+        sorted(coded + lossless) != list(range(n_ch))
+        or coded != sorted(coded)
+        or lossless != sorted(lossless)
+    ):
+        raise CorruptFileError(
+            f"{_where('channels')}: coded and lossless do not list each of the {n_ch} channels once"
+        )
+    reasons = _need(channels, "lossless_reasons", dict, "channels.lossless_reasons")
+    exact = set(lossless)
+    if not all(
+        isinstance(k, str) and k.isdigit() and int(k) in exact and isinstance(v, str)
+        for k, v in reasons.items()
+    ):
+        raise CorruptFileError(
+            f"{_where('channels.lossless_reasons')} must map lossless channel indices to strings"
+        )
+    return coded, lossless, {int(k): v for k, v in reasons.items()}
 
 
 def _annotations(d: dict) -> dict:
@@ -408,16 +499,26 @@ def _annotations(d: dict) -> dict:
         raise CorruptFileError(f"{_where(p)} holds {n} annotations, at most {MAX_ANNOTATIONS} allowed")
     duration = _need(d, "duration", list, f"{p}.duration")
     for name, values in (("onset", onset), ("duration", duration)):
-        if len(values) != n or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        if len(values) != n or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
+        ):
             raise CorruptFileError(f"{_where(p + '.' + name)} must be {n} finite numbers")
     if any(v < 0 or v > MAX_SECONDS for v in duration) or any(abs(v) > MAX_SECONDS for v in onset):
         raise CorruptFileError(f"{_where(p)} holds an onset or duration outside +-{MAX_SECONDS:g} s")
     desc = _str_list(d, "description", f"{p}.description", n=n, max_len=MAX_ANNOTATIONS)
     ch_names = _need(d, "ch_names", list, f"{p}.ch_names")
-    if len(ch_names) != n or not all(isinstance(c, list) and all(isinstance(s, str) for s in c) for c in ch_names):
+    if len(ch_names) != n or not all(
+        isinstance(c, list) and all(isinstance(s, str) for s in c) for c in ch_names
+    ):
         raise CorruptFileError(f"{_where(p + '.ch_names')} must be {n} lists of channel names")
     orig = _need(d, "orig_time", str, f"{p}.orig_time", optional=True)
-    return {"orig_time": orig, "onset": onset, "duration": duration, "description": desc, "ch_names": ch_names}
+    return {
+        "orig_time": orig,
+        "onset": onset,
+        "duration": duration,
+        "description": desc,
+        "ch_names": ch_names,
+    }
 
 
 def _montage(d: Any, n_coded: int) -> dict | None:
@@ -426,17 +527,31 @@ def _montage(d: Any, n_coded: int) -> dict | None:
     pos = _need(d, "positions", list, "montage.positions")
     known = _need(d, "known", list, "montage.known")
     ok_pos = len(pos) == n_coded and all(
-        isinstance(r, list) and len(r) == 3 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < 1e3 for v in r)
+        isinstance(r, list)
+        and len(r) == 3
+        and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < 1e3
+            for v in r
+        )
         for r in pos
     )
     if not ok_pos or len(known) != n_coded or not all(isinstance(k, (bool, int)) for k in known):
-        raise CorruptFileError(f"{_where('montage')} must give {n_coded} finite positions [x, y, z] and flags")
+        raise CorruptFileError(
+            f"{_where('montage')} must give {n_coded} finite positions [x, y, z] and flags"
+        )
     return {"positions": pos, "known": known}
 
 
 def _adapter(d: dict) -> AdapterConfig:
-    ranges = {"model_rate": (MIN_SFREQ, 1e7), "chunk_seconds": (1e-3, 1e6), "overlap_seconds": (0, 1e6), "baseline_seconds": (0, 1e9),
-              "baseline_step": (1e-9, 1e9), "target_std": (1e-9, 1), "outlier_sigma": (1e-9, 1e9)}
+    ranges = {
+        "model_rate": (MIN_SFREQ, 1e7),
+        "chunk_seconds": (1e-3, 1e6),
+        "overlap_seconds": (0, 1e6),
+        "baseline_seconds": (0, 1e9),
+        "baseline_step": (1e-9, 1e9),
+        "target_std": (1e-9, 1),
+        "outlier_sigma": (1e-9, 1e9),
+    }
     values = {k: _num(d, k, f"adapter.{k}", lo, hi) for k, (lo, hi) in ranges.items() if k in d}
     if set(d) - set(ranges):
         raise CorruptFileError(f"{_where('adapter')} has unknown settings {sorted(set(d) - set(ranges))}")

@@ -19,7 +19,24 @@ import numpy as np
 from .errors import EegcodecError, UnsupportedFormatError
 
 #: Extensions read through :func:`mne.io.read_raw` (lower case, with dot).
-READ_EXTENSIONS = (".edf", ".edf+", ".bdf", ".fif", ".fif.gz", ".vhdr", ".set", ".gdf", ".cnt", ".mff", ".nxe", ".lay", ".eeg", ".data", ".cdt", ".xdf")
+READ_EXTENSIONS = (
+    ".edf",
+    ".edf+",
+    ".bdf",
+    ".fif",
+    ".fif.gz",
+    ".vhdr",
+    ".set",
+    ".gdf",
+    ".cnt",
+    ".mff",
+    ".nxe",
+    ".lay",
+    ".eeg",
+    ".data",
+    ".cdt",
+    ".xdf",
+)
 #: Endings taken when a folder is searched: one file per recording (a BrainVision folder
 #: gives its .vhdr, not its .eeg data file). Any READ_EXTENSIONS file can still be named.
 FOLDER_SUFFIXES = (".edf", ".bdf", ".fif", ".fif.gz", ".vhdr", ".set", ".gdf", ".cnt", ".mff", ".nxe")
@@ -44,7 +61,11 @@ def find_inputs(paths, suffixes: tuple[str, ...] = FOLDER_SUFFIXES) -> list[tupl
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(suffixes) and not _hidden(f, p))
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file() and f.name.lower().endswith(suffixes) and not _hidden(f, p)
+            )
             if not found:
                 raise EegcodecError(f"no {'/'.join(suffixes)} files in folder {p}")
             out += [(f, f.relative_to(p)) for f in found]
@@ -64,8 +85,13 @@ def find_sidecars(folder: Path) -> list[tuple[Path, Path]]:
     """``(file, path relative to folder)`` of the BIDS sidecars (``.json``, ``.tsv``) and dataset
     files (README, CHANGES, LICENSE) in ``folder``, recursively: what ``compress`` and
     ``decompress`` copy beside their outputs so that a BIDS dataset stays one."""
-    return [(f, f.relative_to(folder)) for f in sorted(folder.rglob("*"))
-            if f.is_file() and not _hidden(f, folder) and (f.name.lower().endswith(SIDECAR_SUFFIXES) or f.name in SIDECAR_NAMES)]
+    return [
+        (f, f.relative_to(folder))
+        for f in sorted(folder.rglob("*"))
+        if f.is_file()
+        and not _hidden(f, folder)
+        and (f.name.lower().endswith(SIDECAR_SUFFIXES) or f.name in SIDECAR_NAMES)
+    ]
 
 
 def _hidden(f: Path, root: Path) -> bool:
@@ -80,7 +106,7 @@ def check_output(path: Path, inputs: list[Path], force: bool) -> None:
         if path.exists() and src.exists() and os.path.samefile(path, src) or path.resolve() == src.resolve():
             raise EegcodecError(f"output {path} is the input file; choose another output name")
     if path.exists() and not force:
-        raise EegcodecError(f"output exists: {path} (pass --force to overwrite)")
+        raise EegcodecError(f"output exists: {path} (overwrite=True; --force on the command line)")
     if path.is_dir():
         raise EegcodecError(f"output {path} is a folder")
 
@@ -89,7 +115,9 @@ def output_format(path: Path) -> str:
     """The writer for ``path``'s extension; an unsupported extension is an error (before any work)."""
     ext = _suffix(path)
     if ext not in WRITE_FORMATS:
-        raise UnsupportedFormatError(f"cannot write {path.name!r}: choose an output extension among {', '.join(WRITE_FORMATS)}")
+        raise UnsupportedFormatError(
+            f"cannot write {path.name!r}: choose an output extension among {', '.join(WRITE_FORMATS)}"
+        )
     return WRITE_FORMATS[ext]
 
 
@@ -117,7 +145,8 @@ def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:
         raise UnsupportedFormatError(f"{path} is already an .eegc archive; use 'eegcodec decompress'")
     if _suffix(path) not in READ_EXTENSIONS:
         raise UnsupportedFormatError(
-            f"cannot read {path.name!r}: extension {path.suffix or '(none)'!r} is not an EEG format MNE reads "
+            f"cannot read {path.name!r}: extension {path.suffix or '(none)'!r} is not an EEG format MNE "
+            f"reads "
             f"(supported: {', '.join(READ_EXTENSIONS)})"
         )
     try:
@@ -140,7 +169,7 @@ def write_raw(raw: mne.io.BaseRaw, path: str | os.PathLike, overwrite: bool = Tr
     path = Path(path)
     fmt = output_format(path)
     if path.exists() and not overwrite:
-        raise EegcodecError(f"output exists: {path} (pass --force to overwrite)")
+        raise EegcodecError(f"output exists: {path} (overwrite=True; --force on the command line)")
     if fmt in ("edf", "bdf"):
         _refuse_nan(raw, path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,8 +200,10 @@ def _refuse_nan(raw: mne.io.BaseRaw, path: Path) -> None:
     if np.isnan(data).any():
         rows = np.flatnonzero(np.isnan(data).any(axis=1))
         names = ", ".join(raw.ch_names[i] for i in rows[:3]) + (" ..." if rows.size > 3 else "")
-        raise EegcodecError(f"cannot write {path.name}: the recording holds NaN samples (channels {names}), which "
-                            f"{path.suffix[1:].upper()} cannot store; write .fif instead, which keeps them")
+        raise EegcodecError(
+            f"cannot write {path.name}: the recording holds NaN samples (channels {names}), which "
+            f"{path.suffix[1:].upper()} cannot store; write .fif instead, which keeps them"
+        )
 
 
 def record_samples(n_samples: int, sfreq: float) -> int | None:
@@ -194,12 +225,17 @@ def _exact_records(path: Path, n_samples: int, sfreq: float, fmt: str) -> None:
         return
     r = record_samples(n_samples, sfreq)
     if r is None:
-        warnings.warn(f"{path.name}: no EDF data record length divides {n_samples} samples at {sfreq:g} Hz; "
-                      "the last record is padded (marked BAD_ACQ_SKIP)", stacklevel=3)
+        warnings.warn(
+            f"{path.name}: no EDF data record length divides {n_samples} samples at {sfreq:g} Hz; "
+            "the last record is padded (marked BAD_ACQ_SKIP)",
+            stacklevel=3,
+        )
         return
     edf = (edfio.read_edf if fmt == "edf" else edfio.read_bdf)(path)
     end = n_samples / sfreq
-    edf.set_annotations([a for a in edf.annotations if not (a.text == "BAD_ACQ_SKIP" and abs(a.onset - end) < 0.5 / sfreq)])
+    edf.set_annotations(
+        [a for a in edf.annotations if not (a.text == "BAD_ACQ_SKIP" and abs(a.onset - end) < 0.5 / sfreq)]
+    )
     edf.update_data_record_duration(r / int(sfreq), method="truncate")
     edf.write(path)
 

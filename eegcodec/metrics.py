@@ -42,7 +42,9 @@ def pearson_r(original: np.ndarray, recon: np.ndarray) -> float:
     return float(np.nanmedian(r))
 
 
-def spectral_error_db(original: np.ndarray, recon: np.ndarray, sfreq: float, fmin: float = 1.0, fmax: float = 45.0) -> float:
+def spectral_error_db(
+    original: np.ndarray, recon: np.ndarray, sfreq: float, fmin: float = 1.0, fmax: float = 45.0
+) -> float:
     """Mean |10 log10(PSD_y / PSD_x)| over ``fmin``..``fmax`` Hz (Welch, 2-s Hann windows),
     averaged over channels (dB)."""
     nper = int(min(original.shape[-1], round(2 * sfreq)))
@@ -55,7 +57,13 @@ def spectral_error_db(original: np.ndarray, recon: np.ndarray, sfreq: float, fmi
 
 
 #: Classical EEG bands (Hz), lower edge inclusive, upper exclusive.
-BANDS: dict[str, tuple[float, float]] = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0), "gamma": (30.0, 45.0)}
+BANDS: dict[str, tuple[float, float]] = {
+    "delta": (1.0, 4.0),
+    "theta": (4.0, 8.0),
+    "alpha": (8.0, 13.0),
+    "beta": (13.0, 30.0),
+    "gamma": (30.0, 45.0),
+}
 
 
 def band_powers(x: np.ndarray, sfreq: float, window_seconds: float = 2.0) -> np.ndarray:
@@ -71,10 +79,13 @@ def band_powers(x: np.ndarray, sfreq: float, window_seconds: float = 2.0) -> np.
 
 
 def band_power_error_db(original: np.ndarray, recon: np.ndarray, sfreq: float) -> dict[str, float]:
-    """Per band, mean over channels of ``|10 log10(P_recon / P_original)|`` (dB), ``P`` from :func:`band_powers`."""
+    """Per band, mean over channels of ``|10 log10(P_recon / P_original)|`` (dB); see :func:`band_powers`."""
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.abs(10 * np.log10(band_powers(recon, sfreq) / band_powers(original, sfreq)))
-    return {name: float(np.nanmean(err[..., i])) if np.isfinite(err[..., i]).any() else float("nan") for i, name in enumerate(BANDS)}
+    return {
+        name: float(np.nanmean(err[..., i])) if np.isfinite(err[..., i]).any() else float("nan")
+        for i, name in enumerate(BANDS)
+    }
 
 
 def bits_per_sample(payload_bytes: int, n_channels: int, n_samples: int) -> float:

@@ -51,7 +51,7 @@ def standard_positions() -> dict[str, list[float]]:
 
 
 def _fallback(index: int) -> np.ndarray:
-    """A distinct point on a sphere of radius 2 (outside the scalp) for channel ``index`` (golden-angle spiral)."""
+    """A distinct point on a sphere of radius 2 (off the scalp) for channel ``index`` (golden-angle)."""
     i = index % 64 + 0.5
     z = 1 - 2 * i / 64
     r = np.sqrt(1 - z * z)
@@ -75,7 +75,7 @@ class Montage:
     known: np.ndarray
 
     @classmethod
-    def from_names(cls, names: list[str], table: dict[str, list[float]]) -> "Montage":
+    def from_names(cls, names: list[str], table: dict[str, list[float]]) -> Montage:
         pos = np.zeros((len(names), 3), dtype=np.float32)
         known = np.zeros(len(names), dtype=bool)
         seen: set[str] = set()
@@ -92,7 +92,7 @@ class Montage:
         return {"positions": self.positions.round(5).tolist(), "known": self.known.astype(int).tolist()}
 
     @classmethod
-    def from_dict(cls, names: list[str], d: dict) -> "Montage":
+    def from_dict(cls, names: list[str], d: dict) -> Montage:
         pos = np.asarray(d["positions"], dtype=np.float32).reshape(-1, 3)
         known = np.asarray(d["known"], dtype=bool)
         if len(pos) != len(names) or len(known) != len(names):

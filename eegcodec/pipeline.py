@@ -11,15 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import mne
 import numpy as np
 import zstandard
 
-from . import __version__
 from .adapt import LOG2_RESOLUTION, AdapterConfig, Baseline, ChunkLayout, OverlapAdd, scale_from_code
 from .chunks import ChunkCoder, CodedStream, ExactStream, exact_span
 from .codecs.base import Codec
@@ -29,12 +28,15 @@ from .exact import decode_block, decode_legacy
 from .header import MAX_INFO_BYTES, Header, ModelRef, Recording
 from .montage import Montage
 from .survey import Survey, survey_recording
+from .version import __version__
 
 #: decoded coded-channel samples and side-data voltages beyond this are refused (volts)
 MAX_VOLTS = 1e3
 MIN_VOLTS = 1e-30
 #: the largest recording a file may decode to (float64 bytes): half this machine's memory
-MAX_OUTPUT_BYTES = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2) if hasattr(os, "sysconf") else 2**34
+MAX_OUTPUT_BYTES = (
+    int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2) if hasattr(os, "sysconf") else 2**34
+)
 
 Progress = Callable[[int, int], None]
 
@@ -58,7 +60,11 @@ def _info_from_fif(payload: bytes, size: int | None) -> mne.Info:
     (None in files before version 3: at most :data:`~eegcodec.header.MAX_INFO_BYTES`)."""
     if size is None:
         try:
-            data = zstandard.ZstdDecompressor().stream_reader(payload, read_across_frames=True).read(MAX_INFO_BYTES + 1)
+            data = (
+                zstandard.ZstdDecompressor()
+                .stream_reader(payload, read_across_frames=True)
+                .read(MAX_INFO_BYTES + 1)
+            )
         except zstandard.ZstdError as exc:
             raise CorruptFileError(f"INFO section cannot be decompressed: {exc}") from exc
         if len(data) > MAX_INFO_BYTES:
@@ -86,7 +92,9 @@ def _annotations_to_json(ann: mne.Annotations) -> dict:
 
 def _annotations_from_json(d: dict) -> mne.Annotations:
     orig = None if d["orig_time"] is None else dt.datetime.fromisoformat(d["orig_time"])
-    return mne.Annotations(d["onset"], d["duration"], d["description"], orig_time=orig, ch_names=d["ch_names"])
+    return mne.Annotations(
+        d["onset"], d["duration"], d["description"], orig_time=orig, ch_names=d["ch_names"]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -119,7 +127,10 @@ def compress_raw(
     """
     k = codec.info.default_codebooks if n_codebooks is None else int(n_codebooks)
     if not 1 <= k <= codec.info.n_codebooks:
-        raise EegcodecError(f"n_codebooks must be in 1..{codec.info.n_codebooks} for model {codec.info.name}, got {n_codebooks}")
+        raise EegcodecError(
+            f"n_codebooks must be in 1..{codec.info.n_codebooks} for model {codec.info.name}, got "
+            f"{n_codebooks}"
+        )
     cfg = adapter or codec.info.adapter
     if raw.n_times < 2:
         raise EegcodecError("recording has fewer than 2 samples; nothing to compress")
@@ -138,14 +149,33 @@ def compress_raw(
     side_payload, side_index = pack_arrays(coded.to_arrays())
     info_fif, info_bytes = _info_to_fif(raw.info)
     header = _header(raw, survey, codec, cfg, k, layout, coded, anonymize=anonymize, source=source)
-    header.side, header.exact_frames, header.info_bytes = side_index, [len(f) for f in exact.frames], len(info_bytes)
-    archive = Archive(header=header, codes=pack_codes(coded.all_codes(), codec.info.bits_per_code), side=side_payload,
-                      raw_channels=exact.payload(), info_fif=info_fif)
+    header.side, header.exact_frames, header.info_bytes = (
+        side_index,
+        [len(f) for f in exact.frames],
+        len(info_bytes),
+    )
+    archive = Archive(
+        header=header,
+        codes=pack_codes(coded.all_codes(), codec.info.bits_per_code),
+        side=side_payload,
+        raw_channels=exact.payload(),
+        info_fif=info_fif,
+    )
     return archive.to_bytes()
 
 
-def _header(raw, survey: Survey, codec: Codec, cfg: AdapterConfig, k: int, layout: ChunkLayout, coded: CodedStream, *,
-            anonymize: bool, source: dict | None) -> Header:
+def _header(
+    raw,
+    survey: Survey,
+    codec: Codec,
+    cfg: AdapterConfig,
+    k: int,
+    layout: ChunkLayout,
+    coded: CodedStream,
+    *,
+    anonymize: bool,
+    source: dict | None,
+) -> Header:
     """The header of a file being written (side index and section sizes are filled in by the caller)."""
     c = codec.info
     return Header(
@@ -162,8 +192,15 @@ def _header(raw, survey: Survey, codec: Codec, cfg: AdapterConfig, k: int, layou
         coded=survey.plan.coded,
         lossless=survey.plan.lossless,
         lossless_reasons=dict(survey.plan.reasons),
-        model=ModelRef(c.name, c.kind, c.weights_sha256, float(c.sample_rate), int(c.hop_length), int(c.codebook_size),
-                       int(c.bits_per_code)),
+        model=ModelRef(
+            c.name,
+            c.kind,
+            c.weights_sha256,
+            float(c.sample_rate),
+            int(c.hop_length),
+            int(c.codebook_size),
+            int(c.bits_per_code),
+        ),
         codebooks=k,
         code_rows=codec.code_rows(len(survey.plan.coded)) if survey.plan.coded else 0,
         montage=None if coded.montage is None else coded.montage.to_dict(),
@@ -187,8 +224,12 @@ def _read_scales(side: dict[str, np.ndarray], header: Header) -> tuple[Baseline,
         knots = _checked_cumsum(side["baseline_knot_deltas"], "baseline knots")
     else:
         steps = _checked_code(side["baseline_step_log2"], "baseline step")
-        scales = scale_from_code(_checked_cumsum(side["chunk_scale_log2"], "chunk scales", axis=0, limit=LOG2_RESOLUTION * 64))
-        knots = _checked_cumsum(side["baseline_knot_deltas"] + side["baseline_common_delta"][None, :], "baseline knots")
+        scales = scale_from_code(
+            _checked_cumsum(side["chunk_scale_log2"], "chunk scales", axis=0, limit=LOG2_RESOLUTION * 64)
+        )
+        knots = _checked_cumsum(
+            side["baseline_knot_deltas"] + side["baseline_common_delta"][None, :], "baseline knots"
+        )
         steps = scale_from_code(steps)
     for what, v in (("baseline steps", steps), ("chunk scales", scales)):
         if v.size and not (np.isfinite(v).all() and (v > MIN_VOLTS).all() and (v < MAX_VOLTS).all()):
@@ -228,12 +269,19 @@ def check_model(header: Header, codec: Codec, source: str = "file") -> None:
         raise ModelMismatchError(
             f"{source} was compressed with model {want.name!r} (weights sha256 {want.weights_sha256[:12]}), "
             f"but model {codec.info.name!r} (sha256 {codec.info.weights_sha256[:12]}) was given; "
-            f"pass --model with the original model"
+            f"give the original model (codec, --model)"
         )
     c = codec.info
-    if (header.codebooks > c.n_codebooks or want.hop_length != c.hop_length or want.codebook_size != c.codebook_size
-            or want.bits_per_code != c.bits_per_code or (header.coded and header.code_rows != codec.code_rows(len(header.coded)))):
-        raise CorruptFileError(f"{source}: its header does not fit model {c.name!r} (depth, hop, codebook size or code rows)")
+    if (
+        header.codebooks > c.n_codebooks
+        or want.hop_length != c.hop_length
+        or want.codebook_size != c.codebook_size
+        or want.bits_per_code != c.bits_per_code
+        or (header.coded and header.code_rows != codec.code_rows(len(header.coded)))
+    ):
+        raise CorruptFileError(
+            f"{source}: its header does not fit model {c.name!r} (depth, hop, codebook size or code rows)"
+        )
 
 
 def output_bytes(header: Header) -> int:
@@ -262,15 +310,19 @@ def check_archive(archive: Archive) -> SideData:
     frames. What ``info`` and ``verify`` run before they show or decode anything."""
     h = archive.header
     if output_bytes(h) > MAX_OUTPUT_BYTES:
-        raise CorruptFileError(f"the recording would take {output_bytes(h) / 2**30:.1f} GiB as float64, "
-                               f"more than this machine's limit of {MAX_OUTPUT_BYTES / 2**30:.1f} GiB")
+        raise CorruptFileError(
+            f"the recording would take {output_bytes(h) / 2**30:.1f} GiB as float64, "
+            f"more than this machine's limit of {MAX_OUTPUT_BYTES / 2**30:.1f} GiB"
+        )
     side = unpack_arrays(archive.side, h.side)
     baseline, scales = _read_scales(side, h) if h.coded else (None, None)
     outliers = _read_outliers(side, h) if h.coded else None
     info = _info_from_fif(archive.info_fif, h.info_bytes)
     if info["ch_names"] != h.recording.ch_names:
         raise CorruptFileError("INFO section and header disagree on the channels")
-    return SideData(baseline, scales, outliers, side["nan_runs"] if h.coded else np.zeros((0, 3), np.int64), info)
+    return SideData(
+        baseline, scales, outliers, side["nan_runs"] if h.coded else np.zeros((0, 3), np.int64), info
+    )
 
 
 def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None = None) -> mne.io.RawArray:
@@ -285,7 +337,9 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
     if coded:
         names = [rec.ch_names[i] for i in coded]
         montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
-        codes = unpack_codes(archive.codes, h.model.bits_per_code, h.code_count).reshape(h.code_rows, h.codebooks, -1)
+        codes = unpack_codes(archive.codes, h.model.bits_per_code, h.code_count).reshape(
+            h.code_rows, h.codebooks, -1
+        )
         if codes.max(initial=0) >= codec.info.codebook_size:
             raise CorruptFileError("code values exceed the model's codebook size")
         coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)
@@ -293,14 +347,18 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
         bounds = np.cumsum([0] + h.chunk_frames)
         for i, (start, stop) in enumerate(h.layout.chunks()):
             model_out = codec.decode_channels(codes[:, :, bounds[i] : bounds[i + 1]], montage)
-            emit_start, final = ola.push(start, stop, coder.reconstruct(model_out, side.scales[i], start, stop))
+            emit_start, final = ola.push(
+                start, stop, coder.reconstruct(model_out, side.scales[i], start, stop)
+            )
             data[np.ix_(coded, np.arange(emit_start, emit_start + final.shape[1]))] = final
             if progress:
                 progress(stop, n)
         rows, idx, values = side.outliers
         data[np.asarray(coded)[rows], idx] = values
         if not np.isfinite(data[coded]).all() or np.abs(data[coded]).max(initial=0) > MAX_VOLTS:
-            raise CorruptFileError(f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged")
+            raise CorruptFileError(
+                f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged"
+            )
         for row, start, length in side.nan_runs:
             data[coded[row], start : start + length] = np.nan
 
@@ -308,14 +366,18 @@ def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None
     try:
         raw.set_annotations(_annotations_from_json(h.annotations))
     except (ValueError, TypeError, OverflowError) as exc:
-        raise CorruptFileError(f"the header's annotations cannot be restored: {str(exc).splitlines()[0][:200]}") from None
+        raise CorruptFileError(
+            f"the header's annotations cannot be restored: {str(exc).splitlines()[0][:200]}"
+        ) from None
     return raw
 
 
 def _read_outliers(side: dict[str, np.ndarray], h: Header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exactly stored samples (coded row, sample index, volts), and the NaN runs, range-checked."""
     rows = side["outlier_channel"]
-    idx = _checked_cumsum(side["outlier_index_delta"], "exactly stored sample indices", axis=0, limit=2**62)  # deltas over (channel, index) order
+    idx = _checked_cumsum(
+        side["outlier_index_delta"], "exactly stored sample indices", axis=0, limit=2**62
+    )  # deltas over (channel, index) order
     values = side["outlier_value"].astype(np.float64)
     n, c = h.recording.n_samples, len(h.coded)
     if rows.size and (rows.min() < 0 or rows.max() >= c or idx.min() < 0 or idx.max() >= n):
@@ -323,8 +385,13 @@ def _read_outliers(side: dict[str, np.ndarray], h: Header) -> tuple[np.ndarray, 
     if not (np.isfinite(values).all() and (np.abs(values) <= MAX_VOLTS).all()):
         raise CorruptFileError("side data holds an exactly stored sample that is not a finite voltage")
     runs = side["nan_runs"]
-    if runs.size and (runs[:, 0].min() < 0 or runs[:, 0].max() >= c or runs[:, 1].min() < 0 or runs[:, 2].min() < 1
-                      or (runs[:, 1] + runs[:, 2]).max() > n):
+    if runs.size and (
+        runs[:, 0].min() < 0
+        or runs[:, 0].max() >= c
+        or runs[:, 1].min() < 0
+        or runs[:, 2].min() < 1
+        or (runs[:, 1] + runs[:, 2]).max() > n
+    ):
         raise CorruptFileError("side data places a NaN run outside the recording")
     return rows, idx, values
 
@@ -336,7 +403,9 @@ def _read_exact(archive: Archive, h: Header, data: np.ndarray) -> None:
         blocks = decode_legacy(archive.raw_channels, len(h.lossless), spans)
     else:
         offsets = np.cumsum([0] + h.exact_frames)
-        blocks = (decode_block(archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a)
-                  for i, (a, b) in enumerate(spans))
+        blocks = (
+            decode_block(archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a)
+            for i, (a, b) in enumerate(spans)
+        )
     for (a, b), block in zip(spans, blocks):
         data[h.lossless, a:b] = block

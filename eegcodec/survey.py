@@ -79,76 +79,81 @@ def _merge_runs(runs: list[tuple[int, int, int]]) -> np.ndarray:
     return np.array(merged, dtype=np.int64).reshape(-1, 3)
 
 
+class _BlockStats:
+    """Running NaN-aware sums per baseline block of the candidate channels [C, K], their
+    range and their NaN runs, fed chunk by chunk."""
+
+    def __init__(self, c: int, n_blocks: int, spacing: int):
+        self.spacing = spacing
+        self.sums, self.sumsq, self.counts = (np.zeros((c, n_blocks)) for _ in range(3))
+        self.vmin, self.vmax = np.full(c, np.inf), np.full(c, -np.inf)
+        self.runs: list[tuple[int, int, int]] = []
+
+    def add(self, x: np.ndarray, start: int) -> None:
+        """Samples [C, n] (volts) starting at sample ``start``."""
+        nan = np.isnan(x)
+        self.runs += _nan_runs(nan, start)
+        xz = np.where(nan, 0.0, x)
+        blocks = np.arange(start // self.spacing, (start + x.shape[1] - 1) // self.spacing + 1)
+        idx = np.maximum(blocks * self.spacing - start, 0)
+        self.sums[:, blocks] += np.add.reduceat(xz, idx, axis=1)
+        self.sumsq[:, blocks] += np.add.reduceat(xz * xz, idx, axis=1)
+        self.counts[:, blocks] += np.add.reduceat((~nan).astype(np.float64), idx, axis=1)
+        self.vmin = np.minimum(self.vmin, np.where(nan, np.inf, x).min(axis=1))
+        self.vmax = np.maximum(self.vmax, np.where(nan, -np.inf, x).max(axis=1))
+
+    def means_and_noise(self) -> tuple[np.ndarray, np.ndarray]:
+        """(block means [C, K] with NaN for empty blocks, noise scale [C]: the median
+        within-block standard deviation, or a thousandth of the range for step-only channels)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = self.sums / self.counts
+            var = np.maximum(self.sumsq / self.counts - means**2, 0.0)
+        full = self.counts >= max(1, self.spacing // 2)
+        noise = np.array(
+            [np.median(np.sqrt(var[r, full[r]])) if full[r].any() else 0.0 for r in range(len(var))]
+        )
+        return means, np.where(noise > 0, noise, np.maximum(self.vmax - self.vmin, 1e-12) * 1e-3)
+
+
+def _check_finite(x: np.ndarray, raw: mne.io.BaseRaw, picks: list[int], start: int) -> None:
+    inf = np.isinf(x)
+    if inf.any():
+        row, col = np.argwhere(inf)[0]
+        raise InvalidSignalError(
+            f"channel {raw.ch_names[picks[row]]!r} holds an infinite value at sample {start + col}; "
+            "replace it (e.g. with NaN, which eegcodec stores exactly) before compressing"
+        )
+
+
 def survey_recording(raw: mne.io.BaseRaw, cfg: AdapterConfig, read_seconds: float = 60.0) -> Survey:
     """Stream ``raw`` once and return the :class:`Survey` the compressor needs.
 
     Raises :class:`InvalidSignalError` if a channel holds infinite values.
     """
-    n = raw.n_times
-    sfreq = raw.info["sfreq"]
+    n, sfreq = raw.n_times, raw.info["sfreq"]
     types = raw.get_channel_types()
     candidates = [i for i, t in enumerate(types) if t in CODED_TYPES]
     reasons = {i: f"{t} channel" for i, t in enumerate(types) if t not in CODED_TYPES}
-
     spacing = int(round(cfg.baseline_seconds * sfreq)) if cfg.baseline_seconds > 0 else n
     spacing = max(1, min(spacing, n))
     n_blocks = -(-n // spacing)
-    c = len(candidates)
-    sums = np.zeros((c, n_blocks))
-    sumsq = np.zeros((c, n_blocks))
-    counts = np.zeros((c, n_blocks))
-    vmin = np.full(c, np.inf)
-    vmax = np.full(c, -np.inf)
-    runs: list[tuple[int, int, int]] = []
-
+    stats = _BlockStats(len(candidates), n_blocks, spacing)
     step = max(1, int(read_seconds * sfreq))
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        if not candidates:
-            break
-        x = raw.get_data(picks=candidates, start=start, stop=stop)
-        inf = np.isinf(x)
-        if inf.any():
-            row, col = np.argwhere(inf)[0]
-            raise InvalidSignalError(
-                f"channel {raw.ch_names[candidates[row]]!r} holds an infinite value at sample {start + col}; "
-                "replace it (e.g. with NaN, which eegcodec stores exactly) before compressing"
-            )
-        nan = np.isnan(x)
-        runs += _nan_runs(nan, start)
-        xz = np.where(nan, 0.0, x)
-        blocks = np.arange(start // spacing, (stop - 1) // spacing + 1)
-        idx = np.maximum(blocks * spacing - start, 0)
-        sums[:, blocks] += np.add.reduceat(xz, idx, axis=1)
-        sumsq[:, blocks] += np.add.reduceat(xz * xz, idx, axis=1)
-        counts[:, blocks] += np.add.reduceat((~nan).astype(np.float64), idx, axis=1)
-        vmin = np.minimum(vmin, np.where(nan, np.inf, x).min(axis=1))
-        vmax = np.maximum(vmax, np.where(nan, -np.inf, x).max(axis=1))
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / counts
-        var = np.maximum(sumsq / counts - means**2, 0.0)
-    full = counts >= max(1, spacing // 2)
-    noise = np.array([np.median(np.sqrt(var[r, full[r]])) if full[r].any() else 0.0 for r in range(c)])
-
+    for start in range(0, n, step) if candidates else ():
+        x = raw.get_data(picks=candidates, start=start, stop=min(start + step, n))
+        _check_finite(x, raw, candidates, start)
+        stats.add(x, start)
+    means, noise = stats.means_and_noise()
     keep = []
     for r, ch in enumerate(candidates):
-        if not np.isfinite(vmin[r]):
+        if not np.isfinite(stats.vmin[r]):
             reasons[ch] = "all samples NaN"
-        elif vmax[r] == vmin[r]:
+        elif stats.vmax[r] == stats.vmin[r]:
             reasons[ch] = "flat (constant) channel"
         else:
             keep.append(r)
-    if c:
-        # Noise floor for channels whose blocks are locally flat but vary overall (steps only).
-        noise = np.where(noise > 0, noise, np.maximum(vmax - vmin, 1e-12) * 1e-3)
-    keep_arr = np.array(keep, dtype=np.int64)
-    plan = ChannelPlan(
-        coded=[candidates[r] for r in keep],
-        lossless=sorted(reasons),
-        reasons=reasons,
-    )
-    baseline = Baseline.fit(means[keep_arr] if c else np.zeros((0, n_blocks)), noise[keep_arr] if c else np.zeros(0), spacing, cfg.baseline_step)
+    plan = ChannelPlan(coded=[candidates[r] for r in keep], lossless=sorted(reasons), reasons=reasons)
+    baseline = Baseline.fit(means[keep], noise[keep], spacing, cfg.baseline_step)
     remap = {r: i for i, r in enumerate(keep)}
-    nan_runs = _merge_runs([(remap[r], s, l) for r, s, l in runs if r in remap])
-    return Survey(plan=plan, baseline=baseline, noise=noise[keep_arr] if c else np.zeros(0), nan_runs=nan_runs)
+    nan_runs = _merge_runs([(remap[r], s, n_run) for r, s, n_run in stats.runs if r in remap])
+    return Survey(plan=plan, baseline=baseline, noise=noise[keep], nan_runs=nan_runs)

@@ -17,11 +17,15 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 torch.set_num_threads(1)
 
 SHARED_EEG = Path(__file__).resolve().parents[1].parent / "shared" / "eeg"
-needs_shared = pytest.mark.skipif(not SHARED_EEG.is_dir(), reason=f"real EEG folder {SHARED_EEG} is absent (synthetic tests still run)")
+needs_shared = pytest.mark.skipif(
+    not SHARED_EEG.is_dir(), reason=f"real EEG folder {SHARED_EEG} is absent (synthetic tests still run)"
+)
 
 
-def synthetic_raw(n_ch: int = 8, sfreq: float = 160.0, seconds: float = 20.0, seed: int = 0, stim: bool = True) -> mne.io.RawArray:
-    """EEG-like signals in volts: 1/f background (~20 uV), 10 Hz alpha, slow drift; a stim channel; annotations."""
+def synthetic_raw(
+    n_ch: int = 8, sfreq: float = 160.0, seconds: float = 20.0, seed: int = 0, stim: bool = True
+) -> mne.io.RawArray:
+    """EEG-like volts: 1/f background (~20 uV), 10 Hz alpha, slow drift; a stim channel; annotations."""
     rng = np.random.default_rng(seed)
     n = int(seconds * sfreq)
     f = np.fft.rfftfreq(n, 1 / sfreq)
@@ -31,7 +35,9 @@ def synthetic_raw(n_ch: int = 8, sfreq: float = 160.0, seconds: float = 20.0, se
     x = x / x.std(axis=1, keepdims=True) * 20e-6
     t = np.arange(n) / sfreq
     x += 10e-6 * np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6, (n_ch, 1)))
-    x += 50e-6 * np.sin(2 * np.pi * 0.05 * t + rng.uniform(0, 6, (n_ch, 1))) + rng.normal(0, 100e-6, (n_ch, 1))
+    x += 50e-6 * np.sin(2 * np.pi * 0.05 * t + rng.uniform(0, 6, (n_ch, 1))) + rng.normal(
+        0, 100e-6, (n_ch, 1)
+    )
     names = [f"EEG{i:02d}" for i in range(n_ch)]
     types = ["eeg"] * n_ch
     data = x
@@ -45,7 +51,11 @@ def synthetic_raw(n_ch: int = 8, sfreq: float = 160.0, seconds: float = 20.0, se
     raw = mne.io.RawArray(data, info, verbose="error")
     raw.set_meas_date(1_600_000_000.25)
     onsets = [0.1 * seconds, 0.45 * seconds, 0.7 * seconds]
-    raw.set_annotations(mne.Annotations(onsets, [0.5, 0.0, 0.1 * seconds], ["T1", "T2", "BAD_x"], orig_time=raw.info["meas_date"]))
+    raw.set_annotations(
+        mne.Annotations(
+            onsets, [0.5, 0.0, 0.1 * seconds], ["T1", "T2", "BAD_x"], orig_time=raw.info["meas_date"]
+        )
+    )
     return raw
 
 
@@ -58,7 +68,16 @@ class PCMCodec(PerChannelCodec):
 
     def __init__(self, model_rate: float = 160.0, adapter: AdapterConfig | None = None):
         self.device = torch.device("cpu")
-        self.info = CodecInfo("pcm-test", "test", model_rate, 4, 4, 4096, "0" * 64, adapter or AdapterConfig(model_rate=model_rate))
+        self.info = CodecInfo(
+            "pcm-test",
+            "test",
+            model_rate,
+            4,
+            4,
+            4096,
+            "0" * 64,
+            adapter or AdapterConfig(model_rate=model_rate),
+        )
 
     def encode(self, x, n_codebooks):
         q = torch.clamp(torch.round((x[:, 0] + 1) / 2 * 4095), 0, 4095).long()
@@ -89,9 +108,22 @@ def tiny_dac_path(tmp_path_factory) -> Path:
     from eegcodec.codecs.dac_codec import build_dac, save_dac_file
 
     torch.manual_seed(0)
-    model = build_dac(dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=3, codebook_size=64, codebook_dim=4, sample_rate=160))
+    model = build_dac(
+        dict(
+            encoder_dim=4,
+            encoder_rates=[2, 4],
+            decoder_dim=16,
+            decoder_rates=[4, 2],
+            n_codebooks=3,
+            codebook_size=64,
+            codebook_dim=4,
+            sample_rate=160,
+        )
+    )
     path = tmp_path_factory.mktemp("models") / "tiny.pth"
-    save_dac_file(model, path, {"name": "tiny", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=8.0).to_dict()})
+    save_dac_file(
+        model, path, {"name": "tiny", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=8.0).to_dict()}
+    )
     return path
 
 

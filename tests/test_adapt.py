@@ -3,11 +3,23 @@
 import numpy as np
 import pytest
 
-from eegcodec.adapt import AdapterConfig, Baseline, ChunkAdapter, ChunkLayout, OverlapAdd, resample_ratio, robust_scale, round_scale, scale_to_code
+from eegcodec.adapt import (
+    AdapterConfig,
+    Baseline,
+    ChunkAdapter,
+    ChunkLayout,
+    OverlapAdd,
+    resample_ratio,
+    robust_scale,
+    round_scale,
+    scale_to_code,
+)
 from eegcodec.errors import EegcodecError
 
 
-@pytest.mark.parametrize("n,length,overlap", [(1, 10, 2), (10, 10, 2), (11, 10, 2), (95, 10, 3), (1000, 64, 0)])
+@pytest.mark.parametrize(
+    "n,length,overlap", [(1, 10, 2), (10, 10, 2), (11, 10, 2), (95, 10, 3), (1000, 64, 0)]
+)
 def test_chunks_cover_the_recording(n, length, overlap):
     layout = ChunkLayout(n, length, overlap)
     chunks = layout.chunks()

@@ -16,9 +16,9 @@ import torch
 from eegcodec.adapt import AdapterConfig
 from eegcodec.align.config import AlignLossConfig, PairsConfig
 from eegcodec.align.encoders import FrameGrid, eeg_window
-from eegcodec.align.evaluate import chance, score_windows
 from eegcodec.align.model import AlignModel, align_cosine, align_infonce, align_mse, reconstruction
 from eegcodec.align.pairs import Pair, read_manifest, split_pairs, window_offsets
+from eegcodec.align.scoring import chance, score_windows
 from eegcodec.cli import main
 from eegcodec.errors import EegcodecError
 
@@ -94,7 +94,9 @@ def test_infonce_on_orthogonal_pairs():
 
 def test_infonce_temperature_is_capped():
     z = torch.eye(3)[:, :, None]
-    assert float(align_infonce(z, z, torch.tensor(20.0))) == pytest.approx(float(align_infonce(z, z, torch.tensor(math.log(100)))))
+    assert float(align_infonce(z, z, torch.tensor(20.0))) == pytest.approx(
+        float(align_infonce(z, z, torch.tensor(math.log(100))))
+    )
 
 
 def test_reconstruction_loss_value():
@@ -143,7 +145,11 @@ def test_retrieval_ranks_and_chance():
 
 
 def _pairs(n_sub=8, n_stim=16):
-    return [Pair(Path(f"s{s}.fif"), Path(f"a{t}.wav"), 0.0, None, f"sub{s}", f"stim{t}") for s in range(n_sub) for t in range(n_stim)]
+    return [
+        Pair(Path(f"s{s}.fif"), Path(f"a{t}.wav"), 0.0, None, f"sub{s}", f"stim{t}")
+        for s in range(n_sub)
+        for t in range(n_stim)
+    ]
 
 
 @pytest.mark.parametrize("by", ["subject", "stimulus", "both"])
@@ -164,7 +170,9 @@ def test_splits_keep_subjects_and_stimuli_apart(by):
 
 def test_named_test_subjects_and_unknown_names():
     pairs = _pairs()
-    splits = split_pairs(pairs, PairsConfig(split_by="subject", test_subjects=["sub3"], val_subjects=["sub0"]))
+    splits = split_pairs(
+        pairs, PairsConfig(split_by="subject", test_subjects=["sub3"], val_subjects=["sub0"])
+    )
     assert {p.subject for p, s in zip(pairs, splits) if s == "test"} == {"sub3"}
     assert {p.subject for p, s in zip(pairs, splits) if s == "val"} == {"sub0"}
     with pytest.raises(EegcodecError, match="not in the manifest"):
@@ -215,7 +223,9 @@ def paired_set(tmp_path_factory):
     rng = np.random.default_rng(0)
     for s in range(4):
         x = rng.normal(0, 20e-6, (len(NAMES), int(70 * 128)))
-        mne.io.RawArray(x, mne.create_info(NAMES, 128.0, "eeg"), verbose="error").save(bg / f"sub-{s:02d}_raw.fif", verbose="error")
+        mne.io.RawArray(x, mne.create_info(NAMES, 128.0, "eeg"), verbose="error").save(
+            bg / f"sub-{s:02d}_raw.fif", verbose="error"
+        )
     cfg = SyntheticConfig(background=[str(bg)], n_stimuli=12, n_codec_clips=2, snr_db=0.0)
     make_synthetic(root / "data", cfg)
     return root / "data"
@@ -227,8 +237,18 @@ def audio_codec(tmp_path_factory):
     from eegcodec.codecs.dac_codec import build_dac, save_dac_file
 
     torch.manual_seed(0)
-    model = build_dac(dict(encoder_dim=4, encoder_rates=[2, 4, 5, 8], decoder_dim=16, decoder_rates=[8, 5, 4, 2],
-                           n_codebooks=2, codebook_size=16, codebook_dim=4, sample_rate=16000))
+    model = build_dac(
+        dict(
+            encoder_dim=4,
+            encoder_rates=[2, 4, 5, 8],
+            decoder_dim=16,
+            decoder_rates=[8, 5, 4, 2],
+            n_codebooks=2,
+            codebook_size=16,
+            codebook_dim=4,
+            sample_rate=16000,
+        )
+    )
     path = tmp_path_factory.mktemp("audio") / "audio.pth"
     save_dac_file(model, path, {"name": "audio-tiny", "adapter": AdapterConfig(model_rate=16000.0).to_dict()})
     return path
@@ -256,15 +276,66 @@ def test_synthetic_set_is_labelled_and_consistent(paired_set):
 def test_align_train_eval_decode(paired_set, audio_codec, tmp_path):
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "align_dac.yaml"
     run = tmp_path / "run"
-    common = ["--set", f"encoder_a={audio_codec}", "--set", "data.test_subjects=[]", "--set", "data.val_subjects=[]",
-              "--set", "batch_size=16", "--set", "model.hidden=32", "--set", "model.shared_dim=16", "--set", "threads=1"]
-    assert main(["align", "train", str(recipe), "--data", str(paired_set), "--out", str(run), "--set", "steps=6", "--set", "val_every=3", *common]) == 0
+    common = [
+        "--set",
+        f"encoder_a={audio_codec}",
+        "--set",
+        "data.test_subjects=[]",
+        "--set",
+        "data.val_subjects=[]",
+        "--set",
+        "batch_size=16",
+        "--set",
+        "model.hidden=32",
+        "--set",
+        "model.shared_dim=16",
+        "--set",
+        "threads=1",
+    ]
+    assert (
+        main(
+            [
+                "align",
+                "train",
+                str(recipe),
+                "--data",
+                str(paired_set),
+                "--out",
+                str(run),
+                "--set",
+                "steps=6",
+                "--set",
+                "val_every=3",
+                *common,
+            ]
+        )
+        == 0
+    )
     for f in ("best.pth", "model.pth", "state.pt", "history.json", "splits.json", "recipe.yaml"):
         assert (run / f).exists(), f
     splits = json.loads((run / "splits.json").read_text())
     assert not set(splits["train"]["subjects"]) & set(splits["test"]["subjects"])
     # resume continues from the checkpoint
-    assert main(["align", "train", str(recipe), "--data", str(paired_set), "--out", str(run), "--resume", "--set", "steps=8", "--set", "val_every=4", *common]) == 0
+    assert (
+        main(
+            [
+                "align",
+                "train",
+                str(recipe),
+                "--data",
+                str(paired_set),
+                "--out",
+                str(run),
+                "--resume",
+                "--set",
+                "steps=8",
+                "--set",
+                "val_every=4",
+                *common,
+            ]
+        )
+        == 0
+    )
     assert json.loads((run / "history.json").read_text())[-1]["step"] == 8
 
     out = tmp_path / "eval"
@@ -272,13 +343,19 @@ def test_align_train_eval_decode(paired_set, audio_codec, tmp_path):
     res = json.loads((out / "results.json").read_text())
     for k in ("test", "control", "chance"):
         assert 0 <= res[k]["top1"] <= res[k]["top10"] <= 1
+    # the control EEG holds no response: its top-10 retrieval stays within 4 binomial standard
+    # errors of chance (windows overlap, so they are not independent: hence 4, not 2)
+    p, n = res["chance"]["top10"], res["control"]["n_windows"]
+    assert abs(res["control"]["top10"] - p) <= 4 * (p * (1 - p) / n) ** 0.5, (res["control"], p, n)
     assert res["chance"]["top1"] == pytest.approx(1 / res["test"]["n_candidates"])
     assert res["label"] == "semi-synthetic"
     assert (out / "similarity.png").exists() and (out / "example0_from_eeg.wav").exists()
 
     wav = tmp_path / "pred.wav"
     eeg = next((paired_set / "eeg").glob("*.fif"))
-    assert main(["align", "decode", str(run), str(eeg), "-o", str(wav), "--start", "1.0", "--seconds", "7"]) == 0
+    assert (
+        main(["align", "decode", str(run), str(eeg), "-o", str(wav), "--start", "1.0", "--seconds", "7"]) == 0
+    )
     audio, rate = sf.read(wav)
     assert rate == 16000 and audio.size == 2 * 3.2 * 16000  # two whole 3.2-s windows
 
@@ -288,22 +365,68 @@ def test_mapper_refuses_other_encoder_weights(paired_set, audio_codec, tmp_path)
 
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "align_dac.yaml"
     run = tmp_path / "run"
-    assert main(["align", "train", str(recipe), "--data", str(paired_set), "--out", str(run), "--set", f"encoder_a={audio_codec}",
-                 "--set", "data.test_subjects=[]", "--set", "data.val_subjects=[]", "--set", "steps=1", "--set", "model.hidden=16"]) == 0
+    assert (
+        main(
+            [
+                "align",
+                "train",
+                str(recipe),
+                "--data",
+                str(paired_set),
+                "--out",
+                str(run),
+                "--set",
+                f"encoder_a={audio_codec}",
+                "--set",
+                "data.test_subjects=[]",
+                "--set",
+                "data.val_subjects=[]",
+                "--set",
+                "steps=1",
+                "--set",
+                "model.hidden=16",
+            ]
+        )
+        == 0
+    )
     blob = torch.load(run / "best.pth", weights_only=False)
     blob["encoder_a"]["sha256"] = "0" * 64
     torch.save(blob, tmp_path / "other.pth")
     with pytest.raises(EegcodecError, match="other weights"):
         load_mapper(tmp_path / "other.pth")
     (tmp_path / "cut.pth").write_bytes((run / "best.pth").read_bytes()[:1000])
-    assert main(["align", "eval", str(tmp_path / "cut.pth"), "--data", str(paired_set), "--out", str(tmp_path / "e")]) == 1
+    assert (
+        main(
+            [
+                "align",
+                "eval",
+                str(tmp_path / "cut.pth"),
+                "--data",
+                str(paired_set),
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 1
+    )
 
 
 def test_odd_stride_dac_decodes_whole_frames():
     """dac_16khz's stride 5 makes DAC's decoder return 8 samples fewer than frames x hop."""
     from eegcodec.codecs.dac_codec import build_dac, fit_length
 
-    m = build_dac(dict(encoder_dim=4, encoder_rates=[2, 4, 5, 8], decoder_dim=16, decoder_rates=[8, 5, 4, 2], n_codebooks=1, codebook_size=8, codebook_dim=2, sample_rate=16000)).eval()
+    m = build_dac(
+        dict(
+            encoder_dim=4,
+            encoder_rates=[2, 4, 5, 8],
+            decoder_dim=16,
+            decoder_rates=[8, 5, 4, 2],
+            n_codebooks=1,
+            codebook_size=8,
+            codebook_dim=2,
+            sample_rate=16000,
+        )
+    ).eval()
     with torch.no_grad():
         y = m.decode(m.encode(torch.zeros(1, 1, 3200))[0])
     assert y.shape[-1] < 3200

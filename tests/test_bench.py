@@ -8,15 +8,22 @@ import json
 import mne
 import numpy as np
 import pytest
+from conftest import synthetic_raw
 
-from benchmarks import classical, downstream
-from benchmarks.classical import dct_code, deadzone_quantise, deadzone_rebuild, flac_bytes, integer_samples, interpolate_at, wavelet_code, zstd_bytes
+from eegcodec.bench import classical, downstream
+from eegcodec.bench.classical import (
+    dct_code,
+    deadzone_quantise,
+    deadzone_rebuild,
+    flac_bytes,
+    integer_samples,
+    interpolate_at,
+    wavelet_code,
+    zstd_bytes,
+)
 from eegcodec.cli import main
 from eegcodec.io import write_raw
 from eegcodec.metrics import BANDS, band_power_error_db, prd, reconstruction_metrics
-
-from conftest import synthetic_raw
-
 
 # ---------------------------------------------------------------------------
 # classical coders
@@ -38,7 +45,9 @@ def test_integer_samples_recovers_the_file_grid_and_flac_is_lossless():
     back, est_lsb, offset, exact = integer_samples(x)
     assert exact
     np.testing.assert_allclose(est_lsb, lsb[:, 0], rtol=1e-9)
-    np.testing.assert_allclose(offset[:, None] + (back - back.min(axis=1, keepdims=True)) * lsb, x, atol=1e-12)
+    np.testing.assert_allclose(
+        offset[:, None] + (back - back.min(axis=1, keepdims=True)) * lsb, x, atol=1e-12
+    )
     n = flac_bytes(back, 160.0)  # asserts its own round trip is exact
     assert 0 < n < back.size * 2  # 16-bit samples: under the raw size
     assert zstd_bytes(back) > 0
@@ -89,7 +98,9 @@ def test_wilson_interval_and_accuracy():
     assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
     a = downstream.accuracy(np.array([True, True, False, True]))
     assert a["accuracy"] == 0.75 and a["n"] == 4 and a["ci95"][0] < 0.75 < a["ci95"][1]
-    centred = downstream.centre_by_group(np.array([[1.0], [3.0], [10.0], [20.0]]), np.array(["a", "a", "b", "b"]))
+    centred = downstream.centre_by_group(
+        np.array([[1.0], [3.0], [10.0], [20.0]]), np.array(["a", "a", "b", "b"])
+    )
     assert centred[:, 0].tolist() == [-1.0, 1.0, -5.0, 5.0]
 
 
@@ -112,14 +123,37 @@ def _eyes_recordings(folder, seconds=30.0):
 def test_bench_rd_quick_schema_and_values(tmp_path, tiny_dac_path):
     data = _eyes_recordings(tmp_path / "data")
     out = tmp_path / "rd"
-    assert main(["bench", "rd", str(data), "--out", str(out), "--models", f"tiny={tiny_dac_path}", "--quick", "-q"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "rd",
+                str(data),
+                "--out",
+                str(out),
+                "--models",
+                f"tiny={tiny_dac_path}",
+                "--quick",
+                "-q",
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     assert res["benchmark"] == "rd" and res["models"][0]["label"] == "tiny"
     assert {f["file"] for f in res["files"]} == {"S001R01.edf", "S001R02.edf"}
     assert [r["codebooks"] for r in res["neural"] if r["file"] == "S001R01.edf"] == [1, 2, 3]
     for r in res["neural"]:
-        for key in ("bits_per_sample", "cr16", "prd_percent", "snr_db", "pearson_r", "spectral_error_db", "dct_prd_percent_at_same_bps",
-                    *[f"band_error_db_{b}" for b in BANDS]):
+        for key in (
+            "bits_per_sample",
+            "cr16",
+            "prd_percent",
+            "snr_db",
+            "pearson_r",
+            "spectral_error_db",
+            "dct_prd_percent_at_same_bps",
+            *[f"band_error_db_{b}" for b in BANDS],
+        ):
             assert key in r
         assert r["cr16"] == pytest.approx(16 / r["bits_per_sample"])
     # the bits are those of the real .eegc payload
@@ -134,11 +168,17 @@ def test_bench_rd_quick_schema_and_values(tmp_path, tiny_dac_path):
     row = next(r for r in res["neural"] if r["file"] == "S001R01.edf" and r["codebooks"] == 2)
     assert row["bits_per_sample"] == pytest.approx(8 * payload / (6 * raw.n_times))
     # a classical row recomputed by hand
-    c = next(r for r in res["classical"] if r["file"] == "S001R01.edf" and r["coder"] == "dct" and r["step_index"] == 2)
+    c = next(
+        r
+        for r in res["classical"]
+        if r["file"] == "S001R01.edf" and r["coder"] == "dct" and r["step_index"] == 2
+    )
     rec, nbytes = dct_code(raw.get_data(), raw.info["sfreq"], c["step_volts"])
     assert c["bits_per_sample"] == pytest.approx(8 * nbytes / raw.get_data().size)
     assert c["prd_percent"] == pytest.approx(prd(raw.get_data(), rec))
-    assert {r["coder"] for r in res["lossless"]} == {"flac", "zstd"} and all(r["exact"] for r in res["lossless"])
+    assert {r["coder"] for r in res["lossless"]} == {"flac", "zstd"} and all(
+        r["exact"] for r in res["lossless"]
+    )
     summary = res["summary"]["data"]
     assert set(summary["curves"]) == {"tiny", "dct", "wavelet"} and "flac" in summary["lossless"]
     for fig in ("rd_data.png", "overlay_S001R01.png", "psd_S001R01.png"):
@@ -155,11 +195,38 @@ def test_bench_rd_axes_table_when_models_differ(tmp_path, tiny_dac_path):
 
     torch.manual_seed(1)
     other = tmp_path / "v16.pth"
-    save_dac_file(build_dac(dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=2, codebook_size=16,
-                                 codebook_dim=4, sample_rate=160)), other, {"name": "v16", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=8.0).to_dict()})
+    save_dac_file(
+        build_dac(
+            dict(
+                encoder_dim=4,
+                encoder_rates=[2, 4],
+                decoder_dim=16,
+                decoder_rates=[4, 2],
+                n_codebooks=2,
+                codebook_size=16,
+                codebook_dim=4,
+                sample_rate=160,
+            )
+        ),
+        other,
+        {"name": "v16", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=8.0).to_dict()},
+    )
     data = _eyes_recordings(tmp_path / "data", seconds=12)
     out = tmp_path / "rd"
-    main(["bench", "rd", str(data / "S001R01.edf"), "--out", str(out), "--models", f"v64={tiny_dac_path}", f"v16={other}", "--quick", "-q"])
+    main(
+        [
+            "bench",
+            "rd",
+            str(data / "S001R01.edf"),
+            "--out",
+            str(out),
+            "--models",
+            f"v64={tiny_dac_path}",
+            f"v16={other}",
+            "--quick",
+            "-q",
+        ]
+    )
     report = (out / "report.md").read_text()
     assert "## Axes: vocabulary size and input rate" in report
     assert "| data | v16 | 16 |" in report and "| data | v64 | 64 |" in report
@@ -175,12 +242,23 @@ def test_find_tasks_groups_and_balance(tmp_path):
     assert {x.group for x in w} == {"block0", "block1", "block2"}
     # fists: T1/T2 annotations of an imagery run, one run = one group
     raw = synthetic_raw(n_ch=4, seconds=40, stim=False)
-    raw.set_annotations(mne.Annotations([2, 8, 14, 20, 26, 32], [4] * 6, ["T1", "T2", "T0", "T1", "T2", "T1"], orig_time=raw.info["meas_date"]))
+    raw.set_annotations(
+        mne.Annotations(
+            [2, 8, 14, 20, 26, 32],
+            [4] * 6,
+            ["T1", "T2", "T0", "T1", "T2", "T1"],
+            orig_time=raw.info["meas_date"],
+        )
+    )
     for run in (4, 8):
         write_raw(raw, tmp_path / "eegbci" / f"S001R{run:02d}.edf")
-    fists = [t for t in downstream.find_tasks(sorted((tmp_path / "eegbci").iterdir()), cfg) if t.name == "fists"][0]
+    fists = [
+        t for t in downstream.find_tasks(sorted((tmp_path / "eegbci").iterdir()), cfg) if t.name == "fists"
+    ][0]
     starts = sorted({x.start for x in fists.windows})
-    assert starts == [int((t + 0.5) * 160) for t in (2, 8, 26, 32)]  # 2 T2; T1 at 2, 32 (evenly spaced of 3); T0 ignored
+    assert starts == [
+        int((t + 0.5) * 160) for t in (2, 8, 26, 32)
+    ]  # 2 T2; T1 at 2, 32 (evenly spaced of 3); T0 ignored
     assert {x.group for x in fists.windows} == {"run04", "run08"}
     # arithmetic: several subjects -> groups are subjects, rest windows balanced to the task's count
     for subj in ("00", "01"):
@@ -194,13 +272,32 @@ def test_find_tasks_groups_and_balance(tmp_path):
 def test_bench_downstream_quick(tmp_path, tiny_dac_path):
     data = _eyes_recordings(tmp_path / "data", seconds=24)
     out = tmp_path / "ds"
-    assert main(["bench", "downstream", str(data), "--out", str(out), "--models", str(tiny_dac_path), "--quick", "-q"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "downstream",
+                str(data),
+                "--out",
+                str(out),
+                "--models",
+                str(tiny_dac_path),
+                "--quick",
+                "-q",
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     assert res["benchmark"] == "downstream"
     (task,) = res["tasks"]
     assert task["task"] == "eyes" and task["chance"] == 0.5 and task["windows"] == 24
     assert task["original"]["accuracy"] >= 0.9  # strong alpha: the classifier works on the original
-    assert {c["condition"] for c in task["conditions"]} == {"tiny N=1", "dct @ tiny N=1", "wavelet @ tiny N=1"}
+    assert {c["condition"] for c in task["conditions"]} == {
+        "tiny N=1",
+        "dct @ tiny N=1",
+        "wavelet @ tiny N=1",
+    }
     for c in task["conditions"]:
         for k in ("orig_recon", "recon_recon"):
             a = c[k]
@@ -214,12 +311,32 @@ def test_bench_downstream_quick(tmp_path, tiny_dac_path):
 
 def test_bench_speed_quick(tmp_path, tiny_dac_path):
     out = tmp_path / "speed"
-    assert main(["bench", "speed", "--out", str(out), "--models", str(tiny_dac_path), "--minutes", "0.05", "--channels", "3",
-                 "--repeats", "3", "-q"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "speed",
+                "--out",
+                str(out),
+                "--models",
+                str(tiny_dac_path),
+                "--minutes",
+                "0.05",
+                "--channels",
+                "3",
+                "--repeats",
+                "3",
+                "-q",
+            ]
+        )
+        == 0
+    )
     res = json.loads((out / "results.json").read_text())
     (row,) = res["rows"]
     assert row["channels"] == 3 and row["minutes"] == 0.05 and row["codebooks"] == 3
-    assert len(row["compress_runs_s"]) == 3 and row["compress_s"] == sorted(row["compress_runs_s"])[1]  # the median
+    assert (
+        len(row["compress_runs_s"]) == 3 and row["compress_s"] == sorted(row["compress_runs_s"])[1]
+    )  # the median
     assert row["compress_realtime"] == pytest.approx(3.0 / row["compress_s"])
     assert row["decompress_peak_mb"] > 0 and row["bits_per_sample"] > 0
     assert (out / "speed.png").exists() and "| " in (out / "report.md").read_text()

@@ -6,10 +6,9 @@ import sys
 import mne
 import numpy as np
 import pytest
+from conftest import SHARED_EEG, needs_shared, synthetic_raw
 
 from eegcodec.cli import main
-
-from conftest import SHARED_EEG, needs_shared, synthetic_raw
 
 
 @pytest.fixture
@@ -21,20 +20,30 @@ def edf(tmp_path):
 
 def test_compress_info_decompress(tmp_path, edf, tiny_dac_path, capsys):
     out = tmp_path / "rec.eegc"
-    assert main(["compress", str(edf), "-o", str(out), "--model", str(tiny_dac_path), "--codebooks", "2", "-q"]) == 0
+    assert (
+        main(["compress", str(edf), "-o", str(out), "--model", str(tiny_dac_path), "--codebooks", "2", "-q"])
+        == 0
+    )
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
     assert "bits/sample" in text and "tiny" in text and "2 codebooks" in text and "rec.edf" in text
     anon = tmp_path / "anon.eegc"
-    assert main(["compress", str(edf), "-o", str(anon), "--model", str(tiny_dac_path), "--anonymize", "-q"]) == 0
+    assert (
+        main(["compress", str(edf), "-o", str(anon), "--model", str(tiny_dac_path), "--anonymize", "-q"]) == 0
+    )
     assert b"rec.edf" not in anon.read_bytes()
-    assert main(["decompress", str(out), "-o", str(tmp_path / "back.edf"), "--model", str(tiny_dac_path), "-q"]) == 0
+    assert (
+        main(["decompress", str(out), "-o", str(tmp_path / "back.edf"), "--model", str(tiny_dac_path), "-q"])
+        == 0
+    )
     back = mne.io.read_raw(tmp_path / "back.edf", verbose="error")
     assert back.n_times == mne.io.read_raw(edf, verbose="error").n_times
 
 
 def test_folder_compression(tmp_path, edf, tiny_dac_path):
-    mne.export.export_raw(tmp_path / "second.bdf", synthetic_raw(n_ch=2, seconds=5, stim=False), verbose="error")
+    mne.export.export_raw(
+        tmp_path / "second.bdf", synthetic_raw(n_ch=2, seconds=5, stim=False), verbose="error"
+    )
     outdir = tmp_path / "out"
     assert main(["compress", str(tmp_path), "-o", str(outdir), "--model", str(tiny_dac_path), "-q"]) == 0
     assert sorted(p.name for p in outdir.iterdir()) == ["rec.eegc", "second.eegc"]
@@ -53,30 +62,96 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path, edf, tiny_dac_path, cap
 
     cases = {}
     (tmp_path / "trunc.eegc").write_bytes(data[: len(data) // 2])
-    cases["truncated"] = ["decompress", str(tmp_path / "trunc.eegc"), "-o", str(tmp_path / "o1.edf"), "--model", str(tiny_dac_path)]
+    cases["truncated"] = [
+        "decompress",
+        str(tmp_path / "trunc.eegc"),
+        "-o",
+        str(tmp_path / "o1.edf"),
+        "--model",
+        str(tiny_dac_path),
+    ]
     flipped = bytearray(data)
     flipped[len(data) // 3] ^= 0x10
     (tmp_path / "flip.eegc").write_bytes(bytes(flipped))
-    cases["CRC mismatch"] = ["decompress", str(tmp_path / "flip.eegc"), "-o", str(tmp_path / "o2.edf"), "--model", str(tiny_dac_path)]
+    cases["CRC mismatch"] = [
+        "decompress",
+        str(tmp_path / "flip.eegc"),
+        "-o",
+        str(tmp_path / "o2.edf"),
+        "--model",
+        str(tiny_dac_path),
+    ]
     (tmp_path / "junk.eegc").write_bytes(b"hello world")
-    cases["not an .eegc"] = ["decompress", str(tmp_path / "junk.eegc"), "-o", str(tmp_path / "o3.edf"), "--model", str(tiny_dac_path)]
+    cases["not an .eegc"] = [
+        "decompress",
+        str(tmp_path / "junk.eegc"),
+        "-o",
+        str(tmp_path / "o3.edf"),
+        "--model",
+        str(tiny_dac_path),
+    ]
 
     import torch
+
     from eegcodec.codecs.dac_codec import read_dac_file
 
     blob = read_dac_file(tiny_dac_path)
     blob["state_dict"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
     other = tmp_path / "other.pth"
     torch.save(blob, other)
-    cases["was compressed with model"] = ["decompress", str(arc), "-o", str(tmp_path / "o4.edf"), "--model", str(other)]
-    cases["already an .eegc archive"] = ["compress", str(tmp_path / "trunc.eegc"), "-o", str(tmp_path / "x.eegc"), "--model", str(tiny_dac_path)]
+    cases["was compressed with model"] = [
+        "decompress",
+        str(arc),
+        "-o",
+        str(tmp_path / "o4.edf"),
+        "--model",
+        str(other),
+    ]
+    cases["already an .eegc archive"] = [
+        "compress",
+        str(tmp_path / "trunc.eegc"),
+        "-o",
+        str(tmp_path / "x.eegc"),
+        "--model",
+        str(tiny_dac_path),
+    ]
     (tmp_path / "notes.txt").write_text("x")
     cases["not an EEG format"] = ["compress", str(tmp_path / "notes.txt"), "--model", str(tiny_dac_path)]
-    cases["codebooks must be in 1..3"] = ["compress", str(edf), "-o", str(tmp_path / "y.eegc"), "--model", str(tiny_dac_path), "--codebooks", "9"]
-    cases["unknown model"] = ["compress", str(edf), "-o", str(tmp_path / "u.eegc"), "--model", "no-such-model"]
+    cases["codebooks must be in 1..3"] = [
+        "compress",
+        str(edf),
+        "-o",
+        str(tmp_path / "y.eegc"),
+        "--model",
+        str(tiny_dac_path),
+        "--codebooks",
+        "9",
+    ]
+    cases["unknown model"] = [
+        "compress",
+        str(edf),
+        "-o",
+        str(tmp_path / "u.eegc"),
+        "--model",
+        "no-such-model",
+    ]
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
-    cases["cannot load model"] = ["compress", str(edf), "-o", str(tmp_path / "z.eegc"), "--model", str(tmp_path / "bad.pth")]
-    cases["choose an output extension"] = ["decompress", str(arc), "-o", str(tmp_path / "o5.wav"), "--model", str(tiny_dac_path)]
+    cases["cannot load model"] = [
+        "compress",
+        str(edf),
+        "-o",
+        str(tmp_path / "z.eegc"),
+        "--model",
+        str(tmp_path / "bad.pth"),
+    ]
+    cases["choose an output extension"] = [
+        "decompress",
+        str(arc),
+        "-o",
+        str(tmp_path / "o5.wav"),
+        "--model",
+        str(tiny_dac_path),
+    ]
 
     for expected, args in cases.items():
         rc, err = _run(args, capsys)
@@ -89,7 +164,9 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path, edf, tiny_dac_path, cap
 
 def test_help_on_every_verb():
     for verb in ["compress", "decompress", "info", "eval", "models", "train"]:
-        r = subprocess.run([sys.executable, "-m", "eegcodec.cli", verb, "--help"], capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-m", "eegcodec.cli", verb, "--help"], capture_output=True, text=True
+        )
         assert r.returncode == 0 and "usage: eegcodec" in r.stdout
     r = subprocess.run([sys.executable, "-m", "eegcodec.cli"], capture_output=True, text=True)
     assert r.returncode == 2
@@ -98,7 +175,23 @@ def test_help_on_every_verb():
 def test_eval_json(tmp_path, edf, tiny_dac_path, capsys):
     import json
 
-    assert main(["eval", str(edf), "--model", str(tiny_dac_path), "--codebooks", "1", "3", "--json", str(tmp_path / "r.json"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(edf),
+                "--model",
+                str(tiny_dac_path),
+                "--codebooks",
+                "1",
+                "3",
+                "--json",
+                str(tmp_path / "r.json"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     rows = json.loads((tmp_path / "r.json").read_text())
     assert [r["codebooks"] for r in rows] == [1, 3]
     assert rows[0]["bits_per_sample"] < rows[1]["bits_per_sample"]
@@ -107,7 +200,7 @@ def test_eval_json(tmp_path, edf, tiny_dac_path, capsys):
 
 @needs_shared
 def test_default_model_on_eegbci_r01(tmp_path):
-    """The shipped default model round-trips EEGBCI R01 to EDF with names, rate, length and annotations intact."""
+    """The default model round-trips EEGBCI R01 to EDF with names, rate, length and annotations intact."""
     src = SHARED_EEG / "eegbci_S001" / "S001R01.edf"
     assert main(["compress", str(src), "-o", str(tmp_path / "r01.eegc"), "-q"]) == 0
     assert main(["decompress", str(tmp_path / "r01.eegc"), "-o", str(tmp_path / "r01.edf"), "-q"]) == 0

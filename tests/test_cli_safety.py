@@ -5,15 +5,16 @@ import os
 import mne
 import numpy as np
 import pytest
+from conftest import synthetic_raw
 
 from eegcodec.cli import main
-
-from conftest import synthetic_raw
 
 
 def _edf(path, n_ch=3, seconds=10, seed=0):
     path.parent.mkdir(parents=True, exist_ok=True)
-    mne.export.export_raw(path, synthetic_raw(n_ch=n_ch, seconds=seconds, stim=False, seed=seed), verbose="error")
+    mne.export.export_raw(
+        path, synthetic_raw(n_ch=n_ch, seconds=seconds, stim=False, seed=seed), verbose="error"
+    )
     return path
 
 
@@ -56,14 +57,27 @@ def test_quick_start_never_overwrites_the_original(tmp_path, tiny_dac_path, caps
 
 def test_bad_output_suffix_is_refused_before_decoding(tmp_path, tiny_dac_path, capsys, monkeypatch):
     rec = _edf(tmp_path / "rec.edf")
-    assert main(["compress", str(rec), "-o", str(tmp_path / "rec.eegc"), "--model", str(tiny_dac_path), "-q"]) == 0
+    assert (
+        main(["compress", str(rec), "-o", str(tmp_path / "rec.eegc"), "--model", str(tiny_dac_path), "-q"])
+        == 0
+    )
     import eegcodec.pipeline
 
     def boom(*a, **k):
         raise AssertionError("decoded before the output was checked")
 
     monkeypatch.setattr(eegcodec.pipeline, "decompress_archive", boom)
-    rc, out = _run(["decompress", str(tmp_path / "rec.eegc"), "-o", str(tmp_path / "out.csv"), "--model", str(tiny_dac_path)], capsys)
+    rc, out = _run(
+        [
+            "decompress",
+            str(tmp_path / "rec.eegc"),
+            "-o",
+            str(tmp_path / "out.csv"),
+            "--model",
+            str(tiny_dac_path),
+        ],
+        capsys,
+    )
     assert rc == 1 and "choose an output extension" in out.err
 
 
@@ -82,8 +96,12 @@ def test_folders_mirror_the_tree_keep_going_and_carry_bids_sidecars(tmp_path, ti
     assert "broken.edf" in res.err and "compressed 2 of 3 files; 1 failed" in res.err
     assert (out / "sub-01" / "eeg" / "sub-01_task-rest_eeg.eegc").is_file()  # ... the others were done
     assert (out / "sub-02" / "eeg" / "sub-01_task-rest_eeg.eegc").is_file()
-    for side in ("dataset_description.json", "participants.tsv", "sub-01/eeg/sub-01_task-rest_eeg.json",
-                 "sub-01/eeg/sub-01_task-rest_channels.tsv"):
+    for side in (
+        "dataset_description.json",
+        "participants.tsv",
+        "sub-01/eeg/sub-01_task-rest_eeg.json",
+        "sub-01/eeg/sub-01_task-rest_channels.tsv",
+    ):
         assert (out / side).read_bytes() == (src / side).read_bytes()
     back = tmp_path / "back"
     assert main(["decompress", str(out), "-o", str(back), "--model", str(tiny_dac_path), "-q"]) == 0
@@ -126,7 +144,10 @@ def test_ch_type_stores_a_channel_exactly_on_its_grid(tmp_path, tiny_dac_path, c
     values come back, at far fewer bits than float64."""
     rec = _edf(tmp_path / "rec.edf", n_ch=3, seconds=30)
     arc = tmp_path / "rec.eegc"
-    rc, out = _run(["compress", str(rec), "-o", str(arc), "--model", str(tiny_dac_path), "-q", "--ch-type", "EEG02=ecg"], capsys)
+    rc, out = _run(
+        ["compress", str(rec), "-o", str(arc), "--model", str(tiny_dac_path), "-q", "--ch-type", "EEG02=ecg"],
+        capsys,
+    )
     assert rc == 0, out.err
     from eegcodec.api import decompress, read_archive
 
@@ -138,7 +159,19 @@ def test_ch_type_stores_a_channel_exactly_on_its_grid(tmp_path, tiny_dac_path, c
     back = decompress(arc, codec=str(tiny_dac_path)).get_data()[2]
     step = np.min(np.diff(np.unique(orig)))
     assert np.abs(back - orig).max() <= 1e-6 * step
-    rc, out = _run(["compress", str(rec), "-o", str(tmp_path / "b.eegc"), "--model", str(tiny_dac_path), "--ch-type", "NOPE=ecg"], capsys)
+    rc, out = _run(
+        [
+            "compress",
+            str(rec),
+            "-o",
+            str(tmp_path / "b.eegc"),
+            "--model",
+            str(tiny_dac_path),
+            "--ch-type",
+            "NOPE=ecg",
+        ],
+        capsys,
+    )
     assert rc == 1 and "NOPE" in out.err
 
 

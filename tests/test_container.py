@@ -22,15 +22,22 @@ def test_bitpacking_rejects_codes_too_large():
 
 
 def test_arrays_roundtrip():
-    arrays = {"a": np.arange(6, dtype=np.int16).reshape(2, 3), "b": np.array([1.5, -2.0], np.float32), "c": np.zeros((0, 3)),
-              "wide": np.array([-(2**40), 5]), "u": np.array([0, 200], np.uint16)}
+    arrays = {
+        "a": np.arange(6, dtype=np.int16).reshape(2, 3),
+        "b": np.array([1.5, -2.0], np.float32),
+        "c": np.zeros((0, 3)),
+        "wide": np.array([-(2**40), 5]),
+        "u": np.array([0, 200], np.uint16),
+    }
     payload, index = pack_arrays(arrays)
     out = unpack_arrays(payload, index)
     for k, v in arrays.items():
         np.testing.assert_array_equal(out[k], v)
         assert out[k].dtype == (np.int64 if v.dtype.kind in "iu" else v.dtype)  # integers come back wide
     stored = {item.name: np.dtype(item.dtype) for item in index}
-    assert stored["a"] == np.int8 and stored["u"] == np.int16 and stored["wide"] == np.int64  # ... and are stored narrow
+    assert (
+        stored["a"] == np.int8 and stored["u"] == np.int16 and stored["wide"] == np.int64
+    )  # ... and are stored narrow
 
 
 def _archive():

@@ -3,12 +3,11 @@
 import mne
 import numpy as np
 import pytest
+from conftest import SHARED_EEG, needs_shared, synthetic_raw
 
 from eegcodec.api import compress, decompress
 from eegcodec.errors import EegcodecError, UnsupportedFormatError
 from eegcodec.io import read_raw, write_raw
-
-from conftest import SHARED_EEG, needs_shared, synthetic_raw
 
 
 def _export(raw, path):
@@ -80,7 +79,11 @@ def test_real_files_roundtrip(tmp_path, pcm_codec, rel):
     src = SHARED_EEG / rel
     orig = read_raw(src, preload=True)
     out = decompress(compress(orig, None, pcm_codec), tmp_path / "out.fif", codec=pcm_codec)
-    assert out.ch_names == orig.ch_names and out.n_times == orig.n_times and out.info["sfreq"] == orig.info["sfreq"]
+    assert (
+        out.ch_names == orig.ch_names
+        and out.n_times == orig.n_times
+        and out.info["sfreq"] == orig.info["sfreq"]
+    )
     assert len(out.annotations) == len(orig.annotations)
     np.testing.assert_allclose(out.annotations.onset, orig.annotations.onset)
     back = read_raw(tmp_path / "out.fif", preload=True)
@@ -98,6 +101,12 @@ def test_real_recording_through_every_format(tmp_path, pcm_codec, ext):
     out = decompress(compress(src, None, pcm_codec), tmp_path / f"back{ext}", codec=pcm_codec)
     back = read_raw(tmp_path / f"back{ext}", preload=True)
     for r in (out, back):
-        assert r.ch_names == reread.ch_names and r.n_times == reread.n_times and r.info["sfreq"] == reread.info["sfreq"]
+        assert (
+            r.ch_names == reread.ch_names
+            and r.n_times == reread.n_times
+            and r.info["sfreq"] == reread.info["sfreq"]
+        )
         assert list(r.annotations.description) == list(reread.annotations.description)
-        np.testing.assert_allclose(r.annotations.onset, reread.annotations.onset, atol=1 / reread.info["sfreq"])
+        np.testing.assert_allclose(
+            r.annotations.onset, reread.annotations.onset, atol=1 / reread.info["sfreq"]
+        )

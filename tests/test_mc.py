@@ -10,16 +10,44 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import SHARED_EEG, needs_shared, synthetic_raw
 
 from eegcodec.adapt import AdapterConfig
 from eegcodec.cli import main
 from eegcodec.codecs.dac_mc import DACMC, save_dacmc_file
 from eegcodec.montage import Montage, normalise_name, pivot_subset, standard_positions
 
-from conftest import SHARED_EEG, needs_shared, synthetic_raw
-
-TINY = dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=3, codebook_size=32, codebook_dim=4, sample_rate=160)
-NAMES_10_20 = ["Fp1", "Fp2", "F3", "F4", "F7", "F8", "T3", "T4", "C3", "C4", "T5", "T6", "P3", "P4", "O1", "O2", "Fz", "Cz", "Pz"]
+TINY = dict(
+    encoder_dim=4,
+    encoder_rates=[2, 4],
+    decoder_dim=16,
+    decoder_rates=[4, 2],
+    n_codebooks=3,
+    codebook_size=32,
+    codebook_dim=4,
+    sample_rate=160,
+)
+NAMES_10_20 = [
+    "Fp1",
+    "Fp2",
+    "F3",
+    "F4",
+    "F7",
+    "F8",
+    "T3",
+    "T4",
+    "C3",
+    "C4",
+    "T5",
+    "T6",
+    "P3",
+    "P4",
+    "O1",
+    "O2",
+    "Fz",
+    "Cz",
+    "Pz",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +59,12 @@ def table():
 def mc_path(tmp_path_factory, table):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("mc") / "mc.pth"
-    save_dacmc_file(DACMC(TINY, n_spatial=4, heads=2), path, {"name": "mc-tiny", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=8.0).to_dict()}, table)
+    save_dacmc_file(
+        DACMC(TINY, n_spatial=4, heads=2),
+        path,
+        {"name": "mc-tiny", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=8.0).to_dict()},
+        table,
+    )
     return path
 
 
@@ -45,7 +78,17 @@ def _named_raw(names, seconds=12.0, seed=0):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw_name, norm", [("Fc5.", "FC5"), ("Cz..", "CZ"), ("EEG Fp1-REF", "FP1"), ("EEG T3", "T7"), (" t6 ", "P8"), ("ECG ECG", "ECG ECG")])
+@pytest.mark.parametrize(
+    "raw_name, norm",
+    [
+        ("Fc5.", "FC5"),
+        ("Cz..", "CZ"),
+        ("EEG Fp1-REF", "FP1"),
+        ("EEG T3", "T7"),
+        (" t6 ", "P8"),
+        ("ECG ECG", "ECG ECG"),
+    ],
+)
 def test_normalise_name(raw_name, norm):
     assert normalise_name(raw_name) == norm
 
@@ -133,7 +176,11 @@ def test_code_stream_does_not_grow_with_channels(mc_path):
     assert sizes[4] == sizes[16]
     # codes -> latents: one quantized spatial token per code row
     codes = codec.encode_channels(np.zeros((6, 64), np.float32), 2, codec.montage(NAMES_10_20[:6]))
-    assert codes.shape == (4, 2, 8) and tuple(codec.codes_to_latents(codes).shape) == (4, codec.model.dac.latent_dim, 8)
+    assert codes.shape == (4, 2, 8) and tuple(codec.codes_to_latents(codes).shape) == (
+        4,
+        codec.model.dac.latent_dim,
+        8,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -141,12 +188,16 @@ def test_code_stream_does_not_grow_with_channels(mc_path):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("names", [NAMES_10_20, ["Cz"], ["A", "B", "A.", "Fz"]], ids=["10-20", "single", "unknown+duplicate"])
+@pytest.mark.parametrize(
+    "names", [NAMES_10_20, ["Cz"], ["A", "B", "A.", "Fz"]], ids=["10-20", "single", "unknown+duplicate"]
+)
 def test_cli_round_trip(tmp_path, mc_path, names):
     src = tmp_path / "rec.edf"
     mne.export.export_raw(src, _named_raw(names), verbose="error")
     arc, back = tmp_path / "rec.eegc", tmp_path / "back.edf"
-    assert main(["compress", str(src), "-o", str(arc), "--model", str(mc_path), "--codebooks", "2", "-q"]) == 0
+    assert (
+        main(["compress", str(src), "-o", str(arc), "--model", str(mc_path), "--codebooks", "2", "-q"]) == 0
+    )
     assert main(["decompress", str(arc), "-o", str(back), "--model", str(mc_path), "-q"]) == 0
     from eegcodec.api import read_archive
 
@@ -171,14 +222,30 @@ def test_train_dac_mc_recipe_and_init_from_dac(tmp_path, tiny_dac_path):
     data = tmp_path / "data"
     data.mkdir()
     for i in range(3):
-        mne.export.export_raw(data / f"sub{i}.edf", _named_raw(NAMES_10_20[:6], seconds=12, seed=i), verbose="error")
+        mne.export.export_raw(
+            data / f"sub{i}.edf", _named_raw(NAMES_10_20[:6], seconds=12, seed=i), verbose="error"
+        )
     cfg = {
-        "name": "mc-test", "family": "dac_mc", "init": str(tiny_dac_path),
+        "name": "mc-test",
+        "family": "dac_mc",
+        "init": str(tiny_dac_path),
         "model": {"n_spatial": 2, "heads": 2, "max_channels": 5, "channel_windows": 8},
         "adapter": {"model_rate": 160.0, "chunk_seconds": 6.0},
-        "data": {"root": str(data), "train": ["sub[01].edf"], "val": ["sub2.edf"], "window_seconds": 1.0, "cache_dir": str(tmp_path / "cache")},
+        "data": {
+            "root": str(data),
+            "train": ["sub[01].edf"],
+            "val": ["sub2.edf"],
+            "window_seconds": 1.0,
+            "cache_dir": str(tmp_path / "cache"),
+        },
         "optim": {"lr": 0.003, "warmup_steps": 2, "vq_warmup_steps": 0, "code_reset_every": 2},
-        "steps": 4, "batch_size": 4, "val_every": 2, "val_windows": 4, "ckpt_every": 2, "log_every": 1, "threads": 1,
+        "steps": 4,
+        "batch_size": 4,
+        "val_every": 2,
+        "val_windows": 4,
+        "ckpt_every": 2,
+        "log_every": 1,
+        "threads": 1,
     }
     recipe = tmp_path / "mc.yaml"
     recipe.write_text(yaml.safe_dump(cfg))
@@ -188,9 +255,16 @@ def test_train_dac_mc_recipe_and_init_from_dac(tmp_path, tiny_dac_path):
     assert all(torch.equal(trainer.model.mc.dac.state_dict()[k], v) for k, v in dac_state.items())
     batch = trainer.model.make_batch(trainer.train_bank, 4, np.random.default_rng(0), "cpu")
     n = batch["x"].shape[1]
-    assert 1 <= n <= 5 and batch["x"].shape[0] == max(1, 8 // n) and batch["positions"].shape == (batch["x"].shape[0], n, 3)
+    assert (
+        1 <= n <= 5
+        and batch["x"].shape[0] == max(1, 8 // n)
+        and batch["positions"].shape == (batch["x"].shape[0], n, 3)
+    )
     assert batch["known"].all()  # 10-20 names have positions
-    assert tuple(trainer.val_batch["x"].shape[:2]) == (4, 5)  # validation: val_windows windows of max_channels
+    assert tuple(trainer.val_batch["x"].shape[:2]) == (
+        4,
+        5,
+    )  # validation: val_windows windows of max_channels
     trainer.fit()
     trainer.close()
     codec = load_codec(tmp_path / "run" / "best.pth")
@@ -201,16 +275,22 @@ def test_train_dac_mc_recipe_and_init_from_dac(tmp_path, tiny_dac_path):
 @needs_shared
 def test_real_montages_map_to_positions(mc_path):
     """64-ch EEGBCI (trailing dots), 19+2-ch EEGMAT ('EEG Fp1', old T3..T6), 32-ch EEGLAB (EOG channels)."""
+    from eegcodec.container import Archive
     from eegcodec.io import read_raw
     from eegcodec.models import load_codec
     from eegcodec.pipeline import compress_raw, decompress_archive
-    from eegcodec.container import Archive
 
     codec = load_codec(mc_path)
-    cases = {"eegbci_S001/S001R01.edf": (64, 64), "eegmat/Subject10_1.edf": (21, 20), "eeglab_sample/eeglab_data.set": (32, 30)}
+    cases = {
+        "eegbci_S001/S001R01.edf": (64, 64),
+        "eegmat/Subject10_1.edf": (21, 20),
+        "eeglab_sample/eeglab_data.set": (32, 30),
+    }
     for rel, (n, n_known) in cases.items():
         raw = read_raw(SHARED_EEG / rel, preload=True).crop(0, 8, include_tmax=False)
         arc = Archive.from_bytes(compress_raw(raw, codec, n_codebooks=1))
         known = arc.header.montage["known"]
-        assert len(known) == n and sum(known) == n_known, rel  # EEGMAT: 'ECG ECG'; EEGLAB: EOG1, EOG2 fall back
+        assert len(known) == n and sum(known) == n_known, (
+            rel
+        )  # EEGMAT: 'ECG ECG'; EEGLAB: EOG1, EOG2 fall back
         assert decompress_archive(arc, codec).n_times == raw.n_times

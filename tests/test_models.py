@@ -18,7 +18,11 @@ def test_saved_checkpoint_loads_with_dac_itself(tiny_dac_path):
     with torch.no_grad():
         z, codes, *_ = model.eval().encode(x, n_quantizers=3)
     np.testing.assert_array_equal(ours.encode(x, 3).numpy(), codes.numpy())
-    np.testing.assert_allclose(ours.decode(codes).numpy(), model.decode(model.quantizer.from_codes(codes)[0]).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        ours.decode(codes).numpy(),
+        model.decode(model.quantizer.from_codes(codes)[0]).detach().numpy(),
+        atol=1e-5,
+    )
 
 
 def test_pretrained_name_loads_from_dacs_cache(tmp_path, monkeypatch):
@@ -27,11 +31,41 @@ def test_pretrained_name_loads_from_dacs_cache(tmp_path, monkeypatch):
     path = dac_cache_path("16khz", "8kbps")
     assert str(path).startswith(str(tmp_path)) and path.name.startswith("weights_16khz_8kbps")
     torch.manual_seed(1)
-    m = build_dac(dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=4, codebook_size=32, sample_rate=16000))
+    m = build_dac(
+        dict(
+            encoder_dim=4,
+            encoder_rates=[2, 4],
+            decoder_dim=16,
+            decoder_rates=[4, 2],
+            n_codebooks=4,
+            codebook_size=32,
+            sample_rate=16000,
+        )
+    )
     path.parent.mkdir(parents=True)
-    torch.save({"state_dict": m.state_dict(), "metadata": {"kwargs": {"encoder_dim": 4, "encoder_rates": [2, 4], "decoder_dim": 16, "decoder_rates": [4, 2], "n_codebooks": 4, "codebook_size": 32, "sample_rate": 16000}}}, path)
+    torch.save(
+        {
+            "state_dict": m.state_dict(),
+            "metadata": {
+                "kwargs": {
+                    "encoder_dim": 4,
+                    "encoder_rates": [2, 4],
+                    "decoder_dim": 16,
+                    "decoder_rates": [4, 2],
+                    "n_codebooks": 4,
+                    "codebook_size": 32,
+                    "sample_rate": 16000,
+                }
+            },
+        },
+        path,
+    )
     codec = load_codec("dac_16khz")
-    assert codec.info.name == "dac_16khz" and codec.info.hop_length == 8 and codec.info.adapter.model_rate == 16000
+    assert (
+        codec.info.name == "dac_16khz"
+        and codec.info.hop_length == 8
+        and codec.info.adapter.model_rate == 16000
+    )
     rows = {r["name"]: r for r in list_models()}
     assert rows["dac_16khz"]["status"] == "cached"
 
@@ -73,10 +107,10 @@ def test_shipped_default_model_loads():
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_every_shipped_model_codes_eeg(name):
     """Each shipped model loads by name, uses its recommended depth and reconstructs EEG-like data."""
+    from conftest import synthetic_raw
+
     from eegcodec import compress, decompress
     from eegcodec.metrics import prd
-
-    from conftest import synthetic_raw
 
     codec = load_codec(name)
     assert codec.info.name == name and 1 <= codec.info.default_codebooks <= codec.info.n_codebooks

@@ -5,15 +5,13 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
+from conftest import PCMCodec, synthetic_raw
 
 from eegcodec.adapt import AdapterConfig
-from eegcodec.adapt import Baseline
-from eegcodec.container import Archive, pack_arrays, unpack_arrays
+from eegcodec.container import Archive, unpack_arrays
 from eegcodec.errors import InvalidSignalError
 from eegcodec.metrics import prd
 from eegcodec.pipeline import compress_raw, decompress_archive
-
-from conftest import PCMCodec, synthetic_raw
 
 DATA = Path(__file__).parent / "data"
 
@@ -80,7 +78,12 @@ def test_large_step_artefact_is_not_flattened(pcm_codec):
     y = out.get_data()
     step = y[1, 1610:1700].mean() - y[1, 1500:1590].mean()
     assert abs(step - 5e-3) < 0.02 * 5e-3
-    assert unpack_arrays(Archive.from_bytes(data).side, Archive.from_bytes(data).header.side)["outlier_value"].size > 0
+    assert (
+        unpack_arrays(Archive.from_bytes(data).side, Archive.from_bytes(data).header.side)[
+            "outlier_value"
+        ].size
+        > 0
+    )
     assert np.abs(x - y).max() < 6 * 60e-6  # within outlier_sigma x a generous chunk scale
 
 
@@ -148,7 +151,9 @@ def test_anonymize_drops_identity(pcm_codec):
 def test_fif_first_samp_and_channel_annotations(pcm_codec, tmp_path):
     raw = synthetic_raw(n_ch=3, seconds=10)
     raw.annotations.ch_names[0] = ("EEG01",) if False else raw.annotations.ch_names[0]
-    raw.set_annotations(mne.Annotations([2.0], [1.0], ["BAD_ch"], orig_time=raw.info["meas_date"], ch_names=[["EEG01"]]))
+    raw.set_annotations(
+        mne.Annotations([2.0], [1.0], ["BAD_ch"], orig_time=raw.info["meas_date"], ch_names=[["EEG01"]])
+    )
     raw.save(tmp_path / "r_raw.fif", verbose="error")
     raw2 = mne.io.read_raw_fif(tmp_path / "r_raw.fif", verbose="error").crop(1.0, None)
     out, _ = roundtrip(raw2, pcm_codec)

@@ -7,6 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import zstandard
+from conftest import PCMCodec, synthetic_raw
 
 from eegcodec.api import decompress
 from eegcodec.cli import main
@@ -14,8 +15,6 @@ from eegcodec.container import Archive
 from eegcodec.errors import CorruptFileError, EegcodecError
 from eegcodec.fuzz import DAMAGE, KINDS, assemble, fuzz, split_sections
 from eegcodec.pipeline import compress_raw
-
-from conftest import PCMCodec, synthetic_raw
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +61,17 @@ def test_forged_chunk_length_is_refused_at_once(files, length):
     _refused(forge(a, lambda h: h["chunks"].__setitem__("length", length)), codec, "chunks.length")
 
 
-@pytest.mark.parametrize("field,value", [("sfreq", 1e-9), ("sfreq", 1e308), ("n_samples", 10**12), ("n_samples", -1), ("sfreq", "x")])
+@pytest.mark.parametrize(
+    "field,value",
+    [("sfreq", 1e-9), ("sfreq", 1e308), ("n_samples", 10**12), ("n_samples", -1), ("sfreq", "x")],
+)
 def test_forged_rate_and_length_are_refused_before_allocating(files, field, value):
     a, _, codec = files
-    _refused(forge(a, lambda h: h["recording"].__setitem__(field, value)), codec, f"recording.{field}|chunks.frames")
+    _refused(
+        forge(a, lambda h: h["recording"].__setitem__(field, value)),
+        codec,
+        f"recording.{field}|chunks.frames",
+    )
 
 
 @pytest.mark.parametrize("tag", [b"SIDE", b"RAWC", b"INFO"])
@@ -86,12 +92,23 @@ def test_hostile_json_is_one_line(files):
         _refused(assemble(version, [(b"HEAD", head)] + secs[1:]), codec, "header")
 
 
-@pytest.mark.parametrize("path,value", [
-    (("codebooks",), 0), (("codebooks",), 99), (("code_rows",), 99), (("chunks", "overlap"), 10**6), (("baseline_spacing",), 0),
-    (("model", "bits_per_code"), 64), (("channels", "coded"), [0, 0, 1, 2]), (("side", 0, "shape"), [10**9]),
-    (("annotations", "onset"), [1e300, 1, 2]), (("montage",), {"positions": [[1e308, 0, 0]], "known": [1]}),
-    (("adapter", "model_rate"), 1e-9), (("recording", "ch_names"), ["a", "a", "b", "c", "d"]),
-])
+@pytest.mark.parametrize(
+    "path,value",
+    [
+        (("codebooks",), 0),
+        (("codebooks",), 99),
+        (("code_rows",), 99),
+        (("chunks", "overlap"), 10**6),
+        (("baseline_spacing",), 0),
+        (("model", "bits_per_code"), 64),
+        (("channels", "coded"), [0, 0, 1, 2]),
+        (("side", 0, "shape"), [10**9]),
+        (("annotations", "onset"), [1e300, 1, 2]),
+        (("montage",), {"positions": [[1e308, 0, 0]], "known": [1]}),
+        (("adapter", "model_rate"), 1e-9),
+        (("recording", "ch_names"), ["a", "a", "b", "c", "d"]),
+    ],
+)
 def test_forged_header_values_are_refused(files, path, value):
     a, _, codec = files
 
@@ -124,7 +141,9 @@ def test_info_validates_what_it_shows(files, tmp_path, capsys):
     assert "chunks.length" in capsys.readouterr().err
     from eegcodec.container import pack_arrays, unpack_arrays
 
-    arc = Archive.from_bytes(a)  # side data out of range: the header is fine, decompress refuses, so does info
+    arc = Archive.from_bytes(
+        a
+    )  # side data out of range: the header is fine, decompress refuses, so does info
     side = unpack_arrays(arc.side, arc.header.side)
     side["chunk_scale_log2"][0, 0] = 64 * 1000
     arc.side, arc.header.side = pack_arrays(side)

@@ -4,12 +4,11 @@ import mne
 import numpy as np
 import pytest
 import yaml
+from conftest import synthetic_raw
 
 from eegcodec.errors import EegcodecError
 from eegcodec.train.config import load_recipe
 from eegcodec.train.trainer import Trainer
-
-from conftest import synthetic_raw
 
 
 @pytest.fixture
@@ -17,12 +16,30 @@ def recipe(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     for i in range(4):
-        mne.export.export_raw(data / f"sub{i}.edf", synthetic_raw(n_ch=3, seconds=12, seed=i, stim=False), verbose="error")
+        mne.export.export_raw(
+            data / f"sub{i}.edf", synthetic_raw(n_ch=3, seconds=12, seed=i, stim=False), verbose="error"
+        )
     cfg = {
         "name": "test-model",
-        "model": dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=3, codebook_size=32, codebook_dim=4, quantizer_dropout=0.5, sample_rate=160),
+        "model": dict(
+            encoder_dim=4,
+            encoder_rates=[2, 4],
+            decoder_dim=16,
+            decoder_rates=[4, 2],
+            n_codebooks=3,
+            codebook_size=32,
+            codebook_dim=4,
+            quantizer_dropout=0.5,
+            sample_rate=160,
+        ),
         "adapter": {"model_rate": 160.0, "chunk_seconds": 6.0},
-        "data": {"root": str(data), "train": ["sub[0-2].edf"], "val": ["sub3.edf"], "window_seconds": 1.0, "cache_dir": str(tmp_path / "cache")},
+        "data": {
+            "root": str(data),
+            "train": ["sub[0-2].edf"],
+            "val": ["sub3.edf"],
+            "window_seconds": 1.0,
+            "cache_dir": str(tmp_path / "cache"),
+        },
         "optim": {"lr": 0.003, "warmup_steps": 2, "vq_warmup_steps": 2, "code_reset_every": 2},
         "steps": 6,
         "batch_size": 4,
@@ -52,12 +69,16 @@ def test_train_writes_checkpoints_logs_and_a_usable_model(recipe, tmp_path):
     for name in ["state.pt", "model.pth", "best.pth", "recipe.yaml", "history.json"]:
         assert (out / name).exists(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
-    assert len(trainer.history) == 2 and {"prd_k1", "prd_k3", "snr_k3", "spec_db_k1", "spec_db_k3"} <= set(trainer.history[-1])
+    assert len(trainer.history) == 2 and {"prd_k1", "prd_k3", "snr_k3", "spec_db_k1", "spec_db_k3"} <= set(
+        trainer.history[-1]
+    )
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(out / "tb"), size_guidance={"images": 0}).Reload()
     assert {"val/reconstruction", "val/psd"} <= set(events.Tags()["images"])
-    assert {"train/l1", "train/lr", "val/prd_k1", "val/spec_db_k3", "codebook/perplexity_q0"} <= set(events.Tags()["scalars"])
+    assert {"train/l1", "train/lr", "val/prd_k1", "val/spec_db_k3", "codebook/perplexity_q0"} <= set(
+        events.Tags()["scalars"]
+    )
 
     import eegcodec
 
@@ -89,21 +110,40 @@ def test_train_and_val_must_not_share_recordings(recipe):
 
 
 def test_two_process_torchrun_on_cpu(recipe, tmp_path):
-    """torchrun --nproc_per_node 2 with the gloo backend trains (codec and discriminators), checkpoints and logs."""
+    """torchrun --nproc_per_node 2 (gloo) trains codec and discriminators, checkpoints and logs."""
     import os
+    import socket
     import subprocess
     import sys
-
-    import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
-           "-m", "eegcodec.cli", "train", str(recipe), "--out", str(out), "--steps", "4",
-           "--set", "loss.adversarial=1", "--set", "loss.gan_fft_sizes=[64,32]"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(port),
+        "-m",
+        "eegcodec.cli",
+        "train",
+        str(recipe),
+        "--out",
+        str(out),
+        "--steps",
+        "4",
+        "--set",
+        "loss.adversarial=1",
+        "--set",
+        "loss.gan_fft_sizes=[64,32]",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "state.pt").exists() and (out / "best.pth").exists()
@@ -118,8 +158,18 @@ def _wavtokenizer_recipe(recipe, tmp_path, **changes):
     cfg = yaml.safe_load(recipe.read_text())
     cfg.update(
         family="wavtokenizer",
-        model=dict(variant="75", sample_rate=160, strides=[2, 4], n_filters=4, dimension=32, codebook_size=64,
-                   backbone_dim=32, intermediate_dim=48, num_layers=2, n_fft=16),
+        model=dict(
+            variant="75",
+            sample_rate=160,
+            strides=[2, 4],
+            n_filters=4,
+            dimension=32,
+            codebook_size=64,
+            backbone_dim=32,
+            intermediate_dim=48,
+            num_layers=2,
+            n_fft=16,
+        ),
         loss={"l1": 1.0, "l2": 1.0, "stft": 0.0, "commitment": 1.0, "codebook": 0.0},
         **changes,
     )
@@ -145,7 +195,12 @@ def test_wavtokenizer_recipe_trains_resumes_and_exports(recipe, tmp_path):
     np.testing.assert_allclose(losses_b, losses_a[3:], rtol=1e-6)  # EMA codebook buffers restored too
 
     codec = eegcodec.load_codec(tmp_path / "b" / "best.pth")
-    assert (codec.info.kind, codec.info.name, codec.info.hop_length, codec.info.codebook_size) == ("wavtokenizer", "wt-test", 8, 64)
+    assert (codec.info.kind, codec.info.name, codec.info.hop_length, codec.info.codebook_size) == (
+        "wavtokenizer",
+        "wt-test",
+        8,
+        64,
+    )
     raw = synthetic_raw(n_ch=2, seconds=8, stim=False)
     back = eegcodec.decompress(eegcodec.compress(raw, None, codec), codec=codec)
     assert back.n_times == raw.n_times
@@ -158,7 +213,9 @@ def test_wavtokenizer_finetune_starts_from_an_official_layout_checkpoint(recipe,
 
     donor = WavTokenizerTrainable(_wavtokenizer_recipe(recipe, tmp_path).model).wt
     state = dict(donor.state_dict())
-    state["feature_extractor.encodec.decoder.model.0.conv.conv.bias"] = torch.zeros(4)  # ignored, as officially
+    state["feature_extractor.encodec.decoder.model.0.conv.conv.bias"] = torch.zeros(
+        4
+    )  # ignored, as officially
     state["dac.discriminators.0.convs.0.bias"] = torch.zeros(4)  # dropped by prefix
     ckpt = tmp_path / "official.ckpt"
     torch.save({"global_step": 10, "state_dict": state}, ckpt)
@@ -173,7 +230,12 @@ def test_wavtokenizer_finetune_starts_from_an_official_layout_checkpoint(recipe,
 
 
 def test_adversarial_losses_train_and_resume_exactly(recipe, tmp_path):
-    overrides = ["loss.adversarial=1.0", "loss.feature_matching=2.0", "loss.gan_fft_sizes=[64,32]", "loss.gan_periods=[2,3]"]
+    overrides = [
+        "loss.adversarial=1.0",
+        "loss.feature_matching=2.0",
+        "loss.gan_fft_sizes=[64,32]",
+        "loss.gan_periods=[2,3]",
+    ]
     straight = Trainer(load_recipe(recipe, overrides), tmp_path / "a")
     steps_a = [straight.train_step() for _ in range(5)]
     straight.close()
@@ -203,9 +265,16 @@ def test_every_shipped_recipe_loads():
             continue
         cfg = load_recipe(path)
         assert cfg.family in FAMILIES and cfg.data.train, path.name
-    ft, vocab = load_recipe(recipes[0].parent / "dac16k_finetune_rate250.yaml"), load_recipe(recipes[0].parent / "dac16k_scratch_vocab256.yaml")
-    assert ft.init == "dac_16khz" and ft.adapter.model_rate == 250.0 and ft.loss.adversarial == 1.0  # base merged, section by section
-    assert vocab.init == "scratch" and vocab.model["codebook_size"] == 256 and vocab.model["decoder_dim"] == 1536
+    ft, vocab = (
+        load_recipe(recipes[0].parent / "dac16k_finetune_rate250.yaml"),
+        load_recipe(recipes[0].parent / "dac16k_scratch_vocab256.yaml"),
+    )
+    assert (
+        ft.init == "dac_16khz" and ft.adapter.model_rate == 250.0 and ft.loss.adversarial == 1.0
+    )  # base merged, section by section
+    assert (
+        vocab.init == "scratch" and vocab.model["codebook_size"] == 256 and vocab.model["decoder_dim"] == 1536
+    )
 
 
 def test_finetune_from_dacs_cache_takes_the_files_arguments(recipe, tmp_path, monkeypatch):
@@ -216,7 +285,16 @@ def test_finetune_from_dacs_cache_takes_the_files_arguments(recipe, tmp_path, mo
     from eegcodec.models import dac_cache_path
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    kwargs = dict(encoder_dim=4, encoder_rates=[2, 4], decoder_dim=16, decoder_rates=[4, 2], n_codebooks=3, codebook_size=32, codebook_dim=4, sample_rate=16000)
+    kwargs = dict(
+        encoder_dim=4,
+        encoder_rates=[2, 4],
+        decoder_dim=16,
+        decoder_rates=[4, 2],
+        n_codebooks=3,
+        codebook_size=32,
+        codebook_dim=4,
+        sample_rate=16000,
+    )
     torch.manual_seed(3)
     pretrained = build_dac(kwargs)
     path = dac_cache_path("16khz", "8kbps")
@@ -243,20 +321,38 @@ def test_data_from_folders_manifests_and_subject_splits(tmp_path):
             (d / f"sub-{sub}_run-{run}_eeg.edf").write_bytes(b"")
     (tmp_path / "sub-01" / "notes.txt").write_text("not a recording")
     assert len(list_recordings(str(tmp_path), ["."])) == 6  # a folder: recordings only, recursively
-    (tmp_path / "list.txt").write_text("# comment\nsub-01/eeg/sub-01_run-1_eeg.edf\n\nsub-02/eeg/sub-02_run-2_eeg.edf\n")
-    assert [p.name for p in list_recordings(str(tmp_path), ["list.txt"])] == ["sub-01_run-1_eeg.edf", "sub-02_run-2_eeg.edf"]
-    (tmp_path / "m.csv").write_text("path,subject\nsub-01/eeg/sub-01_run-1_eeg.edf,alice\nsub-03/eeg/sub-03_run-1_eeg.edf,bob\n")
+    (tmp_path / "list.txt").write_text(
+        "# comment\nsub-01/eeg/sub-01_run-1_eeg.edf\n\nsub-02/eeg/sub-02_run-2_eeg.edf\n"
+    )
+    assert [p.name for p in list_recordings(str(tmp_path), ["list.txt"])] == [
+        "sub-01_run-1_eeg.edf",
+        "sub-02_run-2_eeg.edf",
+    ]
+    (tmp_path / "m.csv").write_text(
+        "path,subject\nsub-01/eeg/sub-01_run-1_eeg.edf,alice\nsub-03/eeg/sub-03_run-1_eeg.edf,bob\n"
+    )
     assert list(list_recordings(str(tmp_path), ["m.csv"]).values()) == ["alice", "bob"]
     (tmp_path / "bad.csv").write_text("path\nsub-09/missing.edf\n")
     with pytest.raises(EegcodecError, match="missing file"):
         list_recordings(str(tmp_path), ["bad.csv"])
 
-    train, val = split_recordings(DataConfig(root=str(tmp_path), train=["sub-*/eeg/*.edf"], split_by="subject", val_fraction=0.34))
+    train, val = split_recordings(
+        DataConfig(root=str(tmp_path), train=["sub-*/eeg/*.edf"], split_by="subject", val_fraction=0.34)
+    )
     subjects = lambda files: {p.name.split("_")[0] for p in files}  # noqa: E731
     assert len(val) == 2 and len(subjects(val)) == 1 and not subjects(train) & subjects(val)
-    train_r, val_r = split_recordings(DataConfig(root=str(tmp_path), train=["sub-*/eeg/*.edf"], val_fraction=0.5))
+    train_r, val_r = split_recordings(
+        DataConfig(root=str(tmp_path), train=["sub-*/eeg/*.edf"], val_fraction=0.5)
+    )
     assert len(train_r) == len(val_r) == 3 and not set(train_r) & set(val_r)
     with pytest.raises(EegcodecError, match="subjects in both train and val"):
-        split_recordings(DataConfig(root=str(tmp_path), train=["sub-01/eeg/*run-1*"], val=["sub-01/eeg/*run-2*"], split_by="subject"))
+        split_recordings(
+            DataConfig(
+                root=str(tmp_path),
+                train=["sub-01/eeg/*run-1*"],
+                val=["sub-01/eeg/*run-2*"],
+                split_by="subject",
+            )
+        )
     with pytest.raises(EegcodecError, match="recordings in both"):
         split_recordings(DataConfig(root=str(tmp_path), train=["sub-01/eeg/*"], val=["sub-01/eeg/*run-2*"]))

@@ -23,7 +23,9 @@ LAYOUTS = {
     "40": "layout_wavtokenizer_smalldata_frame40_3s_nq1_code4096_dim512_kmeans200_attn.json",
     "75": "layout_wavtokenizer_smalldata_frame75_3s_nq1_code4096_dim512_kmeans200_attn.json",
 }
-needs_layout = pytest.mark.skipif(not SHARED_WT.is_dir(), reason=f"WavTokenizer layout folder {SHARED_WT} is absent")
+needs_layout = pytest.mark.skipif(
+    not SHARED_WT.is_dir(), reason=f"WavTokenizer layout folder {SHARED_WT} is absent"
+)
 
 
 def _layout(variant: str) -> dict:
@@ -110,10 +112,14 @@ def test_check_vectors_deterministic_weights(official):
         audio = model.decode(codes)
     assert codes.dtype == torch.int64
     assert codes[0, 0].tolist() == ref["codes"]
-    np.testing.assert_allclose(features[0, :8, 0].numpy(), ref["encoder_output_frame0_first8"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        features[0, :8, 0].numpy(), ref["encoder_output_frame0_first8"], rtol=1e-4, atol=1e-5
+    )
     assert float(features.mean()) == pytest.approx(ref["encoder_output_mean"], rel=1e-4, abs=1e-6)
     assert float(features.std()) == pytest.approx(ref["encoder_output_std"], rel=1e-4)
-    np.testing.assert_allclose(hidden[0, 0, :8].numpy(), ref["backbone_output_frame0_first8"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        hidden[0, 0, :8].numpy(), ref["backbone_output_frame0_first8"], rtol=1e-4, atol=1e-5
+    )
     assert float(hidden.std()) == pytest.approx(ref["backbone_output_std"], rel=1e-4)
     a = audio[0].numpy()
     assert a.shape == tuple(ref["audio_shape"][1:])
@@ -130,7 +136,12 @@ def test_framing_table_and_batch(official):
     variant, layout, model = official
     hop = layout["hop_length"]
     table = layout["check_vector"]["closed_form"]["verified_on_lengths"]
-    table.update({k: [v["code_frames"], v["audio_out_shape"][1]] for k, v in layout["check_vector"]["code_frames_vs_input_length"].items()})
+    table.update(
+        {
+            k: [v["code_frames"], v["audio_out_shape"][1]]
+            for k, v in layout["check_vector"]["code_frames_vs_input_length"].items()
+        }
+    )
     with torch.no_grad():
         for length, (frames, out_len) in table.items():
             codes = model.encode(torch.from_numpy(_sine(24000, int(length))))
@@ -172,15 +183,30 @@ def test_state_dict_names_and_shapes_match_the_layout():
         pytest.skip(f"WavTokenizer layout folder {SHARED_WT} is absent")
     for variant in LAYOUTS:
         layout = _layout(variant)
-        want = {e["key"]: tuple(e["shape"]) for e in layout["state_dict"] if ".encodec.decoder." not in e["key"]}
-        got = {k: tuple(v.shape) for k, v in WavTokenizer(WavTokenizerConfig.from_dict({"variant": variant})).state_dict().items()}
+        want = {
+            e["key"]: tuple(e["shape"]) for e in layout["state_dict"] if ".encodec.decoder." not in e["key"]
+        }
+        got = {
+            k: tuple(v.shape)
+            for k, v in WavTokenizer(WavTokenizerConfig.from_dict({"variant": variant})).state_dict().items()
+        }
         assert got == want
 
 
 def test_closed_form_framing_without_layout():
     """frames = ceil(L / hop) and output = frames * hop for a small random model."""
-    cfg = WavTokenizerConfig.from_dict({"strides": [2, 2], "n_filters": 8, "dimension": 32, "codebook_size": 16,
-                                        "backbone_dim": 32, "intermediate_dim": 48, "num_layers": 2, "n_fft": 16})
+    cfg = WavTokenizerConfig.from_dict(
+        {
+            "strides": [2, 2],
+            "n_filters": 8,
+            "dimension": 32,
+            "codebook_size": 16,
+            "backbone_dim": 32,
+            "intermediate_dim": 48,
+            "num_layers": 2,
+            "n_fft": 16,
+        }
+    )
     model = WavTokenizer(cfg).eval()
     with torch.no_grad():
         for length in (1, 3, 4, 5, 17, 64, 101):
@@ -229,15 +255,19 @@ def official_random_ckpt(tmp_path_factory) -> Path:
 
 def test_official_checkpoint_through_cli(tmp_path, official_random_ckpt, capsys):
     import mne
+    from conftest import synthetic_raw
 
     from eegcodec.cli import main
     from eegcodec.models import load_codec
 
-    from conftest import synthetic_raw
-
     name = f"wavtokenizer-75:{official_random_ckpt}"
     codec = load_codec(name)
-    assert (codec.info.kind, codec.info.hop_length, codec.info.n_codebooks, codec.info.bits_per_code) == ("wavtokenizer", 320, 1, 12)
+    assert (codec.info.kind, codec.info.hop_length, codec.info.n_codebooks, codec.info.bits_per_code) == (
+        "wavtokenizer",
+        320,
+        1,
+        12,
+    )
     assert codec.info.adapter.model_rate == 24000.0
     with pytest.raises(EegcodecError, match="wavtokenizer-75:"):
         load_codec(official_random_ckpt)  # a bare path does not say the variant
@@ -251,7 +281,9 @@ def test_official_checkpoint_through_cli(tmp_path, official_random_ckpt, capsys)
     assert main(["compress", str(edf), "-o", str(arc), "--model", name, "-q"]) == 0
     assert main(["info", str(arc)]) == 0
     assert "wavtokenizer-75" in capsys.readouterr().out
-    assert main(["decompress", str(arc), "-o", str(tmp_path / "back.fif"), "-q"]) == 0  # model found by its stored name
+    assert (
+        main(["decompress", str(arc), "-o", str(tmp_path / "back.fif"), "-q"]) == 0
+    )  # model found by its stored name
     back = mne.io.read_raw(tmp_path / "back.fif", verbose="error")
     assert back.n_times == raw.n_times and back.ch_names == raw.ch_names
     from eegcodec.api import read_archive

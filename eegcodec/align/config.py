@@ -56,7 +56,10 @@ class AlignLossConfig:
         if self.align not in ("mse", "cosine", "infonce"):
             raise EegcodecError(f"loss.align must be mse, cosine or infonce, got {self.align!r}")
         if self.lambda_align < 0 or self.lambda_rec < 0 or self.lambda_align + self.lambda_rec == 0:
-            raise EegcodecError(f"loss weights must be >= 0 and not both 0, got lambda_align={self.lambda_align}, lambda_rec={self.lambda_rec}")
+            raise EegcodecError(
+                f"loss weights must be >= 0 and not both 0, got lambda_align={self.lambda_align}, "
+                f"lambda_rec={self.lambda_rec}"
+            )
 
 
 @dataclass
@@ -76,7 +79,11 @@ class AlignConfig:
     data: PairsConfig = field(default_factory=PairsConfig)
     model: MapperConfig = field(default_factory=MapperConfig)
     loss: AlignLossConfig = field(default_factory=AlignLossConfig)
-    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-3, warmup_steps=50, weight_decay=0.01, code_reset_every=0, vq_warmup_steps=0))
+    optim: OptimConfig = field(
+        default_factory=lambda: OptimConfig(
+            lr=1e-3, warmup_steps=50, weight_decay=0.01, code_reset_every=0, vq_warmup_steps=0
+        )
+    )
     steps: int = 1500
     batch_size: int = 64
     seed: int = 0

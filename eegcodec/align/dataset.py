@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..audio import read_audio
 from ..errors import EegcodecError
-from .audio import read_audio
 from .config import AlignConfig
 from .encoders import AudioEncoder, EEGEncoder, FrameGrid, eeg_window
 from .pairs import read_manifest, split_pairs, window_offsets
@@ -58,16 +58,31 @@ class AlignSet:
         for s in ("train", "val", "test"):
             rows = self.rows(s)
             pairs = sorted({int(self.pair[i]) for i in rows})
-            out[s] = {"windows": len(rows), "segments": len({int(self.segment[i]) for i in rows}),
-                      "subjects": sorted({self.subjects[p] for p in pairs}), "stimuli": len({self.stimuli[p] for p in pairs})}
+            out[s] = {
+                "windows": len(rows),
+                "segments": len({int(self.segment[i]) for i in rows}),
+                "subjects": sorted({self.subjects[p] for p in pairs}),
+                "stimuli": len({self.stimuli[p] for p in pairs}),
+            }
         return out
 
 
 def _cache_key(manifest: Path, pairs, cfg: AlignConfig, enc_a: AudioEncoder, enc_b: EEGEncoder) -> str:
     files = sorted({str(p.eeg) for p in pairs} | {str(p.audio) for p in pairs})
     stats = [(f, Path(f).stat().st_size, Path(f).stat().st_mtime_ns) for f in files]
-    ident = json.dumps([manifest.read_text(), stats, enc_a.sha256, enc_b.sha256, enc_b.depth,
-                        cfg.data.window_seconds, cfg.data.step_seconds, "v1"], sort_keys=True)
+    ident = json.dumps(
+        [
+            manifest.read_text(),
+            stats,
+            enc_a.sha256,
+            enc_b.sha256,
+            enc_b.depth,
+            cfg.data.window_seconds,
+            cfg.data.step_seconds,
+            "v1",
+        ],
+        sort_keys=True,
+    )
     return hashlib.sha1(ident.encode()).hexdigest()[:16]
 
 
@@ -84,7 +99,9 @@ def _read_eeg(path: Path):
     return raw.get_data(picks=picks), raw.info["sfreq"], [raw.ch_names[i] for i in picks]
 
 
-def embed_manifest(manifest_name: str, cfg: AlignConfig, enc_a: AudioEncoder, enc_b: EEGEncoder, show_progress: bool = True) -> AlignSet:
+def embed_manifest(
+    manifest_name: str, cfg: AlignConfig, enc_a: AudioEncoder, enc_b: EEGEncoder, show_progress: bool = True
+) -> AlignSet:
     """Embed every window of ``cfg.data.root/manifest_name`` (cached); splits from ``cfg.data``."""
     root = Path(cfg.data.root).expanduser()
     manifest = root / manifest_name
@@ -100,11 +117,21 @@ def embed_manifest(manifest_name: str, cfg: AlignConfig, enc_a: AudioEncoder, en
         tmp = cache.with_suffix(".partial")
         torch.save(blob, tmp)
         tmp.replace(cache)
-    return AlignSet(blob["e_b"], blob["e_a"], blob["segment"], blob["pair"], blob["offset"],
-                    [p.subject for p in pairs], [p.stimulus for p in pairs], split_pairs(pairs, cfg.data))
+    return AlignSet(
+        blob["e_b"],
+        blob["e_a"],
+        blob["segment"],
+        blob["pair"],
+        blob["offset"],
+        [p.subject for p in pairs],
+        [p.stimulus for p in pairs],
+        split_pairs(pairs, cfg.data),
+    )
 
 
-def _embed(pairs, cfg: AlignConfig, grid: FrameGrid, enc_a: AudioEncoder, enc_b: EEGEncoder, show_progress: bool) -> dict:
+def _embed(
+    pairs, cfg: AlignConfig, grid: FrameGrid, enc_a: AudioEncoder, enc_b: EEGEncoder, show_progress: bool
+) -> dict:
     from tqdm import tqdm
 
     w, ctx = cfg.data.window_seconds, grid.context_seconds
@@ -115,8 +142,13 @@ def _embed(pairs, cfg: AlignConfig, grid: FrameGrid, enc_a: AudioEncoder, enc_b:
     for i, p in enumerate(pairs):
         by_file.setdefault(p.eeg, []).append(i)
     # a log file (not a terminal) gets one line a minute
-    with tqdm(total=len(pairs), desc="embedding pairs", unit="pair", disable=not show_progress,
-              mininterval=0.1 if sys.stderr.isatty() else 60.0) as progress:
+    with tqdm(
+        total=len(pairs),
+        desc="embedding pairs",
+        unit="pair",
+        disable=not show_progress,
+        mininterval=0.1 if sys.stderr.isatty() else 60.0,
+    ) as progress:
         for eeg_path, rows in by_file.items():
             data, sfreq, names = _read_eeg(eeg_path)
             for i in rows:
@@ -133,10 +165,14 @@ def _embed(pairs, cfg: AlignConfig, grid: FrameGrid, enc_a: AudioEncoder, enc_b:
                     if key not in segments:
                         segments[key] = len(e_a)
                         e_a.append(full_a[:, f0 : f0 + grid.audio_frames])
-                    x = enc_b.codec_input(eeg_window(data, sfreq, p.onset + off - ctx, w + 2 * ctx), sfreq, names)
+                    x = enc_b.codec_input(
+                        eeg_window(data, sfreq, p.onset + off - ctx, w + 2 * ctx), sfreq, names
+                    )
                     e = enc_b.embed(x, names)
                     if e.shape[-1] != grid.eeg_frames + 2:
-                        raise EegcodecError(f"EEG window gave {e.shape[-1]} frames, expected {grid.eeg_frames + 2}")
+                        raise EegcodecError(
+                            f"EEG window gave {e.shape[-1]} frames, expected {grid.eeg_frames + 2}"
+                        )
                     e_b.append(e)
                     seg.append(segments[key])
                     pair_idx.append(i)
@@ -144,5 +180,11 @@ def _embed(pairs, cfg: AlignConfig, grid: FrameGrid, enc_a: AudioEncoder, enc_b:
                 progress.update(1)
     if not e_b:
         raise EegcodecError(f"no window of {w} s fits in any pair (stimuli too short?)")
-    return {"e_b": torch.stack(e_b), "e_a": torch.stack(e_a), "segment": torch.tensor(seg), "pair": torch.tensor(pair_idx),
-            "offset": np.array(offsets), "rows": enc_b.rows}
+    return {
+        "e_b": torch.stack(e_b),
+        "e_a": torch.stack(e_a),
+        "segment": torch.tensor(seg),
+        "pair": torch.tensor(pair_idx),
+        "offset": np.array(offsets),
+        "rows": enc_b.rows,
+    }

@@ -40,10 +40,16 @@ class FrameGrid:
         for name, frame in (("EEG", self.eeg_frame_seconds), ("audio", self.audio_frame_seconds)):
             n = self.window_seconds / frame
             if abs(n - round(n)) > 1e-6 or round(n) < 1:
-                raise EegcodecError(f"window {self.window_seconds} s is not a whole number of {name} frames ({frame:g} s each)")
+                raise EegcodecError(
+                    f"window {self.window_seconds} s is not a whole number of {name} frames ({frame:g} s "
+                    f"each)"
+                )
         r = self.eeg_frame_seconds / self.audio_frame_seconds
         if abs(r - round(r)) > 1e-6:
-            raise EegcodecError(f"an EEG frame ({self.eeg_frame_seconds:g} s) is not a whole number of audio frames ({self.audio_frame_seconds:g} s)")
+            raise EegcodecError(
+                f"an EEG frame ({self.eeg_frame_seconds:g} s) is not a whole number of audio frames "
+                f"({self.audio_frame_seconds:g} s)"
+            )
 
     @property
     def eeg_frames(self) -> int:
@@ -76,7 +82,9 @@ class AudioEncoder:
 
         codec = load_codec(name_or_path, device=device)
         if not isinstance(codec, DACCodec):
-            raise EegcodecError(f"encoder A must be a DAC audio codec, {name_or_path} is a {codec.info.kind} model")
+            raise EegcodecError(
+                f"encoder A must be a DAC audio codec, {name_or_path} is a {codec.info.kind} model"
+            )
         self.codec, self.model, self.device = codec, codec.model, codec.device
         self.rate = int(codec.info.sample_rate)
         self.hop = int(codec.info.hop_length)
@@ -144,7 +152,10 @@ class EEGEncoder:
         raw = mne.io.RawArray(data, mne.create_info(names, sfreq, "eeg"), verbose="error")
         chunks, _ = adapted_chunks(raw, self.codec.info.adapter, self.hop)
         if len(chunks) != 1:
-            raise EegcodecError(f"an EEG window of {data.shape[1] / sfreq:.1f} s spans {len(chunks)} adapter chunks; use windows shorter than chunk_seconds")
+            raise EegcodecError(
+                f"an EEG window of {data.shape[1] / sfreq:.1f} s spans {len(chunks)} adapter chunks; use "
+                f"windows shorter than chunk_seconds"
+            )
         return chunks[0]
 
     @torch.inference_mode()
@@ -156,8 +167,11 @@ class EEGEncoder:
         if self.rows is None:
             self.rows = z_q.shape[0]
         if z_q.shape[0] > self.rows:
-            raise EegcodecError(f"encoder B gives {z_q.shape[0]} rows for {len(names)} channels; the mapper was built for {self.rows} "
-                                "(a per-channel EEG model needs the same channel count everywhere; DAC-MC does not)")
+            raise EegcodecError(
+                f"encoder B gives {z_q.shape[0]} rows for {len(names)} channels; the mapper was built for "
+                f"{self.rows} "
+                "(a per-channel EEG model needs the same channel count everywhere; DAC-MC does not)"
+            )
         if z_q.shape[0] < self.rows:  # DAC-MC with fewer channels than spatial tokens
             z_q = torch.cat([z_q, z_q.new_zeros(self.rows - z_q.shape[0], *z_q.shape[1:])])
         return z_q.reshape(-1, z_q.shape[-1])

@@ -21,79 +21,28 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ..audio import write_wav
 from ..errors import EegcodecError
 from ..io import atomic_write_bytes
+from .config import align_config_from_dict
+from .dataset import _read_eeg, embed_manifest
+from .encoders import eeg_window
+from .scoring import chance, score_split, split_candidates, unit
+from .trainer import dataset_kind, load_mapper
 
 
-def _unit(z: torch.Tensor) -> torch.Tensor:
-    return F.normalize(z.reshape(z.shape[0], -1), dim=1)
-
-
-@torch.no_grad()
-def score_windows(model, e_b: torch.Tensor, candidates: torch.Tensor, truth: torch.Tensor, seed: int = 0) -> dict:
-    """Retrieval and prediction scores.
-
-    Parameters
-    ----------
-    model : :class:`~eegcodec.align.model.AlignModel` (put in eval mode here).
-    e_b : [N, D_b, F_B + 2] EEG windows.
-    candidates : [M, D_a, F_A] distinct audio segments.
-    truth : int64 [N] the row of ``candidates`` each window heard.
-    """
-    model.eval()
-    n, m = len(truth), len(candidates)
-    z_b = model.map_b(e_b)
-    sim = _unit(z_b) @ _unit(model.map_a(candidates)).t()  # [N, M]
-    true_sim = sim[torch.arange(n), truth]
-    rank = 1 + (sim > true_sim[:, None]).sum(1)
-    e_hat = model.predict(z_b)
-    cand_std = model.standardise_a(candidates)
-    e_true = cand_std[truth]
-    # the same identification in audio-embedding space: Ê_A against every candidate's E_A
-    sim_pred = _unit(e_hat) @ _unit(cand_std).t()
-    rank_pred = 1 + (sim_pred > sim_pred[torch.arange(n), truth][:, None]).sum(1)
-    # a mismatched segment for every window: chance level of the prediction scores
-    shift = torch.from_numpy(np.random.default_rng(seed).integers(1, max(m, 2), n)) if m > 1 else torch.zeros(n, dtype=torch.long)
-    e_other = cand_std[(truth + shift) % m]
-    return {
-        "top1": float((rank <= 1).float().mean()), "top10": float((rank <= 10).float().mean()),
-        "top1_pred": float((rank_pred <= 1).float().mean()), "top10_pred": float((rank_pred <= 10).float().mean()),
-        "median_rank": float(rank.float().median()), "rank_percentile": float(((rank - 1).float() / max(m - 1, 1)).mean()),
-        "mse": float(((e_hat - e_true) ** 2).mean()), "cosine": float((_unit(e_hat) * _unit(e_true)).sum(1).mean()),
-        "mse_mismatched": float(((e_hat - e_other) ** 2).mean()), "cosine_mismatched": float((_unit(e_hat) * _unit(e_other)).sum(1).mean()),
-        "n_windows": n, "n_candidates": m,
-    }
-
-
-def split_candidates(data, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(candidate audio segments [M, D_a, F_A], truth [N]) of the windows ``rows``."""
-    segs = data.segment[rows]
-    uniq, truth = torch.unique(segs, return_inverse=True)
-    return data.e_a[uniq], truth
-
-
-def score_split(model, data, rows: torch.Tensor) -> dict:
-    """:func:`score_windows` over the windows ``rows`` of an :class:`~eegcodec.align.dataset.AlignSet`."""
-    device = next(model.parameters()).device
-    cand, truth = split_candidates(data, rows)
-    return score_windows(model, data.e_b[rows].to(device), cand.to(device), truth.to(device))
-
-
-def chance(n_candidates: int, scores: dict) -> dict:
-    return {"top1": 1 / n_candidates, "top10": min(10, n_candidates) / n_candidates,
-            "mse": scores["mse_mismatched"], "cosine": scores["cosine_mismatched"], "n_candidates": n_candidates}
-
-
-def evaluate_run(run: str | Path, data_dir: str | Path, out: str | Path, split: str = "test", examples: int = 3, show_progress: bool = True) -> dict:
+def evaluate_run(
+    run: str | Path,
+    data_dir: str | Path,
+    out: str | Path,
+    split: str = "test",
+    examples: int = 3,
+    show_progress: bool = True,
+) -> dict:
     """``eegcodec align eval``: test, control and chance scores -> ``out/results.json``,
     ``out/report.md``, figures and example WAVs (true segment through the audio codec,
     and the audio predicted from EEG)."""
-    from .audio import write_wav
-    from .config import align_config_from_dict
-    from .dataset import embed_manifest
-    from .trainer import dataset_kind, load_mapper
 
     model, blob, enc_a, enc_b, grid = load_mapper(run)
     cfg = align_config_from_dict(blob["recipe"])
@@ -105,9 +54,18 @@ def evaluate_run(run: str | Path, data_dir: str | Path, out: str | Path, split: 
     if len(rows) == 0:
         raise EegcodecError(f"no {split} windows in {data_dir} under the recipe's splits")
     test = score_split(model, data, rows)
-    res = {"split": split, "test": test, "chance": chance(test["n_candidates"], test), "splits": data.summary(),
-           "data": str(data_dir), "run": str(run), "encoder_a": blob["encoder_a"], "encoder_b": blob["encoder_b"],
-           "loss": blob["recipe"]["loss"], "label": dataset_kind(Path(data_dir))}
+    res = {
+        "split": split,
+        "test": test,
+        "chance": chance(test["n_candidates"], test),
+        "splits": data.summary(),
+        "data": str(data_dir),
+        "run": str(run),
+        "encoder_a": blob["encoder_a"],
+        "encoder_b": blob["encoder_b"],
+        "loss": blob["recipe"]["loss"],
+        "label": dataset_kind(Path(data_dir)),
+    }
     control_path = Path(data_dir) / cfg.data.control_manifest
     if control_path.exists():
         ctl = embed_manifest(cfg.data.control_manifest, cfg, enc_a, enc_b, show_progress)
@@ -129,18 +87,40 @@ def evaluate_run(run: str | Path, data_dir: str | Path, out: str | Path, split: 
 def report(res: dict) -> str:
     """Markdown summary of :func:`evaluate_run`'s results."""
     t, c, ch = res["test"], res["control"], res["chance"]
-    lines = [f"# align eval: {res['run']}", "",
-             f"Data: `{res['data']}`" + (f" (**{res['label']}**)" if res["label"] else ""),
-             f"Split `{res['split']}`: {t['n_windows']} EEG windows, {t['n_candidates']} candidate audio segments; "
-             f"loss {res['loss']['align']} (lambda_align {res['loss']['lambda_align']}, lambda_rec {res['loss']['lambda_rec']}).", "",
-             "| | top-1 % | top-10 % | median rank | MSE(Ê_A, E_A) | cos(Ê_A, E_A) |", "|---|---|---|---|---|---|"]
-    lines.append(f"| test | {100 * t['top1']:.1f} | {100 * t['top10']:.1f} | {t['median_rank']:.0f} | {t['mse']:.3f} | {t['cosine']:.3f} |")
+    lines = [
+        f"# align eval: {res['run']}",
+        "",
+        f"Data: `{res['data']}`" + (f" (**{res['label']}**)" if res["label"] else ""),
+        f"Split `{res['split']}`: {t['n_windows']} EEG windows, {t['n_candidates']} candidate audio "
+        f"segments; "
+        f"loss {res['loss']['align']} (lambda_align {res['loss']['lambda_align']}, lambda_rec "
+        f"{res['loss']['lambda_rec']}).",
+        "",
+        "| | top-1 % | top-10 % | median rank | MSE(Ê_A, E_A) | cos(Ê_A, E_A) |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines.append(
+        f"| test | {100 * t['top1']:.1f} | {100 * t['top10']:.1f} | {t['median_rank']:.0f} | {t['mse']:.3f} "
+        f"| {t['cosine']:.3f} |"
+    )
     if c:
-        lines.append(f"| control (background only) | {100 * c['top1']:.1f} | {100 * c['top10']:.1f} | {c['median_rank']:.0f} | {c['mse']:.3f} | {c['cosine']:.3f} |")
-    lines.append(f"| chance | {100 * ch['top1']:.1f} | {100 * ch['top10']:.1f} | {(ch['n_candidates'] + 1) / 2:.0f} | {ch['mse']:.3f} | {ch['cosine']:.3f} |")
-    lines += ["", "MSE in standardised E_A units (1 = predicting the training mean); chance pairs each prediction with another segment.",
-              "`similarity.png`: cosine similarity of every test EEG window (rows) to every candidate segment (columns), true segment marked.",
-              "`example*_codec.wav`: the true segment through the audio codec; `example*_from_eeg.wav`: decoded from the EEG's prediction."]
+        lines.append(
+            f"| control (background only) | {100 * c['top1']:.1f} | {100 * c['top10']:.1f} | "
+            f"{c['median_rank']:.0f} | {c['mse']:.3f} | {c['cosine']:.3f} |"
+        )
+    lines.append(
+        f"| chance | {100 * ch['top1']:.1f} | {100 * ch['top10']:.1f} | {(ch['n_candidates'] + 1) / 2:.0f} "
+        f"| {ch['mse']:.3f} | {ch['cosine']:.3f} |"
+    )
+    lines += [
+        "",
+        "MSE in standardised E_A units (1 = predicting the training mean); chance pairs each prediction "
+        "with another segment.",
+        "`similarity.png`: cosine similarity of every test EEG window (rows) to every candidate segment "
+        "(columns), true segment marked.",
+        "`example*_codec.wav`: the true segment through the audio codec; `example*_from_eeg.wav`: decoded "
+        "from the EEG's prediction.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -153,7 +133,7 @@ def _figures(model, data, rows: torch.Tensor, out: Path) -> None:
     cand, truth = split_candidates(data, rows)
     with torch.no_grad():
         model.eval()
-        sim = (_unit(model.map_b(data.e_b[rows])) @ _unit(model.map_a(cand)).t()).numpy()
+        sim = (unit(model.map_b(data.e_b[rows])) @ unit(model.map_a(cand)).t()).numpy()
     order = np.argsort(truth.numpy(), kind="stable")
     fig, ax = plt.subplots(figsize=(6, 5))
     im = ax.imshow(sim[order], aspect="auto", interpolation="nearest", cmap="viridis")
@@ -167,16 +147,18 @@ def _figures(model, data, rows: torch.Tensor, out: Path) -> None:
     plt.close(fig)
 
 
-def decode_eeg_file(run: str | Path, eeg_file: str | Path, out_wav: str | Path, start: float = 0.0, seconds: float | None = None) -> dict:
+def decode_eeg_file(
+    run: str | Path,
+    eeg_file: str | Path,
+    out_wav: str | Path,
+    start: float = 0.0,
+    seconds: float | None = None,
+) -> dict:
     """``eegcodec align decode``: EEG recording -> predicted audio WAV.
 
     Consecutive windows of the mapper's length from ``start`` (seconds) over ``seconds``
     (default: to the end) go through encoder B, M_B and P; the Ê_A are joined frame by
     frame and decoded by encoder A's decoder. Returns what was done."""
-    from .audio import write_wav
-    from .dataset import _read_eeg
-    from .encoders import eeg_window
-    from .trainer import load_mapper
 
     model, blob, enc_a, enc_b, grid = load_mapper(run)
     data, sfreq, names = _read_eeg(Path(eeg_file))
@@ -185,7 +167,9 @@ def decode_eeg_file(run: str | Path, eeg_file: str | Path, out_wav: str | Path, 
     w, ctx = grid.window_seconds, grid.context_seconds
     n = int(np.floor(span / w + 1e-9))
     if start < 0 or start + w > total or n < 1:
-        raise EegcodecError(f"{eeg_file} has {total:.1f} s; need at least one {w:g}-s window from {start:g} s")
+        raise EegcodecError(
+            f"{eeg_file} has {total:.1f} s; need at least one {w:g}-s window from {start:g} s"
+        )
     parts = []
     for i in range(n):
         x = enc_b.codec_input(eeg_window(data, sfreq, start + i * w - ctx, w + 2 * ctx), sfreq, names)

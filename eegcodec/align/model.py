@@ -37,14 +37,44 @@ class AlignModel(nn.Module):
     temperature : initial InfoNCE temperature (learned as its log inverse).
     """
 
-    def __init__(self, dim_a: int, dim_b: int, ratio: int, shared_dim: int = 128, hidden: int = 256, dropout: float = 0.1, temperature: float = 0.1):
+    def __init__(
+        self,
+        dim_a: int,
+        dim_b: int,
+        ratio: int,
+        shared_dim: int = 128,
+        hidden: int = 256,
+        dropout: float = 0.1,
+        temperature: float = 0.1,
+    ):
         super().__init__()
-        self.dims = {"dim_a": dim_a, "dim_b": dim_b, "ratio": ratio, "shared_dim": shared_dim, "hidden": hidden, "dropout": dropout, "temperature": temperature}
+        self.dims = {
+            "dim_a": dim_a,
+            "dim_b": dim_b,
+            "ratio": ratio,
+            "shared_dim": shared_dim,
+            "hidden": hidden,
+            "dropout": dropout,
+            "temperature": temperature,
+        }
         self.ratio = ratio
-        self.m_b = nn.Sequential(nn.Dropout(dropout), nn.Conv1d(dim_b, hidden, 3), nn.GELU(), nn.Dropout(dropout), nn.Conv1d(hidden, shared_dim, 1))
-        self.m_a = nn.Sequential(nn.Conv1d(dim_a, hidden, 1), nn.GELU(), nn.AvgPool1d(ratio), nn.Conv1d(hidden, shared_dim, 1))
-        self.p = nn.Sequential(nn.ConvTranspose1d(shared_dim, hidden, ratio, stride=ratio), nn.GELU(),
-                               nn.Conv1d(hidden, hidden, 5, padding=2), nn.GELU(), nn.Conv1d(hidden, dim_a, 1))
+        self.m_b = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Conv1d(dim_b, hidden, 3),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Conv1d(hidden, shared_dim, 1),
+        )
+        self.m_a = nn.Sequential(
+            nn.Conv1d(dim_a, hidden, 1), nn.GELU(), nn.AvgPool1d(ratio), nn.Conv1d(hidden, shared_dim, 1)
+        )
+        self.p = nn.Sequential(
+            nn.ConvTranspose1d(shared_dim, hidden, ratio, stride=ratio),
+            nn.GELU(),
+            nn.Conv1d(hidden, hidden, 5, padding=2),
+            nn.GELU(),
+            nn.Conv1d(hidden, dim_a, 1),
+        )
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)))
         for name, d in (("a", dim_a), ("b", dim_b)):
             self.register_buffer(f"mean_{name}", torch.zeros(d, 1))
@@ -77,7 +107,12 @@ class AlignModel(nn.Module):
 
     def forward(self, e_a: torch.Tensor, e_b: torch.Tensor) -> dict:
         z_b = self.map_b(e_b)
-        return {"z_a": self.map_a(e_a), "z_b": z_b, "e_a_hat": self.predict(z_b), "e_a": self.standardise_a(e_a)}
+        return {
+            "z_a": self.map_a(e_a),
+            "z_b": z_b,
+            "e_a_hat": self.predict(z_b),
+            "e_a": self.standardise_a(e_a),
+        }
 
 
 # ----------------------------------------------------------------------------- losses

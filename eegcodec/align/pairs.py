@@ -76,8 +76,16 @@ def read_manifest(path: str | Path) -> list[Pair]:
             duration = float(r["duration"]) if str(r.get("duration") or "").strip() else None
         except ValueError as exc:
             raise EegcodecError(f"{path} row {i}: onset/duration must be numbers ({exc})") from exc
-        pairs.append(Pair(eeg, audio, onset, duration, str(r.get("subject") or "").strip() or eeg.stem,
-                          str(r.get("stimulus") or "").strip() or audio.stem))
+        pairs.append(
+            Pair(
+                eeg,
+                audio,
+                onset,
+                duration,
+                str(r.get("subject") or "").strip() or eeg.stem,
+                str(r.get("stimulus") or "").strip() or audio.stem,
+            )
+        )
     if not pairs:
         raise EegcodecError(f"pairs manifest {path} has no rows")
     return pairs
@@ -105,7 +113,11 @@ def split_pairs(pairs: list[Pair], cfg: PairsConfig) -> list[str | None]:
     """Each pair's split (``train``/``val``/``test``, or None: left out). See :class:`PairsConfig`."""
     if cfg.split_by not in ("subject", "stimulus", "both"):
         raise EegcodecError(f"data.split_by must be subject, stimulus or both, got {cfg.split_by!r}")
-    by_subject = _assign([p.subject for p in pairs], cfg.test_subjects, cfg.val_subjects, cfg, 1) if cfg.split_by != "stimulus" else None
+    by_subject = (
+        _assign([p.subject for p in pairs], cfg.test_subjects, cfg.val_subjects, cfg, 1)
+        if cfg.split_by != "stimulus"
+        else None
+    )
     by_stimulus = _assign([p.stimulus for p in pairs], [], [], cfg, 2) if cfg.split_by != "subject" else None
     out = []
     for p in pairs:

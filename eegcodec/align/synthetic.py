@@ -93,9 +93,17 @@ def synth_melody(seconds: float, rng: np.random.Generator, rate: int = AUDIO_RAT
             note = np.convolve(note, np.ones(int(rng.integers(1, 8))) / 4, mode="same")
         else:
             f0 = rng.choice(pitches)
-            note = sum(np.sin(2 * np.pi * f0 * k * tt + rng.uniform(0, 6.3)) / k**tilt for k in range(1, n_harm + 1) if f0 * k < rate / 2.2)
+            note = sum(
+                np.sin(2 * np.pi * f0 * k * tt + rng.uniform(0, 6.3)) / k**tilt
+                for k in range(1, n_harm + 1)
+                if f0 * k < rate / 2.2
+            )
             attack, release = 0.01, min(0.08, tt[-1] / 2 if tt.size > 1 else 0.01)
-            env = np.minimum(1, tt / attack) * np.exp(-tt * rng.uniform(0.5, 4)) * np.clip((tt[-1] - tt) / max(release, 1e-3), 0, 1)
+            env = (
+                np.minimum(1, tt / attack)
+                * np.exp(-tt * rng.uniform(0.5, 4))
+                * np.clip((tt[-1] - tt) / max(release, 1e-3), 0, 1)
+            )
             note = note * env
         out[i0:i1] += rng.uniform(0.3, 1.0) * note
     rms = np.sqrt(np.mean(out**2))
@@ -131,7 +139,11 @@ def response_kernel(rate: float, shift_s: float = 0.0) -> np.ndarray:
     """Temporal response function float64 [round(0.4*rate)] (0-400 ms): P1 (+50 ms),
     N1 (-100 ms), P2 (+180 ms) Gaussians, all delayed by ``shift_s``, peak |h| = 1."""
     t = np.arange(int(round(0.4 * rate))) / rate - shift_s
-    h = 0.6 * np.exp(-((t - 0.05) / 0.015) ** 2) - 1.0 * np.exp(-((t - 0.10) / 0.025) ** 2) + 0.7 * np.exp(-((t - 0.18) / 0.04) ** 2)
+    h = (
+        0.6 * np.exp(-(((t - 0.05) / 0.015) ** 2))
+        - 1.0 * np.exp(-(((t - 0.10) / 0.025) ** 2))
+        + 0.7 * np.exp(-(((t - 0.18) / 0.04) ** 2))
+    )
     return h / np.abs(h).max()
 
 
@@ -163,7 +175,9 @@ def _background_sessions(cfg: SyntheticConfig) -> dict[str, list[Path]]:
         if m:
             by_subject.setdefault(m.group(0), []).append(f)
     if not by_subject:
-        raise EegcodecError(f"no background EEG with a subject matching {cfg.subject_regex!r} under {cfg.background}")
+        raise EegcodecError(
+            f"no background EEG with a subject matching {cfg.subject_regex!r} under {cfg.background}"
+        )
     subjects = sorted(by_subject)
     if cfg.max_subjects:
         subjects = subjects[: cfg.max_subjects]
@@ -207,7 +221,16 @@ def _highpass_power(x: np.ndarray, sfreq: float) -> float:
     return float(np.mean(sosfiltfilt(sos, x, axis=1) ** 2))
 
 
-def _write_fif(x: np.ndarray, sfreq: float, names: list[str], onsets, labels, duration: float, path: Path, description: str) -> None:
+def _write_fif(
+    x: np.ndarray,
+    sfreq: float,
+    names: list[str],
+    onsets,
+    labels,
+    duration: float,
+    path: Path,
+    description: str,
+) -> None:
     import mne
 
     from ..io import write_raw
@@ -228,73 +251,120 @@ def make_synthetic(out: str | Path, cfg: SyntheticConfig, progress=None) -> dict
     Every subject hears every stimulus once, in its own random order; the pairs loader
     (:mod:`eegcodec.align.pairs`) decides which (subject, stimulus) pairs train and test.
     """
-    import soundfile as sf
-
-    from ..montage import Montage
-
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise EegcodecError(f"output folder {out} is not empty; choose a new one")
-    rng = np.random.default_rng(cfg.seed)
     for sub in ("stimuli", "codec_audio", "eeg", "eeg_control"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
+    stimuli = _write_audio(out, cfg)
+    say(f"wrote {cfg.n_stimuli} stimuli and {cfg.n_codec_clips} codec-training clips")
+    band_shift = np.random.default_rng([cfg.seed, 4]).uniform(-0.015, 0.015, cfg.n_bands)
+    rows, subjects_meta = [], {}
+    for subject, files in _background_sessions(cfg).items():
+        subject_rows, subjects_meta[subject] = _simulate_subject(
+            out, cfg, subject, files, stimuli, band_shift
+        )
+        rows += subject_rows
+        meta = subjects_meta[subject]
+        say(f"{subject}: {meta['channels']} channels at {meta['sfreq']:g} Hz, {len(subject_rows)} trials")
+    _write_manifests(out, rows)
+    meta = {
+        "kind": LABEL,
+        "config": asdict(cfg),
+        "audio_rate": AUDIO_RATE,
+        "subjects": subjects_meta,
+        "response": "band envelopes^0.3 * TRF (P1/N1/P2) through scalp patterns; see "
+        "eegcodec/align/synthetic.py",
+    }
+    (out / "dataset.json").write_text(json.dumps(meta, indent=1))
+    return meta
 
+
+def _write_audio(out: Path, cfg: SyntheticConfig) -> list[np.ndarray]:
+    """The stimuli (returned, and written to ``stimuli/``) and the codec-training clips."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(cfg.seed)
     stimuli = [synth_melody(cfg.stimulus_seconds, rng) for _ in range(cfg.n_stimuli)]
     for i, a in enumerate(stimuli):
         sf.write(out / "stimuli" / f"stim-{i:03d}.wav", a, AUDIO_RATE, subtype="PCM_16")
     clip_rng = np.random.default_rng([cfg.seed, 1])
     for i in range(cfg.n_codec_clips):
-        sf.write(out / "codec_audio" / f"clip-{i:04d}.wav", synth_melody(cfg.codec_clip_seconds, clip_rng), AUDIO_RATE, subtype="PCM_16")
-    say(f"wrote {cfg.n_stimuli} stimuli and {cfg.n_codec_clips} codec-training clips")
+        clip = synth_melody(cfg.codec_clip_seconds, clip_rng)
+        sf.write(out / "codec_audio" / f"clip-{i:04d}.wav", clip, AUDIO_RATE, subtype="PCM_16")
+    return stimuli
 
+
+def _simulated_response(bg, sfreq, names, stimuli, cfg: SyntheticConfig, srng, band_shift):
+    """(response [C, n] in the background's units, stimulus order, onsets in s) of one subject."""
+    from ..montage import Montage
+
+    positions = Montage.from_names(names, {}).positions
+    # the same population gradients for everyone (same seed), evaluated at each montage
+    patterns = scalp_patterns(positions, cfg.n_bands, np.random.default_rng([cfg.seed, 2]))
+    patterns = patterns * (1 + 0.2 * srng.standard_normal(patterns.shape))  # subject jitter
+    kernels = [response_kernel(sfreq, band_shift[b] + srng.uniform(-0.01, 0.01)) for b in range(cfg.n_bands)]
+    order = srng.permutation(cfg.n_stimuli)
     period = cfg.stimulus_seconds + cfg.gap_seconds
-    session_s = cfg.gap_seconds + cfg.n_stimuli * period + 1.0
-    band_shift = np.random.default_rng([cfg.seed, 4]).uniform(-0.015, 0.015, cfg.n_bands)
-    rows, subjects_meta = [], {}
-    for subject, files in _background_sessions(cfg).items():
-        bg, sfreq, names, repeats = _read_background(files, session_s)
-        positions = Montage.from_names(names, {}).positions
-        srng = np.random.default_rng([cfg.seed, 3, zlib.crc32(subject.encode())])
-        # the same population gradients for everyone (same seed), evaluated at each montage
-        patterns = scalp_patterns(positions, cfg.n_bands, np.random.default_rng([cfg.seed, 2]))
-        patterns = patterns * (1 + 0.2 * srng.standard_normal(patterns.shape))  # subject jitter
-        kernels = [response_kernel(sfreq, band_shift[b] + srng.uniform(-0.01, 0.01)) for b in range(cfg.n_bands)]
-        order = srng.permutation(cfg.n_stimuli)
-        response = np.zeros_like(bg)
-        onsets = []
-        for j, s in enumerate(order):
-            onset = cfg.gap_seconds + j * period
-            feats = band_envelopes(stimuli[s], cfg.n_bands, sfreq)
-            drive = np.stack([np.convolve(feats[b], kernels[b])[: feats.shape[1] + kernels[b].size - 1] for b in range(cfg.n_bands)])
-            i0 = int(round(onset * sfreq))
-            seg = patterns.T @ drive  # [C, n]
-            i1 = min(response.shape[1], i0 + seg.shape[1])
-            response[:, i0:i1] += seg[:, : i1 - i0]
-            onsets.append(onset)
-        gain = np.sqrt(_highpass_power(bg, sfreq) * 10 ** (cfg.snr_db / 10) / max(_highpass_power(response, sfreq), 1e-30))
-        labels = [f"stim-{s:03d}" for s in order]
-        eeg_path = out / "eeg" / f"{subject}_semisynthetic.fif"
-        ctl_path = out / "eeg_control" / f"{subject}_background.fif"
-        _write_fif(bg + gain * response, sfreq, names, onsets, labels, cfg.stimulus_seconds, eeg_path,
-                   f"eegcodec {LABEL}: real background EEG + simulated response, SNR {cfg.snr_db} dB")
-        _write_fif(bg, sfreq, names, onsets, labels, cfg.stimulus_seconds, ctl_path,
-                   f"eegcodec {LABEL} control: the same background EEG, no response")
-        for onset, s in zip(onsets, order):
-            rows.append({"eeg": f"eeg/{eeg_path.name}", "control": f"eeg_control/{ctl_path.name}", "audio": f"stimuli/stim-{s:03d}.wav",
-                         "onset": round(onset, 6), "duration": cfg.stimulus_seconds, "subject": subject, "stimulus": f"stim-{s:03d}"})
-        subjects_meta[subject] = {"files": [str(f) for f in files], "channels": len(names), "sfreq": sfreq,
-                                  "background_repeats": repeats, "response_gain": float(gain)}
-        say(f"{subject}: {len(names)} channels at {sfreq:g} Hz, {len(onsets)} trials")
+    response, onsets = np.zeros_like(bg), []
+    for j, s in enumerate(order):
+        onset = cfg.gap_seconds + j * period
+        feats = band_envelopes(stimuli[s], cfg.n_bands, sfreq)
+        drive = np.stack([np.convolve(feats[b], kernels[b]) for b in range(cfg.n_bands)])
+        i0 = int(round(onset * sfreq))
+        seg = patterns.T @ drive  # [C, n]
+        i1 = min(response.shape[1], i0 + seg.shape[1])
+        response[:, i0:i1] += seg[:, : i1 - i0]
+        onsets.append(onset)
+    return response, order, onsets
 
+
+def _simulate_subject(out: Path, cfg: SyntheticConfig, subject: str, files, stimuli, band_shift):
+    """Write one subject's response and control recordings; (manifest rows, subject metadata)."""
+    period = cfg.stimulus_seconds + cfg.gap_seconds
+    bg, sfreq, names, repeats = _read_background(files, cfg.gap_seconds + cfg.n_stimuli * period + 1.0)
+    srng = np.random.default_rng([cfg.seed, 3, zlib.crc32(subject.encode())])
+    response, order, onsets = _simulated_response(bg, sfreq, names, stimuli, cfg, srng, band_shift)
+    gain = np.sqrt(
+        _highpass_power(bg, sfreq) * 10 ** (cfg.snr_db / 10) / max(_highpass_power(response, sfreq), 1e-30)
+    )
+    labels = [f"stim-{s:03d}" for s in order]
+    eeg_path = out / "eeg" / f"{subject}_semisynthetic.fif"
+    ctl_path = out / "eeg_control" / f"{subject}_background.fif"
+    what = f"eegcodec {LABEL}: real background EEG + simulated response, SNR {cfg.snr_db} dB"
+    _write_fif(bg + gain * response, sfreq, names, onsets, labels, cfg.stimulus_seconds, eeg_path, what)
+    what = f"eegcodec {LABEL} control: the same background EEG, no response"
+    _write_fif(bg, sfreq, names, onsets, labels, cfg.stimulus_seconds, ctl_path, what)
+    rows = [
+        {
+            "eeg": f"eeg/{eeg_path.name}",
+            "control": f"eeg_control/{ctl_path.name}",
+            "audio": f"stimuli/stim-{s:03d}.wav",
+            "onset": round(onset, 6),
+            "duration": cfg.stimulus_seconds,
+            "subject": subject,
+            "stimulus": f"stim-{s:03d}",
+        }
+        for onset, s in zip(onsets, order)
+    ]
+    meta = {
+        "files": [str(f) for f in files],
+        "channels": len(names),
+        "sfreq": sfreq,
+        "background_repeats": repeats,
+        "response_gain": float(gain),
+    }
+    return rows, meta
+
+
+def _write_manifests(out: Path, rows: list[dict]) -> None:
+    """``manifest.csv`` (response EEG) and ``manifest_control.csv`` (the same trials, background only)."""
+    fields = ["eeg", "audio", "onset", "duration", "subject", "stimulus", "kind"]
     for name, col in (("manifest.csv", "eeg"), ("manifest_control.csv", "control")):
         with (out / name).open("w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=["eeg", "audio", "onset", "duration", "subject", "stimulus", "kind"])
+            w = csv.DictWriter(fh, fieldnames=fields)
             w.writeheader()
             for r in rows:
-                w.writerow({"eeg": r[col], "audio": r["audio"], "onset": r["onset"], "duration": r["duration"],
-                            "subject": r["subject"], "stimulus": r["stimulus"], "kind": LABEL if col == "eeg" else f"{LABEL} control"})
-    meta = {"kind": LABEL, "config": asdict(cfg), "audio_rate": AUDIO_RATE, "subjects": subjects_meta,
-            "response": "band envelopes^0.3 * TRF (P1/N1/P2) through scalp patterns; see eegcodec/align/synthetic.py"}
-    (out / "dataset.json").write_text(json.dumps(meta, indent=1))
-    return meta
+                kind = LABEL if col == "eeg" else f"{LABEL} control"
+                w.writerow({**{k: r[k] for k in fields[1:6]}, "eeg": r[col], "kind": kind})

@@ -22,8 +22,8 @@ from ..train.trainer import BaseTrainer
 from .config import AlignConfig
 from .dataset import embed_manifest
 from .encoders import AudioEncoder, EEGEncoder, FrameGrid
-from .evaluate import score_split
 from .model import AlignModel, align_loss, reconstruction
+from .scoring import score_split
 
 FORMAT = "eegcodec-align"
 
@@ -36,7 +36,7 @@ class AlignTrainer(BaseTrainer):
     def build(self) -> torch.nn.Module:
         cfg = self.cfg
         if not cfg.data.root:
-            raise EegcodecError("no paired data: give --data DIR (or data.root in the recipe)")
+            raise EegcodecError("no paired data: set data.root in the recipe (--data DIR)")
         self.enc_a = AudioEncoder(cfg.encoder_a, device=str(self.device))
         self.enc_b = EEGEncoder(cfg.encoder_b, cfg.encoder_b_depth, device=str(self.device))
         self.data = embed_manifest(cfg.data.manifest, cfg, self.enc_a, self.enc_b, show_progress=self.is_main)
@@ -47,8 +47,18 @@ class AlignTrainer(BaseTrainer):
         if self.is_main:
             atomic_write_bytes(self.out / "splits.json", json.dumps(self.data.summary(), indent=1).encode())
         m = cfg.model
-        model = AlignModel(self.enc_a.dim, self.enc_b.dim, self.grid.ratio, m.shared_dim, m.hidden, m.dropout, cfg.loss.temperature)
-        model.set_statistics(self.data.e_a[self.data.segment[self.train_rows]], self.data.e_b[self.train_rows])
+        model = AlignModel(
+            self.enc_a.dim,
+            self.enc_b.dim,
+            self.grid.ratio,
+            m.shared_dim,
+            m.hidden,
+            m.dropout,
+            cfg.loss.temperature,
+        )
+        model.set_statistics(
+            self.data.e_a[self.data.segment[self.train_rows]], self.data.e_b[self.train_rows]
+        )
         return model
 
     def _batch(self) -> torch.Tensor:
@@ -75,8 +85,13 @@ class AlignTrainer(BaseTrainer):
         self.opt.step()
         self.sched.step()
         self.step += 1
-        return {"total": float(total), "align": float(l_align), "rec": float(l_rec), "grad_norm": float(gnorm),
-                "temperature": float(1 / self.model.log_scale.detach().clamp(max=np.log(100)).exp())}
+        return {
+            "total": float(total),
+            "align": float(l_align),
+            "rec": float(l_rec),
+            "grad_norm": float(gnorm),
+            "temperature": float(1 / self.model.log_scale.detach().clamp(max=np.log(100)).exp()),
+        }
 
     def validate(self) -> dict:
         if len(self.val_rows) == 0:
@@ -86,9 +101,21 @@ class AlignTrainer(BaseTrainer):
         return res
 
     def _export(self, path: Path) -> None:
-        save_mapper(path, self.model, self.cfg, self.enc_a, self.enc_b, self.grid,
-                    {"step": self.step, "elapsed_s": round(self.elapsed, 1), "last_val": self.history[-1] if self.history else None,
-                     "data": dataset_kind(Path(self.cfg.data.root)), "splits": self.data.summary()})
+        save_mapper(
+            path,
+            self.model,
+            self.cfg,
+            self.enc_a,
+            self.enc_b,
+            self.grid,
+            {
+                "step": self.step,
+                "elapsed_s": round(self.elapsed, 1),
+                "last_val": self.history[-1] if self.history else None,
+                "data": dataset_kind(Path(self.cfg.data.root)),
+                "splits": self.data.summary(),
+            },
+        )
 
 
 def dataset_kind(root: Path) -> str:
@@ -99,18 +126,42 @@ def dataset_kind(root: Path) -> str:
     return "unknown"
 
 
-def save_mapper(path: Path, model: AlignModel, cfg: AlignConfig, enc_a: AudioEncoder, enc_b: EEGEncoder, grid: FrameGrid, training: dict) -> None:
+def save_mapper(
+    path: Path,
+    model: AlignModel,
+    cfg: AlignConfig,
+    enc_a: AudioEncoder,
+    enc_b: EEGEncoder,
+    grid: FrameGrid,
+    training: dict,
+) -> None:
     """Write a mapper file: weights, sizes, the recipe, and which encoders (name + SHA-256)
     it was trained on top of (checked when loaded)."""
+
     def where(name: str) -> str:  # a file is stored by its absolute path, so eval/decode work from any folder
         p = Path(name).expanduser()
         return str(p.resolve()) if p.is_file() else name
 
     blob = {
-        "format": FORMAT, "version": 1, "dims": model.dims, "state_dict": model.state_dict(), "recipe": asdict(cfg),
-        "encoder_a": {"name": where(cfg.encoder_a), "sha256": enc_a.sha256, "rate": enc_a.rate, "hop": enc_a.hop},
-        "encoder_b": {"name": where(cfg.encoder_b), "sha256": enc_b.sha256, "depth": enc_b.depth, "rows": enc_b.rows},
-        "grid": asdict(grid), "training": training,
+        "format": FORMAT,
+        "version": 1,
+        "dims": model.dims,
+        "state_dict": model.state_dict(),
+        "recipe": asdict(cfg),
+        "encoder_a": {
+            "name": where(cfg.encoder_a),
+            "sha256": enc_a.sha256,
+            "rate": enc_a.rate,
+            "hop": enc_a.hop,
+        },
+        "encoder_b": {
+            "name": where(cfg.encoder_b),
+            "sha256": enc_b.sha256,
+            "depth": enc_b.depth,
+            "rows": enc_b.rows,
+        },
+        "grid": asdict(grid),
+        "training": training,
     }
     buf = io.BytesIO()
     torch.save(blob, buf)
@@ -128,14 +179,19 @@ def load_mapper(run: str | Path, device: str = "cpu"):
     try:
         blob = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # truncated or not a torch file
-        raise EegcodecError(f"cannot read mapper {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+        raise EegcodecError(
+            f"cannot read mapper {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from exc
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise EegcodecError(f"{path} is not an eegcodec align mapper")
     enc_a = AudioEncoder(blob["encoder_a"]["name"], device=device)
     enc_b = EEGEncoder(blob["encoder_b"]["name"], blob["encoder_b"]["depth"], device=device)
     for side, enc in (("encoder_a", enc_a), ("encoder_b", enc_b)):
         if enc.sha256 != blob[side]["sha256"]:
-            raise EegcodecError(f"{side} {blob[side]['name']} has other weights than the mapper was trained on (SHA-256 differs)")
+            raise EegcodecError(
+                f"{side} {blob[side]['name']} has other weights than the mapper was trained on (SHA-256 "
+                f"differs)"
+            )
     enc_b.rows = blob["encoder_b"]["rows"]
     model = AlignModel(**blob["dims"])
     model.load_state_dict(blob["state_dict"])

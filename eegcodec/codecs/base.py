@@ -110,9 +110,12 @@ class Codec(ABC):
     def check_depth(self, n_codebooks: int) -> None:
         """Raise :class:`EegcodecError` unless ``n_codebooks`` is a depth this model has."""
         if not 1 <= n_codebooks <= self.info.n_codebooks:
-            raise EegcodecError(f"n_codebooks must be in 1..{self.info.n_codebooks} for model {self.info.name}, got {n_codebooks}")
+            raise EegcodecError(
+                f"n_codebooks must be in 1..{self.info.n_codebooks} for model {self.info.name}, got "
+                f"{n_codebooks}"
+            )
 
-    def to(self, device: str | torch.device) -> "Codec":
+    def to(self, device: str | torch.device) -> Codec:
         """Move ``self.model`` to ``device``; returns self."""
         device = torch.device(device)
         if device.type == "cuda" and not torch.cuda.is_available():

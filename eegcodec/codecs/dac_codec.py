@@ -41,7 +41,9 @@ def read_weights_file(path: str | Path) -> dict:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EegcodecError(f"cannot load model {path}: not a weights-only checkpoint ({first[:200]})") from exc
+        raise EegcodecError(
+            f"cannot load model {path}: not a weights-only checkpoint ({first[:200]})"
+        ) from exc
     if not isinstance(blob, dict):
         raise EegcodecError(f"cannot load model {path}: expected a dict with a 'state_dict'")
     return blob
@@ -74,10 +76,18 @@ def build_dac(kwargs: dict):
 
 
 def dac_arguments(model) -> dict:
-    """The ``dac.DAC`` constructor arguments that rebuild ``model`` (what DAC's files record as ``kwargs``)."""
-    kwargs = {name: getattr(model, name) for name in inspect.signature(type(model)).parameters if hasattr(model, name)}
-    kwargs.update(quantizer_dropout=float(model.quantizer.quantizer_dropout), latent_dim=int(model.latent_dim),
-                  encoder_rates=list(model.encoder_rates), decoder_rates=list(model.decoder_rates))
+    """The ``dac.DAC`` constructor arguments that rebuild ``model`` (DAC files' ``kwargs``)."""
+    kwargs = {
+        name: getattr(model, name)
+        for name in inspect.signature(type(model)).parameters
+        if hasattr(model, name)
+    }
+    kwargs.update(
+        quantizer_dropout=float(model.quantizer.quantizer_dropout),
+        latent_dim=int(model.latent_dim),
+        encoder_rates=list(model.encoder_rates),
+        decoder_rates=list(model.decoder_rates),
+    )
     return kwargs
 
 
@@ -99,7 +109,13 @@ def save_dac_file(model, path: str | Path, eegcodec_meta: dict) -> Path:
     from ..io import atomic_write_bytes
 
     buf = _io.BytesIO()
-    torch.save({"state_dict": model.state_dict(), "metadata": {"kwargs": dac_arguments(model), "eegcodec": eegcodec_meta}}, buf)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "metadata": {"kwargs": dac_arguments(model), "eegcodec": eegcodec_meta},
+        },
+        buf,
+    )
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -119,7 +135,7 @@ class DACCodec(PerChannelCodec):
         fold_weight_norm(self.model)
         self._codebooks: list[torch.Tensor] | None = None
 
-    def to(self, device: str | torch.device) -> "DACCodec":
+    def to(self, device: str | torch.device) -> DACCodec:
         super().to(device)
         self._codebooks = None
         return self
@@ -173,7 +189,11 @@ def dac_codec_info(model, blob: dict, path: str | Path, name: str | None, kind: 
     """The :class:`CodecInfo` of a ``dac.DAC`` ``model`` loaded from a DAC-format file's ``blob``
     (name, adapter and recommended depth from ``metadata['eegcodec']`` when present)."""
     meta = blob["metadata"].get("eegcodec", {})
-    adapter = AdapterConfig.from_dict(meta["adapter"]) if "adapter" in meta else AdapterConfig(model_rate=float(model.sample_rate))
+    adapter = (
+        AdapterConfig.from_dict(meta["adapter"])
+        if "adapter" in meta
+        else AdapterConfig(model_rate=float(model.sample_rate))
+    )
     return CodecInfo(
         name=name or meta.get("name") or Path(path).stem,
         kind=kind,

@@ -5,8 +5,10 @@ Shapes (B recordings, C channels, T codec samples, F = T / hop frames, D = DAC l
 S = min(n_spatial, C) spatial tokens, K codebooks)::
 
     x [B, C, T] --DAC encoder per channel--> z [B, C, D, F]
-      --aggregate: S learned queries attend over the C channel tokens (+ channel embedding), per frame--> s [B, S, D, F]
-      --DAC residual VQ per spatial token--> codes [B, S, K, F]  (the stream: S*K codes per frame, whatever C is)
+      --aggregate: S learned queries attend over the C channel tokens (+ channel embedding),
+        per frame--> s [B, S, D, F]
+      --DAC residual VQ per spatial token--> codes [B, S, K, F]
+        (the stream: S*K codes per frame, whatever C is)
       --distribute: each channel's embedding attends over the S quantized tokens, per frame--> [B, C, D, F]
       --DAC decoder per channel--> y [B, C, T]
 
@@ -69,7 +71,9 @@ class AttentionPool(nn.Module):
         self.k = nn.Linear(dim, heads * key_dim)
         self.norm_q, self.norm_k = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.v, self.o = nn.Linear(dim, dim), nn.Linear(dim, dim)
-        self.ffn = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.ffn = nn.Sequential(
+            nn.LayerNorm(dim), nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim)
+        )
         with torch.no_grad():
             for lin in (self.v, self.o):
                 lin.weight.copy_(torch.eye(dim))
@@ -166,7 +170,14 @@ class DACMC(nn.Module):
             latents.append(z_e)
         return z_q, torch.stack(codes, 1), torch.cat(latents, 1), commitment, codebook
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, known: torch.Tensor, n_quantizers: int | None = None, quantize: bool = True) -> dict:
+    def forward(
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor,
+        known: torch.Tensor,
+        n_quantizers: int | None = None,
+        quantize: bool = True,
+    ) -> dict:
         """Training pass. x [B, C, T]; positions [B, C, 3]; known [B, C].
 
         Returns ``audio`` [B, C, T]; with ``quantize`` also ``codes`` [B*S, K, F],
@@ -178,10 +189,22 @@ class DACMC(nn.Module):
         flat = s_lat.reshape(b * s, *s_lat.shape[2:])
         if not quantize:
             zero = x.new_zeros(())
-            return {"audio": self.decode_latents(s_lat, emb)[..., :t], "codes": None, "latents": None, "commitment": zero, "codebook": zero}
+            return {
+                "audio": self.decode_latents(s_lat, emb)[..., :t],
+                "codes": None,
+                "latents": None,
+                "commitment": zero,
+                "codebook": zero,
+            }
         zq, codes, latents, commitment, codebook = self.quantize(flat, s, n_quantizers)
         y = self.decode_latents(zq.view(b, s, *zq.shape[1:]), emb)[..., :t]
-        return {"audio": y, "codes": codes, "latents": latents, "commitment": commitment, "codebook": codebook}
+        return {
+            "audio": y,
+            "codes": codes,
+            "latents": latents,
+            "commitment": commitment,
+            "codebook": codebook,
+        }
 
 
 # ---------------------------------------------------------------------------
@@ -196,7 +219,13 @@ def save_dacmc_file(model: DACMC, path: str | Path, eegcodec_meta: dict, positio
 
     mc = {"n_spatial": model.n_spatial, "heads": model.aggregate.heads, "positions": position_table}
     buf = _io.BytesIO()
-    torch.save({"state_dict": model.state_dict(), "metadata": {"kwargs": dac_arguments(model.dac), MC_KEY: mc, "eegcodec": eegcodec_meta}}, buf)
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "metadata": {"kwargs": dac_arguments(model.dac), MC_KEY: mc, "eegcodec": eegcodec_meta},
+        },
+        buf,
+    )
     return atomic_write_bytes(path, buf.getvalue())
 
 

@@ -62,7 +62,7 @@ class WavTokenizerConfig:
         return int(math.prod(self.strides))
 
     @classmethod
-    def from_dict(cls, d: dict) -> "WavTokenizerConfig":
+    def from_dict(cls, d: dict) -> WavTokenizerConfig:
         """A variant (``d["variant"]``: "40" or "75", default "75") with any field replaced."""
         d = dict(d)
         variant = str(d.pop("variant", "75"))
@@ -71,10 +71,15 @@ class WavTokenizerConfig:
         allowed = {f.name for f in fields(cls)}
         unknown = set(d) - allowed
         if unknown:
-            raise EegcodecError(f"unknown WavTokenizer arguments {sorted(unknown)}; allowed: variant, {', '.join(sorted(allowed))}")
+            raise EegcodecError(
+                f"unknown WavTokenizer arguments {sorted(unknown)}; allowed: variant, "
+                f"{', '.join(sorted(allowed))}"
+            )
         cfg = replace(VARIANTS[variant], **d)
         if cfg.n_fft % cfg.hop_length or (cfg.n_fft - cfg.hop_length) % 2:
-            raise EegcodecError(f"n_fft {cfg.n_fft} must be a multiple of hop {cfg.hop_length} with an even difference")
+            raise EegcodecError(
+                f"n_fft {cfg.n_fft} must be a multiple of hop {cfg.hop_length} with an even difference"
+            )
         return cfg
 
     def to_dict(self) -> dict:
@@ -200,7 +205,9 @@ class EMACodebook(nn.Module):
     """One codebook kept as buffers, updated by EMA in training (decay 0.99, Laplace
     smoothing 1e-5, entries with EMA count below 2 replaced by batch vectors)."""
 
-    def __init__(self, size: int, dim: int, decay: float = 0.99, eps: float = 1e-5, dead_threshold: float = 2.0):
+    def __init__(
+        self, size: int, dim: int, decay: float = 0.99, eps: float = 1e-5, dead_threshold: float = 2.0
+    ):
         super().__init__()
         self.decay, self.eps, self.dead_threshold = decay, eps, dead_threshold
         self.register_buffer("inited", torch.ones(1))
@@ -363,11 +370,19 @@ class VocosBackbone(nn.Module):
         self.norm = AdaLayerNorm(cfg.adanorm_num_embeddings, dim)
         scale = 1.0 / cfg.num_layers
         self.convnext = nn.ModuleList(
-            [ConvNeXtBlock(dim, cfg.intermediate_dim, cfg.adanorm_num_embeddings, scale) for _ in range(cfg.num_layers)]
+            [
+                ConvNeXtBlock(dim, cfg.intermediate_dim, cfg.adanorm_num_embeddings, scale)
+                for _ in range(cfg.num_layers)
+            ]
         )
         self.final_layer_norm = nn.LayerNorm(dim, eps=1e-6)
         self.pos_net = nn.Sequential(
-            ResnetBlock(dim), ResnetBlock(dim), AttnBlock(dim), ResnetBlock(dim), ResnetBlock(dim), nn.GroupNorm(32, dim, eps=1e-6)
+            ResnetBlock(dim),
+            ResnetBlock(dim),
+            AttnBlock(dim),
+            ResnetBlock(dim),
+            ResnetBlock(dim),
+            nn.GroupNorm(32, dim, eps=1e-6),
         )
 
     def forward(self, x: torch.Tensor, bandwidth_id: int = 0) -> torch.Tensor:
@@ -480,7 +495,9 @@ class WavTokenizer(nn.Module):
         """features [B, D, T] -> wave [B, T * hop]. ``bandwidth_id`` picks the
         adaptive-LayerNorm row (0..adanorm_num_embeddings-1; the official examples use 0)."""
         if not 0 <= bandwidth_id < self.cfg.adanorm_num_embeddings:
-            raise EegcodecError(f"bandwidth_id must be in 0..{self.cfg.adanorm_num_embeddings - 1}, got {bandwidth_id}")
+            raise EegcodecError(
+                f"bandwidth_id must be in 0..{self.cfg.adanorm_num_embeddings - 1}, got {bandwidth_id}"
+            )
         return self.head(self.backbone(features, bandwidth_id))
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
@@ -488,7 +505,7 @@ class WavTokenizer(nn.Module):
         return self.decode_features(self.codes_to_features(codes))
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, variant: str = "75", trusted: bool = False) -> "WavTokenizer":
+    def from_checkpoint(cls, path: str | Path, variant: str = "75", trusted: bool = False) -> WavTokenizer:
         """Load an official Lightning ``.ckpt`` (or an eegcodec export) of ``variant`` ("40" or "75").
 
         Only ``state_dict`` is read, keeping keys under ``feature_extractor.``, ``backbone.``
@@ -512,8 +529,14 @@ def read_wavtokenizer_state(path: str | Path, trusted: bool = False) -> dict[str
         blob = torch.load(path, map_location="cpu", weights_only=not trusted)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        hint = "" if trusted else "; if you trust the file, load it with WavTokenizer.from_checkpoint(..., trusted=True)"
-        raise EegcodecError(f"cannot load WavTokenizer checkpoint {path} weights-only ({first}){hint}") from exc
+        hint = (
+            ""
+            if trusted
+            else "; if you trust the file, load it with WavTokenizer.from_checkpoint(..., trusted=True)"
+        )
+        raise EegcodecError(
+            f"cannot load WavTokenizer checkpoint {path} weights-only ({first}){hint}"
+        ) from exc
     if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
         raise EegcodecError(f"{path} is not a WavTokenizer checkpoint: no 'state_dict' entry")
     return {k: v for k, v in blob["state_dict"].items() if k.startswith(KEPT_PREFIXES)}
@@ -527,9 +550,18 @@ def load_wavtokenizer_state(model: WavTokenizer, state: dict[str, torch.Tensor],
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
     if missing or unexpected or wrong:
-        parts = [f"{label} {keys[:3]}{' ...' if len(keys) > 3 else ''}" for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys]
-        raise EegcodecError(f"{source} does not fit WavTokenizer {model.cfg.hop_length}-hop: " + "; ".join(parts))
+        parts = [
+            f"{label} {keys[:3]}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            if keys
+        ]
+        raise EegcodecError(
+            f"{source} does not fit WavTokenizer {model.cfg.hop_length}-hop: " + "; ".join(parts)
+        )
     inited = state["feature_extractor.encodec.quantizer.vq.layers.0._codebook.inited"]
     if float(inited.reshape(-1)[0]) != 1.0:
-        raise EegcodecError(f"{source}: codebook was never initialised (inited = {float(inited.reshape(-1)[0])}); not a trained checkpoint")
+        raise EegcodecError(
+            f"{source}: codebook was never initialised (inited = {float(inited.reshape(-1)[0])}); not a "
+            f"trained checkpoint"
+        )
     model.load_state_dict(state, strict=True)

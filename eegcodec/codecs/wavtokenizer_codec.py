@@ -70,7 +70,9 @@ def wavtokenizer_codec_from_checkpoint(path: str | Path, variant: str) -> WavTok
     return WavTokenizerCodec(model, _info(model, f"wavtokenizer-{variant}:{path}", adapter))
 
 
-def wavtokenizer_codec_from_export(blob: dict, path: str | Path, name: str | None = None) -> WavTokenizerCodec:
+def wavtokenizer_codec_from_export(
+    blob: dict, path: str | Path, name: str | None = None
+) -> WavTokenizerCodec:
     """An eegcodec export already read from ``path`` (see :func:`save_wavtokenizer_file`)."""
     meta = blob["eegcodec"]
     try:
@@ -96,4 +98,3 @@ def save_wavtokenizer_file(model: WavTokenizer, path: str | Path, eegcodec_meta:
 
 def is_wavtokenizer_export(blob: dict) -> bool:
     return isinstance(blob.get("eegcodec"), dict) and blob["eegcodec"].get("kind") == "wavtokenizer"
-

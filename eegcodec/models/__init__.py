@@ -15,16 +15,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from ..codecs.base import Codec
 from ..codecs.dac_codec import dac_codec_from_file, is_dac_file, read_weights_file
 from ..codecs.dac_mc import MC_KEY, dacmc_codec_from_file, is_dacmc_file
-from ..codecs.wavtokenizer_codec import is_wavtokenizer_export, wavtokenizer_codec_from_checkpoint, wavtokenizer_codec_from_export
+from ..codecs.wavtokenizer_codec import (
+    is_wavtokenizer_export,
+    wavtokenizer_codec_from_checkpoint,
+    wavtokenizer_codec_from_export,
+)
 from ..errors import EegcodecError
 
 HERE = Path(__file__).parent
@@ -33,7 +37,11 @@ SHIPPED = {"dac-small": "dac-small.pth", "mc-small": "mc-small.pth"}
 #: Names that stand for another name.
 ALIASES = {"default": "mc-small"}
 #: DAC's released audio models: name -> (model_type, model_bitrate) for dac.utils.download.
-PRETRAINED_DAC = {"dac_16khz": ("16khz", "8kbps"), "dac_24khz": ("24khz", "8kbps"), "dac_44khz": ("44khz", "8kbps")}
+PRETRAINED_DAC = {
+    "dac_16khz": ("16khz", "8kbps"),
+    "dac_24khz": ("24khz", "8kbps"),
+    "dac_44khz": ("44khz", "8kbps"),
+}
 #: An official WavTokenizer checkpoint: ``wavtokenizer-<variant>:<path>``.
 WAVTOKENIZER_NAME = re.compile(r"wavtokenizer-(40|75):(.+)")
 
@@ -58,7 +66,7 @@ def _pretrained_path(name: str) -> Path:
     except Exception as exc:
         raise EegcodecError(
             f"cannot download DAC weights for {name} ({type(exc).__name__}); "
-            f"with no network, copy the released file to {path} or pass --model PATH"
+            f"with no network, copy the released file to {path} or give the file's path as the model name"
         ) from exc
 
 
@@ -70,14 +78,19 @@ def resolve_model(name_or_path: str | Path) -> tuple[Path, str | None]:
     if key in SHIPPED:
         path = HERE / SHIPPED[key]
         if not path.exists():
-            raise EegcodecError(f"shipped model {key!r} is missing from the installation ({path}); reinstall eegcodec")
+            raise EegcodecError(
+                f"shipped model {key!r} is missing from the installation ({path}); reinstall eegcodec"
+            )
         return path, key
     if key in PRETRAINED_DAC:
         return _pretrained_path(key), key
     path = Path(key).expanduser()
     if path.suffix in (".pth", ".pt", ".ckpt") or path.exists():
         return path, None
-    names = sorted(list(SHIPPED) + list(ALIASES) + list(PRETRAINED_DAC)) + ["wavtokenizer-75:PATH", "wavtokenizer-40:PATH"]
+    names = sorted(list(SHIPPED) + list(ALIASES) + list(PRETRAINED_DAC)) + [
+        "wavtokenizer-75:PATH",
+        "wavtokenizer-40:PATH",
+    ]
     raise EegcodecError(f"unknown model {key!r}: give a weights file path or one of {', '.join(names)}")
 
 
@@ -97,7 +110,12 @@ def _dac_describe(blob: dict) -> dict:
 
 def _wavtokenizer_describe(blob: dict) -> dict:
     cfg = blob["eegcodec"].get("config", {})
-    return dict(sample_rate=cfg.get("sample_rate"), n_codebooks=1, default_codebooks=1, codebook_size=cfg.get("codebook_size"))
+    return dict(
+        sample_rate=cfg.get("sample_rate"),
+        n_codebooks=1,
+        default_codebooks=1,
+        codebook_size=cfg.get("codebook_size"),
+    )
 
 
 @dataclass(frozen=True)
@@ -113,10 +131,19 @@ class Backend:
 #: kind -> backend, tried in this order (a DAC-MC file is also a DAC-format file). A new
 #: backend is one module and one line here.
 BACKENDS = {
-    "dac-mc": Backend(is_dacmc_file, lambda blob, path, name: dacmc_codec_from_file(path, name=name, blob=blob), _dac_describe),
-    "dac": Backend(is_dac_file, lambda blob, path, name: dac_codec_from_file(path, name=name, blob=blob), _dac_describe),
-    "wavtokenizer": Backend(is_wavtokenizer_export, lambda blob, path, name: wavtokenizer_codec_from_export(blob, path, name),
-                            _wavtokenizer_describe),
+    "dac-mc": Backend(
+        is_dacmc_file,
+        lambda blob, path, name: dacmc_codec_from_file(path, name=name, blob=blob),
+        _dac_describe,
+    ),
+    "dac": Backend(
+        is_dac_file, lambda blob, path, name: dac_codec_from_file(path, name=name, blob=blob), _dac_describe
+    ),
+    "wavtokenizer": Backend(
+        is_wavtokenizer_export,
+        lambda blob, path, name: wavtokenizer_codec_from_export(blob, path, name),
+        _wavtokenizer_describe,
+    ),
 }
 
 
@@ -125,8 +152,13 @@ def backend_of(blob: dict, path: Path) -> Backend:
     for backend in BACKENDS.values():
         if backend.sniff(blob):
             return backend
-    if isinstance(blob.get("state_dict"), dict) and any(k.startswith("backbone.") for k in blob["state_dict"]):
-        raise EegcodecError(f"{path} looks like an official WavTokenizer checkpoint: pass --model wavtokenizer-75:{path} (or wavtokenizer-40:...)")
+    if isinstance(blob.get("state_dict"), dict) and any(
+        k.startswith("backbone.") for k in blob["state_dict"]
+    ):
+        raise EegcodecError(
+            f"{path} looks like an official WavTokenizer checkpoint: name it wavtokenizer-75:{path} "
+            f"(or wavtokenizer-40:...)"
+        )
     raise EegcodecError(f"cannot load model {path}: not a file of any backend ({', '.join(BACKENDS)})")
 
 
@@ -135,7 +167,9 @@ def load_codec(name_or_path: str | Path = "default", device: str = "cpu") -> Cod
     key = ALIASES.get(str(name_or_path), str(name_or_path))
     official = WAVTOKENIZER_NAME.fullmatch(key)
     if official:
-        return wavtokenizer_codec_from_checkpoint(Path(official.group(2)).expanduser(), official.group(1)).to(device)
+        return wavtokenizer_codec_from_checkpoint(Path(official.group(2)).expanduser(), official.group(1)).to(
+            device
+        )
     path, name = resolve_model(key)
     blob = read_weights_file(path)
     return backend_of(blob, path).load(blob, path, name).to(device)
@@ -152,8 +186,17 @@ def list_models() -> list[dict]:
     for alias, target in ALIASES.items():
         rows.append({"name": alias, "status": f"alias of {target}"})
     for variant, hop in (("75", 320), ("40", 600)):
-        rows.append({"name": f"wavtokenizer-{variant}:PATH", "status": "official checkpoint, by path",
-                     "sample_rate": 24000, "hop_length": hop, "n_codebooks": 1, "default_codebooks": 1, "codebook_size": 4096})
+        rows.append(
+            {
+                "name": f"wavtokenizer-{variant}:PATH",
+                "status": "official checkpoint, by path",
+                "sample_rate": 24000,
+                "hop_length": hop,
+                "n_codebooks": 1,
+                "default_codebooks": 1,
+                "codebook_size": 4096,
+            }
+        )
     return rows
 
 

@@ -113,12 +113,16 @@ def _build(cls, values: dict, where: str):
     known = {f.name: f for f in fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
-        raise EegcodecError(f"unknown recipe keys {sorted(unknown)} in {where or 'top level'}; allowed: {sorted(known)}")
+        raise EegcodecError(
+            f"unknown recipe keys {sorted(unknown)} in {where or 'top level'}; allowed: {sorted(known)}"
+        )
     kwargs = {}
     defaults = cls()
     for name, value in values.items():
         default = getattr(defaults, name)
-        kwargs[name] = _build(type(default), value, f"{where}.{name}".strip(".")) if is_dataclass(default) else value
+        kwargs[name] = (
+            _build(type(default), value, f"{where}.{name}".strip(".")) if is_dataclass(default) else value
+        )
     return cls(**kwargs)
 
 
@@ -132,7 +136,7 @@ def _set(d: dict, dotted: str, value: Any) -> None:
 def parse_override(item: str) -> tuple[str, Any]:
     """``"a.b=value"`` -> ``("a.b", value)`` with the value parsed as YAML (``--set``)."""
     if "=" not in item:
-        raise EegcodecError(f"--set expects key=value, got {item!r}")
+        raise EegcodecError(f"a recipe override must be key=value, got {item!r}")
     key, raw = item.split("=", 1)
     return key.strip(), yaml.safe_load(raw)
 

@@ -24,7 +24,6 @@ from ..errors import EegcodecError
 from ..io import FOLDER_SUFFIXES, read_raw
 from ..survey import survey_recording
 
-
 MANIFEST_SUFFIXES = (".txt", ".csv", ".tsv")
 
 
@@ -41,7 +40,10 @@ def _read_manifest(path: Path) -> list[tuple[Path, str | None]]:
         with path.open(newline="") as fh:
             reader = csv.DictReader(fh, delimiter="\t" if path.suffix == ".tsv" else ",")
             if "path" not in (reader.fieldnames or []):
-                raise EegcodecError(f"manifest {path} needs a 'path' column (and optionally 'subject'), has {reader.fieldnames}")
+                raise EegcodecError(
+                    f"manifest {path} needs a 'path' column (and optionally 'subject'), has "
+                    f"{reader.fieldnames}"
+                )
             rows = [(r["path"].strip(), (r.get("subject") or "").strip() or None) for r in reader]
     out = []
     for name, subject in rows:
@@ -81,7 +83,10 @@ def subject_of(path: Path, manifest_subject: str | None, regex: str) -> str:
         return manifest_subject
     m = re.search(regex, str(path))
     if not m:
-        raise EegcodecError(f"cannot tell the subject of {path}: no manifest 'subject' and no match of data.subject_regex {regex!r}")
+        raise EegcodecError(
+            f"cannot tell the subject of {path}: no manifest 'subject' and no match of data.subject_regex "
+            f"{regex!r}"
+        )
     return m.group(0)
 
 
@@ -104,13 +109,17 @@ def split_recordings(cfg) -> tuple[list[Path], list[Path]]:
         groups = sorted({group(p, s) for p, s in train.items()})
         n_val = max(1, int(round(cfg.val_fraction * len(groups))))
         if n_val >= len(groups):
-            raise EegcodecError(f"data.val_fraction {cfg.val_fraction} leaves no training {cfg.split_by}s (of {len(groups)})")
+            raise EegcodecError(
+                f"data.val_fraction {cfg.val_fraction} leaves no training {cfg.split_by}s (of {len(groups)})"
+            )
         held = set(np.random.default_rng(0).permutation(groups)[:n_val].tolist())
         val = {p: s for p, s in train.items() if group(p, s) in held}
         train = {p: s for p, s in train.items() if group(p, s) not in held}
     both = sorted({group(p, s) for p, s in train.items()} & {group(p, s) for p, s in val.items()})
     if both:
-        raise EegcodecError(f"{cfg.split_by}s in both train and val: {both[:5]}{' ...' if len(both) > 5 else ''}")
+        raise EegcodecError(
+            f"{cfg.split_by}s in both train and val: {both[:5]}{' ...' if len(both) > 5 else ''}"
+        )
     return list(train), list(val)
 
 
@@ -133,7 +142,10 @@ def adapted_chunks(source, cfg: AdapterConfig, hop: int) -> tuple[list[np.ndarra
 
 def _cache_key(path: Path, cfg: AdapterConfig, hop: int) -> str:
     st = path.stat()
-    ident = json.dumps([str(path.resolve()), st.st_size, st.st_mtime_ns, cfg.to_dict(), hop, "names", "scale-rounded"], sort_keys=True)
+    ident = json.dumps(
+        [str(path.resolve()), st.st_size, st.st_mtime_ns, cfg.to_dict(), hop, "names", "scale-rounded"],
+        sort_keys=True,
+    )
     return hashlib.sha1(ident.encode()).hexdigest()[:16]
 
 
@@ -158,15 +170,23 @@ class WindowBank:
         self.names: list[list[str]] = []  #: coded channel names of each chunk's rows
         cache = Path(os.path.expanduser(cache_dir)) if cache_dir else None
         for path in files:
-            arrays, names = self._cached(cache / f"{path.stem}-{_cache_key(path, cfg, hop)}", path, cfg, hop) if cache else adapted_chunks(path, cfg, hop)
+            arrays, names = (
+                self._cached(cache / f"{path.stem}-{_cache_key(path, cfg, hop)}", path, cfg, hop)
+                if cache
+                else adapted_chunks(path, cfg, hop)
+            )
             for a in arrays:
                 if a.shape[1] >= self.window:
                     self.chunks.append(a)
                     self.sources.append(path.name)
                     self.names.append(names)
         if not self.chunks:
-            raise EegcodecError("no training windows: files too short for the window length, or no EEG channels")
-        weights = np.array([a.shape[0] * (a.shape[1] - self.window + 1) for a in self.chunks], dtype=np.float64)
+            raise EegcodecError(
+                "no training windows: files too short for the window length, or no EEG channels"
+            )
+        weights = np.array(
+            [a.shape[0] * (a.shape[1] - self.window + 1) for a in self.chunks], dtype=np.float64
+        )
         self._p = weights / weights.sum()
 
     @staticmethod
@@ -189,7 +209,9 @@ class WindowBank:
 
                 shutil.rmtree(tmp, ignore_errors=True)
         n = int((folder / "done").read_text())
-        return [np.load(folder / f"c{i}.npy", mmap_mode="r") for i in range(n)], json.loads((folder / "names.json").read_text())
+        return [np.load(folder / f"c{i}.npy", mmap_mode="r") for i in range(n)], json.loads(
+            (folder / "names.json").read_text()
+        )
 
     @property
     def n_samples(self) -> int:
@@ -206,12 +228,17 @@ class WindowBank:
             out[i, 0] = a[ch, off : off + self.window]
         return out
 
-    def sample_channels(self, batch: int, n_channels: int, pick, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+    def sample_channels(
+        self, batch: int, n_channels: int, pick, rng: np.random.Generator
+    ) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
         """Multi-channel windows: float32 [batch, n_channels, window] from chunks with at least
         ``n_channels`` rows (chosen in proportion to their length), rows chosen by
         ``pick(chunk_index, n_channels, rng) -> int64 [n_channels]``. Also returns
         (chunk index, rows) per window."""
-        length = np.array([a.shape[1] - self.window + 1 if a.shape[0] >= n_channels else 0 for a in self.chunks], dtype=np.float64)
+        length = np.array(
+            [a.shape[1] - self.window + 1 if a.shape[0] >= n_channels else 0 for a in self.chunks],
+            dtype=np.float64,
+        )
         if length.sum() == 0:
             raise EegcodecError(f"no training recording has {n_channels} coded channels")
         which = rng.choice(len(self.chunks), size=batch, p=length / length.sum())
@@ -234,7 +261,7 @@ class AudioWindowBank(WindowBank):
     averaged), resampled to ``cfg.model_rate``, no scaling (amplitudes in [-1, 1])."""
 
     def __init__(self, files: list[Path], cfg: AdapterConfig, hop: int, window: int, cache_dir: str = ""):
-        from ..align.audio import read_audio
+        from ..audio import read_audio
 
         self.window = int(window) // hop * hop
         if self.window <= 0:
@@ -252,7 +279,9 @@ class AudioWindowBank(WindowBank):
         self._p = weights / weights.sum()
 
 
-def window_bank(files: list[Path], cfg: AdapterConfig, hop: int, window: int, cache_dir: str = "") -> WindowBank:
+def window_bank(
+    files: list[Path], cfg: AdapterConfig, hop: int, window: int, cache_dir: str = ""
+) -> WindowBank:
     """An :class:`AudioWindowBank` when every file is audio, else a :class:`WindowBank` (EEG)."""
     if files and all(p.suffix.lower() in AUDIO_SUFFIXES for p in files):
         return AudioWindowBank(files, cfg, hop, window, cache_dir)

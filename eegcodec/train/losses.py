@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from .config import LossConfig
 
 
-def multiscale_stft_loss(x: torch.Tensor, y: torch.Tensor, windows: list[int], eps: float = 1e-5) -> torch.Tensor:
+def multiscale_stft_loss(
+    x: torch.Tensor, y: torch.Tensor, windows: list[int], eps: float = 1e-5
+) -> torch.Tensor:
     """Mean over window sizes of L1 on STFT magnitudes plus L1 on log magnitudes.
 
     ``windows`` are FFT sizes in codec samples (hop = window / 4, Hann window);
@@ -28,7 +30,9 @@ def multiscale_stft_loss(x: torch.Tensor, y: torch.Tensor, windows: list[int], e
     return total / max(used, 1)
 
 
-def codec_loss(x: torch.Tensor, y: torch.Tensor, commitment: torch.Tensor, codebook: torch.Tensor, cfg: LossConfig) -> dict[str, torch.Tensor]:
+def codec_loss(
+    x: torch.Tensor, y: torch.Tensor, commitment: torch.Tensor, codebook: torch.Tensor, cfg: LossConfig
+) -> dict[str, torch.Tensor]:
     """All enabled terms and their weighted sum under ``"total"``."""
     terms = {
         "l1": F.l1_loss(y, x),
@@ -62,7 +66,12 @@ class Adversary(torch.nn.Module):
             warnings.simplefilter("ignore")
             from dac.model.discriminator import Discriminator
 
-            self.disc = Discriminator(rates=[], periods=list(cfg.gan_periods), fft_sizes=list(cfg.gan_fft_sizes), sample_rate=int(sample_rate))
+            self.disc = Discriminator(
+                rates=[],
+                periods=list(cfg.gan_periods),
+                fft_sizes=list(cfg.gan_fft_sizes),
+                sample_rate=int(sample_rate),
+            )
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor) -> tuple[list, list]:
         """Feature maps of each sub-discriminator for fake and real [B, 1, T]."""

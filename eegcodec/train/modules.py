@@ -88,9 +88,21 @@ class DACTrainable(TrainableCodec):
         z = self.dac.encoder(x)
         if not quantize:
             zero = x.new_zeros(())
-            return {"audio": fit_length(self.dac.decoder(z), x.shape[-1]), "codes": None, "latents": None, "commitment": zero, "codebook": zero}
+            return {
+                "audio": fit_length(self.dac.decoder(z), x.shape[-1]),
+                "codes": None,
+                "latents": None,
+                "commitment": zero,
+                "codebook": zero,
+            }
         z_q, codes, latents, commitment, codebook = self.dac.quantizer(z, None)
-        return {"audio": fit_length(self.dac.decoder(z_q), x.shape[-1]), "codes": codes, "latents": latents, "commitment": commitment, "codebook": codebook}
+        return {
+            "audio": fit_length(self.dac.decoder(z_q), x.shape[-1]),
+            "codes": codes,
+            "latents": latents,
+            "commitment": commitment,
+            "codebook": codebook,
+        }
 
     def reconstruct(self, x: torch.Tensor, n_codebooks: int) -> torch.Tensor:
         from ..codecs.dac_codec import fit_length
@@ -117,7 +129,9 @@ class DACTrainable(TrainableCodec):
         try:
             self.dac.load_state_dict(read_dac_file(path)["state_dict"], strict=True)
         except RuntimeError as exc:
-            raise EegcodecError(f"init weights {name} do not fit the recipe's model arguments: {str(exc).splitlines()[0]}") from exc
+            raise EegcodecError(
+                f"init weights {name} do not fit the recipe's model arguments: {str(exc).splitlines()[0]}"
+            ) from exc
 
     def export(self, path: Path, meta: dict) -> None:
         from ..codecs.dac_codec import save_dac_file
@@ -157,7 +171,9 @@ class DACTrainable(TrainableCodec):
             if len(dead):
                 cand = latents[:, offset : offset + d].transpose(1, 2).reshape(-1, d)
                 pick = torch.randint(len(cand), (len(dead),), device=cand.device)
-                vq.codebook.weight.data[dead] = cand[pick].float() + 1e-3 * torch.randn(len(dead), d, device=cand.device)
+                vq.codebook.weight.data[dead] = cand[pick].float() + 1e-3 * torch.randn(
+                    len(dead), d, device=cand.device
+                )
             offset += d
 
     def codebook_tensors(self) -> list[torch.Tensor]:
@@ -182,9 +198,21 @@ class WavTokenizerTrainable(TrainableCodec):
         z = self.wt.encoder(x)
         zero = x.new_zeros(())
         if not quantize:
-            return {"audio": self.wt.decode_features(z)[:, None], "codes": None, "latents": None, "commitment": zero, "codebook": zero}
+            return {
+                "audio": self.wt.decode_features(z)[:, None],
+                "codes": None,
+                "latents": None,
+                "commitment": zero,
+                "codebook": zero,
+            }
         z_q, codes, commitment = self.wt.quantizer(z)
-        return {"audio": self.wt.decode_features(z_q)[:, None], "codes": codes[:, None], "latents": z, "commitment": commitment, "codebook": zero}
+        return {
+            "audio": self.wt.decode_features(z_q)[:, None],
+            "codes": codes[:, None],
+            "latents": z,
+            "commitment": commitment,
+            "codebook": zero,
+        }
 
     def reconstruct(self, x: torch.Tensor, n_codebooks: int = 1) -> torch.Tensor:
         return self.wt.decode(self.wt.encode(x[:, 0]))[:, None]
@@ -282,7 +310,11 @@ class DACMCTrainable(TrainableCodec):
         x, chosen = bank.sample_channels(windows, c, pick, rng)
         pos = np.stack([self._montage(bank.names[w]).positions[rows] for w, rows in chosen])
         known = np.stack([self._montage(bank.names[w]).known[rows] for w, rows in chosen])
-        return {"x": torch.from_numpy(x).to(device), "positions": torch.from_numpy(pos).to(device), "known": torch.from_numpy(known).to(device)}
+        return {
+            "x": torch.from_numpy(x).to(device),
+            "positions": torch.from_numpy(pos).to(device),
+            "known": torch.from_numpy(known).to(device),
+        }
 
     def target(self, batch) -> torch.Tensor:
         x = batch["x"]
@@ -314,7 +346,9 @@ class DACMCTrainable(TrainableCodec):
         try:
             target.load_state_dict(blob["state_dict"], strict=True)
         except RuntimeError as exc:
-            raise EegcodecError(f"init weights {name} do not fit the recipe's model arguments: {str(exc).splitlines()[0]}") from exc
+            raise EegcodecError(
+                f"init weights {name} do not fit the recipe's model arguments: {str(exc).splitlines()[0]}"
+            ) from exc
 
     def export(self, path: Path, meta: dict) -> None:
         from ..codecs.dac_mc import save_dacmc_file

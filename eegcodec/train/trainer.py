@@ -36,7 +36,11 @@ from .modules import build_trainable
 
 def _dist_info() -> tuple[int, int, int]:
     """(rank, local_rank, world_size) from torchrun's environment (1 process: 0, 0, 1)."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    return (
+        int(os.environ.get("RANK", 0)),
+        int(os.environ.get("LOCAL_RANK", 0)),
+        int(os.environ.get("WORLD_SIZE", 1)),
+    )
 
 
 def _windowed_metrics(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -89,7 +93,9 @@ class BaseTrainer:
         self.net = self.model
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.local_rank] if self.device.type == "cuda" else None, find_unused_parameters=self.find_unused
+                self.model,
+                device_ids=[self.local_rank] if self.device.type == "cuda" else None,
+                find_unused_parameters=self.find_unused,
             )
         self.opt = self._adamw(self.model)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
@@ -191,12 +197,17 @@ class BaseTrainer:
     def _load_state(self) -> None:
         path = self.out / "state.pt"
         if not path.exists():
-            raise EegcodecError(f"--resume: no checkpoint at {path}")
+            raise EegcodecError(f"resume: no checkpoint at {path}")
         state = torch.load(path, map_location="cpu", weights_only=False)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         self.sched.load_state_dict(state["sched"])
-        self.step, self.best, self.history, self.elapsed = state["step"], state["best"], state["history"], state["elapsed"]
+        self.step, self.best, self.history, self.elapsed = (
+            state["step"],
+            state["best"],
+            state["history"],
+            state["elapsed"],
+        )
         self.load_extra_state(state)
         if "rank_rngs" in state:
             np_state, torch_state = state["rank_rngs"][self.rank]
@@ -213,8 +224,14 @@ class BaseTrainer:
 
         total = steps or self.cfg.steps
         # a log file (not a terminal) gets one progress line a minute, not one per step
-        bar = tqdm(total=total, initial=self.step, disable=not self.is_main, desc=self.cfg.name, dynamic_ncols=True,
-                   mininterval=0.1 if sys.stderr.isatty() else 60.0)
+        bar = tqdm(
+            total=total,
+            initial=self.step,
+            disable=not self.is_main,
+            desc=self.cfg.name,
+            dynamic_ncols=True,
+            mininterval=0.1 if sys.stderr.isatty() else 60.0,
+        )
         last = {}
         t0 = time.time()
         while self.step < total:
@@ -232,7 +249,9 @@ class BaseTrainer:
                         res["elapsed_s"] = round(self.elapsed, 1)
                         self.history.append(res)
                         self._log_val(res)
-                        atomic_write_bytes(self.out / "history.json", json.dumps(self.history, indent=1).encode())
+                        atomic_write_bytes(
+                            self.out / "history.json", json.dumps(self.history, indent=1).encode()
+                        )
                         if res["score"] < self.best:
                             self.best = res["score"]
                             self._export(self.out / "best.pth")
@@ -264,9 +283,17 @@ class Trainer(BaseTrainer):
         window = int(round(cfg.data.window_seconds * cfg.adapter.model_rate))
         train_files, val_files = split_recordings(cfg.data)
         self.train_bank = window_bank(train_files, cfg.adapter, self.hop, window, cfg.data.cache_dir)
-        self.val_bank = window_bank(val_files, cfg.adapter, self.hop, window, cfg.data.cache_dir) if val_files else None
+        self.val_bank = (
+            window_bank(val_files, cfg.adapter, self.hop, window, cfg.data.cache_dir) if val_files else None
+        )
         # fixed validation batch; val_x [N, 1, T] are its codec-domain windows (the targets)
-        self.val_batch = model.make_batch(self.val_bank, cfg.val_windows, np.random.default_rng(12345), self.device, validation=True) if self.val_bank else None
+        self.val_batch = (
+            model.make_batch(
+                self.val_bank, cfg.val_windows, np.random.default_rng(12345), self.device, validation=True
+            )
+            if self.val_bank
+            else None
+        )
         self.val_x = None if self.val_batch is None else model.target(self.val_batch).cpu().numpy()
         self.train_files, self.val_files = train_files, val_files
         # autoencoder warm-up and codebook seeding only make sense from scratch:
@@ -279,20 +306,33 @@ class Trainer(BaseTrainer):
             self.adversary = Adversary(cfg.loss, cfg.adapter.model_rate).to(self.device)
             self.adv_net = self.adversary
             if self.world > 1:
-                self.adv_net = torch.nn.parallel.DistributedDataParallel(self.adversary, device_ids=[self.local_rank] if self.device.type == "cuda" else None)
+                self.adv_net = torch.nn.parallel.DistributedDataParallel(
+                    self.adversary, device_ids=[self.local_rank] if self.device.type == "cuda" else None
+                )
             self.opt_d = self._adamw(self.adversary)
             self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, self._lr_factor)
         return model
 
     def extra_state(self) -> dict:
-        return {"code_usage": self._usage, "adversary": None if self.adversary is None else {
-            "model": self.adversary.state_dict(), "opt": self.opt_d.state_dict(), "sched": self.sched_d.state_dict()}}
+        return {
+            "code_usage": self._usage,
+            "adversary": None
+            if self.adversary is None
+            else {
+                "model": self.adversary.state_dict(),
+                "opt": self.opt_d.state_dict(),
+                "sched": self.sched_d.state_dict(),
+            },
+        }
 
     def load_extra_state(self, state: dict) -> None:
         self._usage = state["code_usage"]
         if self.adversary is not None:
             if not state.get("adversary"):
-                raise EegcodecError(f"--resume: {self.out / 'state.pt'} was saved without discriminators, but the recipe enables adversarial losses")
+                raise EegcodecError(
+                    f"resume: {self.out / 'state.pt'} was saved without discriminators, but the recipe "
+                    f"enables adversarial losses"
+                )
             self.adversary.load_state_dict(state["adversary"]["model"])
             self.opt_d.load_state_dict(state["adversary"]["opt"])
             self.sched_d.load_state_dict(state["adversary"]["sched"])
@@ -307,7 +347,9 @@ class Trainer(BaseTrainer):
                 "step": self.step,
                 "elapsed_s": round(self.elapsed, 1),
                 "world_size": self.world,
-                "device": torch.cuda.get_device_name(0) if self.device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+                "device": torch.cuda.get_device_name(0)
+                if self.device.type == "cuda"
+                else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
                 "train_files": [p.name for p in self.train_files],
                 "val_files": [p.name for p in self.val_files],
                 "last_val": self.history[-1] if self.history else None,
@@ -331,7 +373,11 @@ class Trainer(BaseTrainer):
         terms = codec_loss(x, y, out["commitment"], out["codebook"], self.cfg.loss)
         if self.adversary is not None:
             terms.update(self._adversarial_terms(x, y))
-            terms["total"] = terms["total"] + self.cfg.loss.adversarial * terms["adversarial"] + self.cfg.loss.feature_matching * terms["feature_matching"]
+            terms["total"] = (
+                terms["total"]
+                + self.cfg.loss.adversarial * terms["adversarial"]
+                + self.cfg.loss.feature_matching * terms["feature_matching"]
+            )
         self.opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
@@ -367,7 +413,9 @@ class Trainer(BaseTrainer):
         """Seed the codebooks from latents of a large batch (rank 0, then broadcast)."""
         if self.is_main:
             self.model.eval()
-            self.model.seed_codebooks(self.model.make_batch(self.train_bank, n_windows, self.rng, self.device))
+            self.model.seed_codebooks(
+                self.model.make_batch(self.train_bank, n_windows, self.rng, self.device)
+            )
             self.model.train()
         self._broadcast_codebooks()
 
@@ -379,7 +427,9 @@ class Trainer(BaseTrainer):
     def _count_usage(self, codes: torch.Tensor) -> None:
         """Accumulate per-quantizer code counts [n_q, codebook_size] since the last reset."""
         k = self.model.codebook_size
-        counts = torch.stack([torch.bincount(codes[:, q].reshape(-1), minlength=k) for q in range(codes.shape[1])])
+        counts = torch.stack(
+            [torch.bincount(codes[:, q].reshape(-1), minlength=k) for q in range(codes.shape[1])]
+        )
         self._usage = counts if self._usage is None else self._usage + counts
 
     @torch.no_grad()
@@ -402,7 +452,14 @@ class Trainer(BaseTrainer):
             return {}
         self.model.eval()
         res = {"step": self.step}
-        depths = sorted({1, max(1, self.model.n_codebooks // 4), max(1, self.model.n_codebooks // 2), self.model.n_codebooks})
+        depths = sorted(
+            {
+                1,
+                max(1, self.model.n_codebooks // 4),
+                max(1, self.model.n_codebooks // 2),
+                self.model.n_codebooks,
+            }
+        )
         ref = self.val_x[:, 0].astype(np.float64)
         self._val_recon = {}
         for k in depths:

@@ -18,7 +18,7 @@ into byte planes); the payload counted is the zstd output plus the channel means
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pywt
@@ -64,7 +64,9 @@ def integer_samples(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             found = (row.max() - row.min()) / (2**24 - 1)
         lsb[c] = found
         ints[c] = np.round((row - offset[c]) / found).astype(np.int64)
-    ints -= (ints.max(axis=1, keepdims=True) + ints.min(axis=1, keepdims=True)) // 2  # centre in the signed range
+    ints -= (
+        ints.max(axis=1, keepdims=True) + ints.min(axis=1, keepdims=True)
+    ) // 2  # centre in the signed range
     return ints, lsb, offset, exact
 
 
@@ -78,7 +80,9 @@ def flac_bytes(ints: np.ndarray, sfreq: float) -> int:
     total = 0
     for start in range(0, ints.shape[0], 8):
         block = ints[start : start + 8].T.astype(dtype)
-        scaled = block << 8 if bits == 24 else block  # libsndfile takes 24-bit samples left-justified in int32
+        scaled = (
+            block << 8 if bits == 24 else block
+        )  # libsndfile takes 24-bit samples left-justified in int32
         buf = io.BytesIO()
         soundfile.write(buf, scaled, max(1, int(round(sfreq))), format="FLAC", subtype=subtype)
         total += len(buf.getvalue())
@@ -132,14 +136,18 @@ def dct_code(x: np.ndarray, sfreq: float, step: float) -> tuple[np.ndarray, int]
     return rec, len(entropy_code(q)) + 8 * c  # + the channel means as float64
 
 
-def wavelet_code(x: np.ndarray, sfreq: float, step: float, wavelet: str = "db4", max_level: int = 6) -> tuple[np.ndarray, int]:
+def wavelet_code(
+    x: np.ndarray, sfreq: float, step: float, wavelet: str = "db4", max_level: int = 6
+) -> tuple[np.ndarray, int]:
     """Wavelet coder: x [C, N] (volts) -> (reconstruction [C, N], payload bytes)."""
     c, n = x.shape
     mean = x.mean(axis=1, keepdims=True)
     level = max(1, min(max_level, pywt.dwt_max_level(n, pywt.Wavelet(wavelet).dec_len)))
     coeffs = pywt.wavedec(x - mean, wavelet, mode="periodization", level=level, axis=-1)
     bounds = np.cumsum([a.shape[-1] for a in coeffs])[:-1]
-    q = deadzone_quantise(np.concatenate(coeffs, axis=-1), step)  # [C, M]: approximation, then details coarse to fine
+    q = deadzone_quantise(
+        np.concatenate(coeffs, axis=-1), step
+    )  # [C, M]: approximation, then details coarse to fine
     rebuilt = np.split(deadzone_rebuild(q, step), bounds, axis=-1)
     rec = pywt.waverec(rebuilt, wavelet, mode="periodization", axis=-1)[:, :n] + mean
     return rec, len(entropy_code(q)) + 8 * c
@@ -154,7 +162,9 @@ def step_sweep(x: np.ndarray, n_steps: int = 24) -> np.ndarray:
     return scale * np.geomspace(0.02, 20, n_steps)
 
 
-def step_for_bps(coder: LossyCoder, x: np.ndarray, sfreq: float, target_bps: float, iters: int = 18) -> tuple[float, np.ndarray, float]:
+def step_for_bps(
+    coder: LossyCoder, x: np.ndarray, sfreq: float, target_bps: float, iters: int = 18
+) -> tuple[float, np.ndarray, float]:
     """Bisect the step (log scale) so ``coder`` spends ``target_bps`` bits per sample on x.
 
     Returns (step, reconstruction, bits per sample reached)."""

@@ -23,12 +23,19 @@ from pathlib import Path
 
 import numpy as np
 
-from eegcodec.io import find_recordings
-
+from ..io import find_recordings
 from .common import Clock, hardware, hardware_line, md_table, pyplot, save_figure, write_outputs
 
-DAC16K_ARCH = dict(encoder_dim=64, encoder_rates=[2, 4, 5, 8], decoder_dim=1536, decoder_rates=[8, 5, 4, 2],
-                   n_codebooks=12, codebook_size=1024, codebook_dim=8, sample_rate=16000)
+DAC16K_ARCH = dict(
+    encoder_dim=64,
+    encoder_rates=[2, 4, 5, 8],
+    decoder_dim=1536,
+    decoder_rates=[8, 5, 4, 2],
+    n_codebooks=12,
+    codebook_size=1024,
+    codebook_dim=8,
+    sample_rate=16000,
+)
 DAC16K_ADAPTER = dict(model_rate=1000.0, chunk_seconds=30.0, overlap_seconds=1.0)
 
 
@@ -40,15 +47,17 @@ class SpeedConfig:
     repeats: int = 3  #: runs of each verb; the median time and the highest peak are reported
 
     @classmethod
-    def quick(cls) -> "SpeedConfig":
+    def quick(cls) -> SpeedConfig:
         return cls(minutes=[0.1, 0.2], channels=4, repeats=1)
 
 
-def make_recording(path: Path, source: Path | None, minutes: float, channels: int | None) -> tuple[int, float]:
-    """Write an EDF of ``minutes`` built by tiling ``source`` (or synthetic noise); returns (channels, sfreq)."""
+def make_recording(
+    path: Path, source: Path | None, minutes: float, channels: int | None
+) -> tuple[int, float]:
+    """Write an EDF of ``minutes`` tiled from ``source`` (or synthetic noise); returns (channels, sfreq)."""
     import mne
 
-    from eegcodec.io import read_raw, write_raw
+    from ..io import read_raw, write_raw
 
     if source is not None:
         raw = read_raw(source, preload=True).pick("eeg")
@@ -74,11 +83,15 @@ def dac16k_sized(path: Path) -> Path:
     """Save a random-weight DAC of the 16-kHz architecture (eegcodec metadata) to ``path``."""
     import torch
 
-    from eegcodec.adapt import AdapterConfig
-    from eegcodec.codecs.dac_codec import build_dac, save_dac_file
+    from ..adapt import AdapterConfig
+    from ..codecs.dac_codec import build_dac, save_dac_file
 
     torch.manual_seed(0)
-    save_dac_file(build_dac(DAC16K_ARCH), path, {"name": "dac16k-sized", "adapter": AdapterConfig(**DAC16K_ADAPTER).to_dict()})
+    save_dac_file(
+        build_dac(DAC16K_ARCH),
+        path,
+        {"name": "dac16k-sized", "adapter": AdapterConfig(**DAC16K_ADAPTER).to_dict()},
+    )
     return path
 
 
@@ -92,7 +105,10 @@ def _child(cmd: list[str]) -> tuple[float, float]:
     )
     done = subprocess.run([sys.executable, "-c", probe] + cmd, capture_output=True, text=True)
     if done.returncode:
-        raise RuntimeError(f"{' '.join(cmd[2:4])} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+        raise RuntimeError(
+            f"{' '.join(cmd[2:4])} failed: "
+            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+        )
     seconds, peak = done.stdout.split()
     return float(seconds), float(peak)
 
@@ -106,7 +122,6 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, 
     """Time every (model, length); write results.json, report.md and speed.png into ``out``."""
     clock = Clock()
     source = find_recordings(inputs)[0] if inputs else None
-    exe = [sys.executable, "-m", "eegcodec.cli"]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -114,43 +129,104 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, 
             model = str(dac16k_sized(tmp / "dac16k-sized.pth")) if name == "dac16k-sized" else name
             for minutes in cfg.minutes:
                 progress(f"speed: {name}, {minutes:g} min")
-                src, arc, back = tmp / "rec.edf", tmp / "rec.eegc", tmp / "back.edf"
-                n_ch, sfreq = make_recording(src, source, minutes, cfg.channels)
-                common = ["--model", model, "--device", cfg.device, "-q", "--force"]  # repeats replace their own outputs
-                runs_c = [_child(exe + ["compress", str(src), "-o", str(arc)] + common) for _ in range(cfg.repeats)]
-                runs_d = [_child(exe + ["decompress", str(arc), "-o", str(back)] + common) for _ in range(cfg.repeats)]
-                (tc, mc), (td, md) = _median_time(runs_c), _median_time(runs_d)
-                info = json.loads(subprocess.run(exe + ["info", str(arc), "--json"], capture_output=True, text=True, check=True).stdout)
-                sec = minutes * 60
-                rows.append({"model": name, "minutes": minutes, "channels": n_ch, "sfreq": sfreq, "device": cfg.device,
-                             "codebooks": info["codebooks"], "bits_per_sample": info["bits_per_sample"],
-                             "compress_s": tc, "compress_realtime": sec / tc, "compress_peak_mb": mc,
-                             "decompress_s": td, "decompress_realtime": sec / td, "decompress_peak_mb": md,
-                             "compress_runs_s": [t for t, _ in runs_c], "decompress_runs_s": [t for t, _ in runs_d]})
-    results = {"benchmark": "speed", "config": asdict(cfg), "hardware": hardware(), "source": str(source) if source else "synthetic",
-               "rows": rows, "elapsed_s": clock.seconds()}
+                rows.append({"model": name, **_time_one(tmp, source, model, minutes, cfg)})
+    results = {
+        "benchmark": "speed",
+        "config": asdict(cfg),
+        "hardware": hardware(),
+        "source": str(source) if source else "synthetic",
+        "rows": rows,
+        "elapsed_s": clock.seconds(),
+    }
     results["figures"] = plot(results, out)
     write_outputs(out, results, report(results))
     return results
 
 
+def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -> dict:
+    """Compress and decompress a recording of ``minutes`` ``cfg.repeats`` times each, in child processes."""
+    exe = [sys.executable, "-m", "eegcodec.cli"]
+    src, arc, back = tmp / "rec.edf", tmp / "rec.eegc", tmp / "back.edf"
+    n_ch, sfreq = make_recording(src, source, minutes, cfg.channels)
+    common = ["--model", model, "--device", cfg.device, "-q", "--force"]  # repeats replace their own outputs
+    runs_c = [_child(exe + ["compress", str(src), "-o", str(arc)] + common) for _ in range(cfg.repeats)]
+    runs_d = [_child(exe + ["decompress", str(arc), "-o", str(back)] + common) for _ in range(cfg.repeats)]
+    (tc, mc), (td, md) = _median_time(runs_c), _median_time(runs_d)
+    info = json.loads(
+        subprocess.run(exe + ["info", str(arc), "--json"], capture_output=True, text=True, check=True).stdout
+    )
+    sec = minutes * 60
+    return {
+        "minutes": minutes,
+        "channels": n_ch,
+        "sfreq": sfreq,
+        "device": cfg.device,
+        "codebooks": info["codebooks"],
+        "bits_per_sample": info["bits_per_sample"],
+        "compress_s": tc,
+        "compress_realtime": sec / tc,
+        "compress_peak_mb": mc,
+        "decompress_s": td,
+        "decompress_realtime": sec / td,
+        "decompress_peak_mb": md,
+        "compress_runs_s": [t for t, _ in runs_c],
+        "decompress_runs_s": [t for t, _ in runs_d],
+    }
+
+
 def report(res: dict) -> str:
     src = res["source"]
-    lines = ["# Speed and memory benchmark\n",
-             f"Hardware: {hardware_line(res['hardware'])}; device {res['config']['device']}. Recordings tiled from {src}. "
-             "Each verb timed as its own process (start-up and model loading included); real-time factor = recording "
-             f"seconds per wall second; peak = the process's maximum resident memory. Each verb run {res['config']['repeats']} "
-             f"time(s): median seconds (range in brackets), highest peak. Run time {res['elapsed_s']} s.\n"]
+    lines = [
+        "# Speed and memory benchmark\n",
+        f"Hardware: {hardware_line(res['hardware'])}; device {res['config']['device']}. Recordings tiled "
+        f"from {src}. "
+        "Each verb timed as its own process (start-up and model loading included); real-time factor = "
+        "recording "
+        f"seconds per wall second; peak = the process's maximum resident memory. Each verb run "
+        f"{res['config']['repeats']} "
+        f"time(s): median seconds (range in brackets), highest peak. Run time {res['elapsed_s']} s.\n",
+    ]
 
     def secs(r: dict, verb: str) -> str:
         runs = r[f"{verb}_runs_s"]
         return f"{r[verb + '_s']:.1f}" + (f" [{min(runs):.1f}-{max(runs):.1f}]" if len(runs) > 1 else "")
 
-    rows = [[r["model"], r["minutes"], f"{r['channels']} x {r['sfreq']:g} Hz", r["codebooks"], r["bits_per_sample"], secs(r, "compress"),
-             r["compress_realtime"], r["compress_peak_mb"], secs(r, "decompress"), r["decompress_realtime"], r["decompress_peak_mb"]] for r in res["rows"]]
-    lines.append(md_table(["model", "minutes", "recording", "codebooks", "bits/sample", "compress s", "compress x realtime", "compress peak MB",
-                           "decompress s", "decompress x realtime", "decompress peak MB"], rows,
-                          {1: "g", 4: ".3f", 6: ".3g", 7: ".0f", 9: ".3g", 10: ".0f"}) + "\n")
+    rows = [
+        [
+            r["model"],
+            r["minutes"],
+            f"{r['channels']} x {r['sfreq']:g} Hz",
+            r["codebooks"],
+            r["bits_per_sample"],
+            secs(r, "compress"),
+            r["compress_realtime"],
+            r["compress_peak_mb"],
+            secs(r, "decompress"),
+            r["decompress_realtime"],
+            r["decompress_peak_mb"],
+        ]
+        for r in res["rows"]
+    ]
+    lines.append(
+        md_table(
+            [
+                "model",
+                "minutes",
+                "recording",
+                "codebooks",
+                "bits/sample",
+                "compress s",
+                "compress x realtime",
+                "compress peak MB",
+                "decompress s",
+                "decompress x realtime",
+                "decompress peak MB",
+            ],
+            rows,
+            {1: "g", 4: ".3f", 6: ".3g", 7: ".0f", 9: ".3g", 10: ".0f"},
+        )
+        + "\n"
+    )
     lines += [f"![{f}]({f})\n" for f in res.get("figures", [])]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Audio files in and out (the stimulus side of :mod:`eegcodec.align`)."""
+"""Audio files in and out (stimuli for :mod:`eegcodec.align`, training sets of audio codecs)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EegcodecError
+from .errors import EegcodecError
 
 
 def read_audio(path: str | Path, rate: float) -> np.ndarray:
@@ -34,8 +34,10 @@ def write_wav(path: str | Path, audio: np.ndarray, rate: int) -> Path:
     """Write mono float audio [n] as 16-bit PCM WAV, atomically (clipped to [-1, 1])."""
     import soundfile as sf
 
-    from ..io import atomic_write_bytes
+    from .io import atomic_write_bytes
 
     buf = io.BytesIO()
-    sf.write(buf, np.clip(np.asarray(audio, dtype=np.float32), -1, 1), int(rate), format="WAV", subtype="PCM_16")
+    sf.write(
+        buf, np.clip(np.asarray(audio, dtype=np.float32), -1, 1), int(rate), format="WAV", subtype="PCM_16"
+    )
     return atomic_write_bytes(path, buf.getvalue())

@@ -13,7 +13,8 @@ Within each group the classes are balanced by keeping evenly spaced windows of t
 larger class. Groups are subjects when there are several, else 15-s blocks (windowed
 tasks) or runs (fists). The classifier is log band power (delta..gamma, Welch) per channel,
 centred per group (the group's mean feature vector, no labels, is subtracted) -> standardise
--> logistic regression, cross-validated over groups (no group is in both train and test). For every coder condition three accuracies are pooled over folds, each
+-> logistic regression, cross-validated over groups (no group is in both train and test).
+For every coder condition three accuracies are pooled over folds, each
 with a 95 % Wilson interval:
 
 * ``orig_orig`` — trained and tested on the original (the reference);
@@ -36,13 +37,22 @@ from pathlib import Path
 
 import numpy as np
 
-from eegcodec.errors import EegcodecError
-from eegcodec.evaluate import evaluate_raw
-from eegcodec.io import find_recordings, read_raw
-from eegcodec.metrics import band_powers, bits_per_sample
-
+from ..errors import EegcodecError
+from ..evaluate import evaluate_raw
+from ..io import find_recordings, read_raw
+from ..metrics import band_powers, bits_per_sample
 from .classical import LOSSY_CODERS, step_for_bps
-from .common import Clock, hardware, hardware_line, load_models, md_table, model_card, pyplot, save_figure, write_outputs
+from .common import (
+    Clock,
+    hardware,
+    hardware_line,
+    load_models,
+    md_table,
+    model_card,
+    pyplot,
+    save_figure,
+    write_outputs,
+)
 
 EEGBCI = re.compile(r"S(\d{3})R(\d{2})\.edf$", re.I)
 EEGMAT = re.compile(r"Subject(\d+)_([12])\.edf$", re.I)
@@ -59,7 +69,7 @@ class DownstreamConfig:
     search_seconds: float = 20.0  #: data used to find the classical step for a target bits/sample
 
     @classmethod
-    def quick(cls) -> "DownstreamConfig":
+    def quick(cls) -> DownstreamConfig:
         return cls(codebooks=[1], window_seconds=2.0, block_seconds=6.0, max_folds=3)
 
 
@@ -90,12 +100,17 @@ class Task:
 # ---------------------------------------------------------------------------
 
 
-def _sliding(path: Path, label: int, subject: str, cfg: DownstreamConfig, single_subject: bool) -> list[Window]:
+def _sliding(
+    path: Path, label: int, subject: str, cfg: DownstreamConfig, single_subject: bool
+) -> list[Window]:
     raw = read_raw(path)
     sf = raw.info["sfreq"]
     n = int(round(cfg.window_seconds * sf))
     block = max(1, int(round(cfg.block_seconds * sf)))
-    return [Window(path, s, n, label, f"block{s // block}" if single_subject else subject) for s in range(0, raw.n_times - n + 1, n)]
+    return [
+        Window(path, s, n, label, f"block{s // block}" if single_subject else subject)
+        for s in range(0, raw.n_times - n + 1, n)
+    ]
 
 
 def _fists(path: Path, subject: str, run: int, single_subject: bool) -> list[Window]:
@@ -106,8 +121,12 @@ def _fists(path: Path, subject: str, run: int, single_subject: bool) -> list[Win
     events, ids = mne.events_from_annotations(raw, event_id={"T1": 0, "T2": 1}, verbose="error")
     start, length = int(round(0.5 * sf)), int(round(3.5 * sf))
     group = f"run{run:02d}" if single_subject else subject
-    return [Window(path, s, length, int(lab), group) for s, _, lab in events
-            for s in [s - raw.first_samp + start] if 0 <= s and s + length <= raw.n_times]
+    return [
+        Window(path, s, length, int(lab), group)
+        for s, _, lab in events
+        for s in [s - raw.first_samp + start]
+        if 0 <= s and s + length <= raw.n_times
+    ]
 
 
 def find_tasks(files: list[Path], cfg: DownstreamConfig) -> list[Task]:
@@ -125,13 +144,21 @@ def find_tasks(files: list[Path], cfg: DownstreamConfig) -> list[Task]:
     fists = {f: v for f, v in eegbci.items() if v[1] in IMAGERY_RUNS}
     if fists:
         one = len({v[0] for v in fists.values()}) == 1
-        tasks.append(Task("fists", ("left fist (imagined)", "right fist (imagined)"), [w for f, (s, r) in fists.items() for w in _fists(f, s, r, one)]))
+        tasks.append(
+            Task(
+                "fists",
+                ("left fist (imagined)", "right fist (imagined)"),
+                [w for f, (s, r) in fists.items() for w in _fists(f, s, r, one)],
+            )
+        )
     if len({v[1] for v in eegmat.values()}) == 2:
         one = len({v[0] for v in eegmat.values()}) == 1
         ws = [w for f, (s, r) in eegmat.items() for w in _sliding(f, r - 1, s, cfg, one)]
         tasks.append(Task("arithmetic", ("rest", "mental arithmetic"), ws))
     tasks = [Task(t.name, t.classes, balance(t.windows)) for t in tasks]
-    return [t for t in tasks if len({w.group for w in t.windows}) >= 2 and len({w.label for w in t.windows}) == 2]
+    return [
+        t for t in tasks if len({w.group for w in t.windows}) >= 2 and len({w.label for w in t.windows}) == 2
+    ]
 
 
 def balance(windows: list[Window]) -> list[Window]:
@@ -158,7 +185,10 @@ def balance(windows: list[Window]) -> list[Window]:
 
 def window_features(x: np.ndarray, sfreq: float, windows: list[Window]) -> np.ndarray:
     """Log band power per channel for each window: x [C, N] (V) -> [W, C * 5]."""
-    feats = [np.log(band_powers(x[:, w.start : w.start + w.length], sfreq, window_seconds=1.0) + 1e-30).ravel() for w in windows]
+    feats = [
+        np.log(band_powers(x[:, w.start : w.start + w.length], sfreq, window_seconds=1.0) + 1e-30).ravel()
+        for w in windows
+    ]
     return np.array(feats)
 
 
@@ -169,7 +199,9 @@ def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, f
     p = correct / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, min(p, centre - half))), float(min(1.0, max(p, centre + half)))  # p inside despite rounding
+    return float(max(0.0, min(p, centre - half))), float(
+        min(1.0, max(p, centre + half))
+    )  # p inside despite rounding
 
 
 def accuracy(correct: np.ndarray) -> dict:
@@ -187,7 +219,9 @@ def centre_by_group(feats: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
-def cross_validate(feat_orig: np.ndarray, feat_rec: np.ndarray | None, y: np.ndarray, groups: np.ndarray, max_folds: int) -> dict:
+def cross_validate(
+    feat_orig: np.ndarray, feat_rec: np.ndarray | None, y: np.ndarray, groups: np.ndarray, max_folds: int
+) -> dict:
     """Group k-fold: orig->orig, orig->recon and recon->recon correctness pooled over folds."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
@@ -197,7 +231,10 @@ def cross_validate(feat_orig: np.ndarray, feat_rec: np.ndarray | None, y: np.nda
     def model():
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
 
-    feat_orig, feat_rec = centre_by_group(feat_orig, groups), None if feat_rec is None else centre_by_group(feat_rec, groups)
+    feat_orig, feat_rec = (
+        centre_by_group(feat_orig, groups),
+        None if feat_rec is None else centre_by_group(feat_rec, groups),
+    )
     hits = defaultdict(list)
     folds = GroupKFold(n_splits=min(max_folds, len(np.unique(groups))))
     for train, test in folds.split(feat_orig, y, groups):
@@ -207,7 +244,9 @@ def cross_validate(feat_orig: np.ndarray, feat_rec: np.ndarray | None, y: np.nda
         hits["orig_orig"].append(clf.predict(feat_orig[test]) == y[test])
         if feat_rec is not None:
             hits["orig_recon"].append(clf.predict(feat_rec[test]) == y[test])
-            hits["recon_recon"].append(model().fit(feat_rec[train], y[train]).predict(feat_rec[test]) == y[test])
+            hits["recon_recon"].append(
+                model().fit(feat_rec[train], y[train]).predict(feat_rec[test]) == y[test]
+            )
     return {k: accuracy(np.concatenate(v)) for k, v in hits.items()}
 
 
@@ -220,25 +259,54 @@ def _default_depths(n_max: int) -> list[int]:
     return sorted({k for k in (1, 3, 6, n_max) if k <= n_max})
 
 
-def run(inputs: list[str], model_names: list[str], out: Path, cfg: DownstreamConfig, labels: list[str] | None = None, progress=print) -> dict:
+def run(
+    inputs: list[str],
+    model_names: list[str],
+    out: Path,
+    cfg: DownstreamConfig,
+    labels: list[str] | None = None,
+    progress=print,
+) -> dict:
     """Run every task the inputs support; write results.json, report.md and figures into ``out``."""
     clock = Clock()
     files = find_recordings(inputs)
     tasks = find_tasks(files, cfg)
     if not tasks:
-        raise EegcodecError("no downstream task found in the inputs: need EEGBCI runs S###R01+R02 (eyes) or R04/R08/R12 "
-                            "(fists), or EEGMAT Subject##_1 + _2 recordings (arithmetic)")
+        raise EegcodecError(
+            "no downstream task found in the inputs: need EEGBCI runs S###R01+R02 (eyes) or R04/R08/R12 "
+            "(fists), or EEGMAT Subject##_1 + _2 recordings (arithmetic)"
+        )
     codecs = load_models(model_names)
     labels = [lab or c.info.name for c, lab in zip(codecs, labels or [None] * len(codecs))]
-    results = {"benchmark": "downstream", "config": asdict(cfg), "hardware": hardware(),
-               "models": [{**model_card(c), "label": lab} for c, lab in zip(codecs, labels)], "tasks": []}
+    results = {
+        "benchmark": "downstream",
+        "config": asdict(cfg),
+        "hardware": hardware(),
+        "models": [{**model_card(c), "label": lab} for c, lab in zip(codecs, labels)],
+        "tasks": [],
+    }
     for task in tasks:
-        progress(f"downstream: task {task.name}: {len(task.windows)} windows from {len(task.files)} recordings")
+        progress(
+            f"downstream: task {task.name}: {len(task.windows)} windows from {len(task.files)} recordings"
+        )
         results["tasks"].append(run_task(task, codecs, labels, cfg, progress))
     results["elapsed_s"] = clock.seconds()
     results["figures"] = plot(results, out)
     write_outputs(out, results, report(results))
     return results
+
+
+class _Conditions:
+    """Window features [windows, features] per condition, with its bits per sample and description."""
+
+    def __init__(self, n_windows: int):
+        self.n = n_windows
+        self.feats: dict[str, np.ndarray] = {}
+        self.bps: dict[str, list[float]] = defaultdict(list)
+        self.meta: dict[str, dict] = {}
+
+    def put(self, cond: str, idx: list[int], f: np.ndarray) -> None:
+        self.feats.setdefault(cond, np.zeros((self.n, f.shape[1])))[idx] = f
 
 
 def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progress) -> dict:
@@ -249,42 +317,14 @@ def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progr
     the geometric mean of those per-file steps, so that a per-file coder setting cannot
     tell the classifier which file (and so which class) a window came from."""
     order = {f: [i for i, w in enumerate(task.windows) if w.file == f] for f in task.files}
-    n_win = len(task.windows)
-    feats: dict[str, np.ndarray] = {}
-    bps: dict[str, list[float]] = defaultdict(list)
-    meta: dict[str, dict] = {}
-    steps: dict[tuple[str, str], list[float]] = defaultdict(list)  # (coder, model condition) -> per-file steps
+    conds = _Conditions(len(task.windows))
+    steps: dict[tuple[str, str], list[float]] = defaultdict(
+        list
+    )  # (coder, model condition) -> per-file steps
     coded_names: dict[Path, list[str]] = {}
-
-    def put(cond: str, idx: list[int], f: np.ndarray):
-        feats.setdefault(cond, np.zeros((n_win, f.shape[1])))[idx] = f
-
     for path, idx in order.items():
         progress(f"  {path.name}")
-        raw = read_raw(path, preload=True)
-        sf = raw.info["sfreq"]
-        wins = [task.windows[i] for i in idx]
-        x = None
-        for codec, label in zip(codecs, labels):
-            depths = [k for k in (cfg.codebooks or _default_depths(codec.info.n_codebooks)) if 1 <= k <= codec.info.n_codebooks]
-            recs = {}
-
-            def on_rec(k, coded, rec, recs=recs):
-                coded_names[path] = [raw.ch_names[c] if isinstance(c, int) else c for c in coded]
-                recs[k] = rec.get_data(picks=coded_names[path])
-
-            rows = evaluate_raw(raw, codec, depths, name=path.name, on_reconstruction=on_rec)
-            if x is None:  # the coded channels are the same for every model
-                x = raw.get_data(picks=coded_names[path])
-                put("original", idx, window_features(x, sf, wins))
-            for row in rows:
-                cond = f"{label} N={row['codebooks']}"
-                put(cond, idx, window_features(recs[row["codebooks"]], sf, wins))
-                bps[cond].append(row["bits_per_sample"])
-                meta[cond] = {"coder": label, "codebooks": row["codebooks"]}
-                for name, coder in LOSSY_CODERS.items() if cfg.classical else ():
-                    search = x[:, : int(cfg.search_seconds * sf)]
-                    steps[(name, cond)].append(step_for_bps(coder, search, sf, row["bits_per_sample"], iters=14)[0])
+        _model_pass(path, [task.windows[i] for i in idx], idx, codecs, labels, cfg, conds, steps, coded_names)
     for path, idx in order.items() if steps else ():
         raw = read_raw(path, preload=True)
         x, sf = raw.get_data(picks=coded_names[path]), raw.info["sfreq"]
@@ -292,37 +332,119 @@ def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progr
         for (name, cond), per_file in steps.items():
             rec, nbytes = LOSSY_CODERS[name](x, sf, float(np.exp(np.mean(np.log(per_file)))))
             matched = f"{name} @ {cond}"
-            put(matched, idx, window_features(rec, sf, wins))
-            bps[matched].append(bits_per_sample(nbytes, *x.shape))
-            meta[matched] = {"coder": name, "matched_to": cond, "codebooks": meta[cond]["codebooks"], "model": meta[cond]["coder"]}
+            conds.put(matched, idx, window_features(rec, sf, wins))
+            conds.bps[matched].append(bits_per_sample(nbytes, *x.shape))
+            meta = conds.meta[cond]
+            conds.meta[matched] = {
+                "coder": name,
+                "matched_to": cond,
+                "codebooks": meta["codebooks"],
+                "model": meta["coder"],
+            }
     y = np.array([w.label for w in task.windows])
     groups = np.array([w.group for w in task.windows])
-    reference = cross_validate(feats["original"], None, y, groups, cfg.max_folds)["orig_orig"]
+    reference = cross_validate(conds.feats["original"], None, y, groups, cfg.max_folds)["orig_orig"]
     conditions = []
-    for cond in (c for c in feats if c != "original"):
-        scores = cross_validate(feats["original"], feats[cond], y, groups, cfg.max_folds)
-        conditions.append({"condition": cond, **meta[cond], "bits_per_sample": float(np.mean(bps[cond])), **scores})
+    for cond in (c for c in conds.feats if c != "original"):
+        scores = cross_validate(conds.feats["original"], conds.feats[cond], y, groups, cfg.max_folds)
+        conditions.append(
+            {
+                "condition": cond,
+                **conds.meta[cond],
+                "bits_per_sample": float(np.mean(conds.bps[cond])),
+                **scores,
+            }
+        )
     counts = np.bincount(y, minlength=2)
-    return {"task": task.name, "classes": list(task.classes), "windows": len(task.windows), "class_counts": counts.tolist(),
-            "groups": sorted(set(groups.tolist())), "files": [str(f) for f in task.files],
-            "chance": float(counts.max() / counts.sum()), "original": reference, "conditions": conditions}
+    return {
+        "task": task.name,
+        "classes": list(task.classes),
+        "windows": len(task.windows),
+        "class_counts": counts.tolist(),
+        "groups": sorted(set(groups.tolist())),
+        "files": [str(f) for f in task.files],
+        "chance": float(counts.max() / counts.sum()),
+        "original": reference,
+        "conditions": conditions,
+    }
+
+
+def _model_pass(
+    path: Path, wins, idx, codecs, labels, cfg: DownstreamConfig, conds: _Conditions, steps, coded_names
+) -> None:
+    """One file through every model at every depth: window features of the original and of each
+    reconstruction; per classical coder, the step that spends the same bits on this file."""
+    raw = read_raw(path, preload=True)
+    sf = raw.info["sfreq"]
+    x = None
+    for codec, label in zip(codecs, labels):
+        depths = [
+            k
+            for k in (cfg.codebooks or _default_depths(codec.info.n_codebooks))
+            if 1 <= k <= codec.info.n_codebooks
+        ]
+        recs = {}
+
+        def on_rec(k, coded, rec, recs=recs):
+            coded_names[path] = [raw.ch_names[c] if isinstance(c, int) else c for c in coded]
+            recs[k] = rec.get_data(picks=coded_names[path])
+
+        rows = evaluate_raw(raw, codec, depths, name=path.name, on_reconstruction=on_rec)
+        if x is None:  # the coded channels are the same for every model
+            x = raw.get_data(picks=coded_names[path])
+            conds.put("original", idx, window_features(x, sf, wins))
+        for row in rows:
+            cond = f"{label} N={row['codebooks']}"
+            conds.put(cond, idx, window_features(recs[row["codebooks"]], sf, wins))
+            conds.bps[cond].append(row["bits_per_sample"])
+            conds.meta[cond] = {"coder": label, "codebooks": row["codebooks"]}
+            for name, coder in LOSSY_CODERS.items() if cfg.classical else ():
+                search = x[:, : int(cfg.search_seconds * sf)]
+                steps[(name, cond)].append(
+                    step_for_bps(coder, search, sf, row["bits_per_sample"], iters=14)[0]
+                )
 
 
 def report(res: dict) -> str:
-    lines = ["# Downstream benchmark\n",
-             f"Hardware: {hardware_line(res['hardware'])}. Run time {res['elapsed_s']} s. Classifier: log band power per channel, "
-             "centred per CV group -> standardise -> logistic regression; group k-fold (no subject/run/block in both train and test); accuracy "
-             "pooled over folds with 95 % Wilson interval.\n"]
+    lines = [
+        "# Downstream benchmark\n",
+        f"Hardware: {hardware_line(res['hardware'])}. Run time {res['elapsed_s']} s. Classifier: log band "
+        f"power per channel, "
+        "centred per CV group -> standardise -> logistic regression; group k-fold (no subject/run/block in "
+        "both train and test); accuracy "
+        "pooled over folds with 95 % Wilson interval.\n",
+    ]
     for t in res["tasks"]:
         ref = t["original"]
         lines.append(f"## {t['task']}: {t['classes'][0]} vs {t['classes'][1]}\n")
-        lines.append(f"{t['windows']} windows ({t['class_counts'][0]} / {t['class_counts'][1]}) from {len(t['files'])} recordings, "
-                     f"{len(t['groups'])} CV groups; chance {100 * t['chance']:.0f} %. Trained and tested on the original: "
-                     f"**{100 * ref['accuracy']:.1f} %** [{100 * ref['ci95'][0]:.1f}, {100 * ref['ci95'][1]:.1f}].\n")
+        lines.append(
+            f"{t['windows']} windows ({t['class_counts'][0]} / {t['class_counts'][1]}) from "
+            f"{len(t['files'])} recordings, "
+            f"{len(t['groups'])} CV groups; chance {100 * t['chance']:.0f} %. Trained and tested on the "
+            f"original: "
+            f"**{100 * ref['accuracy']:.1f} %** [{100 * ref['ci95'][0]:.1f}, {100 * ref['ci95'][1]:.1f}].\n"
+        )
         rows = []
-        for c in sorted(t["conditions"], key=lambda c: (c.get("model", c["coder"]), c["codebooks"], "matched_to" in c, c["coder"])):
-            rows.append([c["condition"], c["bits_per_sample"], *[_acc(c[k]) for k in ("orig_recon", "recon_recon")]])
-        lines.append(md_table(["condition", "bits/sample", "train original, test reconstructed %", "train and test reconstructed %"], rows, {1: ".3f"}) + "\n")
+        for c in sorted(
+            t["conditions"],
+            key=lambda c: (c.get("model", c["coder"]), c["codebooks"], "matched_to" in c, c["coder"]),
+        ):
+            rows.append(
+                [c["condition"], c["bits_per_sample"], *[_acc(c[k]) for k in ("orig_recon", "recon_recon")]]
+            )
+        lines.append(
+            md_table(
+                [
+                    "condition",
+                    "bits/sample",
+                    "train original, test reconstructed %",
+                    "train and test reconstructed %",
+                ],
+                rows,
+                {1: ".3f"},
+            )
+            + "\n"
+        )
         for fig in res.get("figures", []):
             if fig.startswith(f"downstream_{t['task']}"):
                 lines.append(f"![{t['task']}]({fig})\n")
@@ -346,8 +468,15 @@ def plot(res: dict, out: Path) -> list[str]:
             cs = sorted(cs, key=lambda c: c["bits_per_sample"])
             acc = np.array([c["orig_recon"]["accuracy"] for c in cs]) * 100
             ci = np.array([c["orig_recon"]["ci95"] for c in cs]).T * 100
-            ax.errorbar([c["bits_per_sample"] for c in cs], acc, yerr=[acc - ci[0], ci[1] - acc], marker="o", capsize=3,
-                        ls="-" if coder in {m["label"] for m in res["models"]} else "--", label=coder)
+            ax.errorbar(
+                [c["bits_per_sample"] for c in cs],
+                acc,
+                yerr=[acc - ci[0], ci[1] - acc],
+                marker="o",
+                capsize=3,
+                ls="-" if coder in {m["label"] for m in res["models"]} else "--",
+                label=coder,
+            )
         ax.axhline(100 * t["original"]["accuracy"], color="black", lw=1, label="original")
         ax.axhline(100 * t["chance"], color="gray", ls=":", lw=1, label="chance")
         ax.set_xscale("log")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eegcodec import __version__
-from eegcodec.io import atomic_write_bytes, read_raw
+from ..io import atomic_write_bytes, read_raw
+from ..version import __version__
 
 
 def hardware() -> dict:
@@ -32,12 +32,21 @@ def hardware() -> dict:
     except OSError:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
-            "python": sys.version.split()[0], "torch": torch.__version__, "eegcodec": __version__}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "eegcodec": __version__,
+    }
 
 
 def hardware_line(hw: dict) -> str:
-    return f"{hw['cpu']}, {hw['cores']} cores ({hw['torch_threads']} torch threads)" + (f", GPU {hw['gpu']}" if hw["gpu"] else ", no GPU")
+    return f"{hw['cpu']}, {hw['cores']} cores ({hw['torch_threads']} torch threads)" + (
+        f", GPU {hw['gpu']}" if hw["gpu"] else ", no GPU"
+    )
 
 
 def dataset_of(path: Path) -> str:
@@ -54,21 +63,31 @@ def load_crop(path: Path, crop_seconds: float | None):
 
 
 def load_models(names: list[str], device: str = "cpu") -> list:
-    from eegcodec.models import load_codec
+    from ..models import load_codec
 
     return [load_codec(n, device=device) for n in names]
 
 
 def model_card(codec) -> dict:
     i = codec.info
-    return {"name": i.name, "kind": i.kind, "model_rate": i.sample_rate, "hop": i.hop_length, "n_codebooks": i.n_codebooks,
-            "default_codebooks": i.default_codebooks or i.n_codebooks, "codebook_size": i.codebook_size, "weights_sha256": i.weights_sha256}
+    return {
+        "name": i.name,
+        "kind": i.kind,
+        "model_rate": i.sample_rate,
+        "hop": i.hop_length,
+        "n_codebooks": i.n_codebooks,
+        "default_codebooks": i.default_codebooks or i.n_codebooks,
+        "codebook_size": i.codebook_size,
+        "weights_sha256": i.weights_sha256,
+    }
 
 
 def write_outputs(out: Path, results: dict, report: str) -> None:
     """``results.json`` and ``report.md`` into ``out`` (atomic writes)."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / "results.json", json.dumps(_jsonable(results), indent=1, allow_nan=True).encode())
+    atomic_write_bytes(
+        out / "results.json", json.dumps(_jsonable(results), indent=1, allow_nan=True).encode()
+    )
     atomic_write_bytes(out / "report.md", report.encode())
 
 

@@ -2,9 +2,9 @@
 # Regenerate every benchmark table and figure in the README (docs/benchmarks/*) from ../shared/eeg.
 # Held out from the shipped models' training: EEGBCI S001 R01/R02 and EEGMAT subjects 10/11.
 # The axes models come from recipes/train_axes.sh (runs/axis_*). Takes about an hour on 2 CPU cores.
-#   bash benchmarks/run_all.sh
+#   bash eegcodec/bench/run_all.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 eeg=../shared/eeg
 out=docs/benchmarks
 held_out=("$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegmat/Subject1[01]_[12].edf)

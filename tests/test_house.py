@@ -1,0 +1,118 @@
+"""The house rules: packages depend one way, no import cycle, short functions."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "eegcodec"
+MAX_FUNCTION_LINES = 60
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for f in PACKAGE.rglob("*.py"):
+        parts = list(f.relative_to(PACKAGE.parent).with_suffix("").parts)
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    return out
+
+
+def _imports(mods: dict[str, Path]) -> dict[str, set[str]]:
+    """module -> eegcodec modules it imports anywhere (module level or inside functions)."""
+    edges: dict[str, set[str]] = {m: set() for m in mods}
+    for mod, path in mods.items():
+        package = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                name = ".".join(base + (node.module.split(".") if node.module else []))
+                targets = [f"{name}.{a.name}" if f"{name}.{a.name}" in mods else name for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            edges[mod] |= {t for t in targets if t in mods and t != mod}
+    return edges
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in edges:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle():
+    assert _cycles(_imports(_modules())) == []
+
+
+def test_cycle_finder_can_fail():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+
+
+def test_packages_depend_one_way():
+    edges = _imports(_modules())
+    for mod, targets in edges.items():
+        if mod.startswith("eegcodec.train"):
+            assert not any(t.startswith("eegcodec.align") for t in targets), (mod, targets)
+        if mod.startswith(("eegcodec.codecs", "eegcodec.models")):  # the model never touches files or the CLI
+            assert not targets & {
+                "eegcodec.pipeline",
+                "eegcodec.cli",
+                "eegcodec.container",
+                "eegcodec.api",
+            }, mod
+        if not mod.startswith("eegcodec.bench"):
+            assert not any(t.startswith("eegcodec.bench") for t in targets if mod != "eegcodec.cli"), (
+                mod,
+                targets,
+            )
+
+
+def test_file_code_never_touches_gradients():
+    """The format's modules (container, header, exact) import neither torch nor MNE."""
+    for name in ("container", "header", "exact"):
+        tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+        imported = {
+            a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+        }
+        imported |= {
+            n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+        }
+        assert not imported & {"torch", "mne"}, (name, imported)
+
+
+def test_functions_are_short():
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []
