@@ -12,7 +12,9 @@ real entropy coder (zstd level 19 over the zigzagged integers, coefficient-major
 into byte planes); the payload counted is the zstd output plus the channel means:
 
 * :func:`dct_code` — orthonormal DCT-II (scipy.fft) over 1-s blocks per channel;
-* :func:`wavelet_code` — PyWavelets ``wavedec`` (db4, up to 6 levels, periodization) per channel.
+* :func:`wavelet_code` — PyWavelets ``wavedec`` (db4, up to 6 levels, periodization) per channel;
+* :func:`pca_dct_code` — the multichannel anchor: a spatial PCA per recording (64 electrodes
+  see largely the same brain), then the DCT coder over the components.
 """
 
 from __future__ import annotations
@@ -153,7 +155,35 @@ def wavelet_code(
     return rec, len(entropy_code(q)) + 8 * c
 
 
-LOSSY_CODERS: dict[str, LossyCoder] = {"dct": dct_code, "wavelet": wavelet_code}
+def pca_dct_code(x: np.ndarray, sfreq: float, step: float) -> tuple[np.ndarray, int]:
+    """Multichannel coder: a spatial PCA of the recording (eigenvectors sent as float16), then
+    :func:`dct_code` over the components with the same step. Only the leading components
+    with a non-zero coefficient are sent (their count, their eigenvectors, their coefficients).
+    x [C, N] (volts) -> (reconstruction [C, N], payload bytes)."""
+    c, n = x.shape
+    mean = x.mean(axis=1, keepdims=True)
+    xc = x - mean
+    _, vecs = np.linalg.eigh(xc @ xc.T / n)
+    basis = vecs[:, ::-1].astype(np.float16).astype(np.float64)  # what the decoder gets, strongest first
+    comps = np.linalg.solve(basis, xc)
+    block = max(1, int(round(sfreq)))
+    nb = -(-n // block)
+    padded = np.zeros((c, nb * block))
+    padded[:, :n] = comps
+    q = deadzone_quantise(dct(padded.reshape(c, nb, block), type=2, norm="ortho", axis=-1), step)
+    nonzero = np.flatnonzero(np.abs(q).reshape(c, -1).max(axis=1) > 0)
+    k = int(nonzero[-1]) + 1 if nonzero.size else 0
+    rec_comps = idct(deadzone_rebuild(q[:k], step), type=2, norm="ortho", axis=-1).reshape(k, nb * block)[
+        :, :n
+    ]
+    rec = basis[:, :k] @ rec_comps + mean
+    payload = (
+        (len(entropy_code(q[:k])) if k else 0) + 2 * c * k + 8 * c + 2
+    )  # coefficients, eigenvectors, means, k
+    return rec, payload
+
+
+LOSSY_CODERS: dict[str, LossyCoder] = {"dct": dct_code, "wavelet": wavelet_code, "pca_dct": pca_dct_code}
 
 
 def step_sweep(x: np.ndarray, n_steps: int = 24) -> np.ndarray:

@@ -303,7 +303,7 @@ def report(res: dict) -> str:
 
 
 def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
-    """Every model depth's mean metrics, with the DCT's and wavelet's PRD at the same bits."""
+    """Every model depth's mean metrics, with each classical lossy coder's PRD at the same bits."""
     rows = []
     for label in models:
         for p in entry["curves"].get(label, []):
@@ -312,8 +312,10 @@ def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
                 for r in res["neural"]
                 if r["dataset"] == ds and r["model"] == label and r["codebooks"] == p["level"]
             ]
-            dct = float(np.nanmean([r["dct_prd_percent_at_same_bps"] for r in same]))
-            wav = float(np.nanmean([r["wavelet_prd_percent_at_same_bps"] for r in same]))
+            rivals = [
+                float(np.nanmean([r.get(f"{c}_prd_percent_at_same_bps", np.nan) for r in same]))
+                for c in LOSSY_CODERS
+            ]
             rows.append(
                 [
                     label,
@@ -324,8 +326,7 @@ def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
                     p["snr_db"],
                     p["pearson_r"],
                     p["spectral_error_db"],
-                    dct,
-                    wav,
+                    *rivals,
                 ]
             )
     if not rows:
@@ -339,10 +340,17 @@ def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
         "SNR dB",
         "r",
         "spectral err dB",
-        "DCT PRD % at same bps",
-        "wavelet PRD % at same bps",
+        *[f"{c} PRD % at same bps" for c in LOSSY_CODERS],
     ]
-    fmt = {2: ".3f", 3: ".1f", 4: ".1f", 5: ".2f", 6: ".3f", 7: ".2f", 8: ".1f", 9: ".1f"}
+    fmt = {
+        2: ".3f",
+        3: ".1f",
+        4: ".1f",
+        5: ".2f",
+        6: ".3f",
+        7: ".2f",
+        **{8 + i: ".1f" for i in range(len(LOSSY_CODERS))},
+    }
     return [md_table(head, rows, fmt) + "\n"]
 
 
