@@ -10,11 +10,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .adapt import AdapterConfig
 from .codecs.base import Codec
 from .container import Archive
 from .io import read_raw
-from .metrics import bits_per_sample, reconstruction_metrics
+from .metrics import bits_per_sample, prd_per_channel, reconstruction_metrics
 from .pipeline import compress_raw, decompress_archive
 
 
@@ -58,6 +60,7 @@ def evaluate_raw(
                 "bits_per_sample": bps,
                 "cr16": 16 / bps,
                 **reconstruction_metrics(x, y, raw.info["sfreq"]),
+                "worst_channels": _worst(raw, coded, x, y),
                 "code_bps": bits_per_sample(arc.section_sizes["CODE"], len(coded), raw.n_times),
                 "file_bytes": len(data),
                 "compress_realtime": dur / (t1 - t0),
@@ -82,6 +85,13 @@ def evaluate_file(
     return evaluate_raw(raw, codec, depths, name=Path(path).name, progress=progress, adapter=adapter)
 
 
+def _worst(raw, coded: list[int], x: np.ndarray, y: np.ndarray, n: int = 3) -> dict[str, float]:
+    """The ``n`` coded channels with the highest PRD -> that PRD (%)."""
+    per = prd_per_channel(np.nan_to_num(x), np.nan_to_num(y))
+    order = [i for i in np.argsort(-np.nan_to_num(per, nan=-1.0)) if np.isfinite(per[i])][:n]
+    return {raw.ch_names[coded[i]]: round(float(per[i]), 1) for i in order}
+
+
 def format_table(rows: list[dict]) -> str:
     """Markdown table of evaluation rows."""
     cols = [
@@ -90,11 +100,14 @@ def format_table(rows: list[dict]) -> str:
         ("bits_per_sample", "bits/sample", "{:.3f}"),
         ("cr16", "CR16", "{:.1f}"),
         ("prd_percent", "PRD %", "{:.1f}"),
+        ("prd_p90_percent", "PRD p90 %", "{:.1f}"),
         ("snr_db", "SNR dB", "{:.2f}"),
         ("pearson_r", "r", "{:.3f}"),
         ("spectral_error_db", "spectral err dB", "{:.2f}"),
     ]
-    lines = ["| " + " | ".join(h for _, h, _ in cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    heads = [h for _, h, _ in cols] + ["worst channels (PRD %)"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join("---" for _ in heads) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(f.format(r[k]) for k, _, f in cols) + " |")
+        worst = ", ".join(f"{name} {v:g}" for name, v in r.get("worst_channels", {}).items())
+        lines.append("| " + " | ".join(f.format(r[k]) for k, _, f in cols) + f" | {worst} |")
     return "\n".join(lines)

@@ -94,13 +94,18 @@ def bits_per_sample(payload_bytes: int, n_channels: int, n_samples: int) -> floa
 
 
 def reconstruction_metrics(original: np.ndarray, recon: np.ndarray, sfreq: float) -> dict[str, float]:
-    """PRD %, SNR dB, Pearson r, spectral error dB and per-band power error dB
-    (``band_error_db_<band>``) in one dict (NaN samples ignored: filled with 0 in both)."""
+    """PRD % (median over channels, and the 90th percentile: the worst decile's edge), SNR dB,
+    Pearson r, spectral error dB and per-band power error dB (``band_error_db_<band>``) in one
+    dict (NaN samples ignored: filled with 0 in both)."""
     mask = np.isnan(original) | np.isnan(recon)
     x = np.where(mask, 0.0, original)
     y = np.where(mask, 0.0, recon)
+    per_channel = prd_per_channel(x, y)
     return {
         "prd_percent": prd(x, y),
+        "prd_p90_percent": float(np.nanpercentile(per_channel, 90))
+        if np.isfinite(per_channel).any()
+        else float("nan"),
         "snr_db": snr_db(x, y),
         "pearson_r": pearson_r(x, y),
         "spectral_error_db": spectral_error_db(x, y, sfreq),

@@ -195,6 +195,10 @@ def test_eval_json(tmp_path, edf, tiny_dac_path, capsys):
     rows = json.loads((tmp_path / "r.json").read_text())
     assert [r["codebooks"] for r in rows] == [1, 3]
     assert rows[0]["bits_per_sample"] < rows[1]["bits_per_sample"]
+    for r in rows:  # the worst channels, not only the median
+        assert r["prd_p90_percent"] >= r["prd_percent"]
+        worst = list(r["worst_channels"].values())
+        assert len(worst) == 3 and worst == sorted(worst, reverse=True) and worst[0] >= r["prd_p90_percent"] - 1e-6
     assert "| rec.edf | 1 |" in capsys.readouterr().out
 
 

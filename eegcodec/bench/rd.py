@@ -47,9 +47,15 @@ from .common import (
     write_outputs,
 )
 
-METRICS = ["bits_per_sample", "cr16", "prd_percent", "snr_db", "pearson_r", "spectral_error_db"] + [
-    f"band_error_db_{b}" for b in BANDS
-]
+METRICS = [
+    "bits_per_sample",
+    "cr16",
+    "prd_percent",
+    "prd_p90_percent",
+    "snr_db",
+    "pearson_r",
+    "spectral_error_db",
+] + [f"band_error_db_{b}" for b in BANDS]
 #: PRD levels (%) at which the bits each coder needs are reported.
 PRD_LEVELS = (10.0, 20.0, 30.0, 40.0, 50.0)
 #: Bits/sample at which each curve's PRD is reported in the axes table.
