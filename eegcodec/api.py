@@ -44,6 +44,8 @@ def compress(
     codec: Codec | str = "default",
     *,
     n_codebooks: int | None = None,
+    lossless: bool = False,
+    max_error: float | None = None,
     anonymize: bool = False,
     ch_types: dict[str, str] | None = None,
     overwrite: bool = False,
@@ -54,6 +56,8 @@ def compress(
     Returns the ``.eegc`` bytes; also writes them atomically to ``output`` if given (an
     existing ``output`` is an error unless ``overwrite``). ``ch_types`` retypes channels
     first: a channel typed ``ecg``, ``emg``, ``misc`` (anything but EEG-like) is stored exactly.
+    ``lossless`` stores every channel exactly and ``max_error`` (volts) keeps every sample of
+    the EEG-type channels within that bound; neither needs a model.
     """
     if output is not None and Path(output).exists() and not overwrite:
         raise EegcodecError(f"output exists: {output} (overwrite=True; --force on the command line)")
@@ -65,10 +69,19 @@ def compress(
     elif ch_types:
         raw = raw.copy()
     raw = set_types(raw, ch_types)
-    if not isinstance(codec, Codec):
+    if lossless or max_error is not None:
+        codec = None
+    elif not isinstance(codec, Codec):
         codec = load_codec(codec)
     data = compress_raw(
-        raw, codec, n_codebooks=n_codebooks, anonymize=anonymize, progress=progress, source=source
+        raw,
+        codec,
+        n_codebooks=n_codebooks,
+        lossless=lossless,
+        max_error=max_error,
+        anonymize=anonymize,
+        progress=progress,
+        source=source,
     )
     if output is not None:
         atomic_write_bytes(output, data)
@@ -85,8 +98,11 @@ def read_archive(source: bytes | PathLike) -> Archive:
     return Archive.from_bytes(path.read_bytes(), source=str(path))
 
 
-def codec_for(archive: Archive, codec: Codec | str | None = None) -> Codec:
-    """The codec that decodes ``archive``: ``codec`` if given, else the model its header names."""
+def codec_for(archive: Archive, codec: Codec | str | None = None) -> Codec | None:
+    """The codec that decodes ``archive``: ``codec`` if given, else the model its header names
+    (None for a file that holds no model tokens: lossless and max-error files)."""
+    if not archive.header.coded:
+        return None
     if isinstance(codec, Codec):
         return codec
     if codec is not None:
@@ -153,9 +169,11 @@ def describe(path: PathLike) -> dict:
     h = arc.header
     rec = h.recording
     n = rec.n_samples
-    payload = arc.section_sizes["CODE"] + arc.section_sizes["SIDE"]
+    if h.coded:  # tokens: codes and side data over the coded channels
+        bps = 8 * (arc.section_sizes["CODE"] + arc.section_sizes["SIDE"]) / (len(h.coded) * n)
+    else:  # lossless, max-error: the exact stream over all channels
+        bps = 8 * arc.section_sizes["RAWC"] / (len(rec.ch_names) * n)
     total = path.stat().st_size
-    bps = 8 * payload / max(1, len(h.coded) * n)
     return {
         "file": str(path),
         "format_version": h.version,
@@ -172,8 +190,10 @@ def describe(path: PathLike) -> dict:
             "anonymized": rec.anonymized,
             "annotations": len(h.annotations["onset"]),
         },
-        "model": h.model.name,
-        "weights_sha256": h.model.weights_sha256,
+        "mode": h.mode,
+        "guarantee": _guarantee(h),
+        "model": h.model.name if h.model else None,
+        "weights_sha256": h.model.weights_sha256 if h.model else None,
         "codebooks": h.codebooks,
         "bits_per_sample": round(bps, 4),
         "cr16": round(16 / bps, 2) if bps else None,
@@ -182,6 +202,18 @@ def describe(path: PathLike) -> dict:
         "compression_ratio_vs_source": round(h.source["bytes"] / total, 2) if h.source else None,
         "often_exact_channels": often_exact_channels(arc),
     }
+
+
+def _guarantee(h) -> str:
+    """What a file promises about its samples, in words."""
+    if h.mode == "lossless":
+        return "every sample exact (on the file's own integer grid; float data bit for bit)"
+    if h.mode == "max_error":
+        return (
+            f"every sample of the EEG-type channels within {h.max_error * 1e6:g} uV; the other channels exact"
+        )
+    sigma = h.adapter.outlier_sigma
+    return f"{h.codebooks} of the model's codebooks; samples it misses by more than {sigma:g} scales exact"
 
 
 __all__ = ["compress", "decompress", "describe", "load_codec", "read_archive"]

@@ -67,16 +67,21 @@ def exact_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:
 
 
 class ExactStream:
-    """The channels stored exactly: one :func:`~eegcodec.exact.encode_block` frame per chunk."""
+    """The channels stored exactly (or within a bound): one :func:`~eegcodec.exact.encode_block`
+    frame per chunk. ``max_error`` [len(picks)] volts per channel, 0 for exact (default)."""
 
-    def __init__(self, raw: mne.io.BaseRaw, picks: list[int], layout: ChunkLayout):
-        self.raw, self.picks, self.layout = raw, picks, layout
+    def __init__(
+        self, raw: mne.io.BaseRaw, picks: list[int], layout: ChunkLayout, max_error: np.ndarray | None = None
+    ):
+        self.raw, self.picks, self.layout, self.max_error = raw, picks, layout, max_error
         self.frames: list[bytes] = []
 
     def push(self, start: int, stop: int) -> None:
         if self.picks:
             a, b = exact_span(self.layout, start, stop)
-            self.frames.append(encode_block(self.raw.get_data(picks=self.picks, start=a, stop=b)))
+            self.frames.append(
+                encode_block(self.raw.get_data(picks=self.picks, start=a, stop=b), self.max_error)
+            )
 
     def payload(self) -> bytes:
         return b"".join(self.frames)
@@ -98,7 +103,10 @@ class CodedStream:
         self.raw, self.survey, self.codec, self.cfg, self.k = raw, survey, codec, cfg, n_codebooks
         self.picks = survey.plan.coded
         self.montage = codec.montage([raw.ch_names[i] for i in self.picks]) if self.picks else None
-        self.coder = ChunkCoder(cfg, raw.info["sfreq"], codec.info.hop_length, survey.baseline, survey.noise)
+        if self.picks:
+            self.coder = ChunkCoder(
+                cfg, raw.info["sfreq"], codec.info.hop_length, survey.baseline, survey.noise
+            )
         self.ola = OverlapAdd(layout)
         self.codes: list[np.ndarray] = []
         self.scale_codes: list[np.ndarray] = []

@@ -154,16 +154,21 @@ def cmd_compress(args) -> int:
     from .models import load_codec
 
     ch_types = _parse_ch_types(args.ch_type)
+    max_error = parse_volts(args.max_error) if args.max_error else None
+    if (args.lossless or max_error) and args.codebooks:
+        raise EegcodecError("--codebooks applies to token files; --lossless and --max-error hold no tokens")
     jobs, sidecars = _plan(args, _compress_suffixes(), lambda src, beside: ".eegc")
     if args.output and len(jobs) == 1 and not jobs[0][1].name.endswith(".eegc"):
         raise EegcodecError(f"output {jobs[0][1]} should end in .eegc")
-    codec = load_codec(args.model, device=args.device)
+    codec = None if args.lossless or max_error else load_codec(args.model, device=args.device)
 
     def work(src: Path, dst: Path, progress) -> None:
         data = compress(
             src,
             dst,
             codec,
+            lossless=args.lossless,
+            max_error=max_error,
             n_codebooks=args.codebooks,
             anonymize=args.anonymize,
             ch_types=ch_types,
@@ -179,6 +184,25 @@ def cmd_compress(args) -> int:
     status = _for_each_file(jobs, args, work, "compressed")
     _copy_sidecars(sidecars, args)
     return status
+
+
+def parse_volts(text: str) -> float:
+    """``"2uV"``, ``"2 µV"``, ``"0.5mV"``, ``"1e-6V"`` -> volts; a number without a unit is an error."""
+    import re
+
+    from .errors import EegcodecError
+
+    m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(nV|uV|µV|mV|V)\s*", text)
+    scale = {"nV": 1e-9, "uV": 1e-6, "µV": 1e-6, "mV": 1e-3, "V": 1.0}
+    try:
+        value = float(m.group(1)) * scale[m.group(2)] if m else None
+    except ValueError:
+        value = None
+    if value is None or not value > 0:
+        raise EegcodecError(
+            f"--max-error expects a positive voltage with its unit (e.g. 2uV, 0.5uV, 1mV), got {text!r}"
+        )
+    return value
 
 
 def _compress_suffixes():
@@ -268,17 +292,16 @@ def cmd_info(args) -> int:
         f"{r['duration_s']:g} s, {r['annotations']} annotations"
     )
     print(f"measured        {r['meas_date']}{'  (anonymized)' if r['anonymized'] else ''}")
-    for name, why in r["lossless_channels"].items():
-        print(f"exact           {name}: {why}")
-    print(
-        f"model           {d['model']} (weights sha256 {d['weights_sha256'][:16]}...), {d['codebooks']} "
-        f"codebooks"
-    )
+    exact = r["lossless_channels"]
+    if d["mode"] == "tokens":
+        for name, why in exact.items():
+            print(f"exact           {name}: {why}")
+        sha = d["weights_sha256"][:16]
+        print(f"model           {d['model']} (weights sha256 {sha}...), {d['codebooks']} codebooks")
+    print(f"mode            {d['mode']}: {d['guarantee']}")
     print("sections        " + ", ".join(f"{k} {v:,} B" for k, v in d["sections"].items()))
-    print(
-        f"bits/sample     {d['bits_per_sample']} (codes + side data over coded channels x samples); CR16 "
-        f"{d['cr16']}"
-    )
+    over = "codes + side data over coded channels" if d["mode"] == "tokens" else "all channels"
+    print(f"bits/sample     {d['bits_per_sample']} ({over} x samples); CR16 {d['cr16']}")
     print(f"whole file      {d['file_bits_per_sample']} bits/sample over all channels")
     if d["compression_ratio_vs_source"]:
         print(
@@ -438,6 +461,16 @@ def _add_compress(sub) -> None:
         metavar="N",
         help="codebook depth, 1..the model's maximum (default: the model's recommended depth; see 'eegcodec "
         "models')",
+    )
+    c.add_argument(
+        "--lossless",
+        action="store_true",
+        help="store every channel exactly (the file's own integer samples), coded across channels; no model",
+    )
+    c.add_argument(
+        "--max-error",
+        metavar="VOLTS",
+        help="every sample of the EEG channels within this bound, guaranteed, e.g. 2uV; no model",
     )
     c.add_argument(
         "--anonymize",

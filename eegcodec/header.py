@@ -33,6 +33,8 @@ MAX_SFREQ = 1e6
 MIN_SFREQ = 1e-3
 MAX_ANNOTATIONS = 10**7
 MAX_INFO_BYTES = 64 * 2**20
+#: a max-error bound beyond this (volts) is refused
+MAX_VOLTS_BOUND = 1e3
 #: annotation onsets and durations beyond this (s, about 30 years) are refused
 MAX_SECONDS = 1e9
 #: dtypes a side array may have
@@ -236,7 +238,7 @@ class Header:
     coded: list[int]
     lossless: list[int]
     lossless_reasons: dict[int, str]
-    model: ModelRef
+    model: ModelRef | None  #: None when no channel is coded (lossless and max-error files)
     codebooks: int
     code_rows: int
     montage: dict | None
@@ -252,6 +254,10 @@ class Header:
     eegcodec_version: str = ""
     created: str = ""
     version: int = 3
+    #: what the file guarantees: "tokens" (the model's codes), "lossless", or "max_error"
+    #: (every sample of the EEG-type channels within ``max_error`` volts)
+    mode: str = "tokens"
+    max_error: float | None = None
 
     # -- derived ------------------------------------------------------------------
 
@@ -294,7 +300,7 @@ class Header:
                 "lossless": self.lossless,
                 "lossless_reasons": {str(i): r for i, r in self.lossless_reasons.items()},
             },
-            "model": asdict(self.model),
+            "model": None if self.model is None else asdict(self.model),
             "codebooks": self.codebooks,
             "code_rows": self.code_rows,
             "montage": self.montage,
@@ -311,6 +317,7 @@ class Header:
         if self.version >= 3:
             out["exact"] = {"frame_bytes": self.exact_frames}
             out["info_bytes"] = self.info_bytes
+            out["fidelity"] = {"mode": self.mode, "max_error_volts": self.max_error}
         return out
 
     @classmethod
@@ -320,12 +327,13 @@ class Header:
             raise CorruptFileError(f"header version {version} is not one of {VERSIONS}")
         if not isinstance(d, dict):
             raise CorruptFileError("header is not a JSON object")
-        if version < 3 and {"sections", "exact", "info_bytes"} & set(d):
+        if version < 3 and {"sections", "exact", "info_bytes", "fidelity"} & set(d):
             raise CorruptFileError(f"header holds fields of version 3 in a version-{version} file")
         rec = Recording.from_json(_need(d, "recording", dict, "recording"))
         coded, lossless, reasons = _channels(_need(d, "channels", dict, "channels"), len(rec.ch_names))
-        model = ModelRef.from_json(_need(d, "model", dict, "model"))
-        codebooks = _int(d, "codebooks", "codebooks", 1, 256)
+        model = _need(d, "model", dict, "model", optional=version >= 3 and not coded)
+        model = None if model is None else ModelRef.from_json(model)
+        codebooks = _int(d, "codebooks", "codebooks", 1 if coded else 0, 256)
         code_rows = _int(d, "code_rows", "code_rows", 0, len(coded), optional=True)
         code_rows = len(coded) if code_rows is None else code_rows  # files before 0.2
         if (code_rows == 0) != (not coded):
@@ -361,6 +369,7 @@ class Header:
         if version >= 3:
             header.exact_frames = header._exact_frames(_need(d, "exact", dict, "exact"))
             header.info_bytes = _int(d, "info_bytes", "info_bytes", 0, MAX_INFO_BYTES)
+            header.mode, header.max_error = _fidelity(_need(d, "fidelity", dict, "fidelity"), bool(coded))
         return header
 
     def _exact_frames(self, exact: dict) -> list[int]:
@@ -454,7 +463,7 @@ class Header:
 
     def check_sections(self, sizes: dict[str, int]) -> None:
         """Section sizes (bytes) agree with what the header declares."""
-        want_code = -(-self.code_count * self.model.bits_per_code // 8)
+        want_code = -(-self.code_count * self.model.bits_per_code // 8) if self.model else 0
         if sizes.get("CODE", 0) != want_code:
             raise CorruptFileError(
                 f"CODE section holds {sizes.get('CODE', 0)} bytes, the header implies {want_code}"
@@ -489,6 +498,16 @@ def _channels(channels: dict, n_ch: int) -> tuple[list[int], list[int], dict[int
             f"{_where('channels.lossless_reasons')} must map lossless channel indices to strings"
         )
     return coded, lossless, {int(k): v for k, v in reasons.items()}
+
+
+def _fidelity(d: dict, coded: bool) -> tuple[str, float | None]:
+    mode = _need(d, "mode", str, "fidelity.mode")
+    if mode not in ("tokens", "lossless", "max_error") or (mode == "tokens") != coded:
+        raise CorruptFileError(f"{_where('fidelity.mode')} = {mode!r} does not fit the file's channels")
+    bound = _need(d, "max_error_volts", float, "fidelity.max_error_volts", optional=True)
+    if (bound is None) != (mode != "max_error") or (bound is not None and not 0 < bound < MAX_VOLTS_BOUND):
+        raise CorruptFileError(f"{_where('fidelity.max_error_volts')} = {bound!r} does not fit mode {mode!r}")
+    return mode, bound
 
 
 def _annotations(d: dict) -> dict:

@@ -27,7 +27,7 @@ from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .exact import decode_block, decode_legacy
 from .header import MAX_INFO_BYTES, Header, ModelRef, Recording
 from .montage import Montage
-from .survey import Survey, survey_recording
+from .survey import CODED_TYPES, Survey, exact_survey, survey_recording
 from .version import __version__
 
 #: decoded coded-channel samples and side-data voltages beyond this are refused (volts)
@@ -104,9 +104,11 @@ def _annotations_from_json(d: dict) -> mne.Annotations:
 
 def compress_raw(
     raw: mne.io.BaseRaw,
-    codec: Codec,
+    codec: Codec | None,
     *,
     n_codebooks: int | None = None,
+    lossless: bool = False,
+    max_error: float | None = None,
     anonymize: bool = False,
     adapter: AdapterConfig | None = None,
     progress: Progress | None = None,
@@ -117,30 +119,40 @@ def compress_raw(
     Parameters
     ----------
     raw : any MNE raw (preloaded or not; samples are read chunk by chunk). Volts.
-    codec : the model, from :func:`eegcodec.load_codec`.
+    codec : the model, from :func:`eegcodec.load_codec` (unused, may be None, with
+        ``lossless`` or ``max_error``).
     n_codebooks : codebook depth, 1..``codec.info.n_codebooks`` (default: the model's
         ``default_codebooks``).
+    lossless : store every channel exactly (the file's own integer samples; float data bit
+        for bit), coded across channels (:mod:`eegcodec.lossless`).
+    max_error : volts; every sample of the EEG-type channels comes back within it
+        (guaranteed), the other channels exactly.
     anonymize : drop subject identity and measurement date (``mne.io.Raw.anonymize``).
     adapter : override the model's adapter settings (must match its training to be useful).
     progress : called as ``progress(samples_done, n_samples)``.
     source : optional ``{"name", "bytes"}`` of the input file, kept in the header.
     """
-    k = codec.info.default_codebooks if n_codebooks is None else int(n_codebooks)
-    if not 1 <= k <= codec.info.n_codebooks:
-        raise EegcodecError(
-            f"n_codebooks must be in 1..{codec.info.n_codebooks} for model {codec.info.name}, got "
-            f"{n_codebooks}"
-        )
-    cfg = adapter or codec.info.adapter
+    mode = _mode(codec, n_codebooks, lossless, max_error)
+    k = 0 if mode != "tokens" else codec.info.default_codebooks if n_codebooks is None else int(n_codebooks)
+    cfg = adapter or (codec.info.adapter if mode == "tokens" else AdapterConfig())
     if raw.n_times < 2:
         raise EegcodecError("recording has fewer than 2 samples; nothing to compress")
     if anonymize:
         raw = raw.copy().anonymize(verbose="error")
         source = {**source, "name": None} if source else source  # file names often carry subject identity
-    survey = survey_recording(raw, cfg)
+    survey = (
+        survey_recording(raw, cfg)
+        if mode == "tokens"
+        else exact_survey(raw, f"{mode.replace('_', '-')} mode")
+    )
     layout = ChunkLayout.for_recording(raw.n_times, float(raw.info["sfreq"]), cfg)
     coded = CodedStream(raw, survey, codec, cfg, k, layout)
-    exact = ExactStream(raw, survey.plan.lossless, layout)
+    bounds = (
+        None
+        if max_error is None
+        else np.array([max_error if t in CODED_TYPES else 0.0 for t in raw.get_channel_types()])
+    )
+    exact = ExactStream(raw, survey.plan.lossless, layout, bounds)
     for start, stop in layout.chunks():  # the one pass over the samples
         exact.push(start, stop)
         coded.push(start, stop)
@@ -154,14 +166,34 @@ def compress_raw(
         [len(f) for f in exact.frames],
         len(info_bytes),
     )
+    header.mode, header.max_error = mode, max_error
+    codes = pack_codes(coded.all_codes(), codec.info.bits_per_code) if mode == "tokens" else b""
     archive = Archive(
-        header=header,
-        codes=pack_codes(coded.all_codes(), codec.info.bits_per_code),
-        side=side_payload,
-        raw_channels=exact.payload(),
-        info_fif=info_fif,
+        header=header, codes=codes, side=side_payload, raw_channels=exact.payload(), info_fif=info_fif
     )
     return archive.to_bytes()
+
+
+def _mode(codec: Codec | None, n_codebooks: int | None, lossless: bool, max_error: float | None) -> str:
+    """ "tokens", "lossless" or "max_error", with every parameter checked against the others."""
+    if lossless and max_error is not None:
+        raise EegcodecError("choose lossless or max_error, not both")
+    if (lossless or max_error is not None) and n_codebooks is not None:
+        raise EegcodecError("n_codebooks applies to token files; lossless and max_error files hold no tokens")
+    if max_error is not None:
+        if not 0 < max_error < 1e3:
+            raise EegcodecError(f"max_error must be a positive voltage below 1 kV, got {max_error!r} V")
+        return "max_error"
+    if lossless:
+        return "lossless"
+    if codec is None:
+        raise EegcodecError("a model is needed unless lossless or max_error is asked for")
+    k = codec.info.default_codebooks if n_codebooks is None else int(n_codebooks)
+    if not 1 <= k <= codec.info.n_codebooks:
+        raise EegcodecError(
+            f"n_codebooks must be in 1..{codec.info.n_codebooks} for {codec.info.name}, got {n_codebooks}"
+        )
+    return "tokens"
 
 
 def _header(
@@ -177,7 +209,7 @@ def _header(
     source: dict | None,
 ) -> Header:
     """The header of a file being written (side index and section sizes are filled in by the caller)."""
-    c = codec.info
+    c = codec.info if codec is not None and survey.plan.coded else None
     return Header(
         recording=Recording(
             sfreq=float(raw.info["sfreq"]),
@@ -192,7 +224,9 @@ def _header(
         coded=survey.plan.coded,
         lossless=survey.plan.lossless,
         lossless_reasons=dict(survey.plan.reasons),
-        model=ModelRef(
+        model=None
+        if c is None
+        else ModelRef(
             c.name,
             c.kind,
             c.weights_sha256,
@@ -265,6 +299,10 @@ def check_model(header: Header, codec: Codec, source: str = "file") -> None:
     """Raise :class:`ModelMismatchError` unless ``codec`` is the model that made the file
     and can decode what the header says (depth, codebook size, hop)."""
     want = header.model
+    if not header.coded:
+        return  # nothing for a model to decode
+    if codec is None:
+        raise ModelMismatchError(f"{source} holds model tokens; give the model that made it ({want.name!r})")
     if want.weights_sha256 != codec.info.weights_sha256:
         raise ModelMismatchError(
             f"{source} was compressed with model {want.name!r} (weights sha256 {want.weights_sha256[:12]}), "
@@ -325,7 +363,9 @@ def check_archive(archive: Archive) -> SideData:
     )
 
 
-def decompress_archive(archive: Archive, codec: Codec, progress: Progress | None = None) -> mne.io.RawArray:
+def decompress_archive(
+    archive: Archive, codec: Codec | None, progress: Progress | None = None
+) -> mne.io.RawArray:
     """Rebuild the recording from a parsed :class:`Archive`: float64 volts, info and annotations restored."""
     h = archive.header
     check_model(h, codec)

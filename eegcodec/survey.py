@@ -157,3 +157,16 @@ def survey_recording(raw: mne.io.BaseRaw, cfg: AdapterConfig, read_seconds: floa
     remap = {r: i for i, r in enumerate(keep)}
     nan_runs = _merge_runs([(remap[r], s, n_run) for r, s, n_run in stats.runs if r in remap])
     return Survey(plan=plan, baseline=baseline, noise=noise[keep], nan_runs=nan_runs)
+
+
+def exact_survey(raw: mne.io.BaseRaw, why: str) -> Survey:
+    """The plan of a file that codes no channel with a model (lossless and max-error modes):
+    every channel is stored by the exact stream, ``why`` says so in the header."""
+    n = raw.n_times
+    plan = ChannelPlan(
+        coded=[],
+        lossless=list(range(len(raw.ch_names))),
+        reasons=dict.fromkeys(range(len(raw.ch_names)), why),
+    )
+    baseline = Baseline(np.zeros((0, 1), np.int64), np.zeros(0), n)
+    return Survey(plan=plan, baseline=baseline, noise=np.zeros(0), nan_runs=np.zeros((0, 3), np.int64))

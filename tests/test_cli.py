@@ -198,7 +198,11 @@ def test_eval_json(tmp_path, edf, tiny_dac_path, capsys):
     for r in rows:  # the worst channels, not only the median
         assert r["prd_p90_percent"] >= r["prd_percent"]
         worst = list(r["worst_channels"].values())
-        assert len(worst) == 3 and worst == sorted(worst, reverse=True) and worst[0] >= r["prd_p90_percent"] - 1e-6
+        assert (
+            len(worst) == 3
+            and worst == sorted(worst, reverse=True)
+            and worst[0] >= r["prd_p90_percent"] - 1e-6
+        )
     assert "| rec.edf | 1 |" in capsys.readouterr().out
 
 

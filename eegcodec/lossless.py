@@ -1,0 +1,298 @@
+"""Lossless coding of integer samples across channels (the exact stream's coder).
+
+EEG electrodes see largely the same brain, so each channel is predicted from its own past
+(an LPC of order :data:`ORDER`) and from channels coded before it (up to :data:`CROSS`
+of them, at lags -1, 0 and +1: those channels are fully known to the decoder). The
+coefficients are fitted by least squares per chunk and channel, rounded to integers
+with :data:`SHIFT` fractional bits; the prediction is integer arithmetic
+(``(sum(coef * sample) + 2**(SHIFT-1)) >> SHIFT``), so encoder and decoder agree bit for
+bit on any machine. The residuals are entropy coded with ``constriction``'s ANS coder:
+each residual becomes a bucket symbol (0; or sign and ``1 + floor(log2 |r|)``) coded with
+a categorical model chosen per block of :data:`BLOCK` samples from :data:`N_CLASSES`
+scale classes (the class is sent), plus the bits below the leading one, sent raw.
+The class tables are two-sided geometric distributions computed with IEEE-exact
+operations (+, -, *, /, sqrt) and integer fixed-point powers, so they are identical
+everywhere.
+
+Frame layout (all little-endian)::
+
+    u32 size of the descriptors | zstd(descriptors):
+        u16 channels | u32 samples | per channel: u8 order P, u8 cross count M,
+        M x u16 earlier channel index, (P + 3M) x i32 coefficients | u8 class per block, channel-major
+    u32 words of the ANS stream | ANS words (u32)
+    the raw bits (rest of the frame)
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from functools import cache
+
+import constriction
+import numpy as np
+import zstandard
+
+from .errors import CorruptFileError
+
+ORDER = 12
+CROSS = 4
+LAGS = (-1, 0, 1)
+SHIFT = 14
+BLOCK = 256
+N_CLASSES = 64
+N_BUCKETS = 33  # |r| < 2**32
+MAX_COEF = 2**20
+#: samples at or beyond this (in grid units) are not predicted (the integer sums could overflow)
+MAX_SAMPLE = 2**24
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _theta_fixed(cls: int) -> int:
+    """The class's geometric ratio theta as an integer over 2**32: mean |r| = 2**(cls/2 - 2)."""
+    m = 0.25 * (2.0 ** (cls // 2)) * (math.sqrt(2.0) if cls % 2 else 1.0)  # exact ops only
+    theta = (math.sqrt(1.0 + m * m) - 1.0) / m  # two-sided geometric with mean |r| = m
+    return int(theta * 2**32)
+
+
+def _pow_fixed(t: int, e: int) -> int:
+    """(t / 2**32) ** e as an integer over 2**32 (square and multiply, truncating)."""
+    out, base = 1 << 32, t
+    while e:
+        if e & 1:
+            out = (out * base) >> 32
+        base = (base * base) >> 32
+        e >>= 1
+    return out
+
+
+@cache
+def _model(cls: int):
+    """The categorical model of class ``cls`` over the 2 * N_BUCKETS - 1 bucket symbols."""
+    t = _theta_fixed(cls)
+    weights = [1 << 32]  # symbol 0: r == 0 (relative weight theta**0)
+    for b in range(
+        1, N_BUCKETS
+    ):  # |r| in [2**(b-1), 2**b): sum of theta**k = (theta**lo - theta**hi) / (1 - theta)
+        lo, hi = 1 << (b - 1), 1 << b
+        mass = ((_pow_fixed(t, lo) - _pow_fixed(t, hi)) << 32) // max((1 << 32) - t, 1)
+        weights += [mass, mass]  # positive, negative
+    probs = np.array([max(w, 1) for w in weights], dtype=np.float64)  # integers: exact in float64
+    return constriction.stream.model.Categorical(probs / probs.sum(), perfect=False)
+
+
+def _symbols(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Residuals int64 [n] -> (bucket symbols int32, extra bit counts, extra bit values)."""
+    mag = np.abs(r)
+    nz = mag > 0
+    bucket = np.frexp(mag.astype(np.float64))[1].astype(np.int64)  # bit length: exact below 2**53
+    sym = np.where(nz, 2 * bucket - (r > 0), 0).astype(np.int32)
+    nbits = np.maximum(bucket - 1, 0)
+    extra = np.where(nz, mag - (1 << (bucket - 1).clip(0)), 0)
+    return sym, nbits, extra
+
+
+def _pack_bits(values: np.ndarray, nbits: np.ndarray) -> bytes:
+    """Concatenate ``nbits[i]`` low bits of each value, most significant first."""
+    if not nbits.sum():
+        return b""
+    width = int(nbits.max())
+    shifts = np.arange(width - 1, -1, -1, dtype=np.int64)
+    bits = (values[:, None] >> shifts) & 1
+    keep = shifts[None, :] < nbits[:, None]
+    return np.packbits(bits[keep].astype(np.uint8)).tobytes()
+
+
+def _unpack_bits(data: bytes, nbits: np.ndarray) -> np.ndarray:
+    total = int(nbits.sum())
+    if total == 0:
+        return np.zeros(nbits.shape, np.int64)
+    if total > 8 * len(data):
+        raise CorruptFileError("lossless frame is truncated (raw bits)")
+    bits = np.unpackbits(np.frombuffer(data, np.uint8))[:total].astype(np.int64)
+    ends = np.cumsum(nbits)
+    pos = np.arange(total) - np.repeat(ends - nbits, nbits)  # position within its value
+    weights = np.left_shift(1, np.repeat(nbits, nbits) - 1 - pos)
+    out = np.zeros(nbits.shape, np.int64)
+    np.add.at(out, np.repeat(np.arange(nbits.size), nbits), bits * weights)
+    return out
+
+
+# ----------------------------------------------------------------------------- prediction
+
+
+def _shifted(v: np.ndarray, lag: int) -> np.ndarray:
+    """v[t + lag] (zero outside)."""
+    out = np.zeros_like(v)
+    if lag > 0:
+        out[:-lag] = v[lag:]
+    elif lag < 0:
+        out[-lag:] = v[:lag]
+    else:
+        out[:] = v
+    return out
+
+
+def _regressors(k: np.ndarray, c: int, cross: list[int], order: int) -> np.ndarray:
+    """int64 [n, order + 3 * len(cross)]: own past samples, then the cross channels' lags."""
+    cols = [_shifted(k[c], -i) for i in range(1, order + 1)]
+    cols += [_shifted(k[j], lag) for j in cross for lag in LAGS]
+    return np.stack(cols, axis=1) if cols else np.zeros((k.shape[1], 0), np.int64)
+
+
+def _fit(k: np.ndarray, c: int) -> tuple[list[int], np.ndarray]:
+    """(cross channels, integer coefficients) for channel ``c`` of int64 ``k`` [C, n]."""
+    d = np.diff(k[: c + 1], axis=1).astype(np.float64)
+    cross = []
+    if c:
+        sd = d.std(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.abs((d[:c] - d[:c].mean(1, keepdims=True)) @ (d[c] - d[c].mean())) / (
+                sd[:c] * sd[c] * d.shape[1]
+            )
+        cross = [int(j) for j in np.argsort(-np.nan_to_num(corr))[:CROSS]]
+    x = _regressors(k, c, cross, ORDER).astype(np.float64)[ORDER:-1]  # rows whose regressors are all inside
+    coef, *_ = np.linalg.lstsq(x, k[c, ORDER:-1].astype(np.float64), rcond=None)
+    return cross, np.clip(np.round(coef * 2**SHIFT), -MAX_COEF, MAX_COEF).astype(np.int64)
+
+
+def _predict_encoder(k: np.ndarray, c: int, cross: list[int], coef: np.ndarray) -> np.ndarray:
+    acc = _regressors(k, c, cross, ORDER) @ coef
+    return (acc + (1 << (SHIFT - 1))) >> SHIFT
+
+
+def _reconstruct(resid: np.ndarray, base: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Invert the own-past recursion: k[t] = resid[t] + ((base[t] + sum own[i] k[t-1-i] + half) >> SHIFT)."""
+    return _reconstruct_loop(resid, base, own, SHIFT)
+
+
+def _reconstruct_py(resid, base, own, shift):
+    n, p = resid.size, own.size
+    k = np.zeros(n, np.int64)
+    half = 1 << (shift - 1)
+    for t in range(n):
+        acc = base[t] + half
+        for i in range(min(p, t)):
+            acc += own[i] * k[t - 1 - i]
+        k[t] = resid[t] + (acc >> shift)
+    return k
+
+
+try:  # a compiled loop when numba is there (it is: librosa needs it); the same integers either way
+    from numba import njit
+
+    _reconstruct_loop = njit(cache=False, nogil=True)(_reconstruct_py)
+except ImportError:  # pragma: no cover
+    _reconstruct_loop = _reconstruct_py
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def encode_ints(k: np.ndarray) -> bytes:
+    """Integer samples int64 [C, n] (|k| < 2**31) -> a lossless frame."""
+    k = np.asarray(k, dtype=np.int64)
+    c_all, n = k.shape
+    head = [struct.pack("<HI", c_all, n)]
+    residuals = []
+    for c in range(c_all):
+        cross, coef = _fit(k, c)
+        head.append(struct.pack(f"<BB{len(cross)}H{coef.size}i", ORDER, len(cross), *cross, *coef.tolist()))
+        residuals.append(k[c] - _predict_encoder(k, c, cross, coef))
+    r = np.stack(residuals) if residuals else np.zeros((0, n), np.int64)
+    n_blocks = -(-n // BLOCK)
+    classes = np.zeros((c_all, n_blocks), np.uint8)
+    for b in range(n_blocks):
+        mean = np.abs(r[:, b * BLOCK : (b + 1) * BLOCK]).mean(axis=1)
+        classes[:, b] = np.clip(np.round(2 * np.log2(np.maximum(mean, 1e-9)) + 4), 0, N_CLASSES - 1)
+    sym, nbits, extra = _symbols(r.ravel())
+    sym = sym.reshape(c_all, n)
+    coder = constriction.stream.stack.AnsCoder()
+    for c in reversed(range(c_all)):
+        for b in reversed(range(n_blocks)):
+            coder.encode_reverse(sym[c, b * BLOCK : (b + 1) * BLOCK], _model(int(classes[c, b])))
+    words = coder.get_compressed()
+    zhead = zstandard.ZstdCompressor(level=10).compress(b"".join(head) + classes.tobytes())
+    return b"".join(
+        [
+            struct.pack("<I", len(zhead)),
+            zhead,
+            struct.pack("<I", words.size),
+            words.astype("<u4").tobytes(),
+            _pack_bits(extra, nbits),
+        ]
+    )
+
+
+def decode_ints(frame: bytes, c_all: int, n: int) -> np.ndarray:
+    """Inverse of :func:`encode_ints`: int64 [c_all, n]; anything inconsistent is a CorruptFileError."""
+    try:
+        return _decode(memoryview(frame), c_all, n)
+    except (struct.error, ValueError, IndexError) as exc:
+        raise CorruptFileError(f"lossless frame is damaged ({type(exc).__name__})") from None
+
+
+def _decode(frame: memoryview, c_all: int, n: int) -> np.ndarray:
+    n_blocks = -(-n // BLOCK)
+    (size,) = struct.unpack_from("<I", frame, 0)
+    most = 6 + c_all * (2 + 2 * CROSS + 4 * (64 + 3 * CROSS)) + c_all * n_blocks  # the largest descriptors
+    head = zstandard.ZstdDecompressor().stream_reader(bytes(frame[4 : 4 + size])).read(most + 1)
+    if len(head) > most:
+        raise CorruptFileError("lossless frame is damaged (descriptors)")
+    words_at = 4 + size
+    fits, classes = _descriptors(memoryview(head), c_all, n, n_blocks)
+    (n_words,) = struct.unpack_from("<I", frame, words_at)
+    pos = words_at + 4
+    if pos + 4 * n_words > len(frame):
+        raise CorruptFileError("lossless frame is truncated")
+    words = np.frombuffer(frame[pos : pos + 4 * n_words], "<u4").astype(np.uint32)
+    resid = _residuals(words, classes, c_all, n, bytes(frame[pos + 4 * n_words :]))
+    k = np.zeros((c_all, n), np.int64)
+    for c, (order, cross, coef) in enumerate(fits):
+        cross_part = _regressors(k, c, cross, 0) @ coef[order:] if cross else np.zeros(n, np.int64)
+        k[c] = _reconstruct(resid[c], cross_part, coef[:order].copy())
+    return k
+
+
+def _descriptors(head: memoryview, c_all: int, n: int, n_blocks: int):
+    """(per channel (order, cross channels, coefficients), block classes uint8 [C, blocks])."""
+    if struct.unpack_from("<HI", head, 0) != (c_all, n):
+        raise CorruptFileError("lossless frame does not hold the channels and samples its header says")
+    pos, fits = 6, []
+    for _ in range(c_all):
+        order, m = struct.unpack_from("<BB", head, pos)
+        if order > 64 or m > CROSS:
+            raise CorruptFileError("lossless frame is damaged (predictor size)")
+        vals = struct.unpack_from(f"<{m}H{order + 3 * m}i", head, pos + 2)
+        pos += 2 + 2 * m + 4 * (order + 3 * m)
+        cross, coef = list(vals[:m]), np.array(vals[m:], np.int64)
+        if any(j >= len(fits) for j in cross):
+            raise CorruptFileError("lossless frame is damaged (cross channel)")
+        fits.append((order, cross, coef))
+    if len(head) != pos + c_all * n_blocks:
+        raise CorruptFileError("lossless frame is damaged (block classes)")
+    classes = np.frombuffer(head[pos:], np.uint8).reshape(c_all, n_blocks)
+    if classes.size and classes.max() >= N_CLASSES:
+        raise CorruptFileError("lossless frame is damaged (class)")
+    return fits, classes
+
+
+def _residuals(words: np.ndarray, classes: np.ndarray, c_all: int, n: int, raw_bits: bytes) -> np.ndarray:
+    """The residuals int64 [C, n] from the ANS words and the raw bits."""
+    decoder = constriction.stream.stack.AnsCoder(words)
+    n_blocks = classes.shape[1]
+    sym = np.zeros((c_all, n), np.int32)
+    for c in range(c_all):
+        for b in range(n_blocks):
+            sym[c, b * BLOCK : (b + 1) * BLOCK] = decoder.decode(
+                _model(int(classes[c, b])), min(BLOCK, n - b * BLOCK)
+            )
+    if sym.size and sym.max() >= 2 * N_BUCKETS - 1:
+        raise CorruptFileError("lossless frame is damaged (symbol)")
+    bucket = (sym.astype(np.int64) + 1) // 2
+    nbits = np.maximum(bucket - 1, 0).ravel()
+    extra = _unpack_bits(raw_bits, nbits).reshape(sym.shape)
+    mag = np.where(bucket > 0, (1 << (bucket - 1).clip(0)) + extra, 0)
+    return np.where(sym % 2 == 1, mag, -mag)
