@@ -28,7 +28,7 @@ from .adapt import (
 )
 from .codecs.base import Codec
 from .exact import encode_block
-from .survey import Survey
+from .survey import CODED_TYPES, Survey
 
 
 class ChunkCoder:
@@ -68,12 +68,18 @@ def exact_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:
 
 class ExactStream:
     """The channels stored exactly (or within a bound): one :func:`~eegcodec.exact.encode_block`
-    frame per chunk. ``max_error`` [len(picks)] volts per channel, 0 for exact (default)."""
+    frame per chunk. With ``max_error`` (volts) the EEG-type channels (:data:`CODED_TYPES`)
+    come back within that bound, the others exactly."""
 
     def __init__(
-        self, raw: mne.io.BaseRaw, picks: list[int], layout: ChunkLayout, max_error: np.ndarray | None = None
+        self, raw: mne.io.BaseRaw, picks: list[int], layout: ChunkLayout, max_error: float | None = None
     ):
-        self.raw, self.picks, self.layout, self.max_error = raw, picks, layout, max_error
+        self.raw, self.picks, self.layout = raw, picks, layout
+        types = raw.get_channel_types()
+        bounds = (
+            [max_error if types[i] in CODED_TYPES else 0.0 for i in picks] if max_error is not None else None
+        )
+        self.max_error = None if bounds is None else np.array(bounds)
         self.frames: list[bytes] = []
 
     def push(self, start: int, stop: int) -> None:

@@ -27,7 +27,7 @@ from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .exact import decode_block, decode_legacy
 from .header import MAX_INFO_BYTES, Header, ModelRef, Recording
 from .montage import Montage
-from .survey import CODED_TYPES, Survey, exact_survey, survey_recording
+from .survey import Survey, exact_survey, survey_recording
 from .version import __version__
 
 #: decoded coded-channel samples and side-data voltages beyond this are refused (volts)
@@ -147,31 +147,28 @@ def compress_raw(
     )
     layout = ChunkLayout.for_recording(raw.n_times, float(raw.info["sfreq"]), cfg)
     coded = CodedStream(raw, survey, codec, cfg, k, layout)
-    bounds = (
-        None
-        if max_error is None
-        else np.array([max_error if t in CODED_TYPES else 0.0 for t in raw.get_channel_types()])
-    )
-    exact = ExactStream(raw, survey.plan.lossless, layout, bounds)
+    exact = ExactStream(raw, survey.plan.lossless, layout, max_error)
     for start, stop in layout.chunks():  # the one pass over the samples
         exact.push(start, stop)
         coded.push(start, stop)
         if progress:
             progress(stop, raw.n_times)
-    side_payload, side_index = pack_arrays(coded.to_arrays())
-    info_fif, info_bytes = _info_to_fif(raw.info)
     header = _header(raw, survey, codec, cfg, k, layout, coded, anonymize=anonymize, source=source)
-    header.side, header.exact_frames, header.info_bytes = (
-        side_index,
-        [len(f) for f in exact.frames],
-        len(info_bytes),
-    )
     header.mode, header.max_error = mode, max_error
-    codes = pack_codes(coded.all_codes(), codec.info.bits_per_code) if mode == "tokens" else b""
-    archive = Archive(
+    return _archive(header, coded, exact, raw.info, codec).to_bytes()
+
+
+def _archive(
+    header: Header, coded: CodedStream, exact: ExactStream, info: mne.Info, codec: Codec | None
+) -> Archive:
+    """The file's sections from the filled streams; the header learns their sizes."""
+    side_payload, header.side = pack_arrays(coded.to_arrays())
+    info_fif, info_bytes = _info_to_fif(info)
+    header.exact_frames, header.info_bytes = [len(f) for f in exact.frames], len(info_bytes)
+    codes = pack_codes(coded.all_codes(), codec.info.bits_per_code) if header.coded else b""
+    return Archive(
         header=header, codes=codes, side=side_payload, raw_channels=exact.payload(), info_fif=info_fif
     )
-    return archive.to_bytes()
 
 
 def _mode(codec: Codec | None, n_codebooks: int | None, lossless: bool, max_error: float | None) -> str:

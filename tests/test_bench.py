@@ -196,9 +196,13 @@ def test_bench_rd_quick_schema_and_values(tmp_path, tiny_dac_path):
     rec, nbytes = dct_code(raw.get_data(), raw.info["sfreq"], c["step_volts"])
     assert c["bits_per_sample"] == pytest.approx(8 * nbytes / raw.get_data().size)
     assert c["prd_percent"] == pytest.approx(prd(raw.get_data(), rec))
-    assert {r["coder"] for r in res["lossless"]} == {"flac", "zstd"} and all(
+    assert {r["coder"] for r in res["lossless"]} == {"flac", "zstd", "eegc"} and all(
         r["exact"] for r in res["lossless"]
     )
+    near = res["near_lossless"]
+    assert sorted({r["max_error_uv"] for r in near}) == [0.5, 1.0, 2.0, 5.0]
+    assert all(r["measured_max_uv"] <= r["max_error_uv"] for r in near)  # the bound, measured
+    assert "eegcodec --max-error" in (out / "report.md").read_text()
     summary = res["summary"]["data"]
     assert set(summary["curves"]) == {"tiny", "dct", "wavelet", "pca_dct"} and "flac" in summary["lossless"]
     for fig in ("rd_data.png", "overlay_S001R01.png", "psd_S001R01.png"):

@@ -20,8 +20,11 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import welch
 
+from ..adapt import AdapterConfig, ChunkLayout
+from ..chunks import exact_span
 from ..errors import EegcodecError
 from ..evaluate import evaluate_raw
+from ..exact import decode_block, encode_block
 from ..io import find_recordings
 from ..metrics import BANDS, bits_per_sample, reconstruction_metrics
 from .classical import (
@@ -47,6 +50,8 @@ from .common import (
     write_outputs,
 )
 
+#: bounds of the near-lossless table (microvolts)
+MAX_ERROR_UV = (0.5, 1.0, 2.0, 5.0)
 METRICS = [
     "bits_per_sample",
     "cr16",
@@ -102,7 +107,7 @@ def run(
         raise EegcodecError("bench rd needs at least one model (model_names)")
     codecs = load_models(model_names)
     labels = [lab or c.info.name for c, lab in zip(codecs, labels or [None] * len(codecs))]
-    neural, classical, lossless, file_rows = [], [], [], []
+    neural, classical, lossless, near, file_rows = [], [], [], [], []
     kept: dict[str, _Kept] = {}
     datasets_plotted: set[str] = set()
     for path in files:
@@ -112,20 +117,7 @@ def run(
         plot_this = cfg.figures and ds not in datasets_plotted
         rows, coded = _neural_rows(path, raw, codecs, labels, cfg, kept if plot_this else None)
         neural += [{**r, "dataset": ds} for r in rows]
-        rows, exact = classical_rows(raw.get_data(picks=coded), sfreq, cfg.n_steps)
-        lossless += [{**r, "file": path.name, "dataset": ds} for r in rows if "step_index" not in r]
-        classical += [{**r, "file": path.name, "dataset": ds} for r in rows if "step_index" in r]
-        file_rows.append(
-            {
-                "file": path.name,
-                "path": str(path),
-                "dataset": ds,
-                "coded_channels": len(coded),
-                "sfreq": sfreq,
-                "seconds": raw.n_times / sfreq,
-                "lossless_exact": exact,
-            }
-        )
+        file_rows.append(_reference_rows(path, raw, coded, ds, cfg, classical, lossless, near))
         if path.name in kept:
             datasets_plotted.add(ds)
             k = kept[path.name]
@@ -141,12 +133,34 @@ def run(
         "neural": neural,
         "classical": classical,
         "lossless": lossless,
+        "near_lossless": near,
         "summary": summarise(neural, classical, lossless),
         "elapsed_s": clock.seconds(),
     }
     results["figures"] = plot(results, kept, out) if cfg.figures else []
     write_outputs(out, results, report(results))
     return results
+
+
+def _reference_rows(
+    path: Path, raw, coded: list[str], ds: str, cfg: RDConfig, classical, lossless, near
+) -> dict:
+    """The classical coders (lossy sweeps, lossless) and eegcodec's near-lossless modes on the
+    coded channels of one recording, appended to the lists; returns the file's row."""
+    x, sfreq = raw.get_data(picks=coded), raw.info["sfreq"]
+    rows, exact = classical_rows(x, sfreq, cfg.n_steps)
+    tag = {"file": path.name, "dataset": ds}
+    lossless += [{**r, **tag} for r in rows if "step_index" not in r]
+    classical += [{**r, **tag} for r in rows if "step_index" in r]
+    near += [{**r, **tag} for r in near_lossless_rows(x, sfreq)]
+    return {
+        **tag,
+        "path": str(path),
+        "coded_channels": len(coded),
+        "sfreq": sfreq,
+        "seconds": raw.n_times / sfreq,
+        "lossless_exact": exact,
+    }
 
 
 def _neural_rows(
@@ -203,7 +217,12 @@ def classical_rows(x: np.ndarray, sfreq: float, n_steps: int) -> tuple[list[dict
     x [C, N] volts; also whether the file's integer samples were recovered exactly."""
     ints, _, _, exact = integer_samples(x)
     rows = []
-    for name, nbytes in (("flac", flac_bytes(ints, sfreq)), ("zstd", zstd_bytes(ints))):
+    lossless = (
+        ("flac", flac_bytes(ints, sfreq)),
+        ("zstd", zstd_bytes(ints)),
+        ("eegc", eegc_exact_bytes(x, sfreq)[0]),
+    )
+    for name, nbytes in lossless:
         bps = bits_per_sample(nbytes, *x.shape)
         rows.append(
             {
@@ -229,6 +248,34 @@ def classical_rows(x: np.ndarray, sfreq: float, n_steps: int) -> tuple[list[dict
                 }
             )
     return rows, exact
+
+
+def eegc_exact_bytes(x: np.ndarray, sfreq: float, bound: float = 0.0) -> tuple[int, float]:
+    """(bytes, largest error in volts) of eegcodec's exact stream on x [C, N] volts, chunked as
+    ``compress --lossless`` (``bound`` 0) or ``--max-error bound`` chunks it (header and INFO aside)."""
+    layout = ChunkLayout.for_recording(x.shape[1], sfreq, AdapterConfig())
+    total, worst = 0, 0.0
+    for start, stop in layout.chunks():
+        a, b = exact_span(layout, start, stop)
+        frame = encode_block(x[:, a:b], np.full(len(x), bound))
+        total += len(frame)
+        worst = max(worst, float(np.abs(decode_block(frame, len(x), b - a) - x[:, a:b]).max()))
+    return total, worst
+
+
+def near_lossless_rows(x: np.ndarray, sfreq: float) -> list[dict]:
+    """Bits per sample of ``--max-error`` at each of :data:`MAX_ERROR_UV`, with the error measured."""
+    rows = []
+    for uv in MAX_ERROR_UV:
+        nbytes, worst = eegc_exact_bytes(x, sfreq, uv * 1e-6)
+        rows.append(
+            {
+                "max_error_uv": uv,
+                "bits_per_sample": bits_per_sample(nbytes, *x.shape),
+                "measured_max_uv": worst * 1e6,
+            }
+        )
+    return rows
 
 
 def _mean_curves(rows: list[dict], key: str) -> dict[tuple, dict[str, float]]:
@@ -285,6 +332,9 @@ def report(res: dict) -> str:
         lines.append(f"## {ds} ({n_files} recording{'s' if n_files > 1 else ''})\n")
         lines += _depth_table(res, ds, entry, models)
         lines += _lossless_line(entry["lossless"])
+        lines += _near_lossless_table(
+            [r for r in res.get("near_lossless", []) if r["dataset"] == ds], entry["lossless"]
+        )
         rows = [[who, *[v[f"{lv:g}"] for lv in PRD_LEVELS]] for who, v in entry["bps_for_prd"].items()]
         lines.append(
             "Bits/sample needed for a PRD (interpolated along each curve; - where the curve does not reach "
@@ -375,6 +425,23 @@ def _lossless_line(ll: dict) -> list[str]:
     return [
         f"Lossless, same channels: {coders}; samples use {max(v['sample_bits'] for v in ll.values())} bits"
         f"{exact}.\n"
+    ]
+
+
+def _near_lossless_table(rows: list[dict], lossless: dict) -> list[str]:
+    """``--max-error`` bits per sample at each bound (mean over files), beside FLAC's lossless bits."""
+    if not rows:
+        return []
+    flac = lossless.get("flac", {}).get("bits_per_sample", float("nan"))
+    table = []
+    for uv in sorted({r["max_error_uv"] for r in rows}):
+        rs = [r for r in rows if r["max_error_uv"] == uv]
+        bps = float(np.mean([r["bits_per_sample"] for r in rs]))
+        table.append([uv, bps, bps / flac, max(r["measured_max_uv"] for r in rs)])
+    head = ["max error uV", "bits/sample", "x FLAC (lossless)", "largest error measured uV"]
+    return [
+        "eegcodec --max-error (every sample of every channel within the bound):\n",
+        md_table(head, table, {1: ".3f", 2: ".2f", 3: ".3f"}) + "\n",
     ]
 
 
