@@ -11,8 +11,20 @@ The public API::
 ``mne.io.Raw`` in, ``.eegc`` bytes out, and back.
 """
 
-from .api import compress, decompress, load_codec  # noqa: E402
-from .errors import EegcodecError  # noqa: E402
-from .version import __version__  # noqa: E402
+from .errors import EegcodecError
+from .version import __version__
 
-__all__ = ["compress", "decompress", "load_codec", "EegcodecError", "__version__"]
+_API = ("compress", "decompress", "describe", "load_codec", "read_archive")
+
+
+def __getattr__(name: str):
+    """The API loads on first use (torch takes seconds to import; ``eegcodec --help`` and
+    ``eegcodec info`` do without it)."""
+    if name in _API:
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'eegcodec' has no attribute {name!r}")
+
+
+__all__ = ["compress", "decompress", "describe", "load_codec", "read_archive", "EegcodecError", "__version__"]

@@ -35,7 +35,6 @@ from dataclasses import asdict, dataclass, fields
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from .errors import EegcodecError
 
@@ -283,6 +282,8 @@ def resample_ratio(src_rate: float, dst_rate: float) -> tuple[int, int]:
 
 def resample(x: np.ndarray, up: int, down: int, n_out: int) -> np.ndarray:
     """Polyphase resampling along the last axis, cropped or zero-padded to ``n_out``."""
+    from scipy.signal import resample_poly  # scipy.signal takes a second to import: only when used
+
     y = x if up == down else resample_poly(x, up, down, axis=-1)
     if y.shape[-1] >= n_out:
         return y[..., :n_out]

@@ -6,19 +6,16 @@ import os
 from pathlib import Path
 
 import mne
-import numpy as np
 
 from .codecs.base import Codec
-from .container import Archive, unpack_arrays
+from .container import Archive
 from .errors import EegcodecError
 from .io import atomic_write_bytes, output_format, read_raw, write_raw
 from .models import load_codec
-from .pipeline import Progress, check_archive, compress_raw, decompress_archive
+from .pipeline import Progress, compress_raw, decompress_archive
+from .reader import describe, often_exact_channels, read_archive
 
 PathLike = str | os.PathLike
-
-#: a coded channel with more than this fraction of its samples stored exactly is reported
-OFTEN_EXACT = 0.05
 
 
 def set_types(raw: mne.io.BaseRaw, ch_types: dict[str, str] | None) -> mne.io.BaseRaw:
@@ -88,16 +85,6 @@ def compress(
     return data
 
 
-def read_archive(source: bytes | PathLike) -> Archive:
-    """Parse and validate ``.eegc`` bytes or a file (magic, version, CRCs, digests, header)."""
-    if isinstance(source, (bytes, bytearray)):
-        return Archive.from_bytes(bytes(source))
-    path = Path(source)
-    if not path.is_file():
-        raise EegcodecError(f"input file not found: {path}")
-    return Archive.from_bytes(path.read_bytes(), source=str(path))
-
-
 def codec_for(archive: Archive, codec: Codec | str | None = None) -> Codec | None:
     """The codec that decodes ``archive``: ``codec`` if given, else the model its header names
     (None for a file that holds no model tokens: lossless and max-error files)."""
@@ -144,76 +131,4 @@ def decompress(
     return raw
 
 
-def often_exact_channels(archive: Archive) -> dict[str, float]:
-    """Coded channels whose samples were stored exactly more than ``OFTEN_EXACT`` of the
-    time -> that fraction. The model does not follow such a channel (often a non-EEG
-    signal typed EEG in the file, e.g. ECG), and each such sample costs 32 bits."""
-    h = archive.header
-    if not h.coded:
-        return {}
-    n = h.recording.n_samples
-    counts = np.bincount(unpack_arrays(archive.side, h.side)["outlier_channel"], minlength=len(h.coded))
-    return {
-        h.recording.ch_names[h.coded[i]]: round(float(c) / n, 4)
-        for i, c in enumerate(counts[: len(h.coded)])
-        if c > OFTEN_EXACT * n
-    }
-
-
-def describe(path: PathLike) -> dict:
-    """Summary of a validated ``.eegc`` file: recording, model, sizes, bits per sample.
-    Everything that needs no model is checked first (:func:`~eegcodec.pipeline.check_archive`)."""
-    path = Path(path)
-    arc = read_archive(path)
-    check_archive(arc)
-    h = arc.header
-    rec = h.recording
-    n = rec.n_samples
-    if h.coded:  # tokens: codes and side data over the coded channels
-        bps = 8 * (arc.section_sizes["CODE"] + arc.section_sizes["SIDE"]) / (len(h.coded) * n)
-    else:  # lossless, max-error: the exact stream over all channels
-        bps = 8 * arc.section_sizes["RAWC"] / (len(rec.ch_names) * n)
-    total = path.stat().st_size
-    return {
-        "file": str(path),
-        "format_version": h.version,
-        "file_bytes": total,
-        "sections": arc.section_sizes,
-        "recording": {
-            "channels": len(rec.ch_names),
-            "coded_channels": len(h.coded),
-            "lossless_channels": {rec.ch_names[i]: r for i, r in h.lossless_reasons.items()},
-            "sfreq": rec.sfreq,
-            "n_samples": n,
-            "duration_s": round(n / rec.sfreq, 3),
-            "meas_date": rec.meas_date,
-            "anonymized": rec.anonymized,
-            "annotations": len(h.annotations["onset"]),
-        },
-        "mode": h.mode,
-        "guarantee": _guarantee(h),
-        "model": h.model.name if h.model else None,
-        "weights_sha256": h.model.weights_sha256 if h.model else None,
-        "codebooks": h.codebooks,
-        "bits_per_sample": round(bps, 4),
-        "cr16": round(16 / bps, 2) if bps else None,
-        "file_bits_per_sample": round(8 * total / max(1, len(rec.ch_names) * n), 4),
-        "source": h.source,
-        "compression_ratio_vs_source": round(h.source["bytes"] / total, 2) if h.source else None,
-        "often_exact_channels": often_exact_channels(arc),
-    }
-
-
-def _guarantee(h) -> str:
-    """What a file promises about its samples, in words."""
-    if h.mode == "lossless":
-        return "every sample exact (on the file's own integer grid; float data bit for bit)"
-    if h.mode == "max_error":
-        return (
-            f"every sample of the EEG-type channels within {h.max_error * 1e6:g} uV; the other channels exact"
-        )
-    sigma = h.adapter.outlier_sigma
-    return f"{h.codebooks} of the model's codebooks; samples it misses by more than {sigma:g} scales exact"
-
-
-__all__ = ["compress", "decompress", "describe", "load_codec", "read_archive"]
+__all__ = ["compress", "decompress", "describe", "load_codec", "often_exact_channels", "read_archive"]

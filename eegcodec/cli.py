@@ -279,7 +279,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .api import describe
+    from .reader import describe
 
     d = describe(Path(args.input))
     if args.json:

@@ -9,34 +9,25 @@ wires them together.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import mne
 import numpy as np
 import zstandard
 
-from .adapt import LOG2_RESOLUTION, AdapterConfig, Baseline, ChunkLayout, OverlapAdd, scale_from_code
+from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
 from .chunks import ChunkCoder, CodedStream, ExactStream, exact_span
 from .codecs.base import Codec
-from .container import Archive, inflate, pack_arrays, pack_codes, unpack_arrays, unpack_codes
+from .container import Archive, pack_arrays, pack_codes, unpack_codes
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .exact import decode_block, decode_legacy
-from .header import MAX_INFO_BYTES, Header, ModelRef, Recording
+from .header import Header, ModelRef, Recording
 from .montage import Montage
+from .reader import MAX_VOLTS, annotations_from_json, check_archive
 from .survey import Survey, exact_survey, survey_recording
 from .version import __version__
-
-#: decoded coded-channel samples and side-data voltages beyond this are refused (volts)
-MAX_VOLTS = 1e3
-MIN_VOLTS = 1e-30
-#: the largest recording a file may decode to (float64 bytes): half this machine's memory
-MAX_OUTPUT_BYTES = (
-    int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2) if hasattr(os, "sysconf") else 2**34
-)
 
 Progress = Callable[[int, int], None]
 
@@ -55,31 +46,6 @@ def _info_to_fif(info: mne.Info) -> tuple[bytes, bytes]:
     return zstandard.ZstdCompressor(level=19).compress(fif), fif
 
 
-def _info_from_fif(payload: bytes, size: int | None) -> mne.Info:
-    """The INFO section back to ``mne.Info``; ``size`` is its declared inflated size
-    (None in files before version 3: at most :data:`~eegcodec.header.MAX_INFO_BYTES`)."""
-    if size is None:
-        try:
-            data = (
-                zstandard.ZstdDecompressor()
-                .stream_reader(payload, read_across_frames=True)
-                .read(MAX_INFO_BYTES + 1)
-            )
-        except zstandard.ZstdError as exc:
-            raise CorruptFileError(f"INFO section cannot be decompressed: {exc}") from exc
-        if len(data) > MAX_INFO_BYTES:
-            raise CorruptFileError(f"INFO section inflates to more than {MAX_INFO_BYTES:,} bytes")
-    else:
-        data = inflate(payload, size, "INFO")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "meas-info.fif"
-        path.write_bytes(data)
-        try:
-            return mne.io.read_info(path, verbose="error")
-        except Exception as exc:
-            raise CorruptFileError(f"INFO section is not readable FIF: {type(exc).__name__}") from exc
-
-
 def _annotations_to_json(ann: mne.Annotations) -> dict:
     return {
         "orig_time": None if ann.orig_time is None else ann.orig_time.isoformat(),
@@ -88,13 +54,6 @@ def _annotations_to_json(ann: mne.Annotations) -> dict:
         "description": [str(v) for v in ann.description],
         "ch_names": [list(v) for v in ann.ch_names],
     }
-
-
-def _annotations_from_json(d: dict) -> mne.Annotations:
-    orig = None if d["orig_time"] is None else dt.datetime.fromisoformat(d["orig_time"])
-    return mne.Annotations(
-        d["onset"], d["duration"], d["description"], orig_time=orig, ch_names=d["ch_names"]
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -247,46 +206,6 @@ def _header(
     )
 
 
-def _read_scales(side: dict[str, np.ndarray], header: Header) -> tuple[Baseline, np.ndarray]:
-    """(baseline, chunk scales [chunks, coded] in volts) from the side arrays, range-checked."""
-    spacing = header.baseline_spacing
-    if header.version == 1:  # float32 steps and scales, plain knot deltas
-        steps, scales = side["baseline_step"].astype(np.float64), side["chunk_scales"].astype(np.float64)
-        knots = _checked_cumsum(side["baseline_knot_deltas"], "baseline knots")
-    else:
-        steps = _checked_code(side["baseline_step_log2"], "baseline step")
-        scales = scale_from_code(
-            _checked_cumsum(side["chunk_scale_log2"], "chunk scales", axis=0, limit=LOG2_RESOLUTION * 64)
-        )
-        knots = _checked_cumsum(
-            side["baseline_knot_deltas"] + side["baseline_common_delta"][None, :], "baseline knots"
-        )
-        steps = scale_from_code(steps)
-    for what, v in (("baseline steps", steps), ("chunk scales", scales)):
-        if v.size and not (np.isfinite(v).all() and (v > MIN_VOLTS).all() and (v < MAX_VOLTS).all()):
-            raise CorruptFileError(f"side data holds {what} outside {MIN_VOLTS:g}..{MAX_VOLTS:g} V")
-    baseline = Baseline(knots, steps, spacing)
-    if knots.size and not (np.abs(baseline._knots) < MAX_VOLTS).all():
-        raise CorruptFileError(f"side data holds a baseline beyond {MAX_VOLTS:g} V")
-    return baseline, scales
-
-
-def _checked_code(codes: np.ndarray, what: str) -> np.ndarray:
-    if codes.size and np.abs(codes).max() > LOG2_RESOLUTION * 64:
-        raise CorruptFileError(f"side data holds a {what} code out of range")
-    return codes
-
-
-def _checked_cumsum(deltas: np.ndarray, what: str, axis: int = 1, limit: int = 2**40) -> np.ndarray:
-    """Cumulative sum of int64 deltas that cannot overflow (each |delta| <= 2**40, result <= limit)."""
-    if deltas.size and np.abs(deltas).max() > 2**40:
-        raise CorruptFileError(f"side data holds {what} out of range")
-    out = np.cumsum(deltas, axis=axis)
-    if out.size and np.abs(out).max() > limit:
-        raise CorruptFileError(f"side data holds {what} out of range")
-    return out
-
-
 # ---------------------------------------------------------------------------
 # decompress
 # ---------------------------------------------------------------------------
@@ -317,47 +236,6 @@ def check_model(header: Header, codec: Codec, source: str = "file") -> None:
         raise CorruptFileError(
             f"{source}: its header does not fit model {c.name!r} (depth, hop, codebook size or code rows)"
         )
-
-
-def output_bytes(header: Header) -> int:
-    """Memory the decoded recording takes (float64 samples)."""
-    return len(header.recording.ch_names) * header.recording.n_samples * 8
-
-
-@dataclass
-class SideData:
-    """The side data of a file, unpacked and range-checked (rows follow ``header.coded``).
-
-    baseline : the slow baseline; scales : float64 [chunks, coded] chunk scales (volts);
-    outliers : (coded row, sample index, volts) of the exactly stored samples;
-    nan_runs : int64 [R, 3] (coded row, start, length); info : the recording's ``mne.Info``.
-    """
-
-    baseline: Baseline | None
-    scales: np.ndarray | None
-    outliers: tuple[np.ndarray, np.ndarray, np.ndarray] | None
-    nan_runs: np.ndarray
-    info: mne.Info
-
-
-def check_archive(archive: Archive) -> SideData:
-    """Every check that needs no model: output size, side data, INFO, exactly stored channels'
-    frames. What ``info`` and ``verify`` run before they show or decode anything."""
-    h = archive.header
-    if output_bytes(h) > MAX_OUTPUT_BYTES:
-        raise CorruptFileError(
-            f"the recording would take {output_bytes(h) / 2**30:.1f} GiB as float64, "
-            f"more than this machine's limit of {MAX_OUTPUT_BYTES / 2**30:.1f} GiB"
-        )
-    side = unpack_arrays(archive.side, h.side)
-    baseline, scales = _read_scales(side, h) if h.coded else (None, None)
-    outliers = _read_outliers(side, h) if h.coded else None
-    info = _info_from_fif(archive.info_fif, h.info_bytes)
-    if info["ch_names"] != h.recording.ch_names:
-        raise CorruptFileError("INFO section and header disagree on the channels")
-    return SideData(
-        baseline, scales, outliers, side["nan_runs"] if h.coded else np.zeros((0, 3), np.int64), info
-    )
 
 
 def decompress_archive(
@@ -401,36 +279,12 @@ def decompress_archive(
 
     raw = mne.io.RawArray(data, side.info, first_samp=rec.first_samp, verbose="error")
     try:
-        raw.set_annotations(_annotations_from_json(h.annotations))
+        raw.set_annotations(annotations_from_json(h.annotations))
     except (ValueError, TypeError, OverflowError) as exc:
         raise CorruptFileError(
             f"the header's annotations cannot be restored: {str(exc).splitlines()[0][:200]}"
         ) from None
     return raw
-
-
-def _read_outliers(side: dict[str, np.ndarray], h: Header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exactly stored samples (coded row, sample index, volts), and the NaN runs, range-checked."""
-    rows = side["outlier_channel"]
-    idx = _checked_cumsum(
-        side["outlier_index_delta"], "exactly stored sample indices", axis=0, limit=2**62
-    )  # deltas over (channel, index) order
-    values = side["outlier_value"].astype(np.float64)
-    n, c = h.recording.n_samples, len(h.coded)
-    if rows.size and (rows.min() < 0 or rows.max() >= c or idx.min() < 0 or idx.max() >= n):
-        raise CorruptFileError("side data places an exactly stored sample outside the recording")
-    if not (np.isfinite(values).all() and (np.abs(values) <= MAX_VOLTS).all()):
-        raise CorruptFileError("side data holds an exactly stored sample that is not a finite voltage")
-    runs = side["nan_runs"]
-    if runs.size and (
-        runs[:, 0].min() < 0
-        or runs[:, 0].max() >= c
-        or runs[:, 1].min() < 0
-        or runs[:, 2].min() < 1
-        or (runs[:, 1] + runs[:, 2]).max() > n
-    ):
-        raise CorruptFileError("side data places a NaN run outside the recording")
-    return rows, idx, values
 
 
 def _read_exact(archive: Archive, h: Header, data: np.ndarray) -> None:

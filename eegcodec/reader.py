@@ -1,0 +1,251 @@
+"""Read an ``.eegc`` file back without a model: validated sections, side data, measurement
+info (stage 5 backwards, before the codec). ``info`` and ``verify`` run everything here before
+they show or decode anything; nothing here imports torch, so ``eegcodec info`` starts fast."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mne
+import numpy as np
+import zstandard
+
+from .adapt import LOG2_RESOLUTION, Baseline, scale_from_code
+from .container import Archive, inflate, unpack_arrays
+from .errors import CorruptFileError, EegcodecError
+from .header import MAX_INFO_BYTES, Header
+
+PathLike = str | os.PathLike
+#: a coded channel with more than this fraction of its samples stored exactly is reported
+OFTEN_EXACT = 0.05
+
+#: decoded coded-channel samples and side-data voltages beyond this are refused (volts)
+MAX_VOLTS = 1e3
+MIN_VOLTS = 1e-30
+#: the largest recording a file may decode to (float64 bytes): half this machine's memory
+MAX_OUTPUT_BYTES = (
+    int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2) if hasattr(os, "sysconf") else 2**34
+)
+
+
+def output_bytes(header: Header) -> int:
+    """Memory the decoded recording takes (float64 samples)."""
+    return len(header.recording.ch_names) * header.recording.n_samples * 8
+
+
+@dataclass
+class SideData:
+    """The side data of a file, unpacked and range-checked (rows follow ``header.coded``).
+
+    baseline : the slow baseline; scales : float64 [chunks, coded] chunk scales (volts);
+    outliers : (coded row, sample index, volts) of the exactly stored samples;
+    nan_runs : int64 [R, 3] (coded row, start, length); info : the recording's ``mne.Info``.
+    """
+
+    baseline: Baseline | None
+    scales: np.ndarray | None
+    outliers: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    nan_runs: np.ndarray
+    info: mne.Info
+
+
+def check_archive(archive: Archive) -> SideData:
+    """Every check that needs no model: output size, side data, INFO, exactly stored channels'
+    frames. What ``info`` and ``verify`` run before they show or decode anything."""
+    h = archive.header
+    if output_bytes(h) > MAX_OUTPUT_BYTES:
+        raise CorruptFileError(
+            f"the recording would take {output_bytes(h) / 2**30:.1f} GiB as float64, "
+            f"more than this machine's limit of {MAX_OUTPUT_BYTES / 2**30:.1f} GiB"
+        )
+    side = unpack_arrays(archive.side, h.side)
+    baseline, scales = _read_scales(side, h) if h.coded else (None, None)
+    outliers = _read_outliers(side, h) if h.coded else None
+    info = _info_from_fif(archive.info_fif, h.info_bytes)
+    if info["ch_names"] != h.recording.ch_names:
+        raise CorruptFileError("INFO section and header disagree on the channels")
+    return SideData(
+        baseline, scales, outliers, side["nan_runs"] if h.coded else np.zeros((0, 3), np.int64), info
+    )
+
+
+def _read_scales(side: dict[str, np.ndarray], header: Header) -> tuple[Baseline, np.ndarray]:
+    """(baseline, chunk scales [chunks, coded] in volts) from the side arrays, range-checked."""
+    spacing = header.baseline_spacing
+    if header.version == 1:  # float32 steps and scales, plain knot deltas
+        steps, scales = side["baseline_step"].astype(np.float64), side["chunk_scales"].astype(np.float64)
+        knots = _checked_cumsum(side["baseline_knot_deltas"], "baseline knots")
+    else:
+        steps = _checked_code(side["baseline_step_log2"], "baseline step")
+        scales = scale_from_code(
+            _checked_cumsum(side["chunk_scale_log2"], "chunk scales", axis=0, limit=LOG2_RESOLUTION * 64)
+        )
+        knots = _checked_cumsum(
+            side["baseline_knot_deltas"] + side["baseline_common_delta"][None, :], "baseline knots"
+        )
+        steps = scale_from_code(steps)
+    for what, v in (("baseline steps", steps), ("chunk scales", scales)):
+        if v.size and not (np.isfinite(v).all() and (v > MIN_VOLTS).all() and (v < MAX_VOLTS).all()):
+            raise CorruptFileError(f"side data holds {what} outside {MIN_VOLTS:g}..{MAX_VOLTS:g} V")
+    baseline = Baseline(knots, steps, spacing)
+    if knots.size and not (np.abs(baseline._knots) < MAX_VOLTS).all():
+        raise CorruptFileError(f"side data holds a baseline beyond {MAX_VOLTS:g} V")
+    return baseline, scales
+
+
+def _checked_code(codes: np.ndarray, what: str) -> np.ndarray:
+    if codes.size and np.abs(codes).max() > LOG2_RESOLUTION * 64:
+        raise CorruptFileError(f"side data holds a {what} code out of range")
+    return codes
+
+
+def _checked_cumsum(deltas: np.ndarray, what: str, axis: int = 1, limit: int = 2**40) -> np.ndarray:
+    """Cumulative sum of int64 deltas that cannot overflow (each |delta| <= 2**40, result <= limit)."""
+    if deltas.size and np.abs(deltas).max() > 2**40:
+        raise CorruptFileError(f"side data holds {what} out of range")
+    out = np.cumsum(deltas, axis=axis)
+    if out.size and np.abs(out).max() > limit:
+        raise CorruptFileError(f"side data holds {what} out of range")
+    return out
+
+
+def _read_outliers(side: dict[str, np.ndarray], h: Header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exactly stored samples (coded row, sample index, volts), and the NaN runs, range-checked."""
+    rows = side["outlier_channel"]
+    idx = _checked_cumsum(
+        side["outlier_index_delta"], "exactly stored sample indices", axis=0, limit=2**62
+    )  # deltas over (channel, index) order
+    values = side["outlier_value"].astype(np.float64)
+    n, c = h.recording.n_samples, len(h.coded)
+    if rows.size and (rows.min() < 0 or rows.max() >= c or idx.min() < 0 or idx.max() >= n):
+        raise CorruptFileError("side data places an exactly stored sample outside the recording")
+    if not (np.isfinite(values).all() and (np.abs(values) <= MAX_VOLTS).all()):
+        raise CorruptFileError("side data holds an exactly stored sample that is not a finite voltage")
+    runs = side["nan_runs"]
+    if runs.size and (
+        runs[:, 0].min() < 0
+        or runs[:, 0].max() >= c
+        or runs[:, 1].min() < 0
+        or runs[:, 2].min() < 1
+        or (runs[:, 1] + runs[:, 2]).max() > n
+    ):
+        raise CorruptFileError("side data places a NaN run outside the recording")
+    return rows, idx, values
+
+
+def _info_from_fif(payload: bytes, size: int | None) -> mne.Info:
+    """The INFO section back to ``mne.Info``; ``size`` is its declared inflated size
+    (None in files before version 3: at most :data:`~eegcodec.header.MAX_INFO_BYTES`)."""
+    if size is None:
+        try:
+            data = (
+                zstandard.ZstdDecompressor()
+                .stream_reader(payload, read_across_frames=True)
+                .read(MAX_INFO_BYTES + 1)
+            )
+        except zstandard.ZstdError as exc:
+            raise CorruptFileError(f"INFO section cannot be decompressed: {exc}") from exc
+        if len(data) > MAX_INFO_BYTES:
+            raise CorruptFileError(f"INFO section inflates to more than {MAX_INFO_BYTES:,} bytes")
+    else:
+        data = inflate(payload, size, "INFO")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "meas-info.fif"
+        path.write_bytes(data)
+        try:
+            return mne.io.read_info(path, verbose="error")
+        except Exception as exc:
+            raise CorruptFileError(f"INFO section is not readable FIF: {type(exc).__name__}") from exc
+
+
+def annotations_from_json(d: dict) -> mne.Annotations:
+    orig = None if d["orig_time"] is None else dt.datetime.fromisoformat(d["orig_time"])
+    return mne.Annotations(
+        d["onset"], d["duration"], d["description"], orig_time=orig, ch_names=d["ch_names"]
+    )
+
+
+def read_archive(source: bytes | PathLike) -> Archive:
+    """Parse and validate ``.eegc`` bytes or a file (magic, version, CRCs, digests, header)."""
+    if isinstance(source, (bytes, bytearray)):
+        return Archive.from_bytes(bytes(source))
+    path = Path(source)
+    if not path.is_file():
+        raise EegcodecError(f"input file not found: {path}")
+    return Archive.from_bytes(path.read_bytes(), source=str(path))
+
+
+def often_exact_channels(archive: Archive) -> dict[str, float]:
+    """Coded channels whose samples were stored exactly more than ``OFTEN_EXACT`` of the
+    time -> that fraction. The model does not follow such a channel (often a non-EEG
+    signal typed EEG in the file, e.g. ECG), and each such sample costs 32 bits."""
+    h = archive.header
+    if not h.coded:
+        return {}
+    n = h.recording.n_samples
+    counts = np.bincount(unpack_arrays(archive.side, h.side)["outlier_channel"], minlength=len(h.coded))
+    return {
+        h.recording.ch_names[h.coded[i]]: round(float(c) / n, 4)
+        for i, c in enumerate(counts[: len(h.coded)])
+        if c > OFTEN_EXACT * n
+    }
+
+
+def describe(path: PathLike) -> dict:
+    """Summary of a validated ``.eegc`` file: recording, model, sizes, bits per sample.
+    Everything that needs no model is checked first (:func:`check_archive`)."""
+    path = Path(path)
+    arc = read_archive(path)
+    check_archive(arc)
+    h = arc.header
+    rec = h.recording
+    n = rec.n_samples
+    if h.coded:  # tokens: codes and side data over the coded channels
+        bps = 8 * (arc.section_sizes["CODE"] + arc.section_sizes["SIDE"]) / (len(h.coded) * n)
+    else:  # lossless, max-error: the exact stream over all channels
+        bps = 8 * arc.section_sizes["RAWC"] / (len(rec.ch_names) * n)
+    total = path.stat().st_size
+    return {
+        "file": str(path),
+        "format_version": h.version,
+        "file_bytes": total,
+        "sections": arc.section_sizes,
+        "recording": {
+            "channels": len(rec.ch_names),
+            "coded_channels": len(h.coded),
+            "lossless_channels": {rec.ch_names[i]: r for i, r in h.lossless_reasons.items()},
+            "sfreq": rec.sfreq,
+            "n_samples": n,
+            "duration_s": round(n / rec.sfreq, 3),
+            "meas_date": rec.meas_date,
+            "anonymized": rec.anonymized,
+            "annotations": len(h.annotations["onset"]),
+        },
+        "mode": h.mode,
+        "guarantee": _guarantee(h),
+        "model": h.model.name if h.model else None,
+        "weights_sha256": h.model.weights_sha256 if h.model else None,
+        "codebooks": h.codebooks,
+        "bits_per_sample": round(bps, 4),
+        "cr16": round(16 / bps, 2) if bps else None,
+        "file_bits_per_sample": round(8 * total / max(1, len(rec.ch_names) * n), 4),
+        "source": h.source,
+        "compression_ratio_vs_source": round(h.source["bytes"] / total, 2) if h.source else None,
+        "often_exact_channels": often_exact_channels(arc),
+    }
+
+
+def _guarantee(h) -> str:
+    """What a file promises about its samples, in words."""
+    if h.mode == "lossless":
+        return "every sample exact (on the file's own integer grid; float data bit for bit)"
+    if h.mode == "max_error":
+        return (
+            f"every sample of the EEG-type channels within {h.max_error * 1e6:g} uV; the other channels exact"
+        )
+    sigma = h.adapter.outlier_sigma
+    return f"{h.codebooks} of the model's codebooks; samples it misses by more than {sigma:g} scales exact"
