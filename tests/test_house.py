@@ -116,3 +116,16 @@ def test_functions_are_short():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines} lines)")
     assert long == []
+
+
+def test_help_and_info_import_no_torch():
+    """Start-up: the CLI, the package and the model-free reader import neither torch nor scipy.signal."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, eegcodec, eegcodec.cli, eegcodec.reader; eegcodec.cli.build_parser(); "
+        "print(sorted(m for m in ('torch', 'scipy.signal', 'dac') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
