@@ -12,8 +12,12 @@ runs=${2:-runs/align}
 report=${3:-docs/align}
 threads=${THREADS:-2}
 [ -f "$data/manifest.csv" ] || eegcodec align make-synthetic --out "$data"
-[ -f runs/audio_dac_small/best.pth ] || eegcodec train recipes/audio_dac_small.yaml --out runs/audio_dac_small \
-    --set data.root="$data" --set threads="$threads" --set steps="${AUDIO_STEPS:-1000}"
+# encoder A is the shipped audio-dac-small; RETRAIN_AUDIO=1 retrains it with recipes/audio_dac_small.yaml
+if [ -n "${RETRAIN_AUDIO:-}" ]; then
+    eegcodec train recipes/audio_dac_small.yaml --out runs/audio_dac_small --set data.root="$data" \
+        --set threads="$threads" --set steps="${AUDIO_STEPS:-1000}"
+fi
+enc_a=${RETRAIN_AUDIO:+runs/audio_dac_small/best.pth}
 mkdir -p "$report"
 evals=()
 for setting in infonce:1:0 infonce:1:1 infonce:1:10 cosine:1:0 cosine:1:1 cosine:1:10 mse:1:0 mse:1:1 mse:1:10 infonce:0:1; do
@@ -21,6 +25,7 @@ for setting in infonce:1:0 infonce:1:1 infonce:1:10 cosine:1:0 cosine:1:1 cosine
     name="${loss}_l${l1}_r${l2}"
     [ -f "$runs/$name/best.pth" ] || eegcodec align train recipes/align_dac.yaml --data "$data" --out "$runs/$name" \
         --set loss.align="$loss" --set loss.lambda_align="$l1" --set loss.lambda_rec="$l2" \
+        --set encoder_a="${enc_a:-audio-dac-small}" \
         --set threads="$threads" --set steps="${ALIGN_STEPS:-600}" > /dev/null
     eegcodec align eval "$runs/$name" --data "$data" --out "$report/$name" -q > /dev/null
     evals+=("$report/$name")

@@ -431,3 +431,16 @@ def test_odd_stride_dac_decodes_whole_frames():
         y = m.decode(m.encode(torch.zeros(1, 1, 3200))[0])
     assert y.shape[-1] < 3200
     assert fit_length(y, 3200).shape[-1] == 3200
+
+
+def test_shipped_encoder_a_is_what_the_recipe_names():
+    """A fresh install runs encoder B's recipe: its encoder A ships with the package."""
+    from eegcodec.align.config import AlignConfig
+    from eegcodec.align.encoders import AudioEncoder
+    from eegcodec.train.config import load_recipe
+
+    cfg = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "align_dac.yaml", cls=AlignConfig)
+    enc = AudioEncoder(cfg.encoder_a)
+    assert cfg.encoder_a == "audio-dac-small" and enc.rate == 16000 and enc.hop == 320
+    e = enc.embed(np.zeros(16000, np.float32))
+    assert tuple(e.shape) == (enc.dim, 50)
