@@ -379,6 +379,7 @@ def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
                     p["bits_per_sample"],
                     p["cr16"],
                     p["prd_percent"],
+                    p.get("prd_p90_percent", np.nan),
                     p["snr_db"],
                     p["pearson_r"],
                     p["spectral_error_db"],
@@ -393,6 +394,7 @@ def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
         "bits/sample",
         "CR16",
         "PRD %",
+        "PRD p90 %",
         "SNR dB",
         "r",
         "spectral err dB",
@@ -402,10 +404,11 @@ def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
         2: ".3f",
         3: ".1f",
         4: ".1f",
-        5: ".2f",
-        6: ".3f",
-        7: ".2f",
-        **{8 + i: ".1f" for i in range(len(LOSSY_CODERS))},
+        5: ".1f",
+        6: ".2f",
+        7: ".3f",
+        8: ".2f",
+        **{9 + i: ".1f" for i in range(len(LOSSY_CODERS))},
     }
     return [md_table(head, rows, fmt) + "\n"]
 

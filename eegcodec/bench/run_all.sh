@@ -19,3 +19,8 @@ eegcodec bench downstream "$eeg"/eegbci_S001/S001R0[1248].edf "$eeg"/eegbci_S001
   --models dac-small mc-small --out $out/downstream
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac-small mc-small --out $out/speed
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minutes 1 --out $out/speed_dac16k
+# same subject vs unseen subjects, with the multichannel anchor (pca_dct), lossless and --max-error rows;
+# mc-unseen comes from recipes/mc_unseen.yaml (runs/mc_unseen)
+eegcodec bench rd "$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegbci_more/S00[45]R0[12].edf "$eeg"/eegmat/Subject1[01]_1.edf \
+  "$eeg"/eegmat/Subject2[23]_1.edf --models mc-small mc-unseen=runs/mc_unseen/best.pth --codebooks 1 2 4 6 12 \
+  --out $out/rd_unseen
