@@ -231,38 +231,41 @@ def run_case(
     return outcome, detail, seconds, peak
 
 
+def save_tiny_dac(path: Path, name: str, adapter) -> Path:
+    """A small random DAC (seed 0, 160 Hz, hop 8, 3 codebooks of 64) in DAC's own file format,
+    for fuzzing and tests: every code path of a real model at a fraction of its cost."""
+    import torch
+
+    from .codecs.dac_codec import build_dac, save_dac_file
+
+    torch.manual_seed(0)
+    kwargs = dict(
+        encoder_dim=4,
+        encoder_rates=[2, 4],
+        decoder_dim=16,
+        decoder_rates=[4, 2],
+        n_codebooks=3,
+        codebook_size=64,
+        codebook_dim=4,
+        sample_rate=160,
+    )
+    save_dac_file(build_dac(kwargs), path, {"name": name, "adapter": adapter.to_dict()})
+    return path
+
+
 def reference_files(tmp: Path):
     """Two valid files (different channel counts), their decoded samples, and the codec."""
     import mne
-    import torch
 
     from .adapt import AdapterConfig
     from .api import decompress
-    from .codecs.dac_codec import build_dac, save_dac_file
     from .models import load_codec
     from .pipeline import compress_raw
 
-    torch.manual_seed(0)
-    model = build_dac(
-        dict(
-            encoder_dim=4,
-            encoder_rates=[2, 4],
-            decoder_dim=16,
-            decoder_rates=[4, 2],
-            n_codebooks=3,
-            codebook_size=64,
-            codebook_dim=4,
-            sample_rate=160,
-        )
-    )
-    path = tmp / "fuzz-model.pth"
-    save_dac_file(
-        model,
-        path,
-        {
-            "name": "fuzz",
-            "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=4.0, overlap_seconds=0.5).to_dict(),
-        },
+    path = save_tiny_dac(
+        tmp / "fuzz-model.pth",
+        "fuzz",
+        AdapterConfig(model_rate=160.0, chunk_seconds=4.0, overlap_seconds=0.5),
     )
     codec = load_codec(path)
     files = []

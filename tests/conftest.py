@@ -105,26 +105,10 @@ def pcm_codec():
 @pytest.fixture(scope="session")
 def tiny_dac_path(tmp_path_factory) -> Path:
     """A small random DAC saved in DAC's own format with eegcodec metadata."""
-    from eegcodec.codecs.dac_codec import build_dac, save_dac_file
+    from eegcodec.fuzz import save_tiny_dac
 
-    torch.manual_seed(0)
-    model = build_dac(
-        dict(
-            encoder_dim=4,
-            encoder_rates=[2, 4],
-            decoder_dim=16,
-            decoder_rates=[4, 2],
-            n_codebooks=3,
-            codebook_size=64,
-            codebook_dim=4,
-            sample_rate=160,
-        )
-    )
-    path = tmp_path_factory.mktemp("models") / "tiny.pth"
-    save_dac_file(
-        model, path, {"name": "tiny", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=8.0).to_dict()}
-    )
-    return path
+    adapter = AdapterConfig(model_rate=160.0, chunk_seconds=8.0)
+    return save_tiny_dac(tmp_path_factory.mktemp("models") / "tiny.pth", "tiny", adapter)
 
 
 @pytest.fixture
