@@ -67,7 +67,7 @@ def _for_each_file(jobs: list[tuple[Path, Path]], args, work, verb: str) -> int:
 
 
 def _plan(
-    args, suffixes: tuple[str, ...], out_suffix
+    args, suffixes: tuple[str, ...], out_suffix, check_jobs: bool = True
 ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, Path]]]:
     """(input, output) pairs, and (sidecar, copy) pairs, checked before any model is loaded.
 
@@ -105,7 +105,7 @@ def _plan(
         for folder in (Path(p) for p in args.inputs if Path(p).is_dir()):
             sidecars += [(f, out / rel) for f, rel in find_sidecars(folder)]
     sources = [src for src, _ in inputs]
-    for _, dst in jobs + sidecars:
+    for _, dst in (jobs if check_jobs else []) + sidecars:
         check_output(dst, sources, args.force)
     return jobs, sidecars
 
@@ -213,22 +213,27 @@ def _compress_suffixes():
 
 def cmd_decompress(args) -> int:
     from .api import codec_for, read_archive
-    from .io import WRITE_FORMATS, output_format, write_raw
+    from .io import check_output, output_format, write_raw
     from .models import load_codec
     from .pipeline import decompress_archive
 
     def suffix(src: Path, beside: bool) -> str:
         return (".decoded" if beside else "") + "." + (args.format or "edf")
 
-    jobs, sidecars = _plan(args, (".eegc",), suffix)
-    if args.format is None:  # as the original, when its format is writable and -o does not name one
-        jobs = [(src, _as_source(src, dst, args, WRITE_FORMATS)) for src, dst in jobs]
+    # without --format each output takes its original's format, known once its header is read:
+    # those outputs are checked per file, after reading and before decoding
+    deferred = args.format is None
+    jobs, sidecars = _plan(args, (".eegc",), suffix, check_jobs=not deferred)
     for _, dst in jobs:
         output_format(dst)
     codec = load_codec(args.model, device=args.device) if args.model else None
 
     def work(src: Path, dst: Path, progress) -> None:
         archive = read_archive(src)
+        if deferred:
+            dst = _as_source(archive, dst, args)
+            output_format(dst)
+            check_output(dst, [src], args.force)
         raw = decompress_archive(archive, codec_for(archive, codec), progress=progress)
         write_raw(raw, dst, overwrite=args.force)
         if not args.quiet:
@@ -239,25 +244,16 @@ def cmd_decompress(args) -> int:
     return status
 
 
-def _as_source(src: Path, dst: Path, args, formats) -> Path:
-    """``dst`` with the original recording's extension (from the file's header) when -o did
-    not name the output file itself; checked again against existing files."""
-    from .api import read_archive
-    from .errors import EegcodecError
-    from .io import check_output
+def _as_source(archive, dst: Path, args) -> Path:
+    """``dst`` with the original recording's extension (from the archive's header) when -o did
+    not name the output file itself and that format is writable."""
+    from .io import WRITE_FORMATS
 
     if args.output and dst == Path(args.output):
         return dst
-    try:
-        name = (read_archive(src).header.source or {}).get("name") or ""
-    except EegcodecError:
-        return dst  # the error is reported when the file is processed
-    ext = next((e for e in formats if name.lower().endswith(e)), None)
-    if ext is None or dst.name.endswith(ext):
-        return dst
-    new = dst.with_name(dst.name[: -len(dst.suffix)] + ext)
-    check_output(new, [src], args.force)
-    return new
+    name = ((archive.header.source or {}).get("name") or "").lower()
+    ext = next((e for e in WRITE_FORMATS if name.endswith(e)), None)
+    return dst if ext is None else dst.with_name(dst.name[: -len(dst.suffix)] + ext)
 
 
 def cmd_verify(args) -> int:

@@ -99,11 +99,8 @@ def compress_raw(
     if anonymize:
         raw = raw.copy().anonymize(verbose="error")
         source = {**source, "name": None} if source else source  # file names often carry subject identity
-    survey = (
-        survey_recording(raw, cfg)
-        if mode == "tokens"
-        else exact_survey(raw, f"{mode.replace('_', '-')} mode")
-    )
+    why = f"{mode.replace('_', '-')} mode"  # every channel exact, in the header's words
+    survey = survey_recording(raw, cfg) if mode == "tokens" else exact_survey(raw, why)
     layout = ChunkLayout.for_recording(raw.n_times, float(raw.info["sfreq"]), cfg)
     coded = CodedStream(raw, survey, codec, cfg, k, layout)
     exact = ExactStream(raw, survey.plan.lossless, layout, max_error)
@@ -112,8 +109,8 @@ def compress_raw(
         coded.push(start, stop)
         if progress:
             progress(stop, raw.n_times)
-    header = _header(raw, survey, codec, cfg, k, layout, coded, anonymize=anonymize, source=source)
-    header.mode, header.max_error = mode, max_error
+    fields = dict(anonymize=anonymize, source=source, mode=mode, max_error=max_error)
+    header = _header(raw, survey, codec, cfg, k, layout, coded, **fields)
     return _archive(header, coded, exact, raw.info, codec).to_bytes()
 
 
@@ -163,8 +160,10 @@ def _header(
     *,
     anonymize: bool,
     source: dict | None,
+    mode: str,
+    max_error: float | None,
 ) -> Header:
-    """The header of a file being written (side index and section sizes are filled in by the caller)."""
+    """The header of a file being written (side index and section sizes are filled in by :func:`_archive`)."""
     c = codec.info if codec is not None and survey.plan.coded else None
     return Header(
         recording=Recording(
@@ -203,6 +202,8 @@ def _header(
         source=source,
         eegcodec_version=__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        mode=mode,
+        max_error=max_error,
     )
 
 

@@ -179,15 +179,17 @@ def read_archive(source: bytes | PathLike) -> Archive:
     return Archive.from_bytes(path.read_bytes(), source=str(path))
 
 
-def often_exact_channels(archive: Archive) -> dict[str, float]:
+def often_exact_channels(archive: Archive, side: SideData | None = None) -> dict[str, float]:
     """Coded channels whose samples were stored exactly more than ``OFTEN_EXACT`` of the
     time -> that fraction. The model does not follow such a channel (often a non-EEG
-    signal typed EEG in the file, e.g. ECG), and each such sample costs 32 bits."""
+    signal typed EEG in the file, e.g. ECG), and each such sample costs 32 bits.
+    ``side``: the archive's :func:`check_archive` result, when already at hand."""
     h = archive.header
     if not h.coded:
         return {}
     n = h.recording.n_samples
-    counts = np.bincount(unpack_arrays(archive.side, h.side)["outlier_channel"], minlength=len(h.coded))
+    rows = side.outliers[0] if side is not None else unpack_arrays(archive.side, h.side)["outlier_channel"]
+    counts = np.bincount(rows, minlength=len(h.coded))
     return {
         h.recording.ch_names[h.coded[i]]: round(float(c) / n, 4)
         for i, c in enumerate(counts[: len(h.coded)])
@@ -200,7 +202,7 @@ def describe(path: PathLike) -> dict:
     Everything that needs no model is checked first (:func:`check_archive`)."""
     path = Path(path)
     arc = read_archive(path)
-    check_archive(arc)
+    side = check_archive(arc)
     h = arc.header
     rec = h.recording
     n = rec.n_samples
@@ -235,7 +237,7 @@ def describe(path: PathLike) -> dict:
         "file_bits_per_sample": round(8 * total / max(1, len(rec.ch_names) * n), 4),
         "source": h.source,
         "compression_ratio_vs_source": round(h.source["bytes"] / total, 2) if h.source else None,
-        "often_exact_channels": often_exact_channels(arc),
+        "often_exact_channels": often_exact_channels(arc, side),
     }
 
 

@@ -21,10 +21,10 @@ import numpy as np
 from scipy.signal import welch
 
 from ..adapt import AdapterConfig, ChunkLayout
-from ..chunks import exact_span
+from ..chunks import ExactStream, exact_span
 from ..errors import EegcodecError
 from ..evaluate import evaluate_raw
-from ..exact import decode_block, encode_block
+from ..exact import decode_block
 from ..io import find_recordings
 from ..metrics import BANDS, bits_per_sample, reconstruction_metrics
 from .classical import (
@@ -253,14 +253,17 @@ def classical_rows(x: np.ndarray, sfreq: float, n_steps: int) -> tuple[list[dict
 def eegc_exact_bytes(x: np.ndarray, sfreq: float, bound: float = 0.0) -> tuple[int, float]:
     """(bytes, largest error in volts) of eegcodec's exact stream on x [C, N] volts, chunked as
     ``compress --lossless`` (``bound`` 0) or ``--max-error bound`` chunks it (header and INFO aside)."""
+    import mne
+
+    raw = mne.io.RawArray(x, mne.create_info(len(x), sfreq, "eeg"), verbose="error")
     layout = ChunkLayout.for_recording(x.shape[1], sfreq, AdapterConfig())
-    total, worst = 0, 0.0
+    stream = ExactStream(raw, list(range(len(x))), layout, bound or None)
+    worst = 0.0
     for start, stop in layout.chunks():
+        stream.push(start, stop)
         a, b = exact_span(layout, start, stop)
-        frame = encode_block(x[:, a:b], np.full(len(x), bound))
-        total += len(frame)
-        worst = max(worst, float(np.abs(decode_block(frame, len(x), b - a) - x[:, a:b]).max()))
-    return total, worst
+        worst = max(worst, float(np.abs(decode_block(stream.frames[-1], len(x), b - a) - x[:, a:b]).max()))
+    return len(stream.payload()), worst
 
 
 def near_lossless_rows(x: np.ndarray, sfreq: float) -> list[dict]:
