@@ -43,6 +43,7 @@ def compress(
     n_codebooks: int | None = None,
     lossless: bool = False,
     max_error: float | None = None,
+    prd: float | None = None,
     anonymize: bool = False,
     ch_types: dict[str, str] | None = None,
     overwrite: bool = False,
@@ -54,7 +55,9 @@ def compress(
     existing ``output`` is an error unless ``overwrite``). ``ch_types`` retypes channels
     first: a channel typed ``ecg``, ``emg``, ``misc`` (anything but EEG-like) is stored exactly.
     ``lossless`` stores every channel exactly and ``max_error`` (volts) keeps every sample of
-    the EEG-type channels within that bound; neither needs a model.
+    the EEG-type channels within that bound; neither needs a model. ``prd`` (percent) codes the
+    EEG-type channels with the multichannel transform coder so that each chunk's median channel
+    PRD is at most ``prd``; it needs a model only with ``n_codebooks`` (tokens under the layer).
     """
     if output is not None and Path(output).exists() and not overwrite:
         raise EegcodecError(f"output exists: {output} (overwrite=True; --force on the command line)")
@@ -66,7 +69,7 @@ def compress(
     elif ch_types:
         raw = raw.copy()
     raw = set_types(raw, ch_types)
-    if lossless or max_error is not None:
+    if lossless or max_error is not None or (prd is not None and n_codebooks is None):
         codec = None
     elif not isinstance(codec, Codec):
         codec = load_codec(codec)
@@ -76,6 +79,7 @@ def compress(
         n_codebooks=n_codebooks,
         lossless=lossless,
         max_error=max_error,
+        prd=prd,
         anonymize=anonymize,
         progress=progress,
         source=source,
@@ -87,8 +91,8 @@ def compress(
 
 def codec_for(archive: Archive, codec: Codec | str | None = None) -> Codec | None:
     """The codec that decodes ``archive``: ``codec`` if given, else the model its header names
-    (None for a file that holds no model tokens: lossless and max-error files)."""
-    if not archive.header.coded:
+    (None for a file that holds no model tokens: lossless, max-error and most PRD files)."""
+    if not archive.header.has_tokens:
         return None
     if isinstance(codec, Codec):
         return codec

@@ -8,10 +8,13 @@ encoder B all call it, so the model is trained on exactly what it codes.
 The streams a file holds are small objects fed chunk by chunk, each with
 ``to_arrays``/``payload`` for the container (as :class:`~eegcodec.adapt.Baseline` has):
 :class:`CodedStream` (the model's codes, chunk scales and exactly stored outliers of the
-coded channels) and :class:`ExactStream` (the channels stored exactly).
+coded channels), :class:`ResidualStream` (the transform layer of ``prd`` files, over what the
+tokens left) and :class:`ExactStream` (the channels stored exactly).
 """
 
 from __future__ import annotations
+
+import copy
 
 import mne
 import numpy as np
@@ -29,6 +32,7 @@ from .adapt import (
 from .codecs.base import Codec
 from .exact import encode_block
 from .survey import CODED_TYPES, Survey
+from .transform import TransformEncoder
 
 
 class ChunkCoder:
@@ -56,8 +60,13 @@ class ChunkCoder:
         scale = round_scale(robust_scale(resid, self.noise))
         return self.adapter.forward(resid, scale), scale
 
-    def reconstruct(self, model_out: np.ndarray, scale: np.ndarray, start: int, stop: int) -> np.ndarray:
-        """Codec output [C, frames * hop] -> volts float64 [C, stop - start]."""
+    def reconstruct(
+        self, model_out: np.ndarray | None, scale: np.ndarray, start: int, stop: int
+    ) -> np.ndarray:
+        """Codec output [C, frames * hop] -> volts float64 [C, stop - start]; None (a ``prd``
+        chunk without tokens) -> the baseline alone."""
+        if model_out is None:
+            return self.baseline.values(start, stop)
         return self.adapter.inverse(model_out, scale, stop - start) + self.baseline.values(start, stop)
 
 
@@ -94,8 +103,9 @@ class ExactStream:
 
 
 class CodedStream:
-    """The coded channels: codes per chunk, chunk scales, and the samples the model missed by
-    more than ``outlier_sigma`` chunk scales (stored exactly, so artefacts are never flattened)."""
+    """The coded channels: codes per chunk, chunk scales, and (``outliers``) the samples the
+    model missed by more than ``outlier_sigma`` chunk scales (stored exactly, so artefacts are
+    never flattened)."""
 
     def __init__(
         self,
@@ -105,9 +115,10 @@ class CodedStream:
         cfg: AdapterConfig,
         n_codebooks: int,
         layout: ChunkLayout,
+        outliers: bool = True,
     ):
         self.raw, self.survey, self.codec, self.cfg, self.k = raw, survey, codec, cfg, n_codebooks
-        self.picks = survey.plan.coded
+        self.picks, self.keep_outliers = survey.plan.coded, outliers
         self.montage = codec.montage([raw.ch_names[i] for i in self.picks]) if self.picks else None
         if self.picks:
             self.coder = ChunkCoder(
@@ -115,28 +126,37 @@ class CodedStream:
             )
         self.ola = OverlapAdd(layout)
         self.codes: list[np.ndarray] = []
+        self.frames: list[int] = []
         self.scale_codes: list[np.ndarray] = []
         self._outliers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def push(self, start: int, stop: int) -> None:
-        if not self.picks:
-            return
+    def encode(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Samples ``[start, stop)``: (volts [C, n], codes, chunk scale [C], the model's chunk
+        reconstruction [C, n] before the cross-fade)."""
         x = self.raw.get_data(picks=self.picks, start=start, stop=stop)
         codec_input, scale = self.coder.prepare(x, start)
         codes = self.codec.encode_channels(codec_input, self.k, self.montage)
         recon = self.coder.reconstruct(self.codec.decode_channels(codes, self.montage), scale, start, stop)
+        return x, codes, scale, recon
+
+    def record(self, codes: np.ndarray | None, scale: np.ndarray) -> None:
+        """Keep a chunk's codes (None: the chunk goes without tokens) and its scale."""
+        if codes is not None:
+            self.codes.append(codes)
+        self.frames.append(0 if codes is None else int(codes.shape[-1]))
+        self.scale_codes.append(scale_to_code(scale))
+
+    def push(self, start: int, stop: int) -> None:
+        if not self.picks:
+            return
+        x, codes, scale, recon = self.encode(start, stop)
         emit_start, final = self.ola.push(start, stop, recon)
         off = emit_start - start
         err = np.abs(x[:, off : off + final.shape[1]] - final)
         bad = np.argwhere(np.nan_to_num(err, nan=0.0) > self.cfg.outlier_sigma * scale[:, None])
-        if bad.size:
+        if bad.size and self.keep_outliers:
             self._outliers.append((bad[:, 0], bad[:, 1] + emit_start, x[bad[:, 0], bad[:, 1] + off]))
-        self.codes.append(codes)
-        self.scale_codes.append(scale_to_code(scale))
-
-    @property
-    def frames(self) -> list[int]:
-        return [int(c.shape[-1]) for c in self.codes]
+        self.record(codes, scale)
 
     def all_codes(self) -> np.ndarray:
         """int64 [code rows, codebooks, frames of all chunks]."""
@@ -158,3 +178,58 @@ class CodedStream:
             "outlier_value": val[order].astype(np.float32),
             "nan_runs": self.survey.nan_runs.astype(np.int64),
         }
+
+
+def reference_norm(x: np.ndarray) -> np.ndarray:
+    """Per channel ``||x - mean(x)||`` over the samples that are not NaN (the PRD's denominator)."""
+    ok = ~np.isnan(x)
+    mean = np.nanmean(np.where(ok.any(axis=1, keepdims=True), x, 0.0), axis=1, keepdims=True)
+    return np.sqrt(np.sum(np.where(ok, x - mean, 0.0) ** 2, axis=1))
+
+
+class ResidualStream:
+    """The transform layer of ``prd`` files (:mod:`eegcodec.transform`): per chunk, the coded
+    channels minus what the tokens rebuild, coded so that the chunk's median channel PRD is at
+    most ``target_prd``. With a :class:`CodedStream`, each chunk keeps its tokens only where
+    tokens plus layer take fewer bytes than the layer alone."""
+
+    def __init__(
+        self, raw: mne.io.BaseRaw, picks: list[int], layout: ChunkLayout, target_prd: float, coded=None
+    ):
+        self.raw, self.picks, self.layout, self.target, self.coded = raw, picks, layout, target_prd, coded
+        self.encoder = TransformEncoder(raw.info["sfreq"])
+        self.frames: list[bytes] = []
+
+    def push(self, start: int, stop: int) -> None:
+        if not self.picks:
+            return
+        if self.coded is None:
+            a, b = exact_span(self.layout, start, stop)
+            x = self.raw.get_data(picks=self.picks, start=a, stop=b)
+            frame, _ = self.encoder.encode(np.nan_to_num(x, nan=0.0), self.target, reference_norm(x))
+            self.frames.append(frame)
+            return
+        x, codes, scale, recon = self.coded.encode(start, stop)
+        token_bytes = codes.size * self.coded.codec.info.bits_per_code / 8
+        options = []
+        for use, chunk_recon in (
+            (True, recon),
+            (False, self.coded.coder.reconstruct(None, scale, start, stop)),
+        ):
+            ola, encoder = copy.copy(self.coded.ola), copy.copy(self.encoder)
+            emit_start, final = ola.push(start, stop, chunk_recon)
+            span = x[:, emit_start - start : emit_start - start + final.shape[1]]
+            resid = np.where(np.isnan(span), 0.0, span - final)
+            frame, _ = encoder.encode(resid, self.target, reference_norm(span))
+            options.append((len(frame) + token_bytes * use, use, frame, ola, encoder))
+        _, use, frame, self.coded.ola, self.encoder = self.pick(options)
+        self.coded.record(codes if use else None, scale)
+        self.frames.append(frame)
+
+    @staticmethod
+    def pick(options: list[tuple]) -> tuple:
+        """The option (bytes, tokens used, frame, cross-fade, encoder) with the fewest bytes."""
+        return min(options, key=lambda o: o[0])
+
+    def payload(self) -> bytes:
+        return b"".join(self.frames)

@@ -151,16 +151,25 @@ def cmd_compress(args) -> int:
     from .api import compress, often_exact_channels
     from .container import Archive
     from .errors import EegcodecError
+    from .header import PRD_RANGE
     from .models import load_codec
 
     ch_types = _parse_ch_types(args.ch_type)
     max_error = parse_volts(args.max_error) if args.max_error else None
     if (args.lossless or max_error) and args.codebooks:
         raise EegcodecError("--codebooks applies to token files; --lossless and --max-error hold no tokens")
+    if args.lossless + (max_error is not None) + (args.prd is not None) > 1:
+        raise EegcodecError("choose one of --lossless, --max-error and --prd")
+    if args.prd is not None and not PRD_RANGE[0] <= args.prd < PRD_RANGE[1]:
+        raise EegcodecError(
+            f"--prd must be at least {PRD_RANGE[0]:g} and below {PRD_RANGE[1]:g} (percent), "
+            f"got {args.prd:g}; for an exact copy use --lossless, for a bound on every sample --max-error"
+        )
     jobs, sidecars = _plan(args, _compress_suffixes(), lambda src, beside: ".eegc")
     if args.output and len(jobs) == 1 and not jobs[0][1].name.endswith(".eegc"):
         raise EegcodecError(f"output {jobs[0][1]} should end in .eegc")
-    codec = None if args.lossless or max_error else load_codec(args.model, device=args.device)
+    no_model = args.lossless or max_error or (args.prd is not None and not args.codebooks)
+    codec = None if no_model else load_codec(args.model, device=args.device)
 
     def work(src: Path, dst: Path, progress) -> None:
         data = compress(
@@ -169,6 +178,7 @@ def cmd_compress(args) -> int:
             codec,
             lossless=args.lossless,
             max_error=max_error,
+            prd=args.prd,
             n_codebooks=args.codebooks,
             anonymize=args.anonymize,
             ch_types=ch_types,
@@ -289,14 +299,17 @@ def cmd_info(args) -> int:
     )
     print(f"measured        {r['meas_date']}{'  (anonymized)' if r['anonymized'] else ''}")
     exact = r["lossless_channels"]
-    if d["mode"] == "tokens":
+    if d["mode"] in ("tokens", "prd"):
         for name, why in exact.items():
             print(f"exact           {name}: {why}")
+    if d["model"]:
         sha = d["weights_sha256"][:16]
         print(f"model           {d['model']} (weights sha256 {sha}...), {d['codebooks']} codebooks")
     print(f"mode            {d['mode']}: {d['guarantee']}")
     print("sections        " + ", ".join(f"{k} {v:,} B" for k, v in d["sections"].items()))
-    over = "codes + side data over coded channels" if d["mode"] == "tokens" else "all channels"
+    over = (
+        "codes, layer + side data over coded channels" if d["mode"] in ("tokens", "prd") else "all channels"
+    )
     print(f"bits/sample     {d['bits_per_sample']} ({over} x samples); CR16 {d['cr16']}")
     print(f"whole file      {d['file_bits_per_sample']} bits/sample over all channels")
     if d["compression_ratio_vs_source"]:
@@ -319,16 +332,23 @@ def cmd_eval(args) -> int:
     inputs = find_recordings(args.inputs)
     if args.json:
         check_output(Path(args.json), inputs, args.force)
-    codec = load_codec(args.model, device=args.device)
-    depths = args.codebooks or list(range(1, codec.info.n_codebooks + 1))
+    prds = args.prd or []
+    codec = load_codec(args.model, device=args.device) if args.codebooks or not prds else None
+    depths = args.codebooks or ([] if prds else list(range(1, codec.info.n_codebooks + 1)))
     adapter = None
     if args.set:
         changes = dict(parse_override(item) for item in args.set)
-        adapter = AdapterConfig.from_dict({**codec.info.adapter.to_dict(), **changes})
+        adapter = AdapterConfig.from_dict({**(codec.info.adapter.to_dict() if codec else {}), **changes})
     rows = []
     for src in inputs:
         rows += evaluate_file(
-            src, codec, depths, crop_seconds=args.crop, progress=_show_progress(args), adapter=adapter
+            src,
+            codec,
+            depths,
+            crop_seconds=args.crop,
+            progress=_show_progress(args),
+            adapter=adapter,
+            prds=prds,
         )
     print(format_table(rows))
     if args.json:
@@ -469,6 +489,14 @@ def _add_compress(sub) -> None:
         help="every sample of the EEG channels within this bound, guaranteed, e.g. 2uV; no model",
     )
     c.add_argument(
+        "--prd",
+        type=float,
+        metavar="PERCENT",
+        help="code the EEG channels with the multichannel transform coder so that each chunk's median "
+        "channel PRD is at most this (e.g. 10); no model, unless --codebooks puts model tokens under it "
+        "(kept only where they save bits)",
+    )
+    c.add_argument(
         "--anonymize",
         action="store_true",
         help="remove subject identity and measurement date from the stored header",
@@ -546,7 +574,20 @@ def _add_eval(sub) -> None:
         "SNR, Pearson r, spectral error.",
     )
     e.add_argument("inputs", nargs="+", metavar="INPUT")
-    e.add_argument("--codebooks", type=int, nargs="+", metavar="N", help="depths to evaluate (default: all)")
+    e.add_argument(
+        "--codebooks",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="depths to evaluate (default: all, unless --prd)",
+    )
+    e.add_argument(
+        "--prd",
+        type=float,
+        nargs="+",
+        metavar="PERCENT",
+        help="also evaluate compress --prd files at these targets (transform layer, no model)",
+    )
     e.add_argument(
         "--crop",
         type=float,

@@ -7,7 +7,8 @@ Layout (all integers little-endian; see ``docs/FORMAT.md``)::
       HEAD  JSON header (UTF-8)
       CODE  codes, ceil(log2(codebook_size)) bits each, MSB first, order [channel, codebook, frame]
       SIDE  zstd of the side arrays listed in header["side"] (name, dtype, shape, offset)
-      RAWC  zstd of the losslessly stored channels, float64 [n_lossless, n_samples]
+      RAWC  the channels stored exactly or within a bound: one frame per chunk (:mod:`eegcodec.exact`)
+      RESD  version 4: the transform layer of ``prd`` files, one frame per chunk (:mod:`eegcodec.transform`)
       INFO  zstd of the recording's measurement info as FIF bytes (mne.io.write_info)
       END.  empty: marks a complete file
 
@@ -29,12 +30,19 @@ from .errors import CorruptFileError
 from .header import ArraySpec, Header
 
 MAGIC = b"EEGC"
-VERSION = 3
+VERSION = 4
 #: versions this reader takes (1: float32 scales and steps; 2: float64 exact channels, no
-#: section digests; see docs/FORMAT.md)
-READABLE = (1, 2, 3)
+#: section digests; 3: no RESD section; see docs/FORMAT.md)
+READABLE = (1, 2, 3, 4)
 MAX_HEAD_BYTES = 64 * 2**20
-SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"INFO", b"END.")
+SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"RESD", b"INFO", b"END.")
+
+
+def sections(version: int) -> tuple[bytes, ...]:
+    """The section tags of a version-``version`` file, in order."""
+    return SECTION_ORDER if version >= 4 else tuple(t for t in SECTION_ORDER if t != b"RESD")
+
+
 _SECTION_HEAD = struct.Struct("<4sQ")
 
 
@@ -146,6 +154,7 @@ class Archive:
     raw_channels : payload of the RAWC section (version 3: one zstd frame per chunk,
         :mod:`eegcodec.exact`; versions 1-2: one zstd stream of float64 samples).
     info_fif : payload of the INFO section (zstd of FIF bytes).
+    residual : payload of the RESD section (version 4; :mod:`eegcodec.transform` frames).
     """
 
     header: Header
@@ -153,11 +162,18 @@ class Archive:
     side: bytes = b""
     raw_channels: bytes = b""
     info_fif: bytes = b""
+    residual: bytes = b""
     section_sizes: dict[str, int] = field(default_factory=dict)
 
     def payloads(self) -> dict[bytes, bytes]:
         """Section payloads; HEAD binds the others by their SHA-256 (a spliced file is refused)."""
-        body = {b"CODE": self.codes, b"SIDE": self.side, b"RAWC": self.raw_channels, b"INFO": self.info_fif}
+        body = {
+            b"CODE": self.codes,
+            b"SIDE": self.side,
+            b"RAWC": self.raw_channels,
+            b"RESD": self.residual,
+            b"INFO": self.info_fif,
+        }
         head = self.header.to_json()
         head["sections"] = {
             tag.decode(): hashlib.sha256(payload).hexdigest() for tag, payload in body.items()
@@ -187,7 +203,7 @@ class Archive:
             digests = head.pop("sections", None) if isinstance(head, dict) else None
             if not isinstance(digests, dict):
                 raise CorruptFileError(f"{source} has no section digests in its header")
-            for tag in SECTION_ORDER[1:-1]:
+            for tag in sections(version)[1:-1]:
                 if digests.get(tag.decode()) != hashlib.sha256(found[tag]).hexdigest():
                     raise CorruptFileError(
                         f"{source} is damaged or spliced: section {tag.decode()} does not belong to this "
@@ -204,6 +220,7 @@ class Archive:
             codes=found[b"CODE"],
             side=found[b"SIDE"],
             raw_channels=found[b"RAWC"],
+            residual=found.get(b"RESD", b""),
             info_fif=found[b"INFO"],
             section_sizes=sizes,
         )
@@ -222,7 +239,7 @@ def _read_sections(data: bytes, source: str) -> tuple[int, dict[bytes, bytes]]:
     if flags != 0:
         raise CorruptFileError(f"{source} is damaged: reserved header bits are set ({flags:#06x})")
     pos, found = 8, {}
-    for expected in SECTION_ORDER:
+    for expected in sections(version):
         if pos + _SECTION_HEAD.size > len(data):
             raise CorruptFileError(f"{source} is truncated (section {expected.decode()} missing)")
         tag, length = _SECTION_HEAD.unpack_from(data, pos)

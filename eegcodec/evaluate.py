@@ -29,18 +29,23 @@ def evaluate_raw(
     progress: bool = False,
     adapter: AdapterConfig | None = None,
     on_reconstruction=None,
+    prds: list[float] = (),
 ) -> list[dict]:
-    """One row per depth: bps, CR16, PRD, SNR, r, spectral error, band power errors, speeds.
+    """One row per depth (token files of ``codec``), then one per target PRD (``prd`` files,
+    transform layer only): bps, CR16, PRD, SNR, r, spectral error, band power errors, speeds.
 
     ``adapter`` overrides the model's adapter settings (for experiments);
-    ``on_reconstruction(depth, coded_names, decompressed_raw)`` sees each reconstruction.
+    ``on_reconstruction(setting, coded_names, decompressed_raw)`` sees each reconstruction
+    (``setting``: the depth, or ``"prd<=P"``).
     """
     from tqdm import tqdm
 
+    settings = [(k, dict(n_codebooks=k, adapter=adapter)) for k in depths]
+    settings += [(f"prd<={p:g}", dict(prd=p)) for p in prds]
     rows = []
-    for k in tqdm(depths, desc=name, disable=not progress, leave=False):
+    for k, kwargs in tqdm(settings, desc=name, disable=not progress, leave=False):
         t0 = time.perf_counter()
-        data = compress_raw(raw, codec, n_codebooks=k, adapter=adapter)
+        data = compress_raw(raw, None if "prd" in kwargs else codec, **kwargs)
         t1 = time.perf_counter()
         arc = Archive.from_bytes(data)
         rec = decompress_archive(arc, codec)
@@ -50,12 +55,14 @@ def evaluate_raw(
         y = rec.get_data(picks=coded)
         if on_reconstruction is not None:
             on_reconstruction(k, coded, rec)
-        bps = bits_per_sample(arc.section_sizes["CODE"] + arc.section_sizes["SIDE"], len(coded), raw.n_times)
+        sizes = arc.section_sizes
+        bps = bits_per_sample(sizes["CODE"] + sizes["SIDE"] + sizes.get("RESD", 0), len(coded), raw.n_times)
         dur = raw.n_times / raw.info["sfreq"]
         rows.append(
             {
                 "file": name,
-                "model": codec.info.name,
+                "model": codec.info.name if "prd" not in kwargs else "transform",
+                "mode": arc.header.mode,
                 "codebooks": k,
                 "bits_per_sample": bps,
                 "cr16": 16 / bps,
@@ -78,11 +85,14 @@ def evaluate_file(
     crop_seconds: float | None = None,
     progress: bool = False,
     adapter: AdapterConfig | None = None,
+    prds: list[float] = (),
 ) -> list[dict]:
     raw = read_raw(path, preload=True)
     if crop_seconds:
         raw.crop(0, min(crop_seconds, raw.times[-1]), include_tmax=False)
-    return evaluate_raw(raw, codec, depths, name=Path(path).name, progress=progress, adapter=adapter)
+    return evaluate_raw(
+        raw, codec, depths, name=Path(path).name, progress=progress, adapter=adapter, prds=prds
+    )
 
 
 def _worst(raw, coded: list[int], x: np.ndarray, y: np.ndarray, n: int = 3) -> dict[str, float]:
@@ -96,7 +106,7 @@ def format_table(rows: list[dict]) -> str:
     """Markdown table of evaluation rows."""
     cols = [
         ("file", "file", "{}"),
-        ("codebooks", "N", "{}"),
+        ("codebooks", "N / target", "{}"),
         ("bits_per_sample", "bits/sample", "{:.3f}"),
         ("cr16", "CR16", "{:.1f}"),
         ("prd_percent", "PRD %", "{:.1f}"),

@@ -254,7 +254,8 @@ def save_tiny_dac(path: Path, name: str, adapter) -> Path:
 
 
 def reference_files(tmp: Path):
-    """Two valid files (different channel counts), their decoded samples, and the codec."""
+    """Three valid files (tokens with 4 and 3 channels; a ``prd`` file with its transform layer),
+    their decoded samples, and the codec."""
     import mne
 
     from .adapt import AdapterConfig
@@ -270,7 +271,11 @@ def reference_files(tmp: Path):
     codec = load_codec(path)
     files = []
     rng = np.random.default_rng(0)
-    for n_ch, seconds in ((4, 9.3), (3, 6.0)):
+    for n_ch, seconds, kwargs in (
+        (4, 9.3, {"n_codebooks": 2}),
+        (3, 6.0, {"n_codebooks": 2}),
+        (3, 9.0, {"prd": 5}),
+    ):
         n = int(seconds * 160)
         x = np.cumsum(rng.normal(0, 2e-6, (n_ch, n)), axis=1) + rng.normal(0, 10e-6, (n_ch, n))
         x[0, 50:70] = np.nan
@@ -280,7 +285,7 @@ def reference_files(tmp: Path):
         info = mne.create_info([f"C{i}" for i in range(n_ch)] + ["STI"], 160.0, ["eeg"] * n_ch + ["stim"])
         raw = mne.io.RawArray(np.vstack([x, stim]), info, verbose="error")
         raw.set_annotations(mne.Annotations([1.0, 2.5], [0.5, 0.0], ["a", "b"]))
-        data = compress_raw(raw, codec, n_codebooks=2)
+        data = compress_raw(raw, codec, **kwargs)
         files.append((data, decompress(data, codec=codec).get_data()))
     return files, codec
 
@@ -305,8 +310,8 @@ def fuzz(
         slowest, largest = 0.0, 0
         for i in range(cases):
             kind = kinds[i % len(kinds)]
-            j = int(rng.integers(2))
-            (data, ref), (other, _) = files[j], files[1 - j]
+            j, o = rng.choice(len(files), size=2, replace=False)
+            (data, ref), (other, _) = files[j], files[o]
             mutant = mutate(kind, data, other, rng, bombs)
             outcome, detail, seconds, peak = run_case(mutant, codec, ref, timeout, memory)
             counts[(kind, outcome)] += 1

@@ -1,7 +1,7 @@
 """The typed ``.eegc`` header: every value type- and range-checked before anything is allocated.
 
 :class:`Header` is what the ``HEAD`` section's JSON means. :meth:`Header.from_json` takes
-the parsed JSON of any readable format version (1-3), checks each value against its type,
+the parsed JSON of any readable format version (1-4), checks each value against its type,
 its range and the other values (channel lists cover the channels once, the chunk layout
 implies the frame counts, the side arrays' shapes follow the channel and chunk counts), and
 raises :class:`~eegcodec.errors.CorruptFileError` with one line naming the field otherwise.
@@ -25,7 +25,7 @@ from .adapt import AdapterConfig, ChunkAdapter, ChunkLayout
 from .errors import CorruptFileError, EegcodecError
 
 #: format versions whose headers this module reads
-VERSIONS = (1, 2, 3)
+VERSIONS = (1, 2, 3, 4)
 #: bounds that no real recording reaches; a header past them is damaged or forged
 MAX_CHANNELS = 65536
 MAX_SAMPLES = 2**40
@@ -62,7 +62,14 @@ SIDE_SHAPES = {
         "nan_runs": "R3",
     },
 }
-SIDE_SHAPES[3] = SIDE_SHAPES[2]
+SIDE_SHAPES[3] = SIDE_SHAPES[4] = SIDE_SHAPES[2]
+#: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4)
+SIDE_SHAPES_NO_TOKENS = {"nan_runs": "R3"}
+#: what a file may promise, per version
+MODES = {1: ("tokens",), 2: ("tokens",), 3: ("tokens", "lossless", "max_error")}
+MODES[4] = (*MODES[3], "prd")
+#: a target PRD (%) outside this range is refused
+PRD_RANGE = (0.1, 100.0)
 
 
 def _where(path: str) -> str:
@@ -228,9 +235,10 @@ class Header:
     """The ``HEAD`` section, typed. Field meanings: ``docs/FORMAT.md``.
 
     ``coded`` / ``lossless`` are channel indices (into ``recording.ch_names``);
-    ``chunk_frames`` the code frames of each chunk; ``exact_frames`` (version 3) the
-    compressed size in bytes of each chunk's frame in ``RAWC``; ``info_bytes`` (version 3)
-    the inflated size of ``INFO``.
+    ``chunk_frames`` the code frames of each chunk (``prd`` files: 0 for a chunk without
+    tokens; no entry when ``codebooks`` is 0); ``exact_frames`` (version 3) the compressed size
+    in bytes of each chunk's frame in ``RAWC``; ``residual_frames`` (version 4, ``prd`` files)
+    the same for ``RESD``; ``info_bytes`` (version 3) the inflated size of ``INFO``.
     """
 
     recording: Recording
@@ -238,7 +246,7 @@ class Header:
     coded: list[int]
     lossless: list[int]
     lossless_reasons: dict[int, str]
-    model: ModelRef | None  #: None when no channel is coded (lossless and max-error files)
+    model: ModelRef | None  #: None when the file holds no tokens
     codebooks: int
     code_rows: int
     montage: dict | None
@@ -253,11 +261,14 @@ class Header:
     info_bytes: int | None = None
     eegcodec_version: str = ""
     created: str = ""
-    version: int = 3
-    #: what the file guarantees: "tokens" (the model's codes), "lossless", or "max_error"
-    #: (every sample of the EEG-type channels within ``max_error`` volts)
+    version: int = 4
+    #: what the file guarantees: "tokens" (the model's codes), "lossless", "max_error"
+    #: (every sample of the EEG-type channels within ``max_error`` volts) or "prd" (each
+    #: chunk's median channel PRD at most ``target_prd`` percent)
     mode: str = "tokens"
     max_error: float | None = None
+    target_prd: float | None = None
+    residual_frames: list[int] = field(default_factory=list)
 
     # -- derived ------------------------------------------------------------------
 
@@ -279,9 +290,14 @@ class Header:
         return -(-self.recording.n_samples // self.baseline_spacing)
 
     @property
+    def has_tokens(self) -> bool:
+        """Whether the coded channels carry model tokens (a model is needed to decode them)."""
+        return bool(self.coded) and self.codebooks > 0
+
+    @property
     def code_count(self) -> int:
         """Codes in ``CODE``: rows x codebooks x frames."""
-        return self.code_rows * self.codebooks * sum(self.chunk_frames) if self.coded else 0
+        return self.code_rows * self.codebooks * sum(self.chunk_frames) if self.has_tokens else 0
 
     @property
     def side_nbytes(self) -> int:
@@ -318,6 +334,9 @@ class Header:
             out["exact"] = {"frame_bytes": self.exact_frames}
             out["info_bytes"] = self.info_bytes
             out["fidelity"] = {"mode": self.mode, "max_error_volts": self.max_error}
+        if self.version >= 4:
+            out["fidelity"]["target_prd"] = self.target_prd
+            out["residual"] = {"frame_bytes": self.residual_frames}
         return out
 
     @classmethod
@@ -329,17 +348,14 @@ class Header:
             raise CorruptFileError("header is not a JSON object")
         if version < 3 and {"sections", "exact", "info_bytes", "fidelity"} & set(d):
             raise CorruptFileError(f"header holds fields of version 3 in a version-{version} file")
+        if version < 4 and "residual" in d:
+            raise CorruptFileError(f"header holds fields of version 4 in a version-{version} file")
         rec = Recording.from_json(_need(d, "recording", dict, "recording"))
         coded, lossless, reasons = _channels(_need(d, "channels", dict, "channels"), len(rec.ch_names))
-        model = _need(d, "model", dict, "model", optional=version >= 3 and not coded)
-        model = None if model is None else ModelRef.from_json(model)
-        codebooks = _int(d, "codebooks", "codebooks", 1 if coded else 0, 256)
-        code_rows = _int(d, "code_rows", "code_rows", 0, len(coded), optional=True)
-        code_rows = len(coded) if code_rows is None else code_rows  # files before 0.2
-        if (code_rows == 0) != (not coded):
-            raise CorruptFileError(
-                f"{_where('code_rows')} = {code_rows} does not fit {len(coded)} coded channels"
-            )
+        mode, bound, target = "tokens", None, None
+        if version >= 3:
+            mode, bound, target = _fidelity(_need(d, "fidelity", dict, "fidelity"), bool(coded), version)
+        codebooks, model, code_rows = _tokens(d, len(coded), mode, version)
         chunks = _need(d, "chunks", dict, "chunks")
         length = _int(chunks, "length", "chunks.length", 2, 2**31)
         overlap = _int(chunks, "overlap", "chunks.overlap", 0, length // 2)
@@ -363,14 +379,28 @@ class Header:
             eegcodec_version=str(d.get("eegcodec_version", "")),
             created=str(d.get("created", "")),
             version=version,
+            mode=mode,
+            max_error=bound,
+            target_prd=target,
         )
         header.chunk_frames = header._frames(chunks)
         header.side = header._side_index(_need(d, "side", list, "side"))
         if version >= 3:
             header.exact_frames = header._exact_frames(_need(d, "exact", dict, "exact"))
             header.info_bytes = _int(d, "info_bytes", "info_bytes", 0, MAX_INFO_BYTES)
-            header.mode, header.max_error = _fidelity(_need(d, "fidelity", dict, "fidelity"), bool(coded))
+        if version >= 4:
+            header.residual_frames = header._residual_frames(_need(d, "residual", dict, "residual"))
         return header
+
+    def _residual_frames(self, residual: dict) -> list[int]:
+        """Compressed size of each chunk's frame in ``RESD`` (one per chunk of a ``prd`` file)."""
+        want = self.n_chunks if self.mode == "prd" and self.coded else 0
+        frames = _int_list(residual, "frame_bytes", "residual.frame_bytes", 0, 2**40, want)
+        if len(frames) != want:
+            raise CorruptFileError(
+                f"{_where('residual.frame_bytes')} has {len(frames)} entries, expected {want}"
+            )
+        return frames
 
     def _exact_frames(self, exact: dict) -> list[int]:
         """Compressed size of each chunk's frame in ``RAWC`` (one per chunk with exact channels)."""
@@ -385,9 +415,9 @@ class Header:
     def _frames(self, chunks: dict) -> list[int]:
         """Code frames per chunk, checked against what the layout and the adapter imply."""
         frames = _int_list(chunks, "frames", "chunks.frames", 0, 2**31, self.n_chunks if self.coded else 0)
-        if not self.coded:
+        if not self.has_tokens:
             if frames:
-                raise CorruptFileError(f"{_where('chunks.frames')} lists frames but no channel is coded")
+                raise CorruptFileError(f"{_where('chunks.frames')} lists frames but the file holds no tokens")
             return frames
         if len(frames) != self.n_chunks:
             raise CorruptFileError(
@@ -405,7 +435,7 @@ class Header:
         for i, got in enumerate(frames):
             start = i * stride
             want = adapter.n_frames(min(start + length, n) - start)
-            if got != want:
+            if got != want and not (got == 0 and self.mode == "prd"):  # prd: a chunk may go without
                 raise CorruptFileError(
                     f"{_where('chunks.frames')}[{i}] = {got}, the chunk's length implies {want}"
                 )
@@ -413,8 +443,13 @@ class Header:
 
     def _side_index(self, index: list) -> list[ArraySpec]:
         """The side arrays, in order, contiguous, with the shapes the header's counts imply."""
-        allowed = SIDE_SHAPES[1 if self.version == 1 else self.version]
-        sizes = {"C": len(self.coded), "K": self.n_knots, "N": self.n_chunks if self.coded else 0, "3": 3}
+        allowed = SIDE_SHAPES[self.version] if self.has_tokens or not self.coded else SIDE_SHAPES_NO_TOKENS
+        sizes = {
+            "C": len(self.coded),
+            "K": self.n_knots,
+            "N": self.n_chunks if self.has_tokens else 0,
+            "3": 3,
+        }
         free: dict[str, int] = {}
         bound = max(1, len(self.coded)) * self.recording.n_samples
         specs, offset = [], 0
@@ -472,8 +507,28 @@ class Header:
             raise CorruptFileError(
                 f"RAWC section holds {sizes.get('RAWC', 0)} bytes, the header lists {sum(self.exact_frames)}"
             )
+        if self.version >= 4 and sizes.get("RESD", 0) != sum(self.residual_frames):
+            raise CorruptFileError(
+                f"RESD section holds {sizes.get('RESD', 0)} bytes, "
+                f"the header lists {sum(self.residual_frames)}"
+            )
         if not self.lossless and sizes.get("RAWC", 0) > 64:
             raise CorruptFileError("RAWC section holds data but no channel is stored exactly")
+
+
+def _tokens(d: dict, n_coded: int, mode: str, version: int) -> tuple[int, ModelRef | None, int]:
+    """(codebooks, model, code rows): a model exactly when the coded channels carry tokens."""
+    codebooks = _int(d, "codebooks", "codebooks", 1 if n_coded and mode != "prd" else 0, 256)
+    tokens = n_coded > 0 and codebooks > 0
+    model = _need(d, "model", dict, "model", optional=version >= 3 and not tokens)
+    if model is not None and not tokens:
+        raise CorruptFileError(f"{_where('model')} names a model but the file holds no tokens")
+    model = None if model is None else ModelRef.from_json(model)
+    code_rows = _int(d, "code_rows", "code_rows", 0, n_coded, optional=True)
+    code_rows = n_coded if code_rows is None else code_rows  # files before 0.2
+    if (code_rows == 0) != (not tokens):
+        raise CorruptFileError(f"{_where('code_rows')} = {code_rows} does not fit {n_coded} coded channels")
+    return codebooks, model, code_rows
 
 
 def _channels(channels: dict, n_ch: int) -> tuple[list[int], list[int], dict[int, str]]:
@@ -500,14 +555,20 @@ def _channels(channels: dict, n_ch: int) -> tuple[list[int], list[int], dict[int
     return coded, lossless, {int(k): v for k, v in reasons.items()}
 
 
-def _fidelity(d: dict, coded: bool) -> tuple[str, float | None]:
+def _fidelity(d: dict, coded: bool, version: int) -> tuple[str, float | None, float | None]:
+    """(mode, max error in volts or None, target PRD in % or None), checked against each other."""
     mode = _need(d, "mode", str, "fidelity.mode")
-    if mode not in ("tokens", "lossless", "max_error") or (mode == "tokens") != coded:
+    if mode not in MODES[version] or ((mode == "tokens") != coded and mode != "prd"):
         raise CorruptFileError(f"{_where('fidelity.mode')} = {mode!r} does not fit the file's channels")
     bound = _need(d, "max_error_volts", float, "fidelity.max_error_volts", optional=True)
     if (bound is None) != (mode != "max_error") or (bound is not None and not 0 < bound < MAX_VOLTS_BOUND):
         raise CorruptFileError(f"{_where('fidelity.max_error_volts')} = {bound!r} does not fit mode {mode!r}")
-    return mode, bound
+    target = _need(d, "target_prd", float, "fidelity.target_prd", optional=True) if version >= 4 else None
+    if (target is None) != (mode != "prd") or (
+        target is not None and not PRD_RANGE[0] <= target < PRD_RANGE[1]
+    ):
+        raise CorruptFileError(f"{_where('fidelity.target_prd')} = {target!r} does not fit mode {mode!r}")
+    return mode, bound, target
 
 
 def _annotations(d: dict) -> dict:

@@ -6,13 +6,8 @@ of them, at lags -1, 0 and +1: those channels are fully known to the decoder). T
 coefficients are fitted by least squares per chunk and channel, rounded to integers
 with :data:`SHIFT` fractional bits; the prediction is integer arithmetic
 (``(sum(coef * sample) + 2**(SHIFT-1)) >> SHIFT``), so encoder and decoder agree bit for
-bit on any machine. The residuals are entropy coded with ``constriction``'s ANS coder:
-each residual becomes a bucket symbol (0; or sign and ``1 + floor(log2 |r|)``) coded with
-a categorical model chosen per block of :data:`BLOCK` samples from :data:`N_CLASSES`
-scale classes (the class is sent), plus the bits below the leading one, sent raw.
-The class tables are two-sided geometric distributions computed with IEEE-exact
-operations (+, -, *, /, sqrt) and integer fixed-point powers, so they are identical
-everywhere.
+bit on any machine. The residuals are entropy coded by :mod:`eegcodec.entropy` with one
+scale class per block of :data:`BLOCK` samples (the class is sent).
 
 Frame layout (all little-endian)::
 
@@ -25,14 +20,12 @@ Frame layout (all little-endian)::
 
 from __future__ import annotations
 
-import math
 import struct
-from functools import cache
 
-import constriction
 import numpy as np
 import zstandard
 
+from . import entropy
 from .errors import CorruptFileError
 
 ORDER = 12
@@ -40,84 +33,11 @@ CROSS = 4
 LAGS = (-1, 0, 1)
 SHIFT = 14
 BLOCK = 256
-N_CLASSES = 64
-N_BUCKETS = 33  # |r| < 2**32
+#: residual classes: mean |r| = 2 ** ((class - CLASS_OFFSET) / 2) (:mod:`eegcodec.entropy`)
+CLASS_OFFSET = 4
 MAX_COEF = 2**20
 #: samples at or beyond this (in grid units) are not predicted (the integer sums could overflow)
 MAX_SAMPLE = 2**24
-
-
-# ----------------------------------------------------------------------------- tables
-
-
-def _theta_fixed(cls: int) -> int:
-    """The class's geometric ratio theta as an integer over 2**32: mean |r| = 2**(cls/2 - 2)."""
-    m = 0.25 * (2.0 ** (cls // 2)) * (math.sqrt(2.0) if cls % 2 else 1.0)  # exact ops only
-    theta = (math.sqrt(1.0 + m * m) - 1.0) / m  # two-sided geometric with mean |r| = m
-    return int(theta * 2**32)
-
-
-def _pow_fixed(t: int, e: int) -> int:
-    """(t / 2**32) ** e as an integer over 2**32 (square and multiply, truncating)."""
-    out, base = 1 << 32, t
-    while e:
-        if e & 1:
-            out = (out * base) >> 32
-        base = (base * base) >> 32
-        e >>= 1
-    return out
-
-
-@cache
-def _model(cls: int):
-    """The categorical model of class ``cls`` over the 2 * N_BUCKETS - 1 bucket symbols."""
-    t = _theta_fixed(cls)
-    weights = [1 << 32]  # symbol 0: r == 0 (relative weight theta**0)
-    for b in range(
-        1, N_BUCKETS
-    ):  # |r| in [2**(b-1), 2**b): sum of theta**k = (theta**lo - theta**hi) / (1 - theta)
-        lo, hi = 1 << (b - 1), 1 << b
-        mass = ((_pow_fixed(t, lo) - _pow_fixed(t, hi)) << 32) // max((1 << 32) - t, 1)
-        weights += [mass, mass]  # positive, negative
-    probs = np.array([max(w, 1) for w in weights], dtype=np.float64)  # integers: exact in float64
-    return constriction.stream.model.Categorical(probs / probs.sum(), perfect=False)
-
-
-def _symbols(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Residuals int64 [n] -> (bucket symbols int32, extra bit counts, extra bit values)."""
-    mag = np.abs(r)
-    nz = mag > 0
-    bucket = np.frexp(mag.astype(np.float64))[1].astype(np.int64)  # bit length: exact below 2**53
-    sym = np.where(nz, 2 * bucket - (r > 0), 0).astype(np.int32)
-    nbits = np.maximum(bucket - 1, 0)
-    extra = np.where(nz, mag - (1 << (bucket - 1).clip(0)), 0)
-    return sym, nbits, extra
-
-
-def _pack_bits(values: np.ndarray, nbits: np.ndarray) -> bytes:
-    """Concatenate ``nbits[i]`` low bits of each value, most significant first."""
-    if not nbits.sum():
-        return b""
-    width = int(nbits.max())
-    shifts = np.arange(width - 1, -1, -1, dtype=np.int64)
-    bits = (values[:, None] >> shifts) & 1
-    keep = shifts[None, :] < nbits[:, None]
-    return np.packbits(bits[keep].astype(np.uint8)).tobytes()
-
-
-def _unpack_bits(data: bytes, nbits: np.ndarray) -> np.ndarray:
-    total = int(nbits.sum())
-    if total == 0:
-        return np.zeros(nbits.shape, np.int64)
-    if total > 8 * len(data):
-        raise CorruptFileError("lossless frame is truncated (raw bits)")
-    bits = np.unpackbits(np.frombuffer(data, np.uint8))[:total].astype(np.int64)
-    ends = np.cumsum(nbits)
-    pos = np.arange(total) - np.repeat(ends - nbits, nbits)  # position within its value
-    weights = np.left_shift(1, np.repeat(nbits, nbits) - 1 - pos)
-    out = np.zeros(nbits.shape, np.int64)
-    np.add.at(out, np.repeat(np.arange(nbits.size), nbits), bits * weights)
-    return out
 
 
 # ----------------------------------------------------------------------------- prediction
@@ -203,17 +123,10 @@ def encode_ints(k: np.ndarray) -> bytes:
         residuals.append(k[c] - _predict_encoder(k, c, cross, coef))
     r = np.stack(residuals) if residuals else np.zeros((0, n), np.int64)
     n_blocks = -(-n // BLOCK)
-    classes = np.zeros((c_all, n_blocks), np.uint8)
-    for b in range(n_blocks):
-        mean = np.abs(r[:, b * BLOCK : (b + 1) * BLOCK]).mean(axis=1)
-        classes[:, b] = np.clip(np.round(2 * np.log2(np.maximum(mean, 1e-9)) + 4), 0, N_CLASSES - 1)
-    sym, nbits, extra = _symbols(r.ravel())
-    sym = sym.reshape(c_all, n)
-    coder = constriction.stream.stack.AnsCoder()
-    for c in reversed(range(c_all)):
-        for b in reversed(range(n_blocks)):
-            coder.encode_reverse(sym[c, b * BLOCK : (b + 1) * BLOCK], _model(int(classes[c, b])))
-    words = coder.get_compressed()
+    sizes = np.diff(np.minimum(np.arange(n_blocks + 1) * BLOCK, n))
+    means = np.add.reduceat(np.abs(r), np.arange(n_blocks) * BLOCK, axis=1) / sizes if n else r[:, :0]
+    classes = entropy.classes_for(means, CLASS_OFFSET)
+    words, raw_bits = entropy.encode(r.ravel(), classes.ravel(), np.tile(sizes, c_all), CLASS_OFFSET)
     zhead = zstandard.ZstdCompressor(level=10).compress(b"".join(head) + classes.tobytes())
     return b"".join(
         [
@@ -221,7 +134,7 @@ def encode_ints(k: np.ndarray) -> bytes:
             zhead,
             struct.pack("<I", words.size),
             words.astype("<u4").tobytes(),
-            _pack_bits(extra, nbits),
+            raw_bits,
         ]
     )
 
@@ -274,25 +187,14 @@ def _descriptors(head: memoryview, c_all: int, n: int, n_blocks: int):
     if len(head) != pos + c_all * n_blocks:
         raise CorruptFileError("lossless frame is damaged (block classes)")
     classes = np.frombuffer(head[pos:], np.uint8).reshape(c_all, n_blocks)
-    if classes.size and classes.max() >= N_CLASSES:
+    if classes.size and classes.max() >= entropy.N_CLASSES:
         raise CorruptFileError("lossless frame is damaged (class)")
     return fits, classes
 
 
 def _residuals(words: np.ndarray, classes: np.ndarray, c_all: int, n: int, raw_bits: bytes) -> np.ndarray:
     """The residuals int64 [C, n] from the ANS words and the raw bits."""
-    decoder = constriction.stream.stack.AnsCoder(words)
     n_blocks = classes.shape[1]
-    sym = np.zeros((c_all, n), np.int32)
-    for c in range(c_all):
-        for b in range(n_blocks):
-            sym[c, b * BLOCK : (b + 1) * BLOCK] = decoder.decode(
-                _model(int(classes[c, b])), min(BLOCK, n - b * BLOCK)
-            )
-    if sym.size and sym.max() >= 2 * N_BUCKETS - 1:
-        raise CorruptFileError("lossless frame is damaged (symbol)")
-    bucket = (sym.astype(np.int64) + 1) // 2
-    nbits = np.maximum(bucket - 1, 0).ravel()
-    extra = _unpack_bits(raw_bits, nbits).reshape(sym.shape)
-    mag = np.where(bucket > 0, (1 << (bucket - 1).clip(0)) + extra, 0)
-    return np.where(sym % 2 == 1, mag, -mag)
+    sizes = np.diff(np.minimum(np.arange(n_blocks + 1) * BLOCK, n))
+    values = entropy.decode(words, raw_bits, classes.ravel(), np.tile(sizes, c_all), CLASS_OFFSET)
+    return values.reshape(c_all, n)

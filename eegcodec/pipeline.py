@@ -18,15 +18,16 @@ import numpy as np
 import zstandard
 
 from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
-from .chunks import ChunkCoder, CodedStream, ExactStream, exact_span
+from .chunks import ChunkCoder, CodedStream, ExactStream, ResidualStream, exact_span
 from .codecs.base import Codec
 from .container import Archive, pack_arrays, pack_codes, unpack_codes
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .exact import decode_block, decode_legacy
-from .header import Header, ModelRef, Recording
+from .header import PRD_RANGE, Header, ModelRef, Recording
 from .montage import Montage
 from .reader import MAX_VOLTS, annotations_from_json, check_archive
 from .survey import Survey, exact_survey, survey_recording
+from .transform import TransformDecoder
 from .version import __version__
 
 Progress = Callable[[int, int], None]
@@ -68,6 +69,7 @@ def compress_raw(
     n_codebooks: int | None = None,
     lossless: bool = False,
     max_error: float | None = None,
+    prd: float | None = None,
     anonymize: bool = False,
     adapter: AdapterConfig | None = None,
     progress: Progress | None = None,
@@ -79,58 +81,113 @@ def compress_raw(
     ----------
     raw : any MNE raw (preloaded or not; samples are read chunk by chunk). Volts.
     codec : the model, from :func:`eegcodec.load_codec` (unused, may be None, with
-        ``lossless`` or ``max_error``).
+        ``lossless``, ``max_error``, or ``prd`` without ``n_codebooks``).
     n_codebooks : codebook depth, 1..``codec.info.n_codebooks`` (default: the model's
-        ``default_codebooks``).
+        ``default_codebooks``; with ``prd``: no tokens unless given).
     lossless : store every channel exactly (the file's own integer samples; float data bit
         for bit), coded across channels (:mod:`eegcodec.lossless`).
     max_error : volts; every sample of the EEG-type channels comes back within it
         (guaranteed), the other channels exactly.
+    prd : percent; the EEG-type channels are coded by the multichannel transform coder
+        (:mod:`eegcodec.transform`; on top of ``n_codebooks`` of model tokens where they save
+        bits) so that each chunk's median channel PRD is at most ``prd``; the others exactly.
     anonymize : drop subject identity and measurement date (``mne.io.Raw.anonymize``).
     adapter : override the model's adapter settings (must match its training to be useful).
     progress : called as ``progress(samples_done, n_samples)``.
     source : optional ``{"name", "bytes"}`` of the input file, kept in the header.
     """
-    mode = _mode(codec, n_codebooks, lossless, max_error)
-    k = 0 if mode != "tokens" else codec.info.default_codebooks if n_codebooks is None else int(n_codebooks)
-    cfg = adapter or (codec.info.adapter if mode == "tokens" else AdapterConfig())
+    mode = _mode(codec, n_codebooks, lossless, max_error, prd)
+    k = _depth(mode, codec, n_codebooks)
+    cfg = adapter or (codec.info.adapter if k else AdapterConfig())
     if raw.n_times < 2:
         raise EegcodecError("recording has fewer than 2 samples; nothing to compress")
     if anonymize:
         raw = raw.copy().anonymize(verbose="error")
         source = {**source, "name": None} if source else source  # file names often carry subject identity
+    fields = dict(anonymize=anonymize, source=source, mode=mode, max_error=max_error, target_prd=prd)
+    data = _compress(raw, codec, k, cfg, progress, fields)
+    if mode == "prd" and k:  # the tokens must earn their place: never bigger than the layer alone
+        plain = _compress(raw, None, 0, AdapterConfig(), None, fields)
+        data = _smaller(data, plain)
+    return data
+
+
+def _smaller(layered: bytes, plain: bytes) -> bytes:
+    """The layered file unless the transform layer alone is smaller."""
+    return min(layered, plain, key=len)
+
+
+def _compress(
+    raw: mne.io.BaseRaw,
+    codec: Codec | None,
+    k: int,
+    cfg: AdapterConfig,
+    progress: Progress | None,
+    fields: dict,
+) -> bytes:
+    """One pass over the samples with the streams the mode needs; ``fields`` go to the header."""
+    mode, max_error, prd = fields["mode"], fields["max_error"], fields["target_prd"]
     why = f"{mode.replace('_', '-')} mode"  # every channel exact, in the header's words
-    survey = survey_recording(raw, cfg) if mode == "tokens" else exact_survey(raw, why)
+    survey = survey_recording(raw, cfg) if mode in ("tokens", "prd") else exact_survey(raw, why)
     layout = ChunkLayout.for_recording(raw.n_times, float(raw.info["sfreq"]), cfg)
-    coded = CodedStream(raw, survey, codec, cfg, k, layout)
+    coded = CodedStream(raw, survey, codec, cfg, k, layout, outliers=mode == "tokens") if k else None
+    residual = ResidualStream(raw, survey.plan.coded, layout, prd, coded) if mode == "prd" else None
     exact = ExactStream(raw, survey.plan.lossless, layout, max_error)
+    streams = [s for s in (exact, residual or coded) if s is not None]  # the layer drives the tokens
     for start, stop in layout.chunks():  # the one pass over the samples
-        exact.push(start, stop)
-        coded.push(start, stop)
+        for stream in streams:
+            stream.push(start, stop)
         if progress:
             progress(stop, raw.n_times)
-    fields = dict(anonymize=anonymize, source=source, mode=mode, max_error=max_error)
     header = _header(raw, survey, codec, cfg, k, layout, coded, **fields)
-    return _archive(header, coded, exact, raw.info, codec).to_bytes()
+    side = (
+        coded.to_arrays() if coded else {"nan_runs": survey.nan_runs.astype(np.int64)} if header.coded else {}
+    )
+    return _archive(header, side, coded, residual, exact, raw.info, codec).to_bytes()
 
 
 def _archive(
-    header: Header, coded: CodedStream, exact: ExactStream, info: mne.Info, codec: Codec | None
+    header: Header,
+    side: dict[str, np.ndarray],
+    coded: CodedStream | None,
+    residual: ResidualStream | None,
+    exact: ExactStream,
+    info: mne.Info,
+    codec: Codec | None,
 ) -> Archive:
     """The file's sections from the filled streams; the header learns their sizes."""
-    side_payload, header.side = pack_arrays(coded.to_arrays())
+    side_payload, header.side = pack_arrays(side)
     info_fif, info_bytes = _info_to_fif(info)
     header.exact_frames, header.info_bytes = [len(f) for f in exact.frames], len(info_bytes)
-    codes = pack_codes(coded.all_codes(), codec.info.bits_per_code) if header.coded else b""
+    header.residual_frames = [len(f) for f in residual.frames] if residual and header.coded else []
+    codes = pack_codes(coded.all_codes(), codec.info.bits_per_code) if header.has_tokens else b""
     return Archive(
-        header=header, codes=codes, side=side_payload, raw_channels=exact.payload(), info_fif=info_fif
+        header=header,
+        codes=codes,
+        side=side_payload,
+        raw_channels=exact.payload(),
+        residual=residual.payload() if residual else b"",
+        info_fif=info_fif,
     )
 
 
-def _mode(codec: Codec | None, n_codebooks: int | None, lossless: bool, max_error: float | None) -> str:
-    """ "tokens", "lossless" or "max_error", with every parameter checked against the others."""
-    if lossless and max_error is not None:
-        raise EegcodecError("choose lossless or max_error, not both")
+def _mode(
+    codec: Codec | None, n_codebooks: int | None, lossless: bool, max_error: float | None, prd: float | None
+) -> str:
+    """ "tokens", "lossless", "max_error" or "prd", with every parameter checked against the others."""
+    if lossless + (max_error is not None) + (prd is not None) > 1:
+        raise EegcodecError("choose one of lossless, max_error and prd")
+    if prd is not None:
+        if not PRD_RANGE[0] <= prd < PRD_RANGE[1]:
+            raise EegcodecError(
+                f"prd must be at least {PRD_RANGE[0]:g} % and below {PRD_RANGE[1]:g} %, got {prd!r} "
+                f"(for an exact copy use lossless, for a bound per sample max_error)"
+            )
+        if n_codebooks is not None and codec is None:
+            raise EegcodecError(
+                "n_codebooks with prd needs the model whose tokens go under the transform layer"
+            )
+        return "prd"
     if (lossless or max_error is not None) and n_codebooks is not None:
         raise EegcodecError("n_codebooks applies to token files; lossless and max_error files hold no tokens")
     if max_error is not None:
@@ -141,12 +198,19 @@ def _mode(codec: Codec | None, n_codebooks: int | None, lossless: bool, max_erro
         return "lossless"
     if codec is None:
         raise EegcodecError("a model is needed unless lossless or max_error is asked for")
+    return "tokens"
+
+
+def _depth(mode: str, codec: Codec | None, n_codebooks: int | None) -> int:
+    """Codebooks of model tokens the file holds (0: none), checked against the model."""
+    if mode not in ("tokens", "prd") or (mode == "prd" and n_codebooks is None):
+        return 0
     k = codec.info.default_codebooks if n_codebooks is None else int(n_codebooks)
     if not 1 <= k <= codec.info.n_codebooks:
         raise EegcodecError(
             f"n_codebooks must be in 1..{codec.info.n_codebooks} for {codec.info.name}, got {n_codebooks}"
         )
-    return "tokens"
+    return k
 
 
 def _header(
@@ -156,15 +220,16 @@ def _header(
     cfg: AdapterConfig,
     k: int,
     layout: ChunkLayout,
-    coded: CodedStream,
+    coded: CodedStream | None,
     *,
     anonymize: bool,
     source: dict | None,
     mode: str,
     max_error: float | None,
+    target_prd: float | None,
 ) -> Header:
     """The header of a file being written (side index and section sizes are filled in by :func:`_archive`)."""
-    c = codec.info if codec is not None and survey.plan.coded else None
+    c = codec.info if k and survey.plan.coded else None
     return Header(
         recording=Recording(
             sfreq=float(raw.info["sfreq"]),
@@ -190,20 +255,21 @@ def _header(
             int(c.codebook_size),
             int(c.bits_per_code),
         ),
-        codebooks=k,
-        code_rows=codec.code_rows(len(survey.plan.coded)) if survey.plan.coded else 0,
-        montage=None if coded.montage is None else coded.montage.to_dict(),
+        codebooks=k if survey.plan.coded or mode == "tokens" else 0,
+        code_rows=codec.code_rows(len(survey.plan.coded)) if c else 0,
+        montage=None if coded is None or coded.montage is None else coded.montage.to_dict(),
         adapter=cfg,
         baseline_spacing=survey.baseline.spacing,
         chunk_length=layout.length,
         chunk_overlap=layout.overlap,
-        chunk_frames=coded.frames,
+        chunk_frames=coded.frames if c else [],
         side=[],
         source=source,
         eegcodec_version=__version__,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         mode=mode,
         max_error=max_error,
+        target_prd=target_prd,
     )
 
 
@@ -216,7 +282,7 @@ def check_model(header: Header, codec: Codec, source: str = "file") -> None:
     """Raise :class:`ModelMismatchError` unless ``codec`` is the model that made the file
     and can decode what the header says (depth, codebook size, hop)."""
     want = header.model
-    if not header.coded:
+    if not header.has_tokens:
         return  # nothing for a model to decode
     if codec is None:
         raise ModelMismatchError(f"{source} holds model tokens; give the model that made it ({want.name!r})")
@@ -251,26 +317,10 @@ def decompress_archive(
     if h.lossless:
         _read_exact(archive, h, data)
     if coded:
-        names = [rec.ch_names[i] for i in coded]
-        montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
-        codes = unpack_codes(archive.codes, h.model.bits_per_code, h.code_count).reshape(
-            h.code_rows, h.codebooks, -1
-        )
-        if codes.max(initial=0) >= codec.info.codebook_size:
-            raise CorruptFileError("code values exceed the model's codebook size")
-        coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)
-        ola = OverlapAdd(h.layout)
-        bounds = np.cumsum([0] + h.chunk_frames)
-        for i, (start, stop) in enumerate(h.layout.chunks()):
-            model_out = codec.decode_channels(codes[:, :, bounds[i] : bounds[i + 1]], montage)
-            emit_start, final = ola.push(
-                start, stop, coder.reconstruct(model_out, side.scales[i], start, stop)
-            )
-            data[np.ix_(coded, np.arange(emit_start, emit_start + final.shape[1]))] = final
-            if progress:
-                progress(stop, n)
-        rows, idx, values = side.outliers
-        data[np.asarray(coded)[rows], idx] = values
+        _read_coded(archive, side, codec, data, progress)
+        if side.outliers is not None:
+            rows, idx, values = side.outliers
+            data[np.asarray(coded)[rows], idx] = values
         if not np.isfinite(data[coded]).all() or np.abs(data[coded]).max(initial=0) > MAX_VOLTS:
             raise CorruptFileError(
                 f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged"
@@ -286,6 +336,46 @@ def decompress_archive(
             f"the header's annotations cannot be restored: {str(exc).splitlines()[0][:200]}"
         ) from None
     return raw
+
+
+def _read_coded(archive: Archive, side, codec: Codec | None, data: np.ndarray, progress) -> None:
+    """Fill the coded channels of ``data`` [channels, n]: tokens through the model (if the file
+    has them), plus the transform layer (``prd`` files), chunk by chunk."""
+    h = archive.header
+    tokens = _token_chunks(archive, side, codec) if h.has_tokens else None
+    layer = TransformDecoder() if h.mode == "prd" else None
+    offsets = np.cumsum([0] + h.residual_frames)
+    for i, (start, stop) in enumerate(h.layout.chunks()):
+        if tokens is not None:
+            emit_start, final = next(tokens)
+        else:
+            emit_start, end = exact_span(h.layout, start, stop)
+            final = np.zeros((len(h.coded), end - emit_start))
+        if layer is not None:
+            frame = archive.residual[offsets[i] : offsets[i + 1]]
+            final = final + layer.decode(frame, len(h.coded), final.shape[1])
+        data[h.coded, emit_start : emit_start + final.shape[1]] = final
+        if progress:
+            progress(stop, h.recording.n_samples)
+
+
+def _token_chunks(archive: Archive, side, codec: Codec):
+    """Yields (first sample, volts [coded, n]) of each chunk's final token reconstruction."""
+    h, rec = archive.header, archive.header.recording
+    names = [rec.ch_names[i] for i in h.coded]
+    montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
+    codes = unpack_codes(archive.codes, h.model.bits_per_code, h.code_count).reshape(
+        h.code_rows, h.codebooks, -1
+    )
+    if codes.max(initial=0) >= codec.info.codebook_size:
+        raise CorruptFileError("code values exceed the model's codebook size")
+    coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)
+    ola = OverlapAdd(h.layout)
+    bounds = np.cumsum([0] + h.chunk_frames)
+    for i, (start, stop) in enumerate(h.layout.chunks()):
+        chunk = codes[:, :, bounds[i] : bounds[i + 1]]
+        model_out = codec.decode_channels(chunk, montage) if h.chunk_frames[i] else None
+        yield ola.push(start, stop, coder.reconstruct(model_out, side.scales[i], start, stop))
 
 
 def _read_exact(archive: Archive, h: Header, data: np.ndarray) -> None:

@@ -63,8 +63,10 @@ def check_archive(archive: Archive) -> SideData:
             f"more than this machine's limit of {MAX_OUTPUT_BYTES / 2**30:.1f} GiB"
         )
     side = unpack_arrays(archive.side, h.side)
-    baseline, scales = _read_scales(side, h) if h.coded else (None, None)
-    outliers = _read_outliers(side, h) if h.coded else None
+    baseline, scales = _read_scales(side, h) if h.has_tokens else (None, None)
+    outliers = _read_outliers(side, h) if h.has_tokens else None
+    if h.coded:
+        _check_nan_runs(side["nan_runs"], len(h.coded), h.recording.n_samples)
     info = _info_from_fif(archive.info_fif, h.info_bytes)
     if info["ch_names"] != h.recording.ch_names:
         raise CorruptFileError("INFO section and header disagree on the channels")
@@ -125,7 +127,11 @@ def _read_outliers(side: dict[str, np.ndarray], h: Header) -> tuple[np.ndarray, 
         raise CorruptFileError("side data places an exactly stored sample outside the recording")
     if not (np.isfinite(values).all() and (np.abs(values) <= MAX_VOLTS).all()):
         raise CorruptFileError("side data holds an exactly stored sample that is not a finite voltage")
-    runs = side["nan_runs"]
+    return rows, idx, values
+
+
+def _check_nan_runs(runs: np.ndarray, c: int, n: int) -> None:
+    """NaN runs (coded row, start, length) must lie inside the recording."""
     if runs.size and (
         runs[:, 0].min() < 0
         or runs[:, 0].max() >= c
@@ -134,7 +140,6 @@ def _read_outliers(side: dict[str, np.ndarray], h: Header) -> tuple[np.ndarray, 
         or (runs[:, 1] + runs[:, 2]).max() > n
     ):
         raise CorruptFileError("side data places a NaN run outside the recording")
-    return rows, idx, values
 
 
 def _info_from_fif(payload: bytes, size: int | None) -> mne.Info:
@@ -185,7 +190,7 @@ def often_exact_channels(archive: Archive, side: SideData | None = None) -> dict
     signal typed EEG in the file, e.g. ECG), and each such sample costs 32 bits.
     ``side``: the archive's :func:`check_archive` result, when already at hand."""
     h = archive.header
-    if not h.coded:
+    if not h.has_tokens:
         return {}
     n = h.recording.n_samples
     rows = side.outliers[0] if side is not None else unpack_arrays(archive.side, h.side)["outlier_channel"]
@@ -206,8 +211,9 @@ def describe(path: PathLike) -> dict:
     h = arc.header
     rec = h.recording
     n = rec.n_samples
-    if h.coded:  # tokens: codes and side data over the coded channels
-        bps = 8 * (arc.section_sizes["CODE"] + arc.section_sizes["SIDE"]) / (len(h.coded) * n)
+    if h.coded:  # tokens and/or the transform layer, with side data, over the coded channels
+        coded_bytes = sum(arc.section_sizes.get(t, 0) for t in ("CODE", "SIDE", "RESD"))
+        bps = 8 * coded_bytes / (len(h.coded) * n)
     else:  # lossless, max-error: the exact stream over all channels
         bps = 8 * arc.section_sizes["RAWC"] / (len(rec.ch_names) * n)
     total = path.stat().st_size
@@ -228,6 +234,7 @@ def describe(path: PathLike) -> dict:
             "annotations": len(h.annotations["onset"]),
         },
         "mode": h.mode,
+        "target_prd": h.target_prd,
         "guarantee": _guarantee(h),
         "model": h.model.name if h.model else None,
         "weights_sha256": h.model.weights_sha256 if h.model else None,
@@ -245,6 +252,9 @@ def _guarantee(h) -> str:
     """What a file promises about its samples, in words."""
     if h.mode == "lossless":
         return "every sample exact (on the file's own integer grid; float data bit for bit)"
+    if h.mode == "prd":
+        layer = f"{h.codebooks} codebooks of model tokens (where they save bits) and " if h.codebooks else ""
+        return f"{layer}a transform layer: each chunk's median channel PRD at most {h.target_prd:g} %"
     if h.mode == "max_error":
         return (
             f"every sample of the EEG-type channels within {h.max_error * 1e6:g} uV; the other channels exact"

@@ -204,7 +204,10 @@ def test_bench_rd_quick_schema_and_values(tmp_path, tiny_dac_path):
     assert all(r["measured_max_uv"] <= r["max_error_uv"] for r in near)  # the bound, measured
     assert "eegcodec --max-error" in (out / "report.md").read_text()
     summary = res["summary"]["data"]
-    assert set(summary["curves"]) == {"tiny", "dct", "wavelet", "pca_dct"} and "flac" in summary["lossless"]
+    assert set(summary["curves"]) == {"tiny", "dct", "wavelet", "pca_dct", "eegc_prd"}
+    assert "flac" in summary["lossless"]
+    prd_rows = [r for r in res["classical"] if r["coder"] == "eegc_prd"]  # one 30-s chunk: its target holds
+    assert prd_rows and all(r["prd_percent"] <= r["target_prd"] + 1e-9 for r in prd_rows)
     for fig in ("rd_data.png", "overlay_S001R01.png", "psd_S001R01.png"):
         assert fig in res["figures"] and (out / fig).stat().st_size > 1000
     report = (out / "report.md").read_text()

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from eegcodec.container import Archive, pack_arrays, pack_codes, unpack_arrays, unpack_codes
+from eegcodec.container import VERSION, Archive, pack_arrays, pack_codes, unpack_arrays, unpack_codes
 from eegcodec.errors import CorruptFileError
 
 
@@ -51,7 +51,7 @@ def _archive():
 def test_archive_roundtrip():
     data = _archive()
     arc = Archive.from_bytes(data)
-    assert arc.header.recording.ch_names == ["EEG00", "EEG01", "STI 014"] and arc.header.version == 3
+    assert arc.header.recording.ch_names == ["EEG00", "EEG01", "STI 014"] and arc.header.version == VERSION
     assert Archive(arc.header, arc.codes, arc.side, arc.raw_channels, arc.info_fif).to_bytes() == data
 
 

@@ -113,12 +113,12 @@ def test_nan_flat_and_stim_channels_are_kept(pcm_codec):
     assert reasons == {1: "flat (constant) channel", 2: "all samples NaN", 4: "stim channel"}
 
 
-@pytest.mark.parametrize("version", [1, 2])
-def test_old_versions_decode_to_identical_samples(pcm_codec, version):
-    """Files written by eegcodec 0.2.0 (format versions 1 and 2, tests/data/) decode to the
-    samples that version decoded them to, bit for bit."""
-    data = (DATA / f"v{version}_pcm.eegc").read_bytes()
-    want = np.load(DATA / "old_versions_decoded.npz")[f"v{version}"]
+@pytest.mark.parametrize("name,version", [("v1_pcm", 1), ("v2_pcm", 2), ("v3_tokens", 3), ("v3_lossless", 3)])
+def test_old_versions_decode_to_identical_samples(pcm_codec, name, version):
+    """Files written by eegcodec 0.2.0 (format versions 1 and 2) and 0.3.0 (version 3), in
+    tests/data/, decode to the samples that version decoded them to, bit for bit."""
+    data = (DATA / f"{name}.eegc").read_bytes()
+    want = np.load(DATA / "old_versions_decoded.npz")[name.replace("_pcm", "")]
     arc = Archive.from_bytes(data)
     assert arc.header.version == version
     np.testing.assert_array_equal(decompress_archive(arc, pcm_codec).get_data(), want)

@@ -3,8 +3,10 @@
 For every recording (its first ``crop_seconds``), every model runs at every codebook
 depth through the real pipeline (bits per sample from the ``.eegc`` payload: codes +
 side data over coded channels x samples), and on the same coded channels the classical
-coders run: FLAC and zstd losslessly, the DCT and wavelet transform coders over a sweep
-of quantiser steps. Metrics: bits/sample, CR16 (16 / bits per sample), PRD, SNR,
+coders run: FLAC, zstd and eegcodec's ``--lossless`` losslessly; the DCT, wavelet and
+multichannel PCA + DCT coders over a sweep of quantiser steps; eegcodec's ``--prd`` (the
+transform layer, :mod:`eegcodec.transform`) over :data:`PRD_TARGETS`; ``--max-error`` at
+:data:`MAX_ERROR_UV`. Metrics: bits/sample, CR16 (16 / bits per sample), PRD, SNR,
 Pearson r, spectral error and per-band power error (:mod:`eegcodec.metrics`).
 
 Curves are averaged per dataset (a recording's folder). Models that differ in
@@ -22,11 +24,13 @@ from scipy.signal import welch
 
 from ..adapt import AdapterConfig, ChunkLayout
 from ..chunks import ExactStream, exact_span
+from ..container import Archive
 from ..errors import EegcodecError
 from ..evaluate import evaluate_raw
 from ..exact import decode_block
 from ..io import find_recordings
 from ..metrics import BANDS, bits_per_sample, reconstruction_metrics
+from ..pipeline import compress_raw, decompress_archive
 from .classical import (
     LOSSY_CODERS,
     flac_bytes,
@@ -49,6 +53,11 @@ from .common import (
     save_figure,
     write_outputs,
 )
+
+#: target PRDs (%) of the ``compress --prd`` curve (eegcodec's transform layer, no model)
+PRD_TARGETS = (2, 5, 10, 15, 20, 30, 45, 60)
+#: the coders every neural row is compared with at its own bits per sample
+ANCHORS = (*LOSSY_CODERS, "eegc_prd")
 
 #: bounds of the near-lossless table (microvolts)
 MAX_ERROR_UV = (0.5, 1.0, 2.0, 5.0)
@@ -203,7 +212,7 @@ def _neural_rows(
 def _add_same_bps_columns(neural: list[dict], classical: list[dict]) -> None:
     """Each neural row gets every classical coder's PRD and spectral error at its bits per sample."""
     for r in neural:
-        for name in LOSSY_CODERS:
+        for name in ANCHORS:
             curve = [c for c in classical if c["file"] == r["file"] and c["coder"] == name]
             bps = [c["bits_per_sample"] for c in curve]
             for m in ("prd_percent", "spectral_error_db"):
@@ -247,7 +256,23 @@ def classical_rows(x: np.ndarray, sfreq: float, n_steps: int) -> tuple[list[dict
                     **reconstruction_metrics(x, rec, sfreq),
                 }
             )
-    return rows, exact
+    return rows + eegc_prd_rows(x, sfreq), exact
+
+
+def eegc_prd_rows(x: np.ndarray, sfreq: float) -> list[dict]:
+    """``compress --prd`` at each of :data:`PRD_TARGETS` on x [C, N] volts: the transform layer
+    and side data (header and INFO aside, as for the other coders)."""
+    import mne
+
+    raw = mne.io.RawArray(x, mne.create_info(len(x), sfreq, "eeg"), verbose="error")
+    rows = []
+    for i, target in enumerate(PRD_TARGETS):
+        arc = Archive.from_bytes(compress_raw(raw, None, prd=float(target)))
+        rec = decompress_archive(arc, None).get_data()
+        bps = bits_per_sample(arc.section_sizes["RESD"] + arc.section_sizes["SIDE"], *x.shape)
+        row = {"coder": "eegc_prd", "step_index": i, "target_prd": target, "bits_per_sample": bps}
+        rows.append({**row, "cr16": 16 / bps, **reconstruction_metrics(x, rec, sfreq)})
+    return rows
 
 
 def eegc_exact_bytes(x: np.ndarray, sfreq: float, bound: float = 0.0) -> tuple[int, float]:
@@ -373,7 +398,7 @@ def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
             ]
             rivals = [
                 float(np.nanmean([r.get(f"{c}_prd_percent_at_same_bps", np.nan) for r in same]))
-                for c in LOSSY_CODERS
+                for c in ANCHORS
             ]
             rows.append(
                 [
@@ -401,7 +426,7 @@ def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
         "SNR dB",
         "r",
         "spectral err dB",
-        *[f"{c} PRD % at same bps" for c in LOSSY_CODERS],
+        *[f"{c} PRD % at same bps" for c in ANCHORS],
     ]
     fmt = {
         2: ".3f",
@@ -411,7 +436,7 @@ def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
         6: ".2f",
         7: ".3f",
         8: ".2f",
-        **{9 + i: ".1f" for i in range(len(LOSSY_CODERS))},
+        **{9 + i: ".1f" for i in range(len(ANCHORS))},
     }
     return [md_table(head, rows, fmt) + "\n"]
 
