@@ -430,7 +430,7 @@ def cmd_bench(args) -> int:
         cfg.channels = args.channels or cfg.channels
         cfg.device = args.device
         cfg.repeats = args.repeats or cfg.repeats
-        speed.run(args.inputs, models, out, cfg, progress=say)
+        speed.run(args.inputs, args.models, out, cfg, progress=say)  # modes: prd=10, not labels
     else:
         if not args.inputs:
             raise EegcodecError(f"bench {args.kind} needs recordings (files or folders)")
@@ -658,7 +658,8 @@ def _add_bench(sub) -> None:
         nargs="+",
         default=["default"],
         metavar="MODEL",
-        help="model names or files, optionally LABEL=MODEL (speed also takes dac16k-sized); default: default",
+        help="model names or files, optionally LABEL=MODEL (speed also takes dac16k-sized and the modes that "
+        "need no model: lossless, prd=P, max-error=V); default: default",
     )
     b.add_argument(
         "--quick",

@@ -10,6 +10,7 @@ wall second. Memory that stays flat as the length grows shows the chunked stream
 The model name ``dac16k-sized`` builds a DAC with the 16-kHz DAC architecture (74 M
 parameters, hop 320) and random weights, with the adapter of ``recipes/dac16k_finetune.yaml``
 (EEG at 1000 Hz): a speed stand-in for a fine-tuned DAC-16k, not a codec to judge quality by.
+The names ``lossless``, ``prd=P`` and ``max-error=V`` time those modes (no model).
 """
 
 from __future__ import annotations
@@ -143,14 +144,26 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, 
     return results
 
 
+def verb_flags(model: str, device: str) -> tuple[list[str], list[str]]:
+    """(compress flags, decompress flags) for a model name, or for a mode that needs no model:
+    ``lossless``, ``prd=P`` (percent) or ``max-error=V`` (e.g. ``max-error=2uV``)."""
+    common = ["--device", device, "-q", "--force"]  # repeats replace their own outputs
+    kind, _, value = model.partition("=")
+    if kind == "lossless":
+        return ["--lossless", *common], common
+    if kind in ("prd", "max-error") and value:
+        return [f"--{kind}", value, *common], common
+    return ["--model", model, *common], ["--model", model, *common]
+
+
 def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -> dict:
     """Compress and decompress a recording of ``minutes`` ``cfg.repeats`` times each, in child processes."""
     exe = [sys.executable, "-m", "eegcodec.cli"]
     src, arc, back = tmp / "rec.edf", tmp / "rec.eegc", tmp / "back.edf"
     n_ch, sfreq = make_recording(src, source, minutes, cfg.channels)
-    common = ["--model", model, "--device", cfg.device, "-q", "--force"]  # repeats replace their own outputs
-    runs_c = [_child(exe + ["compress", str(src), "-o", str(arc)] + common) for _ in range(cfg.repeats)]
-    runs_d = [_child(exe + ["decompress", str(arc), "-o", str(back)] + common) for _ in range(cfg.repeats)]
+    flags_c, flags_d = verb_flags(model, cfg.device)
+    runs_c = [_child(exe + ["compress", str(src), "-o", str(arc)] + flags_c) for _ in range(cfg.repeats)]
+    runs_d = [_child(exe + ["decompress", str(arc), "-o", str(back)] + flags_d) for _ in range(cfg.repeats)]
     (tc, mc), (td, md) = _median_time(runs_c), _median_time(runs_d)
     info = json.loads(
         subprocess.run(exe + ["info", str(arc), "--json"], capture_output=True, text=True, check=True).stdout
