@@ -1,15 +1,16 @@
 """Fuzz the ``.eegc`` reader: damaged, truncated, spliced, forged and bomb files.
 
-``python -m eegcodec.fuzz --cases 10000`` builds two valid files (synthetic recordings with
-coded, exactly stored and NaN channels, a tiny random DAC), mutates them and decodes each
+``python -m eegcodec.fuzz --cases 10000`` builds three valid files (synthetic recordings with
+coded, exactly stored and NaN channels: two token files of a tiny random DAC and a ``--prd``
+file with its transform layer), mutates them and decodes each
 mutant in-process, counting outcomes:
 
 - ``refused``: a one-line :class:`~eegcodec.errors.EegcodecError` (what must happen to damage);
 - ``same``: decoded to exactly the original's samples (a mutation that changed nothing decoded,
   e.g. a forged ``created`` date);
 - ``different``: decoded to other samples. For bit flips, truncations and splices this is a
-  *silent wrong output* and counts as a failure; for forged headers (checksums recomputed, so a
-  valid file by construction) it is allowed;
+  *silent wrong output* and counts as a failure; for forged headers and garbled payloads
+  (checksums recomputed, so a valid file by construction) it is allowed;
 - ``crash`` (any other exception), ``hang`` (longer than ``--timeout`` s), ``memory`` (traced
   allocations over ``--memory`` bytes beyond the legitimate output): failures.
 
@@ -37,7 +38,7 @@ import zstandard
 from .container import _SECTION_HEAD, MAGIC
 from .errors import EegcodecError
 
-KINDS = ("bitflip", "truncate", "splice", "forge", "forge_digest", "bomb")
+KINDS = ("bitflip", "truncate", "splice", "forge", "forge_digest", "garble", "bomb")
 #: mutations after which any decoded output other than the original is a silent wrong output
 DAMAGE = ("bitflip", "truncate", "splice")
 HOSTILE = (
@@ -177,8 +178,16 @@ def mutate(
             i = int(rng.integers(1, len(secs) - 1))
             secs[i] = (secs[i][0], rng.bytes(int(rng.integers(0, 64))))
         return assemble(version, secs, digests=kind == "forge_digest" and text.startswith("{"))
+    if kind == "garble":  # bits flipped inside a coded payload, digests recomputed: the decoders' own checks
+        coded = [i for i, (t, p) in enumerate(secs) if t in (b"CODE", b"SIDE", b"RAWC", b"RESD") and p]
+        i = coded[int(rng.integers(len(coded)))]
+        bad = bytearray(secs[i][1])
+        for _ in range(int(rng.integers(1, 9))):
+            bad[int(rng.integers(len(bad)))] ^= 1 << int(rng.integers(8))
+        secs[i] = (secs[i][0], bytes(bad))
+        return assemble(version, secs, digests=True)
     if kind == "bomb":
-        tag = [b"SIDE", b"RAWC", b"INFO"][int(rng.integers(3))]
+        tag = [b"SIDE", b"RAWC", b"RESD", b"INFO"][int(rng.integers(4 if version >= 4 else 3))]
         payload = (bombs or _Bombs(0.25)).zeros
         secs = [(t, payload if t == tag else p) for t, p in secs]
         return assemble(version, secs, digests=True)

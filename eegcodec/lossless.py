@@ -143,7 +143,7 @@ def decode_ints(frame: bytes, c_all: int, n: int) -> np.ndarray:
     """Inverse of :func:`encode_ints`: int64 [c_all, n]; anything inconsistent is a CorruptFileError."""
     try:
         return _decode(memoryview(frame), c_all, n)
-    except (struct.error, ValueError, IndexError) as exc:
+    except (struct.error, ValueError, IndexError, zstandard.ZstdError) as exc:
         raise CorruptFileError(f"lossless frame is damaged ({type(exc).__name__})") from None
 
 

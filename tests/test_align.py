@@ -15,10 +15,11 @@ import torch
 
 from eegcodec.adapt import AdapterConfig
 from eegcodec.align.config import AlignLossConfig, PairsConfig
+from eegcodec.align.dataset import AlignSet
 from eegcodec.align.encoders import FrameGrid, eeg_window
 from eegcodec.align.model import AlignModel, align_cosine, align_infonce, align_mse, reconstruction
 from eegcodec.align.pairs import Pair, read_manifest, split_pairs, window_offsets
-from eegcodec.align.scoring import chance, score_windows
+from eegcodec.align.scoring import block_permutation, chance, score_windows
 from eegcodec.cli import main
 from eegcodec.errors import EegcodecError
 
@@ -139,6 +140,51 @@ def test_retrieval_ranks_and_chance():
     assert s["cosine"] == pytest.approx(11 / 12) and s["cosine_mismatched"] < 0.2
     c = chance(12, s)
     assert c["top1"] == pytest.approx(1 / 12) and c["top10"] == pytest.approx(10 / 12)
+
+
+def _clustered_set(seed: int, informative: bool) -> tuple[AlignSet, torch.Tensor]:
+    """3 subjects x 8 stimuli x 5 overlapping windows: each window is a slice of one sequence per
+    (subject, stimulus), as overlapping EEG windows are; the audio segments likewise per stimulus.
+    ``informative``: the EEG sequence is the stimulus's audio sequence plus noise; else unrelated."""
+    rng = np.random.default_rng(seed)
+    n_sub, n_stim, n_off, width = 3, 8, 5, 6
+    audio = rng.normal(size=(n_stim, n_off + width))
+    e_a = torch.tensor(np.stack([audio[s, o : o + width] for s in range(n_stim) for o in range(n_off)]))
+    e_b, segment, pair, offset = [], [], [], []
+    for sj in range(n_sub):
+        for s in range(n_stim):
+            seq = (
+                audio[s] + rng.normal(0, 1.5, n_off + width)
+                if informative
+                else rng.normal(size=n_off + width)
+            )
+            for o in range(n_off):
+                e_b.append(seq[o : o + width])
+                segment.append(s * n_off + o)
+                pair.append(sj * n_stim + s)
+                offset.append(0.4 * o)
+    data = AlignSet(
+        torch.tensor(np.stack(e_b))[:, :, None].float(),
+        e_a[:, :, None].float(),
+        torch.tensor(segment),
+        torch.tensor(pair),
+        np.array(offset),
+        [f"sub{p // n_stim}" for p in range(n_sub * n_stim)],
+        [f"stim{p % n_stim}" for p in range(n_sub * n_stim)],
+        ["test"] * (n_sub * n_stim),
+    )
+    return data, data.rows("test")
+
+
+def test_block_permutation_null_is_calibrated_and_detects_a_real_signal():
+    """Under no relation (overlapping, clustered windows) the p-values are not small more often
+    than they should be; a real relation gives a tiny p."""
+    nulls = [block_permutation(_Identity(), *_clustered_set(seed, False), n_draws=200) for seed in range(60)]
+    for key in ("p_top1", "p_top10"):
+        p = np.array([r[key] for r in nulls])
+        assert np.mean(p < 0.05) <= 0.15 and 0.3 < np.median(p) < 0.7, (key, np.sort(p)[:8])
+    real = block_permutation(_Identity(), *_clustered_set(0, True), n_draws=200)
+    assert real["p_top1"] < 0.01 and real["top1"] > real["null95_top1"]
 
 
 # ----------------------------------------------------------------------------- pairs

@@ -66,6 +66,50 @@ def score_windows(
     }
 
 
+@torch.no_grad()
+def block_permutation(
+    model, data, rows: torch.Tensor, n_draws: int = 2000, seed: int = 0
+) -> dict[str, float | list[float]]:
+    """Chance that respects overlapping windows: the windows of one (subject, stimulus) form a
+    block, and each subject's stimulus labels are permuted among the split's stimuli (every
+    window keeps its offset), ``n_draws`` times. Returns the observed top-1/top-10, their
+    p-values ``(1 + #{null >= observed}) / (1 + n_draws)`` and the null's 95th percentiles."""
+    device = next(model.parameters(), torch.zeros(0)).device
+    cand, truth = split_candidates(data, rows)
+    model.eval()
+    sim = unit(model.map_b(data.e_b[rows].to(device))) @ unit(model.map_a(cand.to(device))).t()
+    sim = sim.cpu().numpy()
+    pairs = data.pair[rows].numpy()
+    subj = np.array([data.subjects[p] for p in pairs])
+    stim = np.array([data.stimuli[p] for p in pairs])
+    offs = np.round(np.asarray(data.offset)[rows.numpy()], 6)
+    where = {(s, o): int(t) for s, o, t in zip(stim, offs, truth.numpy())}  # (stimulus, offset) -> candidate
+    names = sorted(set(stim))
+    rng = np.random.default_rng(seed)
+
+    def scores(t: np.ndarray) -> tuple[float, float]:
+        rank = 1 + (sim > sim[np.arange(len(t)), t][:, None]).sum(1)
+        return float((rank <= 1).mean()), float((rank <= 10).mean())
+
+    observed = scores(truth.numpy())
+    null = []
+    for _ in range(n_draws):
+        relabel = {(sj, s): p for sj in set(subj) for s, p in zip(names, rng.permutation(names))}
+        t = np.array([where.get((relabel[(sj, s)], o), -1) for sj, s, o in zip(subj, stim, offs)])
+        null.append(scores(np.where(t >= 0, t, truth.numpy())))
+    null = np.array(null)
+    p = [(1 + int((null[:, k] >= observed[k]).sum())) / (1 + n_draws) for k in range(2)]
+    return {
+        "top1": observed[0],
+        "top10": observed[1],
+        "p_top1": p[0],
+        "p_top10": p[1],
+        "null95_top1": float(np.percentile(null[:, 0], 95)),
+        "null95_top10": float(np.percentile(null[:, 1], 95)),
+        "n_draws": n_draws,
+    }
+
+
 def split_candidates(data, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(candidate audio segments [M, D_a, F_A], truth [N]) of the windows ``rows``."""
     segs = data.segment[rows]
