@@ -100,14 +100,59 @@ def _plan(
     if len(set(dsts)) != len(dsts):
         dup = next(d for d in dsts if dsts.count(d) > 1)
         raise EegcodecError(f"two inputs would be written to {dup}; give them separate output folders")
+    rank, world = _shard(args)
+    jobs = jobs[rank::world]
+    if getattr(args, "skip_existing", False) and check_jobs:
+        jobs = _without_finished(jobs, args)
     sidecars = []
-    if to_folder:
+    if to_folder and rank == 0:
         for folder in (Path(p) for p in args.inputs if Path(p).is_dir()):
             sidecars += [(f, out / rel) for f, rel in find_sidecars(folder)]
     sources = [src for src, _ in inputs]
     for _, dst in (jobs if check_jobs else []) + sidecars:
         check_output(dst, sources, args.force)
     return jobs, sidecars
+
+
+def _shard(args) -> tuple[int, int]:
+    """(this process's shard, number of shards) from ``--shard I/N`` or, with ``--shard auto``,
+    from the ``RANK`` and ``WORLD_SIZE`` that torchrun (or a cluster launcher) sets; (0, 1) without."""
+    import os
+
+    from .errors import EegcodecError
+
+    text = getattr(args, "shard", None)
+    if not text:
+        return 0, 1
+    if text == "auto":
+        text = f"{os.environ.get('RANK', '0')}/{os.environ.get('WORLD_SIZE', '1')}"
+    try:
+        rank, world = (int(v) for v in text.split("/"))
+    except ValueError:
+        rank, world = -1, 0
+    if not 0 <= rank < world:
+        raise EegcodecError(f"--shard expects I/N with 0 <= I < N, or auto, got {text!r}")
+    return rank, world
+
+
+def _without_finished(jobs: list[tuple[Path, Path]], args) -> list[tuple[Path, Path]]:
+    """The jobs whose output does not exist yet (outputs are written atomically: one that exists
+    is complete), with a line saying how many were skipped."""
+    left = [(src, dst) for src, dst in jobs if not dst.exists()]
+    if len(left) < len(jobs) and not args.quiet:
+        print(
+            f"skipping {len(jobs) - len(left)} files whose output exists (--skip-existing)", file=sys.stderr
+        )
+    return left
+
+
+def _device(args) -> str:
+    """``--device``; with cuda under torchrun, the process's own card (``LOCAL_RANK``)."""
+    import os
+
+    if args.device == "cuda" and "LOCAL_RANK" in os.environ:
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return args.device
 
 
 def _copy_sidecars(sidecars: list[tuple[Path, Path]], args) -> None:
@@ -169,7 +214,7 @@ def cmd_compress(args) -> int:
     if args.output and len(jobs) == 1 and not jobs[0][1].name.endswith(".eegc"):
         raise EegcodecError(f"output {jobs[0][1]} should end in .eegc")
     no_model = args.lossless or max_error or (args.prd is not None and not args.codebooks)
-    codec = None if no_model else load_codec(args.model, device=args.device)
+    codec = None if no_model else load_codec(args.model, device=_device(args))
 
     def work(src: Path, dst: Path, progress) -> None:
         data = compress(
@@ -236,13 +281,15 @@ def cmd_decompress(args) -> int:
     jobs, sidecars = _plan(args, (".eegc",), suffix, check_jobs=not deferred)
     for _, dst in jobs:
         output_format(dst)
-    codec = load_codec(args.model, device=args.device) if args.model else None
+    codec = load_codec(args.model, device=_device(args)) if args.model else None
 
     def work(src: Path, dst: Path, progress) -> None:
         archive = read_archive(src)
         if deferred:
             dst = _as_source(archive, dst, args)
             output_format(dst)
+            if args.skip_existing and dst.exists():
+                return
             check_output(dst, [src], args.force)
         raw = decompress_archive(archive, codec_for(archive, codec), progress=progress)
         write_raw(raw, dst, overwrite=args.force)
@@ -460,6 +507,20 @@ def _model_args(sp, default="default"):
     )
 
 
+def _corpus_args(sp) -> None:
+    sp.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="process every N-th file from the I-th (0-based) of the sorted inputs; 'auto' takes I and N "
+        "from RANK and WORLD_SIZE (torchrun --no-python eegcodec ... --shard auto)",
+    )
+    sp.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip inputs whose output exists (resume an interrupted corpus run; outputs are atomic)",
+    )
+
+
 def _add_compress(sub) -> None:
     c = sub.add_parser(
         "compress",
@@ -513,6 +574,7 @@ def _add_compress(sub) -> None:
     )
     c.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     _model_args(c)
+    _corpus_args(c)
     c.set_defaults(func=cmd_compress)
 
 
@@ -540,6 +602,7 @@ def _add_decompress(sub) -> None:
     )
     d.add_argument("-q", "--quiet", action="store_true")
     _model_args(d, default=None)
+    _corpus_args(d)
     d.set_defaults(func=cmd_decompress)
 
 

@@ -201,3 +201,36 @@ def test_verify_decodes_and_writes_nothing(tmp_path, tiny_dac_path, capsys):
     (tmp_path / "bad.eegc").write_bytes(bytes(data))
     rc, out = _run(["verify", str(arc), str(tmp_path / "bad.eegc"), "--model", str(tiny_dac_path)], capsys)
     assert rc == 1 and "bad.eegc" in out.err and "verified 1 of 2 files; 1 failed" in out.err
+
+
+def test_corpus_run_shards_across_torchrun_processes_and_resumes(tmp_path, capsys):
+    """Two processes under torchrun split a folder (``--shard auto``); a rerun with
+    ``--skip-existing`` finishes only what is missing and rewrites nothing."""
+    import subprocess
+    import sys
+
+    for i in range(5):
+        _edf(tmp_path / "corpus" / f"sub-{i}" / f"rec{i}.edf", n_ch=3, seconds=4, seed=i)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--no-python"]
+    cmd += [sys.executable, "-m", "eegcodec.cli", "compress", str(tmp_path / "corpus"), "-o", str(out)]
+    cmd += ["--prd", "10", "--shard", "auto", "-q"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    outputs = sorted(out.rglob("*.eegc"))
+    assert [p.name for p in outputs] == [f"rec{i}.eegc" for i in range(5)]
+    # an interrupted run: one output lost; the rerun redoes that one and leaves the others alone
+    stamps = {p: p.stat().st_mtime_ns for p in outputs}
+    outputs[2].unlink()
+    args = ["compress", str(tmp_path / "corpus"), "-o", str(out), "--prd", "10"]
+    rc, cap = _run([*args, "--skip-existing"], capsys)
+    assert rc == 0 and "skipping 4 files" in cap.err
+    assert outputs[2].exists() and all(
+        p.stat().st_mtime_ns == t for p, t in stamps.items() if p != outputs[2]
+    )
+    rc, cap = _run(args, capsys)  # without it, existing outputs are still an error
+    assert rc == 1 and "exists" in cap.err
+    for bad in ("2/2", "x", "1/0"):
+        rc, cap = _run([*args, "--shard", bad], capsys)
+        assert rc == 1 and "--shard expects" in cap.err

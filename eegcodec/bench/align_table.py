@@ -1,49 +1,102 @@
-"""Ablation table of ``eegcodec align eval`` outputs: ``python -m eegcodec.bench.align_table DIR...``.
+"""Tables (and the SNR figure) of ``eegcodec align eval`` outputs:
+``python -m eegcodec.bench.align_table [--plot FIG.png] DIR...``.
 
-Each DIR holds a ``results.json``; rows are labelled by the run's loss settings.
+Each DIR holds a ``results.json``; rows are labelled by the run's loss settings and the
+simulated response's SNR (from the data folder's ``dataset.json``). p-values are the
+block-permutation ones of :func:`eegcodec.align.scoring.block_permutation`.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 
+def _snr(result: dict) -> float | None:
+    meta = Path(result.get("data", "")) / "dataset.json"
+    try:
+        return float(json.loads(meta.read_text())["config"]["snr_db"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+
+
+def _p(score: dict, key: str) -> str:
+    nb = (score or {}).get("block_null")
+    return f"{nb[key]:.3f}" if nb else "-"
+
+
 def table(dirs: list[Path]) -> str:
     head = (
-        "| L_align | λ1 | λ2 | test top-1 % | test top-10 % | control top-10 % | chance top-10 % | "
-        "top-10 % via Ê_A | MSE(Ê_A,E_A) | chance MSE | cos(Ê_A,E_A) |"
+        "| L_align | λ1 | λ2 | SNR dB | test top-1 % | test top-10 % | test p | control top-1 % | "
+        "control top-10 % | control p (top-1, top-10) | chance top-1 / top-10 % | top-10 % via Ê_A | "
+        "MSE(Ê_A,E_A) | chance MSE | cos(Ê_A,E_A) |"
     )
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     results = [json.loads((d / "results.json").read_text()) for d in dirs]
     for r in results:
         t, c, ch, loss = r["test"], r["control"] or {}, r["chance"], r["loss"]
         name = loss["align"] if loss["lambda_align"] > 0 else "(none)"
+        snr = _snr(r)
         lines.append(
-            f"| {name} | {loss['lambda_align']:g} | {loss['lambda_rec']:g} | {100 * t['top1']:.1f} | "
-            f"{100 * t['top10']:.1f} | "
-            f"{100 * c.get('top10', float('nan')):.1f} | {100 * ch['top10']:.1f} | "
-            f"{100 * t['top10_pred']:.1f} | "
+            f"| {name} | {loss['lambda_align']:g} | {loss['lambda_rec']:g} | "
+            f"{'-' if snr is None else f'{snr:g}'} | {100 * t['top1']:.1f} | {100 * t['top10']:.1f} | "
+            f"{_p(t, 'p_top1')} | {100 * c.get('top1', float('nan')):.1f} | "
+            f"{100 * c.get('top10', float('nan')):.1f} | {_p(c, 'p_top1')}, {_p(c, 'p_top10')} | "
+            f"{100 * ch['top1']:.1f} / {100 * ch['top10']:.1f} | {100 * t['top10_pred']:.1f} | "
             f"{t['mse']:.3f} | {ch['mse']:.3f} | {t['cosine']:.3f} |"
         )
     first = results[0]["test"]
     lines.append("")
     lines.append(
         f"{first['n_windows']} test EEG windows (held-out subjects x held-out stimuli), "
-        f"{first['n_candidates']} candidate segments; "
-        f"chance top-1 {100 / first['n_candidates']:.1f} %. Control: the same windows of background EEG "
-        f"without the response."
+        f"{first['n_candidates']} candidate segments. Control: the same windows of background EEG "
+        f"without the response. p: block permutation (each subject's stimulus labels permuted, "
+        f"windows of one subject and stimulus together), 2,000 draws; chance needs p > 0.05."
     )
     return "\n".join(lines) + "\n"
 
 
+def plot_snr(dirs: list[Path], path: Path) -> None:
+    """Test and control top-1/top-10 against the simulated response's SNR."""
+    from .common import pyplot
+
+    results = sorted(
+        (r for r in (json.loads((d / "results.json").read_text()) for d in dirs) if _snr(r) is not None),
+        key=_snr,
+    )
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    snr = [_snr(r) for r in results]
+    for key, style in (("top1", "o-"), ("top10", "s-")):
+        ax.plot(snr, [100 * r["test"][key] for r in results], style, label=f"test {key}")
+        ax.plot(
+            snr,
+            [100 * (r["control"] or {}).get(key, float("nan")) for r in results],
+            style,
+            alpha=0.4,
+            label=f"control {key}",
+        )
+        ax.plot(snr, [100 * r["chance"][key] for r in results], "k:", lw=1)
+    ax.set_xlabel("simulated response SNR, dB (power above 1 Hz)")
+    ax.set_ylabel("retrieval accuracy %")
+    ax.set_title("retrieval vs SNR (dotted: chance)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
-    dirs = [Path(a) for a in (argv if argv is not None else sys.argv[1:])]
-    if not dirs:
-        print("usage: python -m eegcodec.bench.align_table EVAL_DIR...", file=sys.stderr)
-        return 2
-    sys.stdout.write(table(dirs))
+    parser = argparse.ArgumentParser(prog="python -m eegcodec.bench.align_table")
+    parser.add_argument("dirs", nargs="+", type=Path, metavar="EVAL_DIR")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw retrieval against SNR")
+    args = parser.parse_args(argv)
+    sys.stdout.write(table(args.dirs))
+    if args.plot:
+        plot_snr(args.dirs, args.plot)
     return 0
 
 
