@@ -1,5 +1,8 @@
 """The trainer: recipes, checkpoints, TensorBoard logs, exact resume, export."""
 
+import json
+from pathlib import Path
+
 import mne
 import numpy as np
 import pytest
@@ -356,3 +359,37 @@ def test_data_from_folders_manifests_and_subject_splits(tmp_path):
         )
     with pytest.raises(EegcodecError, match="recordings in both"):
         split_recordings(DataConfig(root=str(tmp_path), train=["sub-01/eeg/*"], val=["sub-01/eeg/*run-2*"]))
+
+
+def test_gpu_sprint_kit_packs_and_trains_on_cpu(recipe, tmp_path):
+    """The GPU sprint end to end on CPU: pack the recipe's windows, then the same script the GPU
+    runs trains from the packed windows alone (no recording read) and stops on its time limit."""
+    import os
+    import subprocess
+    import sys
+
+    from eegcodec.train.data import PackedWindowBank
+    from eegcodec.train.sprint import pack
+
+    sprint = tmp_path / "sprint"
+    sizes = pack(str(recipe), sprint, budget_mb=0.05)  # thinned to fit
+    assert set(sizes) == {"train.npz", "val.npz", "recipe.yaml"} and sizes["train.npz"] < 0.05 * 2**20
+    bank = PackedWindowBank(sprint / "train.npz", hop=8, window=160)
+    assert bank.chunks and bank.sample(4, np.random.default_rng(0)).shape == (4, 1, 160)
+    (recipe.parent / "data").rename(tmp_path / "moved")  # the GPU machine has no recordings
+    script = Path(__file__).resolve().parents[1] / "recipes" / "gpu_sprint.sh"
+    env = {
+        **os.environ,
+        "SKIP_INSTALL": "1",
+        "PYTHON": sys.executable,
+        "OUT": str(tmp_path / "out"),
+        "SPRINT": str(sprint),
+        "MINUTES": "0.0001",  # a few milliseconds: stops after its first step
+        "STEPS": "50",
+        "OMP_NUM_THREADS": "1",
+    }
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "out" / "run"
+    history = json.loads((run / "history.json").read_text())
+    assert (run / "best.pth").exists() and 1 <= history[-1]["step"] < 50

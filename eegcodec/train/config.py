@@ -38,6 +38,9 @@ class DataConfig:
     subject_regex: str = r"sub-[A-Za-z0-9]+|S\d{3}(?=R\d)|Subject\d+"
     window_seconds: float = 4.0
     cache_dir: str = "~/.cache/eegcodec/windows"
+    #: a folder written by ``python -m eegcodec.train.sprint pack`` (train.npz, val.npz): train on
+    #: those adapted windows instead of reading recordings (a bare GPU machine has no EEG files)
+    packed: str = ""
 
 
 @dataclass
@@ -105,6 +108,7 @@ class TrainConfig:
     val_windows: int = 256
     ckpt_every: int = 250
     default_codebooks: int | None = None  #: depth the exported model recommends (None: its maximum)
+    max_minutes: float = 0.0  #: stop (validate, export) after this much training time; 0: run all steps
 
 
 def _build(cls, values: dict, where: str):

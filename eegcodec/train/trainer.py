@@ -29,7 +29,7 @@ from ..errors import EegcodecError
 from ..io import atomic_write_bytes
 from ..metrics import spectral_error_db
 from .config import recipe_to_dict
-from .data import split_recordings, window_bank
+from .data import PackedWindowBank, split_recordings, window_bank
 from .losses import Adversary, codec_loss, gan_enabled
 from .modules import build_trainable
 
@@ -162,6 +162,9 @@ class BaseTrainer:
         if step < o.warmup_steps:
             return (step + 1) / o.warmup_steps
         t = min(1.0, (step - o.warmup_steps) / max(1, self.cfg.steps - o.warmup_steps))
+        limit = 60 * getattr(self.cfg, "max_minutes", 0.0)
+        if limit:  # a timed run (GPU sprint) decays over its time, whichever ends first
+            t = max(t, min(1.0, self.elapsed / limit))
         return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
     # ------------------------------------------------------------------ state
@@ -234,15 +237,17 @@ class BaseTrainer:
         )
         last = {}
         t0 = time.time()
+        limit = 60 * getattr(self.cfg, "max_minutes", 0.0)
         while self.step < total:
             last = self.train_step()
             self.elapsed += time.time() - t0
             t0 = time.time()
             bar.update(1)
-            if self.is_main and (self.step % self.cfg.log_every == 0 or self.step == total):
+            final = self.step == total or bool(limit and self.elapsed >= limit)  # time's up: finish here
+            if self.is_main and (self.step % self.cfg.log_every == 0 or final):
                 self._log(last)
                 bar.set_postfix(loss=f"{last['total']:.4f}", refresh=False)  # shown at the next refresh
-            if self.step % self.cfg.val_every == 0 or self.step == total:
+            if self.step % self.cfg.val_every == 0 or final:
                 if self.is_main:
                     res = self.validate()
                     if res:
@@ -255,9 +260,11 @@ class BaseTrainer:
                         if res["score"] < self.best:
                             self.best = res["score"]
                             self._export(self.out / "best.pth")
-            if self.step % self.cfg.ckpt_every == 0 or self.step == total:
+            if self.step % self.cfg.ckpt_every == 0 or final:
                 self._save_state()
             t0 = time.time()
+            if final:
+                break
         bar.close()
         if self.is_main:
             if not (self.out / "best.pth").exists():
@@ -281,11 +288,19 @@ class Trainer(BaseTrainer):
         model = build_trainable(cfg.family, cfg.model, cfg.init).to(self.device)
         self.hop = model.hop_length
         window = int(round(cfg.data.window_seconds * cfg.adapter.model_rate))
-        train_files, val_files = split_recordings(cfg.data)
-        self.train_bank = window_bank(train_files, cfg.adapter, self.hop, window, cfg.data.cache_dir)
-        self.val_bank = (
-            window_bank(val_files, cfg.adapter, self.hop, window, cfg.data.cache_dir) if val_files else None
-        )
+        if cfg.data.packed:
+            train_files, val_files = [], []
+            self.train_bank = PackedWindowBank(Path(cfg.data.packed) / "train.npz", self.hop, window)
+            val = Path(cfg.data.packed) / "val.npz"
+            self.val_bank = PackedWindowBank(val, self.hop, window) if val.exists() else None
+        else:
+            train_files, val_files = split_recordings(cfg.data)
+            self.train_bank = window_bank(train_files, cfg.adapter, self.hop, window, cfg.data.cache_dir)
+            self.val_bank = (
+                window_bank(val_files, cfg.adapter, self.hop, window, cfg.data.cache_dir)
+                if val_files
+                else None
+            )
         # fixed validation batch; val_x [N, 1, T] are its codec-domain windows (the targets)
         self.val_batch = (
             model.make_batch(
