@@ -19,7 +19,7 @@ from eegcodec.align.dataset import AlignSet
 from eegcodec.align.encoders import FrameGrid, eeg_window
 from eegcodec.align.model import AlignModel, align_cosine, align_infonce, align_mse, reconstruction
 from eegcodec.align.pairs import Pair, read_manifest, split_pairs, window_offsets
-from eegcodec.align.scoring import block_permutation, chance, score_windows
+from eegcodec.align.scoring import block_permutation, candidate_sweep, chance, score_windows
 from eegcodec.cli import main
 from eegcodec.errors import EegcodecError
 
@@ -185,6 +185,10 @@ def test_block_permutation_null_is_calibrated_and_detects_a_real_signal():
         assert np.mean(p < 0.05) <= 0.15 and 0.3 < np.median(p) < 0.7, (key, np.sort(p)[:8])
     real = block_permutation(_Identity(), *_clustered_set(0, True), n_draws=200)
     assert real["p_top1"] < 0.01 and real["top1"] > real["null95_top1"]
+    sweep = candidate_sweep(_Identity(), *_clustered_set(0, True), draws=5)
+    assert [r["candidates"] for r in sweep] == [10, 20, 40]  # 2, 4, 8 stimuli of 5 segments
+    assert all(r["top1"] > 3 * r["chance_top1"] for r in sweep)
+    assert sweep[0]["top1"] > sweep[-1]["top1"]  # more candidates, harder
 
 
 # ----------------------------------------------------------------------------- pairs

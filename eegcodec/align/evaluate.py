@@ -28,7 +28,7 @@ from ..io import atomic_write_bytes
 from .config import align_config_from_dict
 from .dataset import _read_eeg, embed_manifest
 from .encoders import eeg_window
-from .scoring import block_permutation, chance, score_split, split_candidates, unit
+from .scoring import block_permutation, candidate_sweep, chance, score_split, split_candidates, unit
 from .trainer import dataset_kind, load_mapper
 
 
@@ -55,6 +55,7 @@ def evaluate_run(
         raise EegcodecError(f"no {split} windows in {data_dir} under the recipe's splits")
     test = score_split(model, data, rows)
     test["block_null"] = block_permutation(model, data, rows)
+    test["by_candidates"] = candidate_sweep(model, data, rows)
     res = {
         "split": split,
         "test": test,
@@ -116,6 +117,18 @@ def report(res: dict) -> str:
         f"| chance | {100 * ch['top1']:.1f} | {100 * ch['top10']:.1f} | {q} | "
         f"{(ch['n_candidates'] + 1) / 2:.0f} | {ch['mse']:.3f} | {ch['cosine']:.3f} |"
     )
+    sweep = t.get("by_candidates") or []
+    if sweep:
+        lines += [
+            "",
+            "| stimuli in the candidate set | candidates | top-1 % | chance % | top-5 % | chance % |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['stimuli']} | {r['candidates']:.0f} | {100 * r['top1']:.1f} | "
+            f"{100 * r['chance_top1']:.1f} | {100 * r['top5']:.1f} | {100 * r['chance_top5']:.1f} |"
+            for r in sweep
+        ]
     lines += [
         "",
         "MSE in standardised E_A units (1 = predicting the training mean); chance pairs each prediction "

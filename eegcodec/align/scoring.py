@@ -94,7 +94,7 @@ def block_permutation(
     observed = scores(truth.numpy())
     null = []
     for _ in range(n_draws):
-        relabel = {(sj, s): p for sj in set(subj) for s, p in zip(names, rng.permutation(names))}
+        relabel = {(sj, s): p for sj in sorted(set(subj)) for s, p in zip(names, rng.permutation(names))}
         t = np.array([where.get((relabel[(sj, s)], o), -1) for sj, s, o in zip(subj, stim, offs)])
         null.append(scores(np.where(t >= 0, t, truth.numpy())))
     null = np.array(null)
@@ -108,6 +108,47 @@ def block_permutation(
         "null95_top10": float(np.percentile(null[:, 1], 95)),
         "n_draws": n_draws,
     }
+
+
+@torch.no_grad()
+def candidate_sweep(model, data, rows: torch.Tensor, draws: int = 50, seed: int = 0) -> list[dict]:
+    """Retrieval against the size of the candidate set: for S = 2, 4, ... stimuli, each window's
+    candidates are every segment of its own stimulus and of S - 1 others drawn at random
+    (``draws`` times); top-1 and top-5 with their nominal chance, averaged over draws."""
+    device = next(model.parameters(), torch.zeros(0)).device
+    cand, truth = split_candidates(data, rows)
+    model.eval()
+    sim = unit(model.map_b(data.e_b[rows].to(device))) @ unit(model.map_a(cand.to(device))).t()
+    sim, truth = sim.cpu().numpy(), truth.numpy()
+    stim_of_window = np.array([data.stimuli[p] for p in data.pair[rows].numpy()])
+    names = sorted(set(stim_of_window))
+    seg_stim = np.empty(len(cand), dtype=object)  # the stimulus of each candidate segment
+    seg_stim[truth] = stim_of_window
+    rng = np.random.default_rng(seed)
+    out = []
+    for n_stim in sorted({s for s in (2, 4, 8, 16, 32, len(names)) if 2 <= s <= len(names)}):
+        hits1, hits5, sizes = [], [], []
+        for _ in range(draws if n_stim < len(names) else 1):
+            for i, own in enumerate(stim_of_window):
+                others = [s for s in names if s != own]
+                pool = {own, *rng.choice(others, n_stim - 1, replace=False)}
+                cols = np.flatnonzero([s in pool for s in seg_stim])
+                rank = 1 + int((sim[i, cols] > sim[i, truth[i]]).sum())
+                hits1.append(rank <= 1)
+                hits5.append(rank <= 5)
+                sizes.append(len(cols))
+        m = float(np.mean(sizes))
+        out.append(
+            {
+                "stimuli": n_stim,
+                "candidates": m,
+                "top1": float(np.mean(hits1)),
+                "top5": float(np.mean(hits5)),
+                "chance_top1": 1 / m,
+                "chance_top5": min(5, m) / m,
+            }
+        )
+    return out
 
 
 def split_candidates(data, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
