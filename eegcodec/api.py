@@ -10,7 +10,7 @@ import mne
 from .codecs.base import Codec
 from .container import Archive
 from .errors import EegcodecError
-from .io import atomic_write_bytes, output_format, read_raw, write_raw
+from .io import atomic_write_bytes, edf_ranges, output_format, read_raw, write_raw
 from .models import load_codec
 from .pipeline import Progress, compress_raw, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
@@ -65,7 +65,8 @@ def compress(
     if not isinstance(raw, mne.io.BaseRaw):
         path = Path(raw)
         raw = read_raw(path)
-        source = {"name": path.name, "bytes": path.stat().st_size}
+        ranges = edf_ranges(path, raw)
+        source = {"name": path.name, "bytes": path.stat().st_size, **({"edf": ranges} if ranges else {})}
     elif ch_types:
         raw = raw.copy()
     raw = set_types(raw, ch_types)
@@ -131,8 +132,15 @@ def decompress(
     archive = read_archive(source)
     raw = decompress_archive(archive, codec_for(archive, codec), progress=progress)
     if output is not None:
-        write_raw(raw, output, overwrite=overwrite)
+        write_raw(raw, output, overwrite=overwrite, edf_ranges=source_ranges(archive))
     return raw
+
+
+def source_ranges(archive: Archive) -> dict | None:
+    """The source EDF/BDF's channel ranges, for a lossless file (an EDF/BDF output then holds the
+    source's integers); None otherwise (a lossy decode may leave the source's range)."""
+    h = archive.header
+    return (h.source or {}).get("edf") if h.mode == "lossless" else None
 
 
 __all__ = ["compress", "decompress", "describe", "load_codec", "often_exact_channels", "read_archive"]

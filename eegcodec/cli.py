@@ -267,7 +267,7 @@ def _compress_suffixes():
 
 
 def cmd_decompress(args) -> int:
-    from .api import codec_for, read_archive
+    from .api import codec_for, read_archive, source_ranges
     from .io import check_output, output_format, write_raw
     from .models import load_codec
     from .pipeline import decompress_archive
@@ -292,7 +292,7 @@ def cmd_decompress(args) -> int:
                 return
             check_output(dst, [src], args.force)
         raw = decompress_archive(archive, codec_for(archive, codec), progress=progress)
-        write_raw(raw, dst, overwrite=args.force)
+        write_raw(raw, dst, overwrite=args.force, edf_ranges=source_ranges(archive))
         if not args.quiet:
             print(f"{src} -> {dst}")
 

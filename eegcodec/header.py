@@ -375,7 +375,7 @@ class Header:
             chunk_overlap=overlap,
             chunk_frames=[],
             side=[],
-            source=_source(d.get("source")),
+            source=_source(d.get("source"), len(rec.ch_names)),
             eegcodec_version=str(d.get("eegcodec_version", "")),
             created=str(d.get("created", "")),
             version=version,
@@ -641,8 +641,27 @@ def _adapter(d: dict) -> AdapterConfig:
         raise CorruptFileError(f"{_where('adapter')}: {exc}") from exc
 
 
-def _source(d: Any) -> dict | None:
+def _source(d: Any, n_ch: int) -> dict | None:
+    """The input file's name and size, and (EDF/BDF sources) each channel's scaling there."""
     if d is None:
         return None
     name = _need(d, "name", str, "source.name", optional=True)
-    return {"name": name, "bytes": _int(d, "bytes", "source.bytes", 0, 2**62)}
+    out = {"name": name, "bytes": _int(d, "bytes", "source.bytes", 0, 2**62)}
+    edf = _need(d, "edf", dict, "source.edf", optional=True)
+    if edf is not None:
+        out["edf"] = {}
+        for key in ("physical_min", "physical_max", "digital_min", "digital_max", "unit_volts"):
+            values = [
+                _need({"v": v}, "v", float, f"source.edf.{key}")
+                for v in _need(edf, key, list, f"source.edf.{key}")
+            ]
+            if len(values) != n_ch or any(abs(v) > 1e12 for v in values):
+                raise CorruptFileError(f"{_where('source.edf.' + key)} does not fit the {n_ch} channels")
+            out["edf"][key] = values
+        dims = _need(edf, "dimension", list, "source.edf.dimension")
+        if len(dims) != n_ch or not all(isinstance(v, str) and len(v) <= 8 and v.isascii() for v in dims):
+            raise CorruptFileError(
+                f"{_where('source.edf.dimension')} must be {n_ch} ASCII units of 8 characters"
+            )
+        out["edf"]["dimension"] = dims
+    return out

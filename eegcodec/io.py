@@ -156,7 +156,43 @@ def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:
         raise EegcodecError(f"cannot read {path}: {msg}") from exc
 
 
-def write_raw(raw: mne.io.BaseRaw, path: str | os.PathLike, overwrite: bool = True) -> Path:
+_UNIT_VOLTS = {"uv": 1e-6, "µv": 1e-6, "mv": 1e-3, "v": 1.0, "nv": 1e-9}
+
+
+def edf_ranges(path: Path, raw: mne.io.BaseRaw) -> dict | None:
+    """The per-channel scaling of an EDF/BDF file as its header writes it: lists (channel order)
+    ``physical_min``, ``physical_max`` (in the channel's unit), ``digital_min``, ``digital_max``
+    ``unit_volts`` (what MNE multiplied the file's values by: volts per unit, 1 for unitless
+    channels) and ``dimension`` (the unit's name there); None for other formats, or when the
+    file's signals are not ``raw``'s channels one to one."""
+    fmt = output_format(Path(path)) if Path(path).suffix.lower() in (".edf", ".bdf") else None
+    if fmt is None:
+        return None
+    try:
+        header = edfio.read_edf(path, lazy_load_data=True) if fmt == "edf" else edfio.read_bdf(path)
+    except Exception:  # MNE read it; edfio need not (EDF+D, odd headers): keep MNE's scaling later
+        return None
+    signals = list(header.signals)
+    if [s.label.strip() for s in signals] != [n.strip() for n in raw.ch_names]:
+        return None
+    mne_units = np.ravel((getattr(raw, "_raw_extras", None) or [{}])[0].get("units", []))
+    units = [  # what MNE multiplied the file's physical values by (1 for stim and unitless channels)
+        float(mne_units[i]) if mne_units.size == len(signals) else _UNIT_VOLTS.get(sg.physical_dimension, 0.0)
+        for i, sg in enumerate(signals)
+    ]
+    return {
+        "physical_min": [float(s.physical_min) for s in signals],
+        "physical_max": [float(s.physical_max) for s in signals],
+        "digital_min": [float(s.digital_min) for s in signals],
+        "digital_max": [float(s.digital_max) for s in signals],
+        "unit_volts": units,
+        "dimension": [s.physical_dimension for s in signals],
+    }
+
+
+def write_raw(
+    raw: mne.io.BaseRaw, path: str | os.PathLike, overwrite: bool = True, edf_ranges: dict | None = None
+) -> Path:
     """Write ``raw`` to ``path`` in the format its extension names, atomically.
 
     ``.edf``/``.bdf``/``.vhdr``/``.set`` go through :func:`mne.export.export_raw`,
@@ -165,6 +201,8 @@ def write_raw(raw: mne.io.BaseRaw, path: str | os.PathLike, overwrite: bool = Tr
     beside the target and moved into place only when complete, so a failure never
     leaves a partial output. EDF/BDF keep the exact sample count (:func:`_exact_records`);
     NaN samples cannot be written to EDF/BDF and are an error that names FIF instead.
+    ``edf_ranges`` (:func:`edf_ranges` of the source, for a lossless file): EDF/BDF channels get
+    the source's physical and digital ranges back, so they hold the source's integers.
     """
     path = Path(path)
     fmt = output_format(path)
@@ -182,6 +220,8 @@ def write_raw(raw: mne.io.BaseRaw, path: str | os.PathLike, overwrite: bool = Tr
             mne.export.export_raw(tmp, raw, fmt=fmt, overwrite=True, verbose="error")
             if fmt in ("edf", "bdf"):
                 _exact_records(tmp, raw.n_times, raw.info["sfreq"], fmt)
+                if edf_ranges:
+                    _restore_ranges(tmp, raw, edf_ranges, fmt)
         # Move companions first (BrainVision .vmrk/.eeg; EEGLAB .fdt) and the named file last.
         for produced in sorted(tmpdir.iterdir(), key=lambda p: p.name == path.name):
             os.replace(produced, path.parent / produced.name)
@@ -238,6 +278,43 @@ def _exact_records(path: Path, n_samples: int, sfreq: float, fmt: str) -> None:
     )
     edf.update_data_record_duration(r / int(sfreq), method="truncate")
     edf.write(path)
+
+
+def _restore_ranges(path: Path, raw: mne.io.BaseRaw, ranges: dict, fmt: str) -> None:
+    """Rewrite the EDF/BDF at ``path`` with each channel's source ranges (:func:`edf_ranges`)."""
+    edf = (edfio.read_edf if fmt == "edf" else edfio.read_bdf)(path)
+    signals = list(edf.signals)
+    if len(signals) != len(raw.ch_names) or any(len(v) != len(signals) for v in ranges.values()):
+        return  # not the channels the ranges describe: keep MNE's own scaling
+    data = raw.get_data()
+    for i, sig in enumerate(signals):
+        unit = ranges["unit_volts"][i]
+        lo, hi = ranges["physical_min"][i], ranges["physical_max"][i]
+        phys = data[i] / unit
+        if not (unit > 0 and lo < hi and lo <= phys.min() and phys.max() <= hi):
+            continue  # samples outside the source's range (not a lossless decode): MNE's scaling
+        inner = float(np.nextafter(lo, hi)), float(np.nextafter(hi, lo))
+        signals[i] = type(sig)(
+            np.clip(phys, *inner),  # moves the extremes by one ulp: the same integers
+            sig.sampling_frequency,
+            label=sig.label,
+            transducer_type=sig.transducer_type,
+            physical_dimension=ranges["dimension"][i],
+            # edfio rounds the minimum down and the maximum up to 8 characters; from one ulp inside,
+            # that gives back the source header's own strings
+            physical_range=inner,
+            digital_range=(int(ranges["digital_min"][i]), int(ranges["digital_max"][i])),
+            prefiltering=sig.prefiltering,
+        )
+    out = type(edf)(
+        signals,
+        patient=edf.patient,
+        recording=edf.recording,
+        starttime=edf.starttime,
+        data_record_duration=edf.data_record_duration,
+        annotations=edf.annotations,
+    )
+    out.write(path)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -97,3 +97,20 @@ def test_fidelity_options_refuse_what_cannot_be_met(edf, tmp_path, capsys):
     assert main(["info", str(tmp_path / "m.eegc")]) == 0
     assert "within 5 uV" in capsys.readouterr().out
     assert main(["verify", str(tmp_path / "m.eegc")]) == 0  # no model needed to decode
+
+
+def test_lossless_edf_comes_back_with_the_sources_integers_and_ranges(edf, tmp_path):
+    """Decompressed to EDF, a lossless file holds the source file's digital samples and its
+    physical and digital ranges, channel by channel (not a rescaled copy)."""
+    import edfio
+
+    assert main(["compress", str(edf), "-o", str(tmp_path / "l.eegc"), "--lossless", "-q"]) == 0
+    assert main(["decompress", str(tmp_path / "l.eegc"), "-o", str(tmp_path / "back.edf"), "-q"]) == 0
+    src, back = edfio.read_edf(edf), edfio.read_edf(tmp_path / "back.edf")
+    assert len(src.signals) == len(back.signals)
+    for a, b in zip(src.signals, back.signals):
+        assert (a.label, a.physical_range, a.digital_range) == (b.label, b.physical_range, b.digital_range)
+        np.testing.assert_array_equal(a.digital, b.digital)
+    # a lossy file may leave the source's range: it is written with MNE's own scaling
+    assert main(["compress", str(edf), "-o", str(tmp_path / "p.eegc"), "--prd", "30", "-q"]) == 0
+    assert main(["decompress", str(tmp_path / "p.eegc"), "-o", str(tmp_path / "p.edf"), "-q"]) == 0
