@@ -89,6 +89,8 @@ class Task:
     name: str
     classes: tuple[str, str]
     windows: list[Window]
+    #: "bandpower" (log band power -> logistic regression) or "csp" (8-30 Hz epochs -> MNE's CSP -> LDA)
+    features: str = "bandpower"
 
     @property
     def files(self) -> list[Path]:
@@ -144,18 +146,14 @@ def find_tasks(files: list[Path], cfg: DownstreamConfig) -> list[Task]:
     fists = {f: v for f, v in eegbci.items() if v[1] in IMAGERY_RUNS}
     if fists:
         one = len({v[0] for v in fists.values()}) == 1
-        tasks.append(
-            Task(
-                "fists",
-                ("left fist (imagined)", "right fist (imagined)"),
-                [w for f, (s, r) in fists.items() for w in _fists(f, s, r, one)],
-            )
-        )
+        ws = [w for f, (s, r) in fists.items() for w in _fists(f, s, r, one)]
+        tasks.append(Task("fists", ("left fist (imagined)", "right fist (imagined)"), ws))
+        tasks.append(Task("fists_csp", ("left fist (imagined)", "right fist (imagined)"), ws, "csp"))
     if len({v[1] for v in eegmat.values()}) == 2:
         one = len({v[0] for v in eegmat.values()}) == 1
         ws = [w for f, (s, r) in eegmat.items() for w in _sliding(f, r - 1, s, cfg, one)]
         tasks.append(Task("arithmetic", ("rest", "mental arithmetic"), ws))
-    tasks = [Task(t.name, t.classes, balance(t.windows)) for t in tasks]
+    tasks = [Task(t.name, t.classes, balance(t.windows), t.features) for t in tasks]
     return [
         t for t in tasks if len({w.group for w in t.windows}) >= 2 and len({w.label for w in t.windows}) == 2
     ]
@@ -183,8 +181,16 @@ def balance(windows: list[Window]) -> list[Window]:
 # ---------------------------------------------------------------------------
 
 
-def window_features(x: np.ndarray, sfreq: float, windows: list[Window]) -> np.ndarray:
-    """Log band power per channel for each window: x [C, N] (V) -> [W, C * 5]."""
+def window_features(
+    x: np.ndarray, sfreq: float, windows: list[Window], kind: str = "bandpower"
+) -> np.ndarray:
+    """Log band power per channel for each window: x [C, N] (V) -> [W, C * 5]; with ``kind``
+    "csp" the 8-30 Hz band-passed window itself, flattened: [W, C * length]."""
+    if kind == "csp":
+        from scipy.signal import butter, sosfiltfilt
+
+        band = sosfiltfilt(butter(4, [8.0, min(30.0, 0.45 * sfreq)], "bandpass", fs=sfreq, output="sos"), x)
+        return np.array([band[:, w.start : w.start + w.length].ravel() for w in windows])
     feats = [
         np.log(band_powers(x[:, w.start : w.start + w.length], sfreq, window_seconds=1.0) + 1e-30).ravel()
         for w in windows
@@ -219,22 +225,47 @@ def centre_by_group(feats: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
-def cross_validate(
-    feat_orig: np.ndarray, feat_rec: np.ndarray | None, y: np.ndarray, groups: np.ndarray, max_folds: int
-) -> dict:
-    """Group k-fold: orig->orig, orig->recon and recon->recon correctness pooled over folds."""
+def _classifier(n_channels: int | None):
+    """Band power: standardise -> logistic regression. CSP (``n_channels`` given): the flattened
+    epochs back to [W, C, T] -> MNE's CSP (6 log-variance components) -> LDA."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    def model():
+    if n_channels is None:
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    from mne.decoding import CSP
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.preprocessing import FunctionTransformer
 
-    feat_orig, feat_rec = (
-        centre_by_group(feat_orig, groups),
-        None if feat_rec is None else centre_by_group(feat_rec, groups),
+    def epochs(f):
+        return f.reshape(len(f), n_channels, -1)
+
+    return make_pipeline(
+        FunctionTransformer(epochs),
+        CSP(n_components=6, log=True, reg="ledoit_wolf"),
+        LinearDiscriminantAnalysis(),
     )
+
+
+def cross_validate(
+    feat_orig: np.ndarray,
+    feat_rec: np.ndarray | None,
+    y: np.ndarray,
+    groups: np.ndarray,
+    max_folds: int,
+    csp_channels: int | None = None,
+) -> dict:
+    """Group k-fold: orig->orig, orig->recon and recon->recon correctness pooled over folds
+    (``csp_channels``: the features are epochs of that many channels, classified with CSP)."""
+    from sklearn.model_selection import GroupKFold
+
+    def model():
+        return _classifier(csp_channels)
+
+    if csp_channels is None:  # band power: each group's mean feature vector removed
+        feat_orig = centre_by_group(feat_orig, groups)
+        feat_rec = None if feat_rec is None else centre_by_group(feat_rec, groups)
     hits = defaultdict(list)
     folds = GroupKFold(n_splits=min(max_folds, len(np.unique(groups))))
     for train, test in folds.split(feat_orig, y, groups):
@@ -324,7 +355,8 @@ def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progr
     coded_names: dict[Path, list[str]] = {}
     for path, idx in order.items():
         progress(f"  {path.name}")
-        _model_pass(path, [task.windows[i] for i in idx], idx, codecs, labels, cfg, conds, steps, coded_names)
+        wins = [task.windows[i] for i in idx]
+        _model_pass(path, wins, idx, codecs, labels, cfg, conds, steps, coded_names, task.features)
     for path, idx in order.items() if steps else ():
         raw = read_raw(path, preload=True)
         x, sf = raw.get_data(picks=coded_names[path]), raw.info["sfreq"]
@@ -332,7 +364,7 @@ def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progr
         for (name, cond), per_file in steps.items():
             rec, nbytes = LOSSY_CODERS[name](x, sf, float(np.exp(np.mean(np.log(per_file)))))
             matched = f"{name} @ {cond}"
-            conds.put(matched, idx, window_features(rec, sf, wins))
+            conds.put(matched, idx, window_features(rec, sf, wins, task.features))
             conds.bps[matched].append(bits_per_sample(nbytes, *x.shape))
             meta = conds.meta[cond]
             conds.meta[matched] = {
@@ -343,10 +375,11 @@ def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progr
             }
     y = np.array([w.label for w in task.windows])
     groups = np.array([w.group for w in task.windows])
-    reference = cross_validate(conds.feats["original"], None, y, groups, cfg.max_folds)["orig_orig"]
+    csp = len(next(iter(coded_names.values()))) if task.features == "csp" and coded_names else None
+    reference = cross_validate(conds.feats["original"], None, y, groups, cfg.max_folds, csp)["orig_orig"]
     conditions = []
     for cond in (c for c in conds.feats if c != "original"):
-        scores = cross_validate(conds.feats["original"], conds.feats[cond], y, groups, cfg.max_folds)
+        scores = cross_validate(conds.feats["original"], conds.feats[cond], y, groups, cfg.max_folds, csp)
         conditions.append(
             {
                 "condition": cond,
@@ -370,7 +403,7 @@ def run_task(task: Task, codecs, labels: list[str], cfg: DownstreamConfig, progr
 
 
 def _model_pass(
-    path: Path, wins, idx, codecs, labels, cfg: DownstreamConfig, conds: _Conditions, steps, coded_names
+    path: Path, wins, idx, codecs, labels, cfg: DownstreamConfig, conds: _Conditions, steps, coded_names, kind
 ) -> None:
     """One file through every model at every depth: window features of the original and of each
     reconstruction; per classical coder, the step that spends the same bits on this file."""
@@ -392,10 +425,10 @@ def _model_pass(
         rows = evaluate_raw(raw, codec, depths, name=path.name, on_reconstruction=on_rec)
         if x is None:  # the coded channels are the same for every model
             x = raw.get_data(picks=coded_names[path])
-            conds.put("original", idx, window_features(x, sf, wins))
+            conds.put("original", idx, window_features(x, sf, wins, kind))
         for row in rows:
             cond = f"{label} N={row['codebooks']}"
-            conds.put(cond, idx, window_features(recs[row["codebooks"]], sf, wins))
+            conds.put(cond, idx, window_features(recs[row["codebooks"]], sf, wins, kind))
             conds.bps[cond].append(row["bits_per_sample"])
             conds.meta[cond] = {"coder": label, "codebooks": row["codebooks"]}
             for name, coder in LOSSY_CODERS.items() if cfg.classical else ():
