@@ -165,8 +165,8 @@ def edf_ranges(path: Path, raw: mne.io.BaseRaw) -> dict | None:
     ``unit_volts`` (what MNE multiplied the file's values by: volts per unit, 1 for unitless
     channels) and ``dimension`` (the unit's name there); None for other formats, or when the
     file's signals are not ``raw``'s channels one to one."""
-    fmt = output_format(Path(path)) if Path(path).suffix.lower() in (".edf", ".bdf") else None
-    if fmt is None:
+    fmt = Path(path).suffix.lower()[1:]
+    if fmt not in ("edf", "bdf"):
         return None
     try:
         header = edfio.read_edf(path, lazy_load_data=True) if fmt == "edf" else edfio.read_bdf(path)

@@ -44,7 +44,6 @@ MEAN_FRACTION = 1 / 16
 RECON = 0.375
 N_BANDS = 16
 CLASS_OFFSET = 16  # mean |q| down to 2**-7.5 per class (:mod:`eegcodec.entropy`)
-MAX_CHANNELS = 4096
 _DESC = struct.Struct("<BdHIIHH")
 
 

@@ -266,18 +266,21 @@ def cross_validate(
     if csp_channels is None:  # band power: each group's mean feature vector removed
         feat_orig = centre_by_group(feat_orig, groups)
         feat_rec = None if feat_rec is None else centre_by_group(feat_rec, groups)
+    import mne
+
     hits = defaultdict(list)
     folds = GroupKFold(n_splits=min(max_folds, len(np.unique(groups))))
-    for train, test in folds.split(feat_orig, y, groups):
-        if len(np.unique(y[train])) < 2:
-            continue
-        clf = model().fit(feat_orig[train], y[train])
-        hits["orig_orig"].append(clf.predict(feat_orig[test]) == y[test])
-        if feat_rec is not None:
-            hits["orig_recon"].append(clf.predict(feat_rec[test]) == y[test])
-            hits["recon_recon"].append(
-                model().fit(feat_rec[train], y[train]).predict(feat_rec[test]) == y[test]
-            )
+    with mne.utils.use_log_level("error"):  # CSP logs each covariance it estimates
+        for train, test in folds.split(feat_orig, y, groups):
+            if len(np.unique(y[train])) < 2:
+                continue
+            clf = model().fit(feat_orig[train], y[train])
+            hits["orig_orig"].append(clf.predict(feat_orig[test]) == y[test])
+            if feat_rec is not None:
+                hits["orig_recon"].append(clf.predict(feat_rec[test]) == y[test])
+                hits["recon_recon"].append(
+                    model().fit(feat_rec[train], y[train]).predict(feat_rec[test]) == y[test]
+                )
     return {k: accuracy(np.concatenate(v)) for k, v in hits.items()}
 
 
