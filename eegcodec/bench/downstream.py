@@ -482,7 +482,7 @@ def report(res: dict) -> str:
             + "\n"
         )
         for fig in res.get("figures", []):
-            if fig.startswith(f"downstream_{t['task']}"):
+            if fig == f"downstream_{t['task']}.png":
                 lines.append(f"![{t['task']}]({fig})\n")
     return "\n".join(lines)
 
