@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mne
 
-from .codecs.base import Codec
 from .container import Archive
 from .errors import EegcodecError
 from .io import atomic_write_bytes, edf_ranges, output_format, read_raw, write_raw
-from .models import load_codec
 from .pipeline import Progress, compress_raw, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
+
+if TYPE_CHECKING:
+    from .codecs.base import Codec
+
+
+def load_codec(name_or_path: str | os.PathLike = "default", device: str = "cpu") -> Codec:
+    """Load a codec by name or path (:func:`eegcodec.models.load_codec`; imports torch)."""
+    from .models import load_codec as load
+
+    return load(name_or_path, device=device)
+
 
 PathLike = str | os.PathLike
 
@@ -72,7 +82,7 @@ def compress(
     raw = set_types(raw, ch_types)
     if lossless or max_error is not None or (prd is not None and n_codebooks is None):
         codec = None
-    elif not isinstance(codec, Codec):
+    elif isinstance(codec, (str, os.PathLike)):
         codec = load_codec(codec)
     data = compress_raw(
         raw,
@@ -95,7 +105,7 @@ def codec_for(archive: Archive, codec: Codec | str | None = None) -> Codec | Non
     (None for a file that holds no model tokens: lossless, max-error and most PRD files)."""
     if not archive.header.has_tokens:
         return None
-    if isinstance(codec, Codec):
+    if codec is not None and not isinstance(codec, (str, os.PathLike)):
         return codec
     if codec is not None:
         return load_codec(codec)

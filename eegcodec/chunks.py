@@ -15,6 +15,7 @@ tokens left) and :class:`ExactStream` (the channels stored exactly).
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import mne
 import numpy as np
@@ -29,10 +30,12 @@ from .adapt import (
     round_scale,
     scale_to_code,
 )
-from .codecs.base import Codec
 from .exact import encode_block
 from .survey import CODED_TYPES, Survey
 from .transform import TransformEncoder
+
+if TYPE_CHECKING:  # the codec's module imports torch; files without tokens never need it
+    from .codecs.base import Codec
 
 
 class ChunkCoder:

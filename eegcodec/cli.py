@@ -193,11 +193,10 @@ def _often_exact_lines(channels: dict[str, float]) -> list[str]:
 
 
 def cmd_compress(args) -> int:
-    from .api import compress, often_exact_channels
+    from .api import compress, load_codec, often_exact_channels
     from .container import Archive
     from .errors import EegcodecError
     from .header import PRD_RANGE
-    from .models import load_codec
 
     ch_types = _parse_ch_types(args.ch_type)
     max_error = parse_volts(args.max_error) if args.max_error else None
@@ -267,9 +266,8 @@ def _compress_suffixes():
 
 
 def cmd_decompress(args) -> int:
-    from .api import codec_for, read_archive, source_ranges
+    from .api import codec_for, load_codec, read_archive, source_ranges
     from .io import check_output, output_format, write_raw
-    from .models import load_codec
     from .pipeline import decompress_archive
 
     def suffix(src: Path, beside: bool) -> str:
@@ -314,9 +312,8 @@ def _as_source(archive, dst: Path, args) -> Path:
 
 
 def cmd_verify(args) -> int:
-    from .api import codec_for, read_archive
+    from .api import codec_for, load_codec, read_archive
     from .io import find_inputs
-    from .models import load_codec
     from .pipeline import decompress_archive
 
     jobs = [(src, src) for src, _ in find_inputs(args.inputs, (".eegc",))]

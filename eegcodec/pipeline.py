@@ -12,6 +12,7 @@ import datetime as dt
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mne
 import numpy as np
@@ -19,7 +20,6 @@ import zstandard
 
 from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
 from .chunks import ChunkCoder, CodedStream, ExactStream, ResidualStream, exact_span
-from .codecs.base import Codec
 from .container import Archive, pack_arrays, pack_codes, unpack_codes
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .exact import decode_block, decode_legacy
@@ -29,6 +29,9 @@ from .reader import MAX_VOLTS, annotations_from_json, check_archive
 from .survey import Survey, exact_survey, survey_recording
 from .transform import TransformDecoder
 from .version import __version__
+
+if TYPE_CHECKING:  # torch: only files with tokens need a codec
+    from .codecs.base import Codec
 
 Progress = Callable[[int, int], None]
 

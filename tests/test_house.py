@@ -129,3 +129,28 @@ def test_help_and_info_import_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_files_without_tokens_never_import_torch(tmp_path):
+    """Lossless and --prd files compress and decompress without torch (start-up under a second)."""
+    import subprocess
+    import sys
+
+    import mne
+    from conftest import synthetic_raw
+
+    src = tmp_path / "rec.fif"
+    synthetic_raw(n_ch=4, seconds=8).save(src, verbose="error")
+    runs = [
+        ["compress", str(src), "-o", str(tmp_path / "p.eegc"), "--prd", "10", "-q"],
+        ["compress", str(src), "-o", str(tmp_path / "l.eegc"), "--lossless", "-q"],
+        ["decompress", str(tmp_path / "p.eegc"), "-o", str(tmp_path / "p.fif"), "-q"],
+        ["decompress", str(tmp_path / "l.eegc"), "-o", str(tmp_path / "l.fif"), "-q"],
+    ]
+    code = (
+        f"import sys; from eegcodec.cli import main; assert all(main(a) == 0 for a in {runs!r}); "
+        "print(sorted(m for m in ('torch', 'dac') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    assert mne.io.read_raw(tmp_path / "l.fif", verbose="error").n_times == 8 * 160
