@@ -15,10 +15,12 @@ With ``zero_class=True`` class 0 means "every value of the group is 0" and costs
 from __future__ import annotations
 
 import math
+import struct
 from functools import cache
 
 import constriction
 import numpy as np
+import zstandard
 
 from .errors import CorruptFileError
 
@@ -103,6 +105,30 @@ def _unpack_bits(data: bytes, nbits: np.ndarray) -> np.ndarray:
     out = np.zeros(nbits.shape, np.int64)
     np.add.at(out, np.repeat(np.arange(nbits.size), nbits), bits * weights)
     return out
+
+
+def pack_frame(descriptors: bytes, words: np.ndarray, raw_bits: bytes) -> bytes:
+    """A coder's frame: ``u32 size | zstd(descriptors) | u32 word count | ANS words (u32) | raw bits``."""
+    z = zstandard.ZstdCompressor(level=10).compress(descriptors)
+    return b"".join(
+        [struct.pack("<I", len(z)), z, struct.pack("<I", words.size), words.astype("<u4").tobytes(), raw_bits]
+    )
+
+
+def unpack_frame(frame: memoryview, most: int, what: str) -> tuple[bytes, np.ndarray, bytes]:
+    """Inverse of :func:`pack_frame`: (descriptors, inflated to at most ``most`` bytes, ANS
+    words, raw bits); a frame that claims more is a :class:`CorruptFileError`. May raise
+    ``struct.error`` or ``zstandard.ZstdError`` on damage (callers turn those into one line)."""
+    (size,) = struct.unpack_from("<I", frame, 0)
+    desc = zstandard.ZstdDecompressor().stream_reader(bytes(frame[4 : 4 + size])).read(most + 1)
+    if len(desc) > most:
+        raise CorruptFileError(f"{what} frame is damaged (descriptors)")
+    (n_words,) = struct.unpack_from("<I", frame, 4 + size)
+    pos = 8 + size
+    if pos + 4 * n_words > len(frame):
+        raise CorruptFileError(f"{what} frame is truncated")
+    words = np.frombuffer(frame[pos : pos + 4 * n_words], "<u4").astype(np.uint32)
+    return desc, words, bytes(frame[pos + 4 * n_words :])
 
 
 def encode(

@@ -127,16 +127,7 @@ def encode_ints(k: np.ndarray) -> bytes:
     means = np.add.reduceat(np.abs(r), np.arange(n_blocks) * BLOCK, axis=1) / sizes if n else r[:, :0]
     classes = entropy.classes_for(means, CLASS_OFFSET)
     words, raw_bits = entropy.encode(r.ravel(), classes.ravel(), np.tile(sizes, c_all), CLASS_OFFSET)
-    zhead = zstandard.ZstdCompressor(level=10).compress(b"".join(head) + classes.tobytes())
-    return b"".join(
-        [
-            struct.pack("<I", len(zhead)),
-            zhead,
-            struct.pack("<I", words.size),
-            words.astype("<u4").tobytes(),
-            raw_bits,
-        ]
-    )
+    return entropy.pack_frame(b"".join(head) + classes.tobytes(), words, raw_bits)
 
 
 def decode_ints(frame: bytes, c_all: int, n: int) -> np.ndarray:
@@ -149,19 +140,10 @@ def decode_ints(frame: bytes, c_all: int, n: int) -> np.ndarray:
 
 def _decode(frame: memoryview, c_all: int, n: int) -> np.ndarray:
     n_blocks = -(-n // BLOCK)
-    (size,) = struct.unpack_from("<I", frame, 0)
     most = 6 + c_all * (2 + 2 * CROSS + 4 * (64 + 3 * CROSS)) + c_all * n_blocks  # the largest descriptors
-    head = zstandard.ZstdDecompressor().stream_reader(bytes(frame[4 : 4 + size])).read(most + 1)
-    if len(head) > most:
-        raise CorruptFileError("lossless frame is damaged (descriptors)")
-    words_at = 4 + size
+    head, words, raw_bits = entropy.unpack_frame(frame, most, "lossless")
     fits, classes = _descriptors(memoryview(head), c_all, n, n_blocks)
-    (n_words,) = struct.unpack_from("<I", frame, words_at)
-    pos = words_at + 4
-    if pos + 4 * n_words > len(frame):
-        raise CorruptFileError("lossless frame is truncated")
-    words = np.frombuffer(frame[pos : pos + 4 * n_words], "<u4").astype(np.uint32)
-    resid = _residuals(words, classes, c_all, n, bytes(frame[pos + 4 * n_words :]))
+    resid = _residuals(words, classes, c_all, n, raw_bits)
     k = np.zeros((c_all, n), np.int64)
     for c, (order, cross, coef) in enumerate(fits):
         cross_part = _regressors(k, c, cross, 0) @ coef[order:] if cross else np.zeros(n, np.int64)

@@ -147,16 +147,7 @@ def pack(qz: Quantised, new_basis: bool) -> bytes:
     words, raw_bits = entropy.encode(np.concatenate(groups), classes, sizes, CLASS_OFFSET, zero_class=True)
     n = qz.recon.shape[1]
     desc = _DESC.pack(int(new_basis), qz.step, c, n, block, k, k if new_basis else 0) + classes.tobytes()
-    zdesc = zstandard.ZstdCompressor(level=10).compress(desc)
-    return b"".join(
-        [
-            struct.pack("<I", len(zdesc)),
-            zdesc,
-            struct.pack("<I", words.size),
-            words.astype("<u4").tobytes(),
-            raw_bits,
-        ]
-    )
+    return entropy.pack_frame(desc, words, raw_bits)
 
 
 class TransformEncoder:
@@ -198,9 +189,8 @@ class TransformDecoder:
             raise CorruptFileError(f"transform frame is damaged ({type(exc).__name__})") from None
 
     def _decode(self, frame: memoryview, c: int, n: int) -> np.ndarray:
-        (size,) = struct.unpack_from("<I", frame, 0)
         most = _DESC.size + 1 + c + c * (N_BANDS + 1)
-        desc = zstandard.ZstdDecompressor().stream_reader(bytes(frame[4 : 4 + size])).read(most + 1)
+        desc, words, raw_bits = entropy.unpack_frame(frame, most, "transform")
         flags, step, c_got, n_got, block, k, columns = _DESC.unpack_from(desc, 0)
         have = 0 if self.basis is None else self.basis.shape[1]
         if (
@@ -221,12 +211,7 @@ class TransformDecoder:
         classes = np.frombuffer(desc, np.uint8, offset=_DESC.size)
         if classes.size != sizes.size:
             raise CorruptFileError("transform frame is damaged (classes)")
-        (n_words,) = struct.unpack_from("<I", frame, 4 + size)
-        pos = 8 + size
-        if pos + 4 * n_words > len(frame):
-            raise CorruptFileError("transform frame is truncated")
-        words = np.frombuffer(frame[pos : pos + 4 * n_words], "<u4")
-        values = entropy.decode(words, bytes(frame[pos + 4 * n_words :]), classes, sizes, CLASS_OFFSET, True)
+        values = entropy.decode(words, raw_bits, classes, sizes, CLASS_OFFSET, True)
         means, rest = values[:c], values[c:]
         if flags:
             basis = rest[: c * columns].reshape(columns, c).T
