@@ -75,7 +75,7 @@ def compress(
     if not isinstance(raw, mne.io.BaseRaw):
         path = Path(raw)
         raw = read_raw(path)
-        ranges = edf_ranges(path, raw)
+        ranges = edf_ranges(path, raw) if lossless else None  # only a lossless decode writes them back
         source = {"name": path.name, "bytes": path.stat().st_size, **({"edf": ranges} if ranges else {})}
     elif ch_types:
         raw = raw.copy()
