@@ -4,7 +4,7 @@ Layout (all integers little-endian; see ``docs/FORMAT.md``)::
 
     magic  b"EEGC" | version u16 | reserved u16
     section*       : tag (4 ASCII bytes) | length u64 | payload | crc32 u32 (of tag + payload)
-      HEAD  JSON header (UTF-8)
+      HEAD  JSON header (UTF-8; version 4: zstd of it)
       CODE  codes, ceil(log2(codebook_size)) bits each, MSB first, order [channel, codebook, frame]
       SIDE  zstd of the side arrays listed in header["side"] (name, dtype, shape, offset)
       RAWC  the channels stored exactly or within a bound: one frame per chunk (:mod:`eegcodec.exact`)
@@ -126,6 +126,28 @@ def inflate(payload: bytes, expected: int, what: str) -> bytes:
     return raw
 
 
+def head_payload(json_bytes: bytes, version: int) -> bytes:
+    """The HEAD section's payload for the header's JSON bytes (zstd from version 4)."""
+    return zstandard.ZstdCompressor(level=19).compress(json_bytes) if version >= 4 else json_bytes
+
+
+def head_json(payload: bytes, version: int, source: str = "input") -> bytes:
+    """Inverse of :func:`head_payload`; never inflates past :data:`MAX_HEAD_BYTES` + 1."""
+    if version < 4:
+        return payload
+    out = bytearray()
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(payload)
+        while len(out) <= MAX_HEAD_BYTES:  # in pieces: a forged header never allocates the limit at once
+            piece = reader.read(2**16)
+            if not piece:
+                break
+            out += piece
+    except zstandard.ZstdError as exc:
+        raise CorruptFileError(f"{source} has an unreadable header: {exc}") from None
+    return bytes(out)
+
+
 def _parse_json(payload: bytes, source: str):
     if len(payload) > MAX_HEAD_BYTES:
         raise CorruptFileError(
@@ -179,7 +201,7 @@ class Archive:
             tag.decode(): hashlib.sha256(payload).hexdigest() for tag, payload in body.items()
         }
         head_bytes = json.dumps(head, separators=(",", ":"), allow_nan=False).encode()
-        return {b"HEAD": head_bytes, **body, b"END.": b""}
+        return {b"HEAD": head_payload(head_bytes, self.header.version), **body, b"END.": b""}
 
     def to_bytes(self) -> bytes:
         if self.header.version != VERSION:
@@ -198,7 +220,7 @@ class Archive:
         """Parse and verify an ``.eegc`` file (magic, version, CRCs, digests, header);
         raises :class:`CorruptFileError` with one line."""
         version, found = _read_sections(data, source)
-        head = _parse_json(found[b"HEAD"], source)
+        head = _parse_json(head_json(found[b"HEAD"], version, source), source)
         if version >= 3:
             digests = head.pop("sections", None) if isinstance(head, dict) else None
             if not isinstance(digests, dict):

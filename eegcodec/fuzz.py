@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import zstandard
 
-from .container import _SECTION_HEAD, MAGIC
+from .container import _SECTION_HEAD, MAGIC, head_json, head_payload
 from .errors import EegcodecError
 
 KINDS = ("bitflip", "truncate", "splice", "forge", "forge_digest", "garble", "bomb")
@@ -82,9 +82,9 @@ def assemble(version: int, sections: list[tuple[bytes, bytes]], digests: bool = 
     """A file from sections with their CRCs recomputed (and, if ``digests``, the header's
     section digests recomputed too: a forged file that is valid by construction)."""
     if digests and version >= 3:
-        head = json.loads(sections[0][1])
+        head = json.loads(head_json(sections[0][1], version))
         head["sections"] = {t.decode(): hashlib.sha256(p).hexdigest() for t, p in sections[1:-1]}
-        sections = [(b"HEAD", json.dumps(head).encode())] + sections[1:]
+        sections = [(b"HEAD", head_payload(json.dumps(head).encode(), version))] + sections[1:]
     out = [MAGIC, struct.pack("<HH", version, 0)]
     for tag, payload in sections:
         out += [_SECTION_HEAD.pack(tag, len(payload)), payload, struct.pack("<I", zlib.crc32(tag + payload))]
@@ -163,7 +163,7 @@ def mutate(
         secs[i] = donor[i]
         return assemble(version, secs)
     if kind in ("forge", "forge_digest"):
-        head = json.loads(secs[0][1])
+        head = json.loads(head_json(secs[0][1], version))
         paths = [p for p in _paths(head) if p and p[0] != "sections"]
         path = paths[int(rng.integers(len(paths)))]
         node = head
@@ -173,7 +173,7 @@ def mutate(
             text = json.dumps(_set_path(head, path, _hostile(rng, node)))
         except RecursionError:
             text = "[" * 100_000 + "]" * 100_000
-        secs[0] = (b"HEAD", text.encode())
+        secs[0] = (b"HEAD", head_payload(text.encode(), version))
         if kind == "forge_digest":  # also replace a section's payload by random bytes, digests recomputed
             i = int(rng.integers(1, len(secs) - 1))
             secs[i] = (secs[i][0], rng.bytes(int(rng.integers(0, 64))))

@@ -11,7 +11,7 @@ from conftest import PCMCodec, synthetic_raw
 
 from eegcodec.api import decompress
 from eegcodec.cli import main
-from eegcodec.container import Archive
+from eegcodec.container import Archive, head_json, head_payload
 from eegcodec.errors import CorruptFileError, EegcodecError
 from eegcodec.fuzz import DAMAGE, KINDS, assemble, fuzz, split_sections
 from eegcodec.pipeline import compress_raw
@@ -28,9 +28,9 @@ def files():
 def forge(data: bytes, change) -> bytes:
     """``data`` with its header changed by ``change(head_dict)`` and every checksum recomputed."""
     version, secs = split_sections(data)
-    head = json.loads(secs[0][1])
+    head = json.loads(head_json(secs[0][1], version))
     change(head)
-    return assemble(version, [(b"HEAD", json.dumps(head).encode())] + secs[1:])
+    return assemble(version, [(b"HEAD", head_payload(json.dumps(head).encode(), version))] + secs[1:])
 
 
 def _refused(data: bytes, codec, match: str | None = None) -> None:
@@ -89,7 +89,10 @@ def test_hostile_json_is_one_line(files):
     a, _, codec = files
     version, secs = split_sections(a)
     for head in (b"[" * 100_000 + b"]" * 100_000, b'{"recording": NaN}', b"\xff\xfe", b"1" * 5000, b"{}"):
-        _refused(assemble(version, [(b"HEAD", head)] + secs[1:]), codec, "header")
+        _refused(assemble(version, [(b"HEAD", head_payload(head, version))] + secs[1:]), codec, "header")
+    _refused(assemble(version, [(b"HEAD", b"not zstd")] + secs[1:]), codec, "header")
+    bomb = zstandard.ZstdCompressor(level=3).compress(bytes(2**30))  # a header inflating to 1 GiB
+    _refused(assemble(version, [(b"HEAD", bomb)] + secs[1:]), codec, "header")
 
 
 @pytest.mark.parametrize(
