@@ -146,6 +146,35 @@ def _without_finished(jobs: list[tuple[Path, Path]], args) -> list[tuple[Path, P
     return left
 
 
+def _in_processes(args) -> int | None:
+    """With ``--jobs N`` (N > 1): run this command as N child processes, child i with
+    ``--shard i/N``, and return the worst exit status; None when there is nothing to split."""
+    import os
+    import subprocess
+
+    from .errors import EegcodecError
+
+    if args.jobs <= 1:
+        return None
+    if args.shard:
+        raise EegcodecError("--jobs splits the inputs itself; use --shard or --jobs, not both")
+    argv, i = [], 0
+    while i < len(args.argv):  # the command as given, without --jobs
+        a = args.argv[i]
+        i += 2 if a == "--jobs" else 1
+        if not (a == "--jobs" or a.startswith("--jobs=")):
+            argv.append(a)
+    threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "eegcodec.cli", *argv, "--shard", f"{i}/{args.jobs}"], env=env
+        )
+        for i in range(args.jobs)
+    ]
+    return max(child.wait() for child in children)
+
+
 def _device(args) -> str:
     """``--device``; with cuda under torchrun, the process's own card (``LOCAL_RANK``)."""
     import os
@@ -209,6 +238,9 @@ def cmd_compress(args) -> int:
             f"--prd must be at least {PRD_RANGE[0]:g} and below {PRD_RANGE[1]:g} (percent), "
             f"got {args.prd:g}; for an exact copy use --lossless, for a bound on every sample --max-error"
         )
+    split = _in_processes(args)  # after the arguments are checked, before any file is touched
+    if split is not None:
+        return split
     jobs, sidecars = _plan(args, _compress_suffixes(), lambda src, beside: ".eegc")
     if args.output and len(jobs) == 1 and not jobs[0][1].name.endswith(".eegc"):
         raise EegcodecError(f"output {jobs[0][1]} should end in .eegc")
@@ -273,6 +305,9 @@ def cmd_decompress(args) -> int:
     def suffix(src: Path, beside: bool) -> str:
         return (".decoded" if beside else "") + "." + (args.format or "edf")
 
+    split = _in_processes(args)
+    if split is not None:
+        return split
     # without --format each output takes its original's format, known once its header is read:
     # those outputs are checked per file, after reading and before decoding
     deferred = args.format is None
@@ -510,6 +545,14 @@ def _corpus_args(sp) -> None:
         metavar="I/N",
         help="process every N-th file from the I-th (0-based) of the sorted inputs; 'auto' takes I and N "
         "from RANK and WORLD_SIZE (torchrun --no-python eegcodec ... --shard auto)",
+    )
+    sp.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N processes, each on every N-th file (a folder run keeps N cores busy; torch threads "
+        "are divided among them)",
     )
     sp.add_argument(
         "--skip-existing",
@@ -786,6 +829,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not args.debug:
         warnings.filterwarnings("ignore")
     from .errors import EegcodecError

@@ -234,3 +234,22 @@ def test_corpus_run_shards_across_torchrun_processes_and_resumes(tmp_path, capsy
     for bad in ("2/2", "x", "1/0"):
         rc, cap = _run([*args, "--shard", bad], capsys)
         assert rc == 1 and "--shard expects" in cap.err
+
+
+def test_jobs_split_a_folder_over_processes(tmp_path, capsys):
+    """``--jobs 2`` runs two processes on alternate files: every output once, the same samples."""
+    for i in range(3):
+        _edf(tmp_path / "in" / f"rec{i}.edf", n_ch=3, seconds=4, seed=i)
+    args = ["compress", str(tmp_path / "in"), "--prd", "10", "-q"]
+    env = os.environ.get("OMP_NUM_THREADS")
+    assert main([*args, "-o", str(tmp_path / "one")]) == 0
+    assert main([*args, "-o", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    assert os.environ.get("OMP_NUM_THREADS") == env  # the children's settings stay theirs
+    from eegcodec.api import decompress
+
+    for i in range(3):
+        a = decompress(tmp_path / "one" / f"rec{i}.eegc").get_data()
+        b = decompress(tmp_path / "two" / f"rec{i}.eegc").get_data()
+        np.testing.assert_array_equal(a, b)
+    rc, cap = _run([*args, "-o", str(tmp_path / "x"), "--jobs", "2", "--shard", "0/2"], capsys)
+    assert rc == 1 and "not both" in cap.err
