@@ -142,7 +142,8 @@ def decompress(
     archive = read_archive(source)
     raw = decompress_archive(archive, codec_for(archive, codec), progress=progress)
     if output is not None:
-        write_raw(raw, output, overwrite=overwrite, edf_ranges=source_ranges(archive))
+        lossless = archive.header.mode == "lossless"
+        write_raw(raw, output, overwrite=overwrite, edf_ranges=source_ranges(archive), exact=lossless)
     return raw
 
 

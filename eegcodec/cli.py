@@ -325,7 +325,8 @@ def cmd_decompress(args) -> int:
                 return
             check_output(dst, [src], args.force)
         raw = decompress_archive(archive, codec_for(archive, codec), progress=progress)
-        write_raw(raw, dst, overwrite=args.force, edf_ranges=source_ranges(archive))
+        lossless = archive.header.mode == "lossless"
+        write_raw(raw, dst, overwrite=args.force, edf_ranges=source_ranges(archive), exact=lossless)
         if not args.quiet:
             print(f"{src} -> {dst}")
 

@@ -12,12 +12,15 @@ so every sample comes back within the bound.
 
 A chunk's block ``[L, n]`` becomes one frame::
 
-    u32 size | zstd(per channel: u8 mode; mode 0: n float64 samples; mode 1: origin f64, step f64)
+    u32 size | zstd(per channel: u8 mode; mode 0: n float64 samples; mode 1: origin f64, step f64;
+                    mode 2: scale f64, then the n float32 samples as 4 byte planes)
     the rest: a :func:`eegcodec.lossless.encode_ints` frame of the mode-1 channels' integers
 
 Mode 1 is used when ``origin + k * step`` is within ``GRID_TOLERANCE`` steps of every sample
 (a millionth of the file's resolution: written back to EDF/BDF they give the same
-integers); NaN or other values off any grid keep float64, bit for bit.
+integers). Values off any grid keep their bits: mode 2 when they are float32 samples times a
+unit (``float64(float32) * scale``, as MNE reads EEGLAB and other float32 files; byte planes
+let zstd find the shared exponents), mode 0 (float64) otherwise.
 """
 
 from __future__ import annotations
@@ -33,6 +36,28 @@ from .lossless import MAX_SAMPLE, decode_ints, encode_ints
 
 GRID_TOLERANCE = 1e-6
 _GRID = struct.Struct("<dd")
+_SCALE = struct.Struct("<d")
+#: units a float32 source may have been scaled by when read (volts per unit)
+FLOAT32_SCALES = (1e-6, 1e-3, 1.0, 1e-9)
+
+
+def float32_scaled(x: np.ndarray) -> tuple[float, np.ndarray] | None:
+    """``(scale, float32 samples)`` with ``float64(samples) * scale`` equal to ``x`` bit for bit, or None."""
+    for scale in FLOAT32_SCALES:
+        with np.errstate(over="ignore", invalid="ignore"):
+            f32 = (x / scale).astype(np.float32)
+            back = f32.astype(np.float64) * scale
+        if np.array_equal(back.view(np.int64), x.view(np.int64)):
+            return scale, f32
+    return None
+
+
+def _planes(f32: np.ndarray) -> bytes:
+    return np.ascontiguousarray(f32.astype("<f4").view(np.uint8).reshape(-1, 4).T).tobytes()
+
+
+def _from_planes(data: bytes, n: int) -> np.ndarray:
+    return np.frombuffer(data, np.uint8).reshape(4, n).T.copy().view("<f4").ravel()
 
 
 def find_grid(x: np.ndarray) -> tuple[float, float, np.ndarray] | None:
@@ -83,7 +108,10 @@ def encode_block(block: np.ndarray, max_error: np.ndarray | None = None) -> byte
     meta, ints = [], []
     for x, bound in zip(block, bounds):
         grid = _quantised(x, float(bound))
-        if grid is None:
+        scaled = float32_scaled(x) if grid is None else None
+        if scaled is not None:
+            meta += [b"\x02", _SCALE.pack(scaled[0]), _planes(scaled[1])]
+        elif grid is None:
             meta += [b"\x00", np.ascontiguousarray(x, dtype="<f8").tobytes()]
         else:
             meta += [b"\x01", _GRID.pack(grid[0], grid[1])]
@@ -110,11 +138,15 @@ def decode_block(frame: bytes, n_channels: int, n: int) -> np.ndarray:
     grids, pos = [], 0
     for row in range(n_channels):
         mode = raw[pos] if pos < len(raw) else -1
-        size_row = 8 * n if mode == 0 else _GRID.size
-        if mode not in (0, 1) or pos + 1 + size_row > len(raw):
+        size_row = {0: 8 * n, 1: _GRID.size, 2: _SCALE.size + 4 * n}.get(mode, 0)
+        if mode not in (0, 1, 2) or pos + 1 + size_row > len(raw):
             raise CorruptFileError(f"RAWC frame is damaged (channel mode {mode})")
         if mode == 0:
             out[row] = np.frombuffer(raw, dtype="<f8", count=n, offset=pos + 1)
+        elif mode == 2:
+            (scale,) = _SCALE.unpack_from(raw, pos + 1)
+            start = pos + 1 + _SCALE.size
+            out[row] = _from_planes(raw[start : start + 4 * n], n).astype(np.float64) * scale
         else:
             grids.append((row, *_GRID.unpack_from(raw, pos + 1)))
         pos += 1 + size_row

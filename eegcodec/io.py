@@ -191,7 +191,11 @@ def edf_ranges(path: Path, raw: mne.io.BaseRaw) -> dict | None:
 
 
 def write_raw(
-    raw: mne.io.BaseRaw, path: str | os.PathLike, overwrite: bool = True, edf_ranges: dict | None = None
+    raw: mne.io.BaseRaw,
+    path: str | os.PathLike,
+    overwrite: bool = True,
+    edf_ranges: dict | None = None,
+    exact: bool = False,
 ) -> Path:
     """Write ``raw`` to ``path`` in the format its extension names, atomically.
 
@@ -203,6 +207,7 @@ def write_raw(
     NaN samples cannot be written to EDF/BDF and are an error that names FIF instead.
     ``edf_ranges`` (:func:`edf_ranges` of the source, for a lossless file): EDF/BDF channels get
     the source's physical and digital ranges back, so they hold the source's integers.
+    ``exact`` (a lossless file): FIF samples as float64 rather than MNE's default float32.
     """
     path = Path(path)
     fmt = output_format(path)
@@ -215,7 +220,7 @@ def write_raw(
     try:
         tmp = tmpdir / path.name
         if fmt == "fif":
-            raw.save(tmp, overwrite=True, verbose="error")
+            raw.save(tmp, overwrite=True, fmt="double" if exact else "single", verbose="error")
         else:
             mne.export.export_raw(tmp, raw, fmt=fmt, overwrite=True, verbose="error")
             if fmt in ("edf", "bdf"):

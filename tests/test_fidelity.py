@@ -114,3 +114,20 @@ def test_lossless_edf_comes_back_with_the_sources_integers_and_ranges(edf, tmp_p
     # a lossy file may leave the source's range: it is written with MNE's own scaling
     assert main(["compress", str(edf), "-o", str(tmp_path / "p.eegc"), "--prd", "30", "-q"]) == 0
     assert main(["decompress", str(tmp_path / "p.eegc"), "-o", str(tmp_path / "p.edf"), "-q"]) == 0
+
+
+def test_float32_sources_come_back_bit_for_bit_in_fewer_bits_than_float32():
+    """Samples that are float32 values times a unit (EEGLAB files as MNE reads them) are kept as
+    float32 byte planes: bit for bit, below 32 bits a sample; other floats stay float64."""
+    rng = np.random.default_rng(0)
+    uv = np.cumsum(rng.normal(0, 2, (4, 4000)), axis=1).astype(np.float32)  # float32 microvolts
+    x = uv.astype(np.float64) * 1e-6
+    x[3] = rng.normal(0, 1e-5, 4000)  # a float64 channel on no grid and not float32
+    raw = mne.io.RawArray(x, mne.create_info(4, 200.0, "eeg"), verbose="error")
+    from eegcodec.pipeline import compress_raw
+
+    data = compress_raw(raw, None, lossless=True)
+    back = decompress(data).get_data()
+    np.testing.assert_array_equal(back.view(np.int64), x.view(np.int64))
+    rawc_bits = 8 * read_archive(data).section_sizes["RAWC"]
+    assert rawc_bits / (3 * 4000) < 32 + 64 / 3 * 0.9  # three float32 channels beat float64 storage
