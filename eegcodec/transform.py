@@ -89,14 +89,20 @@ def _rebuild(means_q, basis_q, coef, step: float, n: int) -> np.ndarray:
 
 
 def quantise(
-    x: np.ndarray, basis_q: np.ndarray, step: float, block: int, k_max: int | None = None
+    x: np.ndarray,
+    basis_q: np.ndarray,
+    step: float,
+    block: int,
+    inverse: tuple[np.ndarray, np.ndarray],
+    k_max: int | None = None,
 ) -> Quantised:
     """Quantise ``x`` [C, n] (volts) in the basis ``basis_q`` with ``step`` (volts); components
-    beyond ``k_max`` (the columns a kept basis has) are dropped."""
+    beyond ``k_max`` (the columns a kept basis has) are dropped. ``inverse``: the basis's inverse
+    and its product with ``x`` (:func:`_projection`, computed once for all the steps tried)."""
     c, n = x.shape
     means = np.round(x.mean(axis=1) / (step * MEAN_FRACTION)).astype(np.int64)
-    xc = x - means[:, None] * (step * MEAN_FRACTION)
-    comps = np.linalg.solve(basis_q.astype(np.float64) / 2**BASIS_SHIFT, xc)
+    inv, projected = inverse
+    comps = projected - (inv @ (means * (step * MEAN_FRACTION)))[:, None]  # the basis's inverse of x - means
     nb = -(-n // block)
     padded = np.zeros((c, nb * block))
     padded[:, :n] = comps
@@ -106,6 +112,12 @@ def quantise(
     k = int(live[-1]) + 1 if live.size else 0
     q = q[: k if k_max is None else min(k, k_max)]
     return Quantised(step, means, basis_q, q, _rebuild(means, basis_q, q, step, n))
+
+
+def _projection(x: np.ndarray, basis_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(inverse of the quantised basis, that inverse times ``x``)."""
+    inv = np.linalg.inv(basis_q.astype(np.float64) / 2**BASIS_SHIFT)
+    return inv, inv @ x
 
 
 def median_prd(err: np.ndarray, ref_norm: np.ndarray) -> float:
@@ -123,10 +135,10 @@ def search_step(
     ``target_prd``; None if even a very fine step does not reach it in this basis."""
     rms = float(np.sqrt(np.mean(x**2))) or float(np.max(ref_norm)) / np.sqrt(x.shape[1]) or 1e-6
     lo, hi = np.log(rms * 1e-5), np.log(rms * 10)
-    best = None
+    best, inverse = None, _projection(x, basis_q)
     for _ in range(14):
         mid = 0.5 * (lo + hi)
-        trial = quantise(x, basis_q, float(np.exp(mid)), block, k_max)
+        trial = quantise(x, basis_q, float(np.exp(mid)), block, inverse, k_max)
         if median_prd(x - trial.recon, ref_norm) <= target_prd:
             best, lo = trial, mid
         else:
