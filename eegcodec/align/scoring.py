@@ -67,6 +67,16 @@ def score_windows(
 
 
 @torch.no_grad()
+def _similarity(model, data, rows: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine similarity [windows, candidates] in the shared space, each window's true candidate)."""
+    device = next(model.parameters(), torch.zeros(0)).device
+    cand, truth = split_candidates(data, rows)
+    model.eval()
+    sim = unit(model.map_b(data.e_b[rows].to(device))) @ unit(model.map_a(cand.to(device))).t()
+    return sim.cpu().numpy(), truth.numpy()
+
+
+@torch.no_grad()
 def block_permutation(
     model, data, rows: torch.Tensor, n_draws: int = 2000, seed: int = 0
 ) -> dict[str, float | list[float]]:
@@ -74,16 +84,12 @@ def block_permutation(
     block, and each subject's stimulus labels are permuted among the split's stimuli (every
     window keeps its offset), ``n_draws`` times. Returns the observed top-1/top-10, their
     p-values ``(1 + #{null >= observed}) / (1 + n_draws)`` and the null's 95th percentiles."""
-    device = next(model.parameters(), torch.zeros(0)).device
-    cand, truth = split_candidates(data, rows)
-    model.eval()
-    sim = unit(model.map_b(data.e_b[rows].to(device))) @ unit(model.map_a(cand.to(device))).t()
-    sim = sim.cpu().numpy()
+    sim, truth = _similarity(model, data, rows)
     pairs = data.pair[rows].numpy()
     subj = np.array([data.subjects[p] for p in pairs])
     stim = np.array([data.stimuli[p] for p in pairs])
     offs = np.round(np.asarray(data.offset)[rows.numpy()], 6)
-    where = {(s, o): int(t) for s, o, t in zip(stim, offs, truth.numpy())}  # (stimulus, offset) -> candidate
+    where = {(s, o): int(t) for s, o, t in zip(stim, offs, truth)}  # (stimulus, offset) -> candidate
     names = sorted(set(stim))
     rng = np.random.default_rng(seed)
 
@@ -91,12 +97,12 @@ def block_permutation(
         rank = 1 + (sim > sim[np.arange(len(t)), t][:, None]).sum(1)
         return float((rank <= 1).mean()), float((rank <= 10).mean())
 
-    observed = scores(truth.numpy())
+    observed = scores(truth)
     null = []
     for _ in range(n_draws):
         relabel = {(sj, s): p for sj in sorted(set(subj)) for s, p in zip(names, rng.permutation(names))}
         t = np.array([where.get((relabel[(sj, s)], o), -1) for sj, s, o in zip(subj, stim, offs)])
-        null.append(scores(np.where(t >= 0, t, truth.numpy())))
+        null.append(scores(np.where(t >= 0, t, truth)))
     null = np.array(null)
     p = [(1 + int((null[:, k] >= observed[k]).sum())) / (1 + n_draws) for k in range(2)]
     return {
@@ -115,14 +121,10 @@ def candidate_sweep(model, data, rows: torch.Tensor, draws: int = 50, seed: int 
     """Retrieval against the size of the candidate set: for S = 2, 4, ... stimuli, each window's
     candidates are every segment of its own stimulus and of S - 1 others drawn at random
     (``draws`` times); top-1 and top-5 with their nominal chance, averaged over draws."""
-    device = next(model.parameters(), torch.zeros(0)).device
-    cand, truth = split_candidates(data, rows)
-    model.eval()
-    sim = unit(model.map_b(data.e_b[rows].to(device))) @ unit(model.map_a(cand.to(device))).t()
-    sim, truth = sim.cpu().numpy(), truth.numpy()
+    sim, truth = _similarity(model, data, rows)
     stim_of_window = np.array([data.stimuli[p] for p in data.pair[rows].numpy()])
     names = sorted(set(stim_of_window))
-    seg_stim = np.empty(len(cand), dtype=object)  # the stimulus of each candidate segment
+    seg_stim = np.empty(sim.shape[1], dtype=object)  # the stimulus of each candidate segment
     seg_stim[truth] = stim_of_window
     rng = np.random.default_rng(seed)
     out = []
