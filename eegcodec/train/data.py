@@ -184,6 +184,10 @@ class WindowBank:
             raise EegcodecError(
                 "no training windows: files too short for the window length, or no EEG channels"
             )
+        self._weigh()
+
+    def _weigh(self) -> None:
+        """Chunks drawn in proportion to their channel-samples that can start a window."""
         weights = np.array(
             [a.shape[0] * (a.shape[1] - self.window + 1) for a in self.chunks], dtype=np.float64
         )
@@ -288,8 +292,7 @@ class PackedWindowBank(WindowBank):
             raise EegcodecError(f"{path}: no packed chunk is as long as the window ({self.window} samples)")
         self.chunks, self.names = [self.chunks[i] for i in keep], [self.names[i] for i in keep]
         self.sources = [self.sources[i] for i in keep]
-        weights = np.array([a.shape[0] * (a.shape[1] - self.window + 1) for a in self.chunks], np.float64)
-        self._p = weights / weights.sum()
+        self._weigh()
 
 
 AUDIO_SUFFIXES = (".wav", ".flac")
