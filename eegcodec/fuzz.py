@@ -38,6 +38,17 @@ import zstandard
 from .container import _SECTION_HEAD, MAGIC, head_json, head_payload
 from .errors import EegcodecError
 
+#: the tiny DAC's constructor arguments (the tests vary one or two of them)
+TINY_DAC = dict(
+    encoder_dim=4,
+    encoder_rates=[2, 4],
+    decoder_dim=16,
+    decoder_rates=[4, 2],
+    n_codebooks=3,
+    codebook_size=64,
+    codebook_dim=4,
+    sample_rate=160,
+)
 KINDS = ("bitflip", "truncate", "splice", "forge", "forge_digest", "garble", "bomb")
 #: mutations after which any decoded output other than the original is a silent wrong output
 DAMAGE = ("bitflip", "truncate", "splice")
@@ -248,17 +259,7 @@ def save_tiny_dac(path: Path, name: str, adapter) -> Path:
     from .codecs.dac_codec import build_dac, save_dac_file
 
     torch.manual_seed(0)
-    kwargs = dict(
-        encoder_dim=4,
-        encoder_rates=[2, 4],
-        decoder_dim=16,
-        decoder_rates=[4, 2],
-        n_codebooks=3,
-        codebook_size=64,
-        codebook_dim=4,
-        sample_rate=160,
-    )
-    save_dac_file(build_dac(kwargs), path, {"name": name, "adapter": adapter.to_dict()})
+    save_dac_file(build_dac(dict(TINY_DAC)), path, {"name": name, "adapter": adapter.to_dict()})
     return path
 
 

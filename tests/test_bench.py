@@ -23,6 +23,7 @@ from eegcodec.bench.classical import (
     zstd_bytes,
 )
 from eegcodec.cli import main
+from eegcodec.fuzz import TINY_DAC
 from eegcodec.io import write_raw
 from eegcodec.metrics import BANDS, band_power_error_db, prd, reconstruction_metrics
 
@@ -224,18 +225,7 @@ def test_bench_rd_axes_table_when_models_differ(tmp_path, tiny_dac_path):
     torch.manual_seed(1)
     other = tmp_path / "v16.pth"
     save_dac_file(
-        build_dac(
-            dict(
-                encoder_dim=4,
-                encoder_rates=[2, 4],
-                decoder_dim=16,
-                decoder_rates=[4, 2],
-                n_codebooks=2,
-                codebook_size=16,
-                codebook_dim=4,
-                sample_rate=160,
-            )
-        ),
+        build_dac({**TINY_DAC, "n_codebooks": 2, "codebook_size": 16}),
         other,
         {"name": "v16", "adapter": AdapterConfig(model_rate=160.0, chunk_seconds=8.0).to_dict()},
     )

@@ -15,18 +15,10 @@ from conftest import SHARED_EEG, needs_shared, synthetic_raw
 from eegcodec.adapt import AdapterConfig
 from eegcodec.cli import main
 from eegcodec.codecs.dac_mc import DACMC, save_dacmc_file
+from eegcodec.fuzz import TINY_DAC
 from eegcodec.montage import Montage, normalise_name, pivot_subset, standard_positions
 
-TINY = dict(
-    encoder_dim=4,
-    encoder_rates=[2, 4],
-    decoder_dim=16,
-    decoder_rates=[4, 2],
-    n_codebooks=3,
-    codebook_size=32,
-    codebook_dim=4,
-    sample_rate=160,
-)
+TINY = {**TINY_DAC, "codebook_size": 32}
 NAMES_10_20 = [
     "Fp1",
     "Fp2",

@@ -6,6 +6,7 @@ import torch
 
 from eegcodec.codecs.dac_codec import build_dac, read_dac_file, save_dac_file
 from eegcodec.errors import EegcodecError
+from eegcodec.fuzz import TINY_DAC
 from eegcodec.models import SHIPPED, dac_cache_path, list_models, load_codec
 
 
@@ -32,15 +33,7 @@ def test_pretrained_name_loads_from_dacs_cache(tmp_path, monkeypatch):
     assert str(path).startswith(str(tmp_path)) and path.name.startswith("weights_16khz_8kbps")
     torch.manual_seed(1)
     m = build_dac(
-        dict(
-            encoder_dim=4,
-            encoder_rates=[2, 4],
-            decoder_dim=16,
-            decoder_rates=[4, 2],
-            n_codebooks=4,
-            codebook_size=32,
-            sample_rate=16000,
-        )
+        {**TINY_DAC, "n_codebooks": 4, "codebook_size": 32, "codebook_dim": 8, "sample_rate": 16000}
     )
     path.parent.mkdir(parents=True)
     torch.save(

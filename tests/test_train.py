@@ -10,6 +10,7 @@ import yaml
 from conftest import synthetic_raw
 
 from eegcodec.errors import EegcodecError
+from eegcodec.fuzz import TINY_DAC
 from eegcodec.train.config import load_recipe
 from eegcodec.train.trainer import Trainer
 
@@ -24,17 +25,7 @@ def recipe(tmp_path):
         )
     cfg = {
         "name": "test-model",
-        "model": dict(
-            encoder_dim=4,
-            encoder_rates=[2, 4],
-            decoder_dim=16,
-            decoder_rates=[4, 2],
-            n_codebooks=3,
-            codebook_size=32,
-            codebook_dim=4,
-            quantizer_dropout=0.5,
-            sample_rate=160,
-        ),
+        "model": {**TINY_DAC, "codebook_size": 32, "quantizer_dropout": 0.5},
         "adapter": {"model_rate": 160.0, "chunk_seconds": 6.0},
         "data": {
             "root": str(data),
@@ -288,16 +279,7 @@ def test_finetune_from_dacs_cache_takes_the_files_arguments(recipe, tmp_path, mo
     from eegcodec.models import dac_cache_path
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    kwargs = dict(
-        encoder_dim=4,
-        encoder_rates=[2, 4],
-        decoder_dim=16,
-        decoder_rates=[4, 2],
-        n_codebooks=3,
-        codebook_size=32,
-        codebook_dim=4,
-        sample_rate=16000,
-    )
+    kwargs = {**TINY_DAC, "codebook_size": 32, "sample_rate": 16000}
     torch.manual_seed(3)
     pretrained = build_dac(kwargs)
     path = dac_cache_path("16khz", "8kbps")
