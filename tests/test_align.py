@@ -462,6 +462,62 @@ def test_mapper_refuses_other_encoder_weights(paired_set, audio_codec, tmp_path)
     )
 
 
+def test_finetuned_encoder_b_trains_only_its_tail_and_writes_a_codec(paired_set, audio_codec, tmp_path):
+    """finetune_b: the straight-through E_B equals what the tokens give; only the encoder's
+    tail and channel attention move; the tuned encoder is a model file that eval, compress
+    and the mapper load, and align eval runs on it."""
+    from eegcodec.align.encoders import EEGEncoder
+    from eegcodec.align.finetune import TunableEncoderB
+    from eegcodec.models import load_codec, resolve_model
+
+    enc = EEGEncoder("default")
+    rng = np.random.default_rng(1)
+    x = (rng.normal(0, 0.1, (len(NAMES), 640))).astype(np.float32)
+    frozen = enc.embed(x, NAMES)
+    tune = TunableEncoderB("default", 2, enc.depth, enc.rows)
+    mont = enc.codec.montage(NAMES)
+    emb = tune.channel_embedding(torch.from_numpy(mont.positions)[None], torch.from_numpy(mont.known)[None])
+    live = tune.e_b(tune.quantized(torch.from_numpy(x)[None], emb))[0]
+    assert live.shape == frozen.shape and torch.allclose(live, frozen, atol=1e-4), (live - frozen).abs().max()
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "align_dac.yaml"
+    run = tmp_path / "tuned"
+    args = ["align", "train", str(recipe), "--data", str(paired_set), "--out", str(run)]
+    sets = [f"encoder_a={audio_codec}", "data.test_subjects=[]", "data.val_subjects=[]", "batch_size=8"]
+    sets += ["model.hidden=16", "steps=3", "val_every=3", "threads=1", "finetune_b.blocks=2"]
+    sets += ["finetune_b.codec_windows=2", "finetune_b.lr_scale=10"]
+    assert main(args + [a for kv in sets for a in ("--set", kv)]) == 0
+    tuned_file = run / "best_encoder_b.pth"
+    blob = torch.load(run / "best.pth", weights_only=False)
+    assert Path(blob["encoder_b"]["name"]) == tuned_file.resolve()
+    assert "codec_prd" in json.loads((run / "history.json").read_text())[-1]
+
+    before = torch.load(resolve_model("default")[0], weights_only=False)["state_dict"]
+    after = torch.load(tuned_file, weights_only=False)["state_dict"]
+    assert before.keys() == after.keys()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(
+        k.startswith(("dac.encoder.block.4", "dac.encoder.block.5", "aggregate.")) for k in moved
+    )
+    codec = load_codec(tuned_file)
+    assert codec.info.name.endswith("-finetuned") and codec.info.weights_sha256 == blob["encoder_b"]["sha256"]
+    codes = codec.encode_channels(x, enc.depth, codec.montage(NAMES))
+    assert codec.decode_channels(codes, codec.montage(NAMES)).shape == x.shape
+
+    out = tmp_path / "eval"
+    assert main(["align", "eval", str(run), "--data", str(paired_set), "--out", str(out), "-q"]) == 0
+    assert json.loads((out / "results.json").read_text())["test"]["n_candidates"] > 0
+
+
+def test_finetune_refuses_a_per_channel_encoder(tmp_path):
+    from eegcodec.align.finetune import TunableEncoderB
+
+    with pytest.raises(EegcodecError, match="DAC-MC"):
+        TunableEncoderB("dac-small", 2, 4, 1)
+    with pytest.raises(EegcodecError, match="blocks must be in"):
+        TunableEncoderB("default", 99, 6, 8)
+
+
 def test_odd_stride_dac_decodes_whole_frames():
     """dac_16khz's stride 5 makes DAC's decoder return 8 samples fewer than frames x hop."""
     from eegcodec.codecs.dac_codec import build_dac, fit_length

@@ -63,13 +63,44 @@ class AlignLossConfig:
 
 
 @dataclass
+class FinetuneBConfig:
+    """Fine-tuning encoder B during alignment (DAC-MC encoders).
+
+    ``blocks`` 0 keeps encoder B frozen (its embeddings computed once and cached). N > 0
+    trains the last N modules of its per-channel encoder (mc-small: 2 = Snake + the last
+    convolution, 3 adds the last strided block) and its channel attention (``aggregate``);
+    the channel embedding, quantizer codebooks and decoder stay frozen, so the tuned
+    encoder's tokens decode with the original decoder. E_B passes the quantizer by DAC's
+    straight-through estimator. ``lambda_codec`` weights the codec's own reconstruction loss
+    (L1 + multi-scale STFT on codec-domain EEG, through the frozen decoder) on the first
+    ``codec_windows`` windows of each batch: the regulariser that keeps the tokens decoding.
+    ``lr_scale``: encoder B's learning rate relative to ``optim.lr``. ``init``: a frozen
+    run (folder or mapper file) whose mapper to start from (same recipe sizes).
+    """
+
+    blocks: int = 0
+    lambda_codec: float = 1.0
+    codec_windows: int = 8
+    lr_scale: float = 0.1
+    init: str = ""
+
+    def __post_init__(self) -> None:
+        if self.blocks < 0 or self.lambda_codec < 0 or self.codec_windows < 1 or self.lr_scale <= 0:
+            raise EegcodecError(
+                "finetune_b needs blocks >= 0, lambda_codec >= 0, codec_windows >= 1 and lr_scale > 0, got "
+                f"{self.blocks}, {self.lambda_codec}, {self.codec_windows}, {self.lr_scale}"
+            )
+
+
+@dataclass
 class AlignConfig:
     """A whole ``align`` recipe.
 
     ``encoder_a``: the audio codec (``dac_16khz``/``dac_24khz``/``dac_44khz`` through DAC's
     download path, or a DAC-format file such as the one ``recipes/audio_dac_small.yaml``
     trains). ``encoder_b``: the EEG codec (an eegcodec model name or file), read at
-    ``encoder_b_depth`` codebooks (None: the model's default). Both are frozen.
+    ``encoder_b_depth`` codebooks (None: the model's default). Encoder A is frozen; encoder B
+    too unless ``finetune_b.blocks`` > 0 (:class:`FinetuneBConfig`).
     """
 
     name: str = "align"
@@ -79,6 +110,7 @@ class AlignConfig:
     data: PairsConfig = field(default_factory=PairsConfig)
     model: MapperConfig = field(default_factory=MapperConfig)
     loss: AlignLossConfig = field(default_factory=AlignLossConfig)
+    finetune_b: FinetuneBConfig = field(default_factory=FinetuneBConfig)
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig(
             lr=1e-3, warmup_steps=50, weight_decay=0.01, code_reset_every=0, vq_warmup_steps=0

@@ -129,15 +129,16 @@ def embed_manifest(
     )
 
 
-def _embed(
+def _windows(
     pairs, cfg: AlignConfig, grid: FrameGrid, enc_a: AudioEncoder, enc_b: EEGEncoder, show_progress: bool
-) -> dict:
+):
+    """Every window of ``pairs`` in a fixed order: yields (pair row, offset s, segment key,
+    E_A segment float32 [D_a, F_A], codec-domain EEG float32 [C, T] with one context frame
+    either side, channel names)."""
     from tqdm import tqdm
 
     w, ctx = cfg.data.window_seconds, grid.context_seconds
     audio_cache: dict[Path, torch.Tensor] = {}
-    segments: dict[tuple[str, float], int] = {}
-    e_a, e_b, seg, pair_idx, offsets = [], [], [], [], []
     by_file: dict[Path, list[int]] = {}
     for i, p in enumerate(pairs):
         by_file.setdefault(p.eeg, []).append(i)
@@ -161,25 +162,31 @@ def _embed(
                     f0 = int(round(off / grid.audio_frame_seconds))
                     if f0 + grid.audio_frames > full_a.shape[-1]:
                         break
-                    key = (p.stimulus, float(off))
-                    if key not in segments:
-                        segments[key] = len(e_a)
-                        e_a.append(full_a[:, f0 : f0 + grid.audio_frames])
                     x = enc_b.codec_input(
                         eeg_window(data, sfreq, p.onset + off - ctx, w + 2 * ctx), sfreq, names
                     )
-                    e = enc_b.embed(x, names)
-                    if e.shape[-1] != grid.eeg_frames + 2:
-                        raise EegcodecError(
-                            f"EEG window gave {e.shape[-1]} frames, expected {grid.eeg_frames + 2}"
-                        )
-                    e_b.append(e)
-                    seg.append(segments[key])
-                    pair_idx.append(i)
-                    offsets.append(off)
+                    yield i, off, (p.stimulus, float(off)), full_a[:, f0 : f0 + grid.audio_frames], x, names
                 progress.update(1)
+
+
+def _embed(
+    pairs, cfg: AlignConfig, grid: FrameGrid, enc_a: AudioEncoder, enc_b: EEGEncoder, show_progress: bool
+) -> dict:
+    segments: dict[tuple[str, float], int] = {}
+    e_a, e_b, seg, pair_idx, offsets = [], [], [], [], []
+    for i, off, key, seg_a, x, names in _windows(pairs, cfg, grid, enc_a, enc_b, show_progress):
+        if key not in segments:
+            segments[key] = len(e_a)
+            e_a.append(seg_a)
+        e = enc_b.embed(x, names)
+        if e.shape[-1] != grid.eeg_frames + 2:
+            raise EegcodecError(f"EEG window gave {e.shape[-1]} frames, expected {grid.eeg_frames + 2}")
+        e_b.append(e)
+        seg.append(segments[key])
+        pair_idx.append(i)
+        offsets.append(off)
     if not e_b:
-        raise EegcodecError(f"no window of {w} s fits in any pair (stimuli too short?)")
+        raise EegcodecError(f"no window of {cfg.data.window_seconds} s fits in any pair (stimuli too short?)")
     return {
         "e_b": torch.stack(e_b),
         "e_a": torch.stack(e_a),
@@ -188,3 +195,43 @@ def _embed(
         "offset": np.array(offsets),
         "rows": enc_b.rows,
     }
+
+
+@dataclass
+class WindowInputs:
+    """Encoder B's inputs of the windows of an :class:`AlignSet` (same order), for fine-tuning.
+
+    Attributes
+    ----------
+    x : per window float16 [C, T]: codec-domain EEG with one context frame either side.
+    group : int64 [N]: windows with equal channel lists share a group (one batch holds one group).
+    names : per group, its channel names.
+    """
+
+    x: list[torch.Tensor]
+    group: torch.Tensor
+    names: list[tuple[str, ...]]
+
+
+def window_inputs(
+    manifest_name: str, cfg: AlignConfig, enc_a: AudioEncoder, enc_b: EEGEncoder, show_progress: bool = True
+) -> WindowInputs:
+    """Encoder B's inputs of every window of ``cfg.data.root/manifest_name`` (cached beside
+    the embeddings), in :func:`embed_manifest`'s order."""
+    root = Path(cfg.data.root).expanduser()
+    manifest = root / manifest_name
+    pairs = read_manifest(manifest)
+    grid = FrameGrid(cfg.data.window_seconds, enc_b.frame_seconds, enc_a.frame_seconds)
+    cache = root / ".eegcodec_cache" / f"inputs-{_cache_key(manifest, pairs, cfg, enc_a, enc_b)}.pt"
+    if cache.exists():
+        return WindowInputs(**torch.load(cache, map_location="cpu", weights_only=False))
+    xs, group, names = [], [], {}
+    for *_, x, ch in _windows(pairs, cfg, grid, enc_a, enc_b, show_progress):
+        xs.append(torch.from_numpy(x).half())
+        group.append(names.setdefault(tuple(ch), len(names)))
+    blob = {"x": xs, "group": torch.tensor(group), "names": list(names)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".partial")
+    torch.save(blob, tmp)
+    tmp.replace(cache)
+    return WindowInputs(**blob)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,9 @@ from ..errors import EegcodecError
 from ..io import atomic_write_bytes
 from ..train.trainer import BaseTrainer
 from .config import AlignConfig
-from .dataset import embed_manifest
+from .dataset import AlignSet, embed_manifest, window_inputs
 from .encoders import AudioEncoder, EEGEncoder, FrameGrid
+from .finetune import AlignFinetune, TunableEncoderB
 from .model import AlignModel, align_loss, reconstruction
 from .scoring import score_split
 
@@ -29,7 +30,8 @@ FORMAT = "eegcodec-align"
 
 
 class AlignTrainer(BaseTrainer):
-    """Train the shared-space mapper of an :class:`~eegcodec.align.config.AlignConfig`."""
+    """Train the shared-space mapper of an :class:`~eegcodec.align.config.AlignConfig`; with
+    ``finetune_b.blocks`` > 0 also the last blocks of encoder B (:mod:`eegcodec.align.finetune`)."""
 
     find_unused = True  # mse/cosine leave the temperature unused; a zero weight leaves M_A or P unused
 
@@ -47,7 +49,7 @@ class AlignTrainer(BaseTrainer):
         if self.is_main:
             atomic_write_bytes(self.out / "splits.json", json.dumps(self.data.summary(), indent=1).encode())
         m = cfg.model
-        model = AlignModel(
+        mapper = AlignModel(
             self.enc_a.dim,
             self.enc_b.dim,
             self.grid.ratio,
@@ -56,29 +58,82 @@ class AlignTrainer(BaseTrainer):
             m.dropout,
             cfg.loss.temperature,
         )
-        model.set_statistics(
+        mapper.set_statistics(
             self.data.e_a[self.data.segment[self.train_rows]], self.data.e_b[self.train_rows]
         )
-        return model
+        if cfg.finetune_b.init:
+            init, *_ = load_mapper(cfg.finetune_b.init)
+            if init.dims != mapper.dims:
+                raise EegcodecError(f"finetune_b.init {cfg.finetune_b.init} has other sizes: {init.dims}")
+            mapper.load_state_dict(init.state_dict())
+        self.mapper = mapper
+        if not cfg.finetune_b.blocks:
+            return mapper
+        self.inputs = window_inputs(
+            cfg.data.manifest, cfg, self.enc_a, self.enc_b, show_progress=self.is_main
+        )
+        if len(self.inputs.x) != len(self.data.pair):
+            raise EegcodecError(
+                "encoder B's inputs and the embedded windows differ in number; clear the cache"
+            )
+        self.montages = [self._montage(names) for names in self.inputs.names]
+        tuned = TunableEncoderB(cfg.encoder_b, cfg.finetune_b.blocks, self.enc_b.depth, self.enc_b.rows)
+        return AlignFinetune(mapper, tuned)
+
+    def _montage(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Electrode positions [1, C, 3] and known flags [1, C] of a channel list."""
+        mont = self.enc_b.codec.montage(list(names))
+        return torch.from_numpy(mont.positions)[None], torch.from_numpy(mont.known)[None]
+
+    def _adamw(self, module: torch.nn.Module) -> torch.optim.AdamW:
+        if not self.cfg.finetune_b.blocks:
+            return super()._adamw(module)
+        o = self.cfg.optim
+        tuned = [p for p in module.encoder_b.parameters() if p.requires_grad]
+        groups = [
+            {"params": list(module.mapper.parameters()), "lr": o.lr},
+            {"params": tuned, "lr": o.lr * self.cfg.finetune_b.lr_scale},
+        ]
+        return torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
 
     def _batch(self) -> torch.Tensor:
         """Up to ``batch_size`` training windows with distinct audio segments (InfoNCE's
-        negatives must not be the same sound heard by another subject)."""
-        order = self.train_rows[torch.from_numpy(self.rng.permutation(len(self.train_rows)))]
+        negatives must not be the same sound heard by another subject); when encoder B is
+        tuned, all of one channel list (drawn in proportion to its windows)."""
+        rows = self.train_rows
+        if self.cfg.finetune_b.blocks:
+            groups = self.inputs.group[rows]
+            rows = rows[groups == groups[int(self.rng.integers(len(rows)))]]
+        order = rows[torch.from_numpy(self.rng.permutation(len(rows)))]
         _, first = np.unique(self.data.segment[order].numpy(), return_index=True)
         keep = np.sort(first)[: self.cfg.batch_size]
         return order[torch.from_numpy(self.rng.permutation(keep))]
+
+    def _inputs(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder B's inputs x [B, C, T] and channel embeddings [B, C, D] of windows of one group."""
+        group = int(self.inputs.group[rows[0]])
+        x = torch.stack([self.inputs.x[int(i)] for i in rows]).float().to(self.device)
+        pos, known = self.montages[group]
+        emb = self.model.encoder_b.channel_embedding(pos.to(self.device), known.to(self.device))
+        return x, emb.expand(len(rows), -1, -1)
 
     def train_step(self) -> dict:
         self.model.train()
         rows = self._batch()
         e_a = self.data.e_a[self.data.segment[rows]].to(self.device)
-        e_b = self.data.e_b[rows].to(self.device)
-        out = self.net(e_a, e_b)
+        tune = self.cfg.finetune_b
+        if tune.blocks:
+            out = self.net(e_a, *self._inputs(rows), tune.codec_windows)
+        else:
+            out = self.net(e_a, self.data.e_b[rows].to(self.device))
         loss = self.cfg.loss
-        l_align = align_loss(loss.align, out["z_a"], out["z_b"], self.model.log_scale)
+        l_align = align_loss(loss.align, out["z_a"], out["z_b"], self.mapper.log_scale)
         l_rec = reconstruction(out["e_a_hat"], out["e_a"])
         total = loss.lambda_align * l_align + loss.lambda_rec * l_rec
+        terms = {"align": float(l_align), "rec": float(l_rec)}
+        if tune.blocks:
+            total = total + tune.lambda_codec * out["codec"]
+            terms["codec"] = float(out["codec"])
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
@@ -87,23 +142,43 @@ class AlignTrainer(BaseTrainer):
         self.step += 1
         return {
             "total": float(total),
-            "align": float(l_align),
-            "rec": float(l_rec),
+            **terms,
             "grad_norm": float(gnorm),
-            "temperature": float(1 / self.model.log_scale.detach().clamp(max=np.log(100)).exp()),
+            "temperature": float(1 / self.mapper.log_scale.detach().clamp(max=np.log(100)).exp()),
         }
 
     def validate(self) -> dict:
         if len(self.val_rows) == 0:
             return {}
-        res = {"step": self.step, **score_split(self.model, self.data, self.val_rows)}
+        data, extra = self.data, {}
+        if self.cfg.finetune_b.blocks:  # E_B of the validation windows by the encoder as it is now
+            data, extra = self._tuned_val()
+        res = {"step": self.step, **score_split(self.mapper, data, self.val_rows), **extra}
         res["score"] = res["rank_percentile"]
         return res
 
+    @torch.no_grad()
+    def _tuned_val(self) -> tuple[AlignSet, dict]:
+        """The data with the validation windows' E_B from the tuned encoder, and the codec's
+        median PRD % over those windows' channels."""
+        e_b, prd = self.data.e_b.clone(), []
+        for g in self.inputs.group[self.val_rows].unique():
+            rows = self.val_rows[self.inputs.group[self.val_rows] == g]
+            x, emb = self._inputs(rows)
+            z_q = self.model.encoder_b.quantized(x, emb)
+            e_b[rows] = self.model.encoder_b.e_b(z_q).cpu()
+            prd.append(self.model.encoder_b.prd(x, emb).ravel())
+        return replace(self.data, e_b=e_b), {"codec_prd": float(np.median(np.concatenate(prd)))}
+
     def _export(self, path: Path) -> None:
+        tuned = None
+        if self.cfg.finetune_b.blocks:  # the tuned encoder beside the mapper, which names it
+            file = path.with_name(f"{path.stem}_encoder_b.pth")
+            sha = self.model.encoder_b.export(file, {"step": self.step, "blocks": self.cfg.finetune_b.blocks})
+            tuned = {"name": str(file.resolve()), "sha256": sha}
         save_mapper(
             path,
-            self.model,
+            self.mapper,
             self.cfg,
             self.enc_a,
             self.enc_b,
@@ -115,6 +190,7 @@ class AlignTrainer(BaseTrainer):
                 "data": dataset_kind(Path(self.cfg.data.root)),
                 "splits": self.data.summary(),
             },
+            tuned,
         )
 
 
@@ -134,9 +210,11 @@ def save_mapper(
     enc_b: EEGEncoder,
     grid: FrameGrid,
     training: dict,
+    tuned_b: dict | None = None,
 ) -> None:
     """Write a mapper file: weights, sizes, the recipe, and which encoders (name + SHA-256)
-    it was trained on top of (checked when loaded)."""
+    it was trained on top of (checked when loaded); ``tuned_b`` (``name``, ``sha256``): the
+    fine-tuned encoder B file that replaces ``enc_b``."""
 
     def where(name: str) -> str:  # a file is stored by its absolute path, so eval/decode work from any folder
         p = Path(name).expanduser()
@@ -159,6 +237,7 @@ def save_mapper(
             "sha256": enc_b.sha256,
             "depth": enc_b.depth,
             "rows": enc_b.rows,
+            **(tuned_b or {}),
         },
         "grid": asdict(grid),
         "training": training,
