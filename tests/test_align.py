@@ -191,6 +191,24 @@ def test_block_permutation_null_is_calibrated_and_detects_a_real_signal():
     assert sweep[0]["top1"] > sweep[-1]["top1"]  # more candidates, harder
 
 
+def test_block_bootstrap_interval():
+    """All hits in one block of four: the interval spans what drawing that block 0..4 times gives;
+    equal blocks give a zero-width interval; the observed score lies inside."""
+    from eegcodec.align.scoring import _block_bootstrap
+
+    rng = np.random.default_rng(0)
+    block = np.repeat(np.arange(4), 5)
+    hits = np.zeros((20, 2))
+    hits[:5] = 1
+    (lo1, hi1), _ = _block_bootstrap(hits, block, rng, 4000)
+    assert lo1 == 0.0 and 0.5 <= hi1 <= 0.75 and lo1 <= 0.25 <= hi1
+    (lo, hi), _ = _block_bootstrap(np.tile([[1.0, 0.0]], (20, 1)), block, rng, 100)
+    assert lo == hi == 1.0
+    real = block_permutation(_Identity(), *_clustered_set(0, True), n_draws=200)
+    assert real["ci95_top1"][0] <= real["top1"] <= real["ci95_top1"][1]
+    assert real["ci95_top10"][0] <= real["top10"] <= real["ci95_top10"][1]
+
+
 # ----------------------------------------------------------------------------- pairs
 
 
@@ -504,8 +522,9 @@ def test_finetuned_encoder_b_trains_only_its_tail_and_writes_a_codec(paired_set,
     codes = codec.encode_channels(x, enc.depth, codec.montage(NAMES))
     assert codec.decode_channels(codes, codec.montage(NAMES)).shape == x.shape
 
+    moved = run.rename(tmp_path / "moved")  # a run folder moved whole still finds its encoder B
     out = tmp_path / "eval"
-    assert main(["align", "eval", str(run), "--data", str(paired_set), "--out", str(out), "-q"]) == 0
+    assert main(["align", "eval", str(moved), "--data", str(paired_set), "--out", str(out), "-q"]) == 0
     assert json.loads((out / "results.json").read_text())["test"]["n_candidates"] > 0
 
 

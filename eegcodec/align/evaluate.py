@@ -66,6 +66,8 @@ def evaluate_run(
         "encoder_a": blob["encoder_a"],
         "encoder_b": blob["encoder_b"],
         "loss": blob["recipe"]["loss"],
+        "finetune_b_blocks": cfg.finetune_b.blocks,
+        "steps": blob["training"]["step"],
         "label": dataset_kind(Path(data_dir)),
     }
     control_path = Path(data_dir) / cfg.data.control_manifest
@@ -87,6 +89,13 @@ def evaluate_run(
     return res
 
 
+def percent_with_ci(score: dict, key: str) -> str:
+    """``score[key]`` as "33.3 [25.0-41.7]" (%, with the block bootstrap's 95 % interval when stored)."""
+    ci = (score.get("block_null") or {}).get(f"ci95_{key}")
+    value = f"{100 * score[key]:.1f}"
+    return f"{value} [{100 * ci[0]:.1f}-{100 * ci[1]:.1f}]" if ci else value
+
+
 def report(res: dict) -> str:
     """Markdown summary of :func:`evaluate_run`'s results."""
     t, c, ch = res["test"], res["control"], res["chance"]
@@ -99,8 +108,8 @@ def report(res: dict) -> str:
         f"loss {res['loss']['align']} (lambda_align {res['loss']['lambda_align']}, lambda_rec "
         f"{res['loss']['lambda_rec']}).",
         "",
-        "| | top-1 % | top-10 % | block-permutation p (top-1, top-10) | median rank | MSE(Ê_A, E_A) | "
-        "cos(Ê_A, E_A) |",
+        "| | top-1 % [95 % CI] | top-10 % [95 % CI] | block-permutation p (top-1, top-10) | median rank | "
+        "MSE(Ê_A, E_A) | cos(Ê_A, E_A) |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in (("test", t), ("control (background only)", c)):
@@ -108,7 +117,8 @@ def report(res: dict) -> str:
             nb = r.get("block_null") or {}
             p = f"{nb['p_top1']:.3f}, {nb['p_top10']:.3f}" if nb else "-"
             lines.append(
-                f"| {name} | {100 * r['top1']:.1f} | {100 * r['top10']:.1f} | {p} | {r['median_rank']:.0f} | "
+                f"| {name} | {percent_with_ci(r, 'top1')} | {percent_with_ci(r, 'top10')} | {p} | "
+                f"{r['median_rank']:.0f} | "
                 f"{r['mse']:.3f} | {r['cosine']:.3f} |"
             )
     nb = t.get("block_null") or {}

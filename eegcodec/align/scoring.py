@@ -83,7 +83,9 @@ def block_permutation(
     """Chance that respects overlapping windows: the windows of one (subject, stimulus) form a
     block, and each subject's stimulus labels are permuted among the split's stimuli (every
     window keeps its offset), ``n_draws`` times. Returns the observed top-1/top-10, their
-    p-values ``(1 + #{null >= observed}) / (1 + n_draws)`` and the null's 95th percentiles."""
+    p-values ``(1 + #{null >= observed}) / (1 + n_draws)``, the null's 95th percentiles, and
+    95 % intervals of the observed scores from a bootstrap over the same blocks (blocks drawn
+    with replacement, ``n_draws`` times; percentile interval)."""
     sim, truth = _similarity(model, data, rows)
     pairs = data.pair[rows].numpy()
     subj = np.array([data.subjects[p] for p in pairs])
@@ -93,11 +95,17 @@ def block_permutation(
     names = sorted(set(stim))
     rng = np.random.default_rng(seed)
 
-    def scores(t: np.ndarray) -> tuple[float, float]:
+    def hits(t: np.ndarray) -> np.ndarray:
+        """[N, 2]: window in the top 1, in the top 10."""
         rank = 1 + (sim > sim[np.arange(len(t)), t][:, None]).sum(1)
-        return float((rank <= 1).mean()), float((rank <= 10).mean())
+        return np.stack([rank <= 1, rank <= 10], 1)
+
+    def scores(t: np.ndarray) -> tuple[float, float]:
+        return tuple(float(v) for v in hits(t).mean(0))
 
     observed = scores(truth)
+    _, block = np.unique(np.stack([subj, stim], 1), axis=0, return_inverse=True)
+    ci = _block_bootstrap(hits(truth), block.ravel(), np.random.default_rng([seed, 1]), n_draws)
     null = []
     for _ in range(n_draws):
         relabel = {(sj, s): p for sj in sorted(set(subj)) for s, p in zip(names, rng.permutation(names))}
@@ -112,8 +120,21 @@ def block_permutation(
         "p_top10": p[1],
         "null95_top1": float(np.percentile(null[:, 0], 95)),
         "null95_top10": float(np.percentile(null[:, 1], 95)),
+        "ci95_top1": ci[0],
+        "ci95_top10": ci[1],
         "n_draws": n_draws,
     }
+
+
+def _block_bootstrap(hits: np.ndarray, block: np.ndarray, rng, n_draws: int) -> list[list[float]]:
+    """95 % percentile intervals of the mean of each column of ``hits`` [N, k] when whole
+    blocks (``block`` [N], ids 0..B-1) are drawn with replacement: [[low, high]] * k."""
+    n_blocks = int(block.max()) + 1
+    per_block = np.stack([np.bincount(block, hits[:, j], n_blocks) for j in range(hits.shape[1])], 1)
+    size = np.bincount(block, minlength=n_blocks)
+    draws = rng.integers(0, n_blocks, (n_draws, n_blocks))
+    means = per_block[draws].sum(1) / size[draws].sum(1)[:, None]
+    return [[float(v) for v in np.percentile(means[:, j], [2.5, 97.5])] for j in range(hits.shape[1])]
 
 
 @torch.no_grad()

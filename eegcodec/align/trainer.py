@@ -78,7 +78,10 @@ class AlignTrainer(BaseTrainer):
             )
         self.montages = [self._montage(names) for names in self.inputs.names]
         tuned = TunableEncoderB(cfg.encoder_b, cfg.finetune_b.blocks, self.enc_b.depth, self.enc_b.rows)
-        return AlignFinetune(mapper, tuned)
+        model = AlignFinetune(mapper, tuned).to(self.device)
+        self.model = model  # for _tuned_val before the base class keeps it
+        self.codec_prd_before = self._tuned_val()[1]["codec_prd"] if len(self.val_rows) else None
+        return model
 
     def _montage(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         """Electrode positions [1, C, 3] and known flags [1, C] of a channel list."""
@@ -168,7 +171,11 @@ class AlignTrainer(BaseTrainer):
             z_q = self.model.encoder_b.quantized(x, emb)
             e_b[rows] = self.model.encoder_b.e_b(z_q).cpu()
             prd.append(self.model.encoder_b.prd(x, emb).ravel())
-        return replace(self.data, e_b=e_b), {"codec_prd": float(np.median(np.concatenate(prd)))}
+        prd = float(np.median(np.concatenate(prd)))
+        return replace(self.data, e_b=e_b), {
+            "codec_prd": prd,
+            "codec_prd_before": getattr(self, "codec_prd_before", prd),
+        }
 
     def _export(self, path: Path) -> None:
         tuned = None
@@ -247,10 +254,19 @@ def save_mapper(
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _beside(name: str, mapper: Path) -> str:
+    """An encoder file stored by a path that no longer exists but lies beside the mapper (a run
+    folder moved as a whole; a fine-tuned encoder B is written there): that file. The SHA-256
+    check that follows still decides whether it is the right one."""
+    here = mapper.parent / Path(name).name
+    return str(here) if Path(name).suffix and not Path(name).exists() and here.is_file() else name
+
+
 def load_mapper(run: str | Path, device: str = "cpu"):
     """A trained mapper from a run folder (its ``best.pth``) or a mapper file:
     (AlignModel in eval mode, AlignConfig dict, AudioEncoder, EEGEncoder, FrameGrid).
-    The encoders are loaded by the names stored in the file and must have the same weights."""
+    The encoders are loaded by the names stored in the file (a moved file: beside the mapper)
+    and must have the same weights."""
     run = Path(run)
     path = run / "best.pth" if run.is_dir() else run
     if not path.exists():
@@ -263,8 +279,8 @@ def load_mapper(run: str | Path, device: str = "cpu"):
         ) from exc
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise EegcodecError(f"{path} is not an eegcodec align mapper")
-    enc_a = AudioEncoder(blob["encoder_a"]["name"], device=device)
-    enc_b = EEGEncoder(blob["encoder_b"]["name"], blob["encoder_b"]["depth"], device=device)
+    enc_a = AudioEncoder(_beside(blob["encoder_a"]["name"], path), device=device)
+    enc_b = EEGEncoder(_beside(blob["encoder_b"]["name"], path), blob["encoder_b"]["depth"], device=device)
     for side, enc in (("encoder_a", enc_a), ("encoder_b", enc_b)):
         if enc.sha256 != blob[side]["sha256"]:
             raise EegcodecError(

@@ -1,5 +1,5 @@
 """Tables (and the SNR figure) of ``eegcodec align eval`` outputs:
-``python -m eegcodec.bench.align_table [--plot FIG.png] DIR...``.
+``python -m eegcodec.bench.align_table [--plot FIG.png] DIR... [--codec EVAL.json...]``.
 
 Each DIR holds a ``results.json``; rows are labelled by the run's loss settings and the
 simulated response's SNR (from the data folder's ``dataset.json``). p-values are the
@@ -12,6 +12,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from ..align.evaluate import percent_with_ci
 
 
 def _snr(result: dict) -> float | None:
@@ -27,9 +29,16 @@ def _p(score: dict, key: str) -> str:
     return f"{nb[key]:.3f}" if nb else "-"
 
 
+def _encoder_b(result: dict) -> str:
+    blocks = result.get("finetune_b_blocks", 0)
+    return f"tuned (last {blocks} blocks)" if blocks else "frozen"
+
+
 def table(dirs: list[Path]) -> str:
     head = (
-        "| L_align | λ1 | λ2 | SNR dB | test top-1 % | test top-10 % | test p | control top-1 % | "
+        "| L_align | λ1 | λ2 | encoder B | best step | SNR dB | test top-1 % [95 % CI] | "
+        "test top-10 % [95 % CI] | test p | "
+        "control top-1 % | "
         "control top-10 % | control p (top-1, top-10) | chance top-1 / top-10 % | top-10 % via Ê_A | "
         "MSE(Ê_A,E_A) | chance MSE | cos(Ê_A,E_A) |"
     )
@@ -40,8 +49,10 @@ def table(dirs: list[Path]) -> str:
         name = loss["align"] if loss["lambda_align"] > 0 else "(none)"
         snr = _snr(r)
         lines.append(
-            f"| {name} | {loss['lambda_align']:g} | {loss['lambda_rec']:g} | "
-            f"{'-' if snr is None else f'{snr:g}'} | {100 * t['top1']:.1f} | {100 * t['top10']:.1f} | "
+            f"| {name} | {loss['lambda_align']:g} | {loss['lambda_rec']:g} | {_encoder_b(r)} | "
+            f"{r.get('steps', '-')} | "
+            f"{'-' if snr is None else f'{snr:g}'} | {percent_with_ci(t, 'top1')} | "
+            f"{percent_with_ci(t, 'top10')} | "
             f"{_p(t, 'p_top1')} | {100 * c.get('top1', float('nan')):.1f} | "
             f"{100 * c.get('top10', float('nan')):.1f} | {_p(c, 'p_top1')}, {_p(c, 'p_top10')} | "
             f"{100 * ch['top1']:.1f} / {100 * ch['top10']:.1f} | {100 * t['top10_pred']:.1f} | "
@@ -53,9 +64,21 @@ def table(dirs: list[Path]) -> str:
         f"{first['n_windows']} test EEG windows (held-out subjects x held-out stimuli), "
         f"{first['n_candidates']} candidate segments. Control: the same windows of background EEG "
         f"without the response. p: block permutation (each subject's stimulus labels permuted, "
-        f"windows of one subject and stimulus together), 2,000 draws; chance needs p > 0.05."
+        f"windows of one subject and stimulus together), 2,000 draws; chance needs p > 0.05. "
+        f"CI: bootstrap over the same blocks (subject x stimulus), 2,000 draws."
     )
     return "\n".join(lines) + "\n"
+
+
+def codec_table(paths: list[Path]) -> str:
+    """``eegcodec eval --json`` outputs, one table each, headed by the model that made them."""
+    from ..evaluate import format_table
+
+    parts = []
+    for path in paths:
+        rows = json.loads(path.read_text())
+        parts.append(f"Codec `{rows[0]['model']}` (`{path.name}`):\n\n{format_table(rows)}\n")
+    return "\n".join(parts)
 
 
 def plot_snr(dirs: list[Path], path: Path) -> None:
@@ -93,8 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eegcodec.bench.align_table")
     parser.add_argument("dirs", nargs="+", type=Path, metavar="EVAL_DIR")
     parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw retrieval against SNR")
+    parser.add_argument(
+        "--codec", nargs="+", type=Path, default=[], metavar="EVAL_JSON", help="eegcodec eval --json outputs"
+    )
     args = parser.parse_args(argv)
     sys.stdout.write(table(args.dirs))
+    if args.codec:
+        sys.stdout.write("\n" + codec_table(args.codec))
     if args.plot:
         plot_snr(args.dirs, args.plot)
     return 0
