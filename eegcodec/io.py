@@ -241,9 +241,15 @@ def write_raw(
 
 
 def _refuse_nan(raw: mne.io.BaseRaw, path: Path) -> None:
-    data = raw.get_data()
-    if np.isnan(data).any():
-        rows = np.flatnonzero(np.isnan(data).any(axis=1))
+    step = 8  # channels at a time: no second copy of the whole recording
+    rows = np.concatenate(
+        [
+            i
+            + np.flatnonzero(np.isnan(raw.get_data(picks=range(i, min(i + step, len(raw.ch_names))))).any(1))
+            for i in range(0, len(raw.ch_names), step)
+        ]
+    )
+    if rows.size:
         names = ", ".join(raw.ch_names[i] for i in rows[:3]) + (" ..." if rows.size > 3 else "")
         raise EegcodecError(
             f"cannot write {path.name}: the recording holds NaN samples (channels {names}), which "

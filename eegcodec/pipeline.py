@@ -321,13 +321,9 @@ def decompress_archive(
         _read_exact(archive, h, data)
     if coded:
         _read_coded(archive, side, codec, data, progress)
-        if side.outliers is not None:
+        if side.outliers is not None:  # values range-checked by the reader
             rows, idx, values = side.outliers
             data[np.asarray(coded)[rows], idx] = values
-        if not np.isfinite(data[coded]).all() or np.abs(data[coded]).max(initial=0) > MAX_VOLTS:
-            raise CorruptFileError(
-                f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged"
-            )
         for row, start, length in side.nan_runs:
             data[coded[row], start : start + length] = np.nan
 
@@ -357,6 +353,10 @@ def _read_coded(archive: Archive, side, codec: Codec | None, data: np.ndarray, p
         if layer is not None:
             frame = archive.residual[offsets[i] : offsets[i + 1]]
             final = final + layer.decode(frame, len(h.coded), final.shape[1])
+        if not np.isfinite(final).all() or np.abs(final).max(initial=0) > MAX_VOLTS:
+            raise CorruptFileError(
+                f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged"
+            )
         data[h.coded, emit_start : emit_start + final.shape[1]] = final
         if progress:
             progress(stop, h.recording.n_samples)
