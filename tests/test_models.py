@@ -111,3 +111,27 @@ def test_every_shipped_model_codes_eeg(name):
     raw.rename_channels(dict(zip(raw.ch_names, ["Fz", "Cz", "Pz", "C3", "C4", "P3", "P4", "Oz"])))
     back = decompress(compress(raw, None, codec), codec=codec)
     assert prd(raw.get_data(), back.get_data()) < 50  # an untrained model of this size gives ~60
+
+
+def test_in_place_snake_is_bit_identical_and_keeps_gradients():
+    """Inference codecs run DAC's Snake in one buffer: same codes and samples bit for bit as DAC's
+    own Snake; with gradients on, DAC's own (in-place ops would break autograd)."""
+    codec = load_codec("default")
+    snakes = [m for m in codec.model.modules() if type(m).__name__ == "Snake1d"]
+    assert snakes and all("forward" in vars(m) for m in snakes)
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.1, (5, 640)).astype(np.float32)
+    montage = codec.montage(["Fz", "Cz", "Pz", "C3", "C4"])
+    fast_codes = codec.encode_channels(x, 6, montage)
+    fast_out = codec.decode_channels(fast_codes, montage)
+    for m in snakes:
+        del m.forward  # back to dac.nn.layers.Snake1d.forward
+    codes = codec.encode_channels(x, 6, montage)
+    assert np.array_equal(codes, fast_codes)
+    assert np.array_equal(codec.decode_channels(codes, montage), fast_out)
+    from eegcodec.codecs.dac_codec import _snake_in_place
+
+    alpha_module = snakes[0]
+    h = torch.randn(2, alpha_module.alpha.shape[1], 16, requires_grad=True)
+    _snake_in_place(alpha_module, h).sum().backward()
+    assert h.grad is not None and torch.isfinite(h.grad).all()

@@ -36,7 +36,7 @@ def _encoder_b(result: dict) -> str:
 
 def table(dirs: list[Path]) -> str:
     head = (
-        "| L_align | λ1 | λ2 | encoder B | best step | SNR dB | test top-1 % [95 % CI] | "
+        "| run | L_align | λ1 | λ2 | encoder B | best step | SNR dB | test top-1 % [95 % CI] | "
         "test top-10 % [95 % CI] | test p | "
         "control top-1 % | "
         "control top-10 % | control p (top-1, top-10) | chance top-1 / top-10 % | top-10 % via Ê_A | "
@@ -49,7 +49,8 @@ def table(dirs: list[Path]) -> str:
         name = loss["align"] if loss["lambda_align"] > 0 else "(none)"
         snr = _snr(r)
         lines.append(
-            f"| {name} | {loss['lambda_align']:g} | {loss['lambda_rec']:g} | {_encoder_b(r)} | "
+            f"| {Path(r['run']).name} | {name} | {loss['lambda_align']:g} | {loss['lambda_rec']:g} | "
+            f"{_encoder_b(r)} | "
             f"{r.get('steps', '-')} | "
             f"{'-' if snr is None else f'{snr:g}'} | {percent_with_ci(t, 'top1')} | "
             f"{percent_with_ci(t, 'top10')} | "
