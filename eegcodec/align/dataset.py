@@ -99,24 +99,36 @@ def _read_eeg(path: Path):
     return raw.get_data(picks=picks), raw.info["sfreq"], [raw.ch_names[i] for i in picks]
 
 
+def _cached(prefix: str, manifest_name: str, cfg: AlignConfig, enc_a: AudioEncoder, enc_b: EEGEncoder, build):
+    """(``build(pairs, grid)``'s dict, pairs) of ``cfg.data.root/manifest_name``, cached as
+    ``ROOT/.eegcodec_cache/<prefix>-<key>.pt`` (written atomically)."""
+    root = Path(cfg.data.root).expanduser()
+    manifest = root / manifest_name
+    pairs = read_manifest(manifest)
+    cache = root / ".eegcodec_cache" / f"{prefix}-{_cache_key(manifest, pairs, cfg, enc_a, enc_b)}.pt"
+    if cache.exists():
+        return torch.load(cache, map_location="cpu", weights_only=False), pairs
+    blob = build(pairs, FrameGrid(cfg.data.window_seconds, enc_b.frame_seconds, enc_a.frame_seconds))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".partial")
+    torch.save(blob, tmp)
+    tmp.replace(cache)
+    return blob, pairs
+
+
 def embed_manifest(
     manifest_name: str, cfg: AlignConfig, enc_a: AudioEncoder, enc_b: EEGEncoder, show_progress: bool = True
 ) -> AlignSet:
     """Embed every window of ``cfg.data.root/manifest_name`` (cached); splits from ``cfg.data``."""
-    root = Path(cfg.data.root).expanduser()
-    manifest = root / manifest_name
-    pairs = read_manifest(manifest)
-    grid = FrameGrid(cfg.data.window_seconds, enc_b.frame_seconds, enc_a.frame_seconds)
-    cache = root / ".eegcodec_cache" / f"align-{_cache_key(manifest, pairs, cfg, enc_a, enc_b)}.pt"
-    if cache.exists():
-        blob = torch.load(cache, map_location="cpu", weights_only=False)
-        enc_b.rows = blob["rows"]
-    else:
-        blob = _embed(pairs, cfg, grid, enc_a, enc_b, show_progress)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".partial")
-        torch.save(blob, tmp)
-        tmp.replace(cache)
+    blob, pairs = _cached(
+        "align",
+        manifest_name,
+        cfg,
+        enc_a,
+        enc_b,
+        lambda pairs, grid: _embed(pairs, cfg, grid, enc_a, enc_b, show_progress),
+    )
+    enc_b.rows = blob["rows"]
     return AlignSet(
         blob["e_b"],
         blob["e_a"],
@@ -218,20 +230,12 @@ def window_inputs(
 ) -> WindowInputs:
     """Encoder B's inputs of every window of ``cfg.data.root/manifest_name`` (cached beside
     the embeddings), in :func:`embed_manifest`'s order."""
-    root = Path(cfg.data.root).expanduser()
-    manifest = root / manifest_name
-    pairs = read_manifest(manifest)
-    grid = FrameGrid(cfg.data.window_seconds, enc_b.frame_seconds, enc_a.frame_seconds)
-    cache = root / ".eegcodec_cache" / f"inputs-{_cache_key(manifest, pairs, cfg, enc_a, enc_b)}.pt"
-    if cache.exists():
-        return WindowInputs(**torch.load(cache, map_location="cpu", weights_only=False))
-    xs, group, names = [], [], {}
-    for *_, x, ch in _windows(pairs, cfg, grid, enc_a, enc_b, show_progress):
-        xs.append(torch.from_numpy(x).half())
-        group.append(names.setdefault(tuple(ch), len(names)))
-    blob = {"x": xs, "group": torch.tensor(group), "names": list(names)}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".partial")
-    torch.save(blob, tmp)
-    tmp.replace(cache)
-    return WindowInputs(**blob)
+
+    def build(pairs, grid) -> dict:
+        xs, group, names = [], [], {}
+        for *_, x, ch in _windows(pairs, cfg, grid, enc_a, enc_b, show_progress):
+            xs.append(torch.from_numpy(x).half())
+            group.append(names.setdefault(tuple(ch), len(names)))
+        return {"x": xs, "group": torch.tensor(group), "names": list(names)}
+
+    return WindowInputs(**_cached("inputs", manifest_name, cfg, enc_a, enc_b, build)[0])
