@@ -241,14 +241,11 @@ def write_raw(
 
 
 def _refuse_nan(raw: mne.io.BaseRaw, path: Path) -> None:
-    step = 8  # channels at a time: no second copy of the whole recording
-    rows = np.concatenate(
-        [
-            i
-            + np.flatnonzero(np.isnan(raw.get_data(picks=range(i, min(i + step, len(raw.ch_names))))).any(1))
-            for i in range(0, len(raw.ch_names), step)
-        ]
-    )
+    rows = []
+    for first in range(0, len(raw.ch_names), 8):  # 8 channels at a time: no copy of the whole recording
+        block = raw.get_data(picks=range(first, min(first + 8, len(raw.ch_names))))
+        rows += [first + i for i in np.flatnonzero(np.isnan(block).any(axis=1))]
+    rows = np.array(rows, dtype=int)
     if rows.size:
         names = ", ".join(raw.ch_names[i] for i in rows[:3]) + (" ..." if rows.size > 3 else "")
         raise EegcodecError(
