@@ -11,7 +11,7 @@ import mne
 from .container import Archive
 from .errors import EegcodecError
 from .io import atomic_write_bytes, edf_ranges, output_format, read_raw, write_raw
-from .pipeline import Progress, compress_raw, decompress_archive
+from .pipeline import DecodedRaw, Progress, compress_raw, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
 
 if TYPE_CHECKING:
@@ -140,11 +140,23 @@ def decompress(
         if Path(output).exists() and not overwrite:
             raise EegcodecError(f"output exists: {output} (overwrite=True; --force on the command line)")
     archive = read_archive(source)
-    raw = decompress_archive(archive, codec_for(archive, codec), progress=progress)
+    raw = decoded_for(archive, codec_for(archive, codec), output, progress)
     if output is not None:
         lossless = archive.header.mode == "lossless"
         write_raw(raw, output, overwrite=overwrite, edf_ranges=source_ranges(archive), exact=lossless)
     return raw
+
+
+def decoded_for(
+    archive: Archive, codec: Codec | None, output: str | Path | None, progress: Progress | None = None
+) -> mne.io.BaseRaw:
+    """The recording to write to ``output``: for FIF and a lossy file, a :class:`DecodedRaw` that
+    decodes chunk by chunk as MNE writes it (memory flat in length); otherwise decoded in memory
+    (the other writers take the whole array, and lossless files keep the in-memory path that
+    is checked bit for bit)."""
+    if output is not None and output_format(Path(output)) == "fif" and archive.header.mode != "lossless":
+        return DecodedRaw(archive, codec, progress)
+    return decompress_archive(archive, codec, progress=progress)
 
 
 def source_ranges(archive: Archive) -> dict | None:

@@ -311,25 +311,21 @@ def check_model(header: Header, codec: Codec, source: str = "file") -> None:
 def decompress_archive(
     archive: Archive, codec: Codec | None, progress: Progress | None = None
 ) -> mne.io.RawArray:
-    """Rebuild the recording from a parsed :class:`Archive`: float64 volts, info and annotations restored."""
-    h = archive.header
-    check_model(h, codec)
+    """Rebuild the recording from a parsed :class:`Archive` in memory: float64 volts, info and
+    annotations restored (:class:`DecodedRaw` decodes as it is read instead)."""
     side = check_archive(archive)
-    rec, coded, n = h.recording, h.coded, h.recording.n_samples
-    data = np.zeros((len(rec.ch_names), n))
-    if h.lossless:
-        _read_exact(archive, h, data)
-    if coded:
-        _read_coded(archive, side, codec, data, progress)
-        if side.outliers is not None:  # values range-checked by the reader
-            rows, idx, values = side.outliers
-            data[np.asarray(coded)[rows], idx] = values
-        for row, start, length in side.nan_runs:
-            data[coded[row], start : start + length] = np.nan
+    rec = archive.header.recording
+    data = np.empty((len(rec.ch_names), rec.n_samples))
+    for start, block in decoded_chunks(archive, codec, side, progress):
+        data[:, start : start + block.shape[1]] = block
+    return _with_annotations(
+        mne.io.RawArray(data, side.info, first_samp=rec.first_samp, verbose="error"), archive
+    )
 
-    raw = mne.io.RawArray(data, side.info, first_samp=rec.first_samp, verbose="error")
+
+def _with_annotations(raw: mne.io.BaseRaw, archive: Archive) -> mne.io.BaseRaw:
     try:
-        raw.set_annotations(annotations_from_json(h.annotations))
+        raw.set_annotations(annotations_from_json(archive.header.annotations))
     except (ValueError, TypeError, OverflowError) as exc:
         raise CorruptFileError(
             f"the header's annotations cannot be restored: {str(exc).splitlines()[0][:200]}"
@@ -337,19 +333,53 @@ def decompress_archive(
     return raw
 
 
-def _read_coded(archive: Archive, side, codec: Codec | None, data: np.ndarray, progress) -> None:
-    """Fill the coded channels of ``data`` [channels, n]: tokens through the model (if the file
-    has them), plus the transform layer (``prd`` files), chunk by chunk."""
+def decoded_chunks(archive: Archive, codec: Codec | None, side=None, progress: Progress | None = None):
+    """Yields (first sample, volts float64 [channels, m]) of each chunk's own span, in order and
+    covering the recording: the exactly stored channels, the coded ones (tokens through the model
+    and/or the transform layer), the exactly stored outliers and the NaN runs. A damaged file
+    raises :class:`CorruptFileError` at the chunk where it shows."""
+    h = archive.header
+    check_model(h, codec)
+    side = side if side is not None else check_archive(archive)
+    rec, coded, n = h.recording, np.asarray(h.coded, dtype=int), h.recording.n_samples
+    exact = _exact_chunks(archive, h) if h.lossless else None
+    decoded = _coded_chunks(archive, side, codec) if len(coded) else None
+    none = (np.zeros(0, int), np.zeros(0, int), np.zeros(0))
+    rows, idx, values = (np.asarray(v) for v in (side.outliers if side.outliers is not None else none))
+    by_index = np.argsort(idx, kind="stable")
+    sorted_idx = idx[by_index]
+    for start, stop in h.layout.chunks():
+        a, b = exact_span(h.layout, start, stop)
+        block = np.zeros((len(rec.ch_names), b - a))
+        if exact is not None:
+            block[h.lossless] = next(exact)
+        if decoded is not None:
+            block[coded] = next(decoded)
+            lo, hi = np.searchsorted(sorted_idx, [a, b])  # outliers: values range-checked by the reader
+            pick = by_index[lo:hi]
+            block[coded[rows[pick]], idx[pick] - a] = values[pick]
+            for row, first, length in side.nan_runs:
+                block[coded[row], max(first, a) - a : max(min(first + length, b) - a, 0)] = np.nan
+        if progress:
+            progress(stop, n)
+        yield a, block
+
+
+def _coded_chunks(archive: Archive, side, codec: Codec | None):
+    """Yields volts [coded, m] of each chunk's span: tokens through the model (if the file has
+    them), plus the transform layer (``prd`` files)."""
     h = archive.header
     tokens = _token_chunks(archive, side, codec) if h.has_tokens else None
     layer = TransformDecoder() if h.mode == "prd" else None
     offsets = np.cumsum([0] + h.residual_frames)
     for i, (start, stop) in enumerate(h.layout.chunks()):
+        a, b = exact_span(h.layout, start, stop)
         if tokens is not None:
             emit_start, final = next(tokens)
+            if emit_start != a or final.shape[1] != b - a:
+                raise CorruptFileError("the file's chunks do not tile the recording")
         else:
-            emit_start, end = exact_span(h.layout, start, stop)
-            final = np.zeros((len(h.coded), end - emit_start))
+            final = np.zeros((len(h.coded), b - a))
         if layer is not None:
             frame = archive.residual[offsets[i] : offsets[i + 1]]
             final = final + layer.decode(frame, len(h.coded), final.shape[1])
@@ -357,9 +387,75 @@ def _read_coded(archive: Archive, side, codec: Codec | None, data: np.ndarray, p
             raise CorruptFileError(
                 f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged"
             )
-        data[h.coded, emit_start : emit_start + final.shape[1]] = final
-        if progress:
-            progress(stop, h.recording.n_samples)
+        yield final
+
+
+class DecodedRaw(mne.io.BaseRaw):
+    """An archive's recording as an MNE raw that decodes chunk by chunk as it is read, so writing
+    it (``Raw.save`` reads in order) holds a chunk at a time instead of the whole recording.
+    Values are those of :func:`decompress_archive` (the decoded volts are handed to MNE unscaled)."""
+
+    def __init__(self, archive: Archive, codec: Codec | None, progress: Progress | None = None):
+        side = check_archive(archive)
+        rec = archive.header.recording
+        reader = _ChunkReader(lambda: decoded_chunks(archive, codec, side, progress), rec.first_samp)
+        super().__init__(
+            side.info,
+            preload=False,
+            first_samps=[rec.first_samp],
+            last_samps=[rec.first_samp + rec.n_samples - 1],
+            filenames=[None],
+            raw_extras=[{"reader": reader}],
+            orig_format="double",
+            verbose="error",
+        )
+        reader.cals = self._cals
+        _with_annotations(self, archive)
+
+    def _read_segment_file(self, data, idx, fi, start, stop, cals, mult):
+        reader = self._raw_extras[fi]["reader"]
+        block = reader.span(start - reader.first_samp, stop - reader.first_samp)[idx]
+        if mult is None:  # MNE would multiply raw units by cals: the block is volts already
+            data[:] = block
+        else:  # mult holds the cals: hand it raw units
+            data[:] = mult @ (block / reader.cals[idx][:, None])
+
+
+class _ChunkReader:
+    """Sample ranges of :func:`decoded_chunks`' stream: forward reads decode each chunk once, a
+    read behind the current chunk starts over. ``decode()`` starts the stream."""
+
+    def __init__(self, decode, first_samp: int):
+        self.decode, self.first_samp, self.cals = decode, first_samp, None
+        self._restart()
+
+    def __deepcopy__(self, memo) -> _ChunkReader:  # a copied raw reads on its own, from the start
+        copy = _ChunkReader(self.decode, self.first_samp)
+        copy.cals = self.cals
+        return copy
+
+    def _restart(self) -> None:
+        self._chunks, self._at, self._block = self.decode(), 0, np.zeros((0, 0))
+
+    def span(self, start: int, stop: int) -> np.ndarray:
+        """Volts [channels, stop - start] of samples ``[start, stop)`` (0 = the first)."""
+        if start < self._at:
+            self._restart()
+        if stop <= start:
+            return np.zeros((len(self.cals), 0))
+        out, filled = None, start
+        while filled < stop:
+            end = self._at + self._block.shape[1]
+            if filled >= end:
+                self._at, self._block = next(self._chunks)
+                continue
+            out = np.empty((self._block.shape[0], stop - start)) if out is None else out
+            take = min(stop, end) - filled
+            out[:, filled - start : filled - start + take] = self._block[
+                :, filled - self._at : filled - self._at + take
+            ]
+            filled += take
+        return out
 
 
 def _token_chunks(archive: Archive, side, codec: Codec):
@@ -381,16 +477,12 @@ def _token_chunks(archive: Archive, side, codec: Codec):
         yield ola.push(start, stop, coder.reconstruct(model_out, side.scales[i], start, stop))
 
 
-def _read_exact(archive: Archive, h: Header, data: np.ndarray) -> None:
-    """Fill the exactly stored channels of ``data`` [channels, n] from ``RAWC``."""
+def _exact_chunks(archive: Archive, h: Header):
+    """Yields the exactly stored channels [lossless, m] of each chunk's span, from ``RAWC``."""
     spans = [exact_span(h.layout, start, stop) for start, stop in h.layout.chunks()]
     if h.version < 3:
-        blocks = decode_legacy(archive.raw_channels, len(h.lossless), spans)
-    else:
-        offsets = np.cumsum([0] + h.exact_frames)
-        blocks = (
-            decode_block(archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a)
-            for i, (a, b) in enumerate(spans)
-        )
-    for (a, b), block in zip(spans, blocks):
-        data[h.lossless, a:b] = block
+        yield from decode_legacy(archive.raw_channels, len(h.lossless), spans)
+        return
+    offsets = np.cumsum([0] + h.exact_frames)
+    for i, (a, b) in enumerate(spans):
+        yield decode_block(archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a)

@@ -183,3 +183,33 @@ def test_training_windows_are_exactly_what_compression_codes():
     for a, b in zip(chunks, seen):
         assert a.dtype == b.dtype == np.float32
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["tokens", "prd"])
+def test_decoded_raw_writes_the_same_fif_as_decoding_in_memory(pcm_codec, tmp_path, kind):
+    """DecodedRaw (FIF output of lossy files) decodes chunk by chunk as MNE writes: the FIF holds
+    the in-memory decode's samples (NaN runs, exact channels and outliers included), and reads
+    going backwards start over and agree."""
+    from eegcodec.io import write_raw
+    from eegcodec.pipeline import DecodedRaw
+
+    raw = synthetic_raw(n_ch=4, seconds=75)  # three 30-s chunks
+    raw._data[0, 5000:5100] = np.nan
+    raw._data[1, 3000] = 4e-3  # a spike the codec misses: stored exactly
+    raw._data[2, :] = 7e-6  # flat: an exact channel
+    data = compress_raw(raw, pcm_codec, **({"prd": 10.0} if kind == "prd" else {"n_codebooks": 2}))
+    arc = Archive.from_bytes(data)
+    want = decompress_archive(arc, pcm_codec)
+    lazy = DecodedRaw(arc, pcm_codec)
+    n = want.n_times
+    np.testing.assert_array_equal(lazy.get_data(start=n - 500, stop=n), want.get_data(start=n - 500, stop=n))
+    np.testing.assert_array_equal(lazy.get_data(start=10, stop=4000), want.get_data(start=10, stop=4000))
+    write_raw(lazy, tmp_path / "lazy.fif")
+    write_raw(want, tmp_path / "mem.fif")
+    a = mne.io.read_raw_fif(tmp_path / "lazy.fif", verbose="error")
+    b = mne.io.read_raw_fif(tmp_path / "mem.fif", verbose="error")
+    np.testing.assert_array_equal(a.get_data(), b.get_data())
+    assert a.annotations.description.tolist() == b.annotations.description.tolist()
+    assert np.isnan(a.get_data()[0, 5000:5100]).all()
+    if kind == "tokens":
+        assert abs(a.get_data()[1, 3000] - 4e-3) < 1e-9
