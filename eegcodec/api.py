@@ -140,30 +140,32 @@ def decompress(
         if Path(output).exists() and not overwrite:
             raise EegcodecError(f"output exists: {output} (overwrite=True; --force on the command line)")
     archive = read_archive(source)
-    raw = decoded_for(archive, codec_for(archive, codec), output, progress)
-    if output is not None:
-        lossless = archive.header.mode == "lossless"
-        write_raw(raw, output, overwrite=overwrite, edf_ranges=source_ranges(archive), exact=lossless)
-    return raw
+    codec = codec_for(archive, codec)
+    if output is None:
+        return decompress_archive(archive, codec, progress=progress)
+    return write_decoded(archive, codec, output, overwrite, progress)
 
 
-def decoded_for(
-    archive: Archive, codec: Codec | None, output: str | Path | None, progress: Progress | None = None
+def write_decoded(
+    archive: Archive,
+    codec: Codec | None,
+    output: str | Path,
+    overwrite: bool = False,
+    progress: Progress | None = None,
 ) -> mne.io.BaseRaw:
-    """The recording to write to ``output``: for FIF and a lossy file, a :class:`DecodedRaw` that
-    decodes chunk by chunk as MNE writes it (memory flat in length); otherwise decoded in memory
-    (the other writers take the whole array, and lossless files keep the in-memory path that
-    is checked bit for bit)."""
-    if output is not None and output_format(Path(output)) == "fif" and archive.header.mode != "lossless":
-        return DecodedRaw(archive, codec, progress)
-    return decompress_archive(archive, codec, progress=progress)
-
-
-def source_ranges(archive: Archive) -> dict | None:
-    """The source EDF/BDF's channel ranges, for a lossless file (an EDF/BDF output then holds the
-    source's integers); None otherwise (a lossy decode may leave the source's range)."""
-    h = archive.header
-    return (h.source or {}).get("edf") if h.mode == "lossless" else None
+    """Decode ``archive`` into ``output`` (atomically) and return the recording. FIF outputs of
+    lossy files are decoded chunk by chunk as MNE writes them (:class:`DecodedRaw`: memory flat
+    in length); the other writers take the whole array, and lossless files keep the in-memory
+    path that is checked bit for bit (EDF/BDF outputs get the source's channel ranges back, FIF
+    outputs float64 samples)."""
+    lossless = archive.header.mode == "lossless"
+    if output_format(Path(output)) == "fif" and not lossless:
+        raw = DecodedRaw(archive, codec, progress)
+    else:
+        raw = decompress_archive(archive, codec, progress=progress)
+    ranges = (archive.header.source or {}).get("edf") if lossless else None
+    write_raw(raw, output, overwrite=overwrite, edf_ranges=ranges, exact=lossless)
+    return raw
 
 
 __all__ = ["compress", "decompress", "describe", "load_codec", "often_exact_channels", "read_archive"]

@@ -299,8 +299,8 @@ def _compress_suffixes():
 
 
 def cmd_decompress(args) -> int:
-    from .api import codec_for, decoded_for, load_codec, read_archive, source_ranges
-    from .io import check_output, output_format, write_raw
+    from .api import codec_for, load_codec, read_archive, write_decoded
+    from .io import check_output, output_format
 
     def suffix(src: Path, beside: bool) -> str:
         return (".decoded" if beside else "") + "." + (args.format or "edf")
@@ -324,9 +324,7 @@ def cmd_decompress(args) -> int:
             if args.skip_existing and dst.exists():
                 return
             check_output(dst, [src], args.force)
-        raw = decoded_for(archive, codec_for(archive, codec), dst, progress)
-        lossless = archive.header.mode == "lossless"
-        write_raw(raw, dst, overwrite=args.force, edf_ranges=source_ranges(archive), exact=lossless)
+        write_decoded(archive, codec_for(archive, codec), dst, args.force, progress)
         if not args.quiet:
             print(f"{src} -> {dst}")
 

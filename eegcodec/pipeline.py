@@ -398,58 +398,56 @@ class DecodedRaw(mne.io.BaseRaw):
     def __init__(self, archive: Archive, codec: Codec | None, progress: Progress | None = None):
         side = check_archive(archive)
         rec = archive.header.recording
-        reader = _ChunkReader(lambda: decoded_chunks(archive, codec, side, progress), rec.first_samp)
+        extras = {  # MNE hands _read_segment_file only _raw_extras (and _filenames)
+            "reader": _ChunkReader(lambda: decoded_chunks(archive, codec, side, progress), len(rec.ch_names)),
+            "first_samp": rec.first_samp,
+            "cals": np.array([ch["cal"] * ch["range"] for ch in side.info["chs"]]),  # as MNE's _cals
+        }
         super().__init__(
             side.info,
             preload=False,
             first_samps=[rec.first_samp],
             last_samps=[rec.first_samp + rec.n_samples - 1],
             filenames=[None],
-            raw_extras=[{"reader": reader}],
+            raw_extras=[extras],
             orig_format="double",
             verbose="error",
         )
-        reader.cals = self._cals
         _with_annotations(self, archive)
 
     def _read_segment_file(self, data, idx, fi, start, stop, cals, mult):
-        reader = self._raw_extras[fi]["reader"]
-        block = reader.span(start - reader.first_samp, stop - reader.first_samp)[idx]
+        extras = self._raw_extras[fi]
+        block = extras["reader"].span(start - extras["first_samp"], stop - extras["first_samp"])[idx]
         if mult is None:  # MNE would multiply raw units by cals: the block is volts already
             data[:] = block
         else:  # mult holds the cals: hand it raw units
-            data[:] = mult @ (block / reader.cals[idx][:, None])
+            data[:] = mult @ (block / extras["cals"][idx][:, None])
 
 
 class _ChunkReader:
     """Sample ranges of :func:`decoded_chunks`' stream: forward reads decode each chunk once, a
     read behind the current chunk starts over. ``decode()`` starts the stream."""
 
-    def __init__(self, decode, first_samp: int):
-        self.decode, self.first_samp, self.cals = decode, first_samp, None
+    def __init__(self, decode, n_channels: int):
+        self.decode, self.n_channels = decode, n_channels
         self._restart()
 
     def __deepcopy__(self, memo) -> _ChunkReader:  # a copied raw reads on its own, from the start
-        copy = _ChunkReader(self.decode, self.first_samp)
-        copy.cals = self.cals
-        return copy
+        return _ChunkReader(self.decode, self.n_channels)
 
     def _restart(self) -> None:
-        self._chunks, self._at, self._block = self.decode(), 0, np.zeros((0, 0))
+        self._chunks, self._at, self._block = self.decode(), 0, np.zeros((self.n_channels, 0))
 
     def span(self, start: int, stop: int) -> np.ndarray:
         """Volts [channels, stop - start] of samples ``[start, stop)`` (0 = the first)."""
         if start < self._at:
             self._restart()
-        if stop <= start:
-            return np.zeros((len(self.cals), 0))
-        out, filled = None, start
+        out, filled = np.empty((self.n_channels, max(stop - start, 0))), start
         while filled < stop:
             end = self._at + self._block.shape[1]
             if filled >= end:
                 self._at, self._block = next(self._chunks)
                 continue
-            out = np.empty((self._block.shape[0], stop - start)) if out is None else out
             take = min(stop, end) - filled
             out[:, filled - start : filled - start + take] = self._block[
                 :, filled - self._at : filled - self._at + take

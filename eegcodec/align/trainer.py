@@ -78,10 +78,9 @@ class AlignTrainer(BaseTrainer):
             )
         self.montages = [self._montage(names) for names in self.inputs.names]
         tuned = TunableEncoderB(cfg.encoder_b, cfg.finetune_b.blocks, self.enc_b.depth, self.enc_b.rows)
-        model = AlignFinetune(mapper, tuned).to(self.device)
-        self.model = model  # for _tuned_val before the base class keeps it
-        self.codec_prd_before = self._tuned_val()[1]["codec_prd"] if len(self.val_rows) else None
-        return model
+        tuned.to(self.device)
+        self.codec_prd_before = self._tuned_val(tuned)[1] if len(self.val_rows) else None
+        return AlignFinetune(mapper, tuned)
 
     def _montage(self, names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         """Electrode positions [1, C, 3] and known flags [1, C] of a channel list."""
@@ -112,12 +111,12 @@ class AlignTrainer(BaseTrainer):
         keep = np.sort(first)[: self.cfg.batch_size]
         return order[torch.from_numpy(self.rng.permutation(keep))]
 
-    def _inputs(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _inputs(self, rows: torch.Tensor, encoder: TunableEncoderB) -> tuple[torch.Tensor, torch.Tensor]:
         """Encoder B's inputs x [B, C, T] and channel embeddings [B, C, D] of windows of one group."""
         group = int(self.inputs.group[rows[0]])
         x = torch.stack([self.inputs.x[int(i)] for i in rows]).float().to(self.device)
         pos, known = self.montages[group]
-        emb = self.model.encoder_b.channel_embedding(pos.to(self.device), known.to(self.device))
+        emb = encoder.channel_embedding(pos.to(self.device), known.to(self.device))
         return x, emb.expand(len(rows), -1, -1)
 
     def train_step(self) -> dict:
@@ -126,7 +125,7 @@ class AlignTrainer(BaseTrainer):
         e_a = self.data.e_a[self.data.segment[rows]].to(self.device)
         tune = self.cfg.finetune_b
         if tune.blocks:
-            out = self.net(e_a, *self._inputs(rows), tune.codec_windows)
+            out = self.net(e_a, *self._inputs(rows, self.model.encoder_b), tune.codec_windows)
         else:
             out = self.net(e_a, self.data.e_b[rows].to(self.device))
         loss = self.cfg.loss
@@ -155,27 +154,23 @@ class AlignTrainer(BaseTrainer):
             return {}
         data, extra = self.data, {}
         if self.cfg.finetune_b.blocks:  # E_B of the validation windows by the encoder as it is now
-            data, extra = self._tuned_val()
+            data, prd = self._tuned_val(self.model.encoder_b)
+            extra = {"codec_prd": prd, "codec_prd_before": self.codec_prd_before}
         res = {"step": self.step, **score_split(self.mapper, data, self.val_rows), **extra}
         res["score"] = res["rank_percentile"]
         return res
 
     @torch.no_grad()
-    def _tuned_val(self) -> tuple[AlignSet, dict]:
-        """The data with the validation windows' E_B from the tuned encoder, and the codec's
-        median PRD % over those windows' channels."""
+    def _tuned_val(self, encoder: TunableEncoderB) -> tuple[AlignSet, float]:
+        """The data with the validation windows' E_B from ``encoder``, and the codec's median
+        PRD % over those windows' channels."""
         e_b, prd = self.data.e_b.clone(), []
         for g in self.inputs.group[self.val_rows].unique():
             rows = self.val_rows[self.inputs.group[self.val_rows] == g]
-            x, emb = self._inputs(rows)
-            z_q = self.model.encoder_b.quantized(x, emb)
-            e_b[rows] = self.model.encoder_b.e_b(z_q).cpu()
-            prd.append(self.model.encoder_b.prd(x, emb).ravel())
-        prd = float(np.median(np.concatenate(prd)))
-        return replace(self.data, e_b=e_b), {
-            "codec_prd": prd,
-            "codec_prd_before": getattr(self, "codec_prd_before", prd),
-        }
+            x, emb = self._inputs(rows, encoder)
+            e_b[rows] = encoder.e_b(encoder.quantized(x, emb)).cpu()
+            prd.append(encoder.prd(x, emb).ravel())
+        return replace(self.data, e_b=e_b), float(np.median(np.concatenate(prd)))
 
     def _export(self, path: Path) -> None:
         tuned = None

@@ -157,14 +157,18 @@ class BaseTrainer:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def time_limit_s(self) -> float:
+        """Seconds of training after which the run stops (``max_minutes``; 0: none)."""
+        return 60 * getattr(self.cfg, "max_minutes", 0.0)
+
     def _lr_factor(self, step: int) -> float:
         o = self.cfg.optim
         if step < o.warmup_steps:
             return (step + 1) / o.warmup_steps
         t = min(1.0, (step - o.warmup_steps) / max(1, self.cfg.steps - o.warmup_steps))
-        limit = 60 * getattr(self.cfg, "max_minutes", 0.0)
-        if limit:  # a timed run (GPU sprint) decays over its time, whichever ends first
-            t = max(t, min(1.0, self.elapsed / limit))
+        if self.time_limit_s:  # a timed run (GPU sprint) decays over its time, whichever ends first
+            t = max(t, min(1.0, self.elapsed / self.time_limit_s))
         return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
     # ------------------------------------------------------------------ state
@@ -237,7 +241,7 @@ class BaseTrainer:
         )
         last = {}
         t0 = time.time()
-        limit = 60 * getattr(self.cfg, "max_minutes", 0.0)
+        limit = self.time_limit_s
         while self.step < total:
             last = self.train_step()
             self.elapsed += time.time() - t0
