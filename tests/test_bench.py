@@ -384,3 +384,13 @@ def test_csp_classifier_separates_lateralised_rhythms():
     assert res["orig_orig"]["accuracy"] >= 0.9 and res["recon_recon"]["accuracy"] >= 0.9
     shuffled = downstream.cross_validate(epochs, None, rng.permutation(y), groups, 4, csp_channels=4)
     assert shuffled["orig_orig"]["accuracy"] < 0.8  # labels that carry nothing are not learnt
+
+
+def test_runtimes_bench_times_the_model_both_ways():
+    """bench.runtimes runs the encoder and decoder (one-buffer and DAC's own Snake); figures only."""
+    from eegcodec.bench.runtimes import run
+
+    for dac_snake in (False, True):
+        res = run("default", channels=4, repeats=1, onnx=False, compile_=False, dac_snake=dac_snake)
+        assert res["snake"] == ("dac" if dac_snake else "one buffer") and res["channels"] == 4
+        assert res["torch_encoder_s"] > 0 and res["torch_decoder_s"] > 0
