@@ -24,8 +24,8 @@ coded independently and cross-faded linearly over the overlap
 (:class:`OverlapAdd`), so memory stays bounded and chunk borders leave no seam.
 
 Artefact policy: after decoding, any sample whose error exceeds
-``outlier_sigma`` x the chunk's scale is stored exactly (float32) in a lossless
-side list and put back on decompression, so a 5 mV step in 50 uV EEG survives
+``outlier_sigma`` x the chunk's scale is stored exactly (on its channel's integer grid)
+in a side list and put back on decompression, so a 5 mV step in 50 uV EEG survives
 intact instead of being clipped by the codec's bounded (tanh) output.
 """
 

@@ -6,7 +6,8 @@ Layout (all integers little-endian; see ``docs/FORMAT.md``)::
     section*       : tag (4 ASCII bytes) | length u64 | payload | crc32 u32 (of tag + payload)
       HEAD  JSON header (UTF-8; version 4: zstd of it)
       CODE  codes, ceil(log2(codebook_size)) bits each, MSB first, order [channel, codebook, frame]
-      SIDE  zstd of the side arrays listed in header["side"] (name, dtype, shape, offset)
+      SIDE  the side arrays listed in header["side"]: version 5, one frame per array (entropy-coded
+            integers, zstd floats); before, zstd of their bytes
       RAWC  the channels stored exactly or within a bound: one frame per chunk (:mod:`eegcodec.exact`)
       RESD  version 4: the transform layer of ``prd`` files, one frame per chunk (:mod:`eegcodec.transform`)
       INFO  zstd of the recording's measurement info as FIF bytes (mne.io.write_info)
@@ -28,12 +29,13 @@ import zstandard
 
 from .errors import CorruptFileError
 from .header import ArraySpec, Header
+from .streamcoders import ANSCoder
 
 MAGIC = b"EEGC"
-VERSION = 4
+VERSION = 5
 #: versions this reader takes (1: float32 scales and steps; 2: float64 exact channels, no
-#: section digests; 3: no RESD section; see docs/FORMAT.md)
-READABLE = (1, 2, 3, 4)
+#: section digests; 3: no RESD section; 4: SIDE as one zstd stream; see docs/FORMAT.md)
+READABLE = (1, 2, 3, 4, 5)
 MAX_HEAD_BYTES = 64 * 2**20
 SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"RESD", b"INFO", b"END.")
 
@@ -44,26 +46,6 @@ def sections(version: int) -> tuple[bytes, ...]:
 
 
 _SECTION_HEAD = struct.Struct("<4sQ")
-
-
-def pack_codes(codes: np.ndarray, bits: int) -> bytes:
-    """Bit-pack non-negative integer codes (any shape, C order), ``bits`` bits each, MSB first."""
-    flat = np.asarray(codes, dtype=np.uint64).ravel()
-    if flat.size and int(flat.max()) >= (1 << bits):
-        raise ValueError(f"code {int(flat.max())} does not fit in {bits} bits")
-    shifts = np.arange(bits - 1, -1, -1, dtype=np.uint64)
-    bitmat = ((flat[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
-    return np.packbits(bitmat.ravel()).tobytes()
-
-
-def unpack_codes(data: bytes, bits: int, count: int) -> np.ndarray:
-    """Inverse of :func:`pack_codes`: int64 [count]."""
-    need = -(-count * bits // 8)
-    if len(data) != need:
-        raise CorruptFileError(f"code section holds {len(data)} bytes, header implies {need}")
-    bitmat = np.unpackbits(np.frombuffer(data, dtype=np.uint8))[: count * bits].reshape(count, bits)
-    weights = (1 << np.arange(bits - 1, -1, -1)).astype(np.int64)
-    return bitmat.astype(np.int64) @ weights
 
 
 def smallest_int(arr: np.ndarray) -> np.ndarray:
@@ -78,28 +60,74 @@ def smallest_int(arr: np.ndarray) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def pack_arrays(arrays: dict[str, np.ndarray]) -> tuple[bytes, list[ArraySpec]]:
-    """Concatenate named arrays and zstd them; returns (payload, index for the header).
-    Integer arrays are stored in the narrowest dtype that holds them."""
+def pack_arrays(arrays: dict[str, np.ndarray], version: int) -> tuple[bytes, list[ArraySpec]]:
+    """The SIDE payload of named arrays, and its index for the header (integer arrays in the
+    narrowest dtype that holds them). Version 5: one frame per array (:func:`_side_frame`);
+    before: zstd of the arrays' bytes, concatenated."""
     index, chunks, offset = [], [], 0
     for name, arr in arrays.items():
         arr = np.ascontiguousarray(smallest_int(np.asarray(arr)))
         raw = arr.tobytes()
         index.append(ArraySpec(name, arr.dtype.str, tuple(arr.shape), offset, len(raw)))
-        chunks.append(raw)
+        chunks.append(_side_frame(arr) if version >= 5 else raw)
         offset += len(raw)
+    if version >= 5:
+        return b"".join(chunks), index
     return zstandard.ZstdCompressor(level=19).compress(b"".join(chunks)), index
 
 
-def unpack_arrays(payload: bytes, index: list[ArraySpec]) -> dict[str, np.ndarray]:
+def _rows(shape: tuple[int, ...]) -> tuple[int, int]:
+    """A side array's shape as [rows, n]: 1-D arrays one row, 2-D as they are."""
+    return (1, int(shape[0])) if len(shape) == 1 else (int(shape[0]), int(np.prod(shape[1:], dtype=np.int64)))
+
+
+def _side_frame(arr: np.ndarray) -> bytes:
+    """``u32 size | u8 kind | body``, the smallest of: kind 0, the array's bytes zstd-compressed;
+    for an integer array, kind 1, entropy-coded (:class:`ANSCoder`) over ``[rows, n]``, or kind 2,
+    its first differences along each row entropy-coded (slowly varying rows)."""
+    bodies = [b"\x00" + zstandard.ZstdCompressor(level=19).compress(arr.tobytes())]
+    if arr.dtype.kind in "iu":
+        rows = arr.astype(np.int64).reshape(_rows(arr.shape))
+        diffs = np.diff(rows, axis=1, prepend=0)
+        bodies += [b"\x01" + ANSCoder.encode(rows)] if ANSCoder.fits(rows) else []
+        bodies += [b"\x02" + ANSCoder.encode(diffs)] if ANSCoder.fits(diffs) else []
+    body = min(bodies, key=len)
+    return struct.pack("<I", len(body)) + body
+
+
+def unpack_arrays(payload: bytes, index: list[ArraySpec], version: int) -> dict[str, np.ndarray]:
     """Inverse of :func:`pack_arrays`; integer arrays come back as int64."""
-    raw = inflate(payload, sum(a.nbytes for a in index), "SIDE")
-    out = {}
+    if version < 5:
+        raw = inflate(payload, sum(a.nbytes for a in index), "SIDE")
+        frames = [raw[item.offset : item.offset + item.nbytes] for item in index]
+        return {item.name: _typed(buf, item) for item, buf in zip(index, frames)}
+    out, pos, view = {}, 0, memoryview(payload)
     for item in index:
-        buf = raw[item.offset : item.offset + item.nbytes]
-        arr = np.frombuffer(buf, dtype=np.dtype(item.dtype)).reshape(item.shape)
-        out[item.name] = arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.copy()
+        if pos + 5 > len(payload):
+            raise CorruptFileError(f"SIDE section is truncated (array {item.name})")
+        (size,) = struct.unpack_from("<I", payload, pos)
+        kind, body, pos = payload[pos + 4], view[pos + 5 : pos + 4 + size], pos + 4 + size
+        if size < 1 or pos > len(payload) or kind > 2:
+            raise CorruptFileError(f"SIDE section is damaged (array {item.name})")
+        if kind and np.dtype(item.dtype).kind in "iu":
+            rows = ANSCoder.decode(bytes(body), _rows(item.shape))
+            if kind == 2:
+                if np.abs(rows).max(initial=0) > 2**31:
+                    raise CorruptFileError(f"SIDE section is damaged (array {item.name})")
+                rows = np.cumsum(rows, axis=1)
+            out[item.name] = rows.reshape(item.shape)
+        elif kind == 0:
+            out[item.name] = _typed(inflate(bytes(body), item.nbytes, "SIDE"), item)
+        else:
+            raise CorruptFileError(f"SIDE section is damaged (array {item.name} is not integer)")
+    if pos != len(payload):
+        raise CorruptFileError(f"SIDE section has {len(payload) - pos} bytes after its arrays")
     return out
+
+
+def _typed(buf: bytes, item: ArraySpec) -> np.ndarray:
+    arr = np.frombuffer(buf, dtype=np.dtype(item.dtype)).reshape(item.shape)
+    return arr.astype(np.int64) if arr.dtype.kind in "iu" else arr.copy()
 
 
 def inflate(payload: bytes, expected: int, what: str) -> bytes:

@@ -23,9 +23,10 @@ import numpy as np
 
 from .adapt import AdapterConfig, ChunkAdapter, ChunkLayout
 from .errors import CorruptFileError, EegcodecError
+from .streamcoders import CODERS
 
 #: format versions whose headers this module reads
-VERSIONS = (1, 2, 3, 4)
+VERSIONS = (1, 2, 3, 4, 5)
 #: bounds that no real recording reaches; a header past them is damaged or forged
 MAX_CHANNELS = 65536
 MAX_SAMPLES = 2**40
@@ -63,11 +64,19 @@ SIDE_SHAPES = {
     },
 }
 SIDE_SHAPES[3] = SIDE_SHAPES[4] = SIDE_SHAPES[2]
+SIDE_SHAPES[5] = {
+    **{k: v for k, v in SIDE_SHAPES[2].items() if not k.startswith("outlier_") and k != "nan_runs"},
+    "outlier_count": "C",
+    "outlier_index_gap": "O",
+    "outlier_level_delta": "O",
+    "outlier_grid": "C2",
+    "nan_runs": "R3",
+}
 #: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4)
 SIDE_SHAPES_NO_TOKENS = {"nan_runs": "R3"}
 #: what a file may promise, per version
 MODES = {1: ("tokens",), 2: ("tokens",), 3: ("tokens", "lossless", "max_error")}
-MODES[4] = (*MODES[3], "prd")
+MODES[4] = MODES[5] = (*MODES[3], "prd")
 #: a target PRD (%) outside this range is refused
 PRD_RANGE = (0.1, 100.0)
 
@@ -261,7 +270,7 @@ class Header:
     info_bytes: int | None = None
     eegcodec_version: str = ""
     created: str = ""
-    version: int = 4
+    version: int = 5
     #: what the file guarantees: "tokens" (the model's codes), "lossless", "max_error"
     #: (every sample of the EEG-type channels within ``max_error`` volts) or "prd" (each
     #: chunk's median channel PRD at most ``target_prd`` percent)
@@ -269,6 +278,8 @@ class Header:
     max_error: float | None = None
     target_prd: float | None = None
     residual_frames: list[int] = field(default_factory=list)
+    #: version 5: the stream coder of ``CODE`` (:data:`eegcodec.streamcoders.CODERS`)
+    code_coder: str = "packed"
 
     # -- derived ------------------------------------------------------------------
 
@@ -337,6 +348,8 @@ class Header:
         if self.version >= 4:
             out["fidelity"]["target_prd"] = self.target_prd
             out["residual"] = {"frame_bytes": self.residual_frames}
+        if self.version >= 5:
+            out["coders"] = {"CODE": self.code_coder}
         return out
 
     @classmethod
@@ -350,6 +363,8 @@ class Header:
             raise CorruptFileError(f"header holds fields of version 3 in a version-{version} file")
         if version < 4 and "residual" in d:
             raise CorruptFileError(f"header holds fields of version 4 in a version-{version} file")
+        if version < 5 and "coders" in d:
+            raise CorruptFileError(f"header holds fields of version 5 in a version-{version} file")
         rec = Recording.from_json(_need(d, "recording", dict, "recording"))
         coded, lossless, reasons = _channels(_need(d, "channels", dict, "channels"), len(rec.ch_names))
         mode, bound, target = "tokens", None, None
@@ -390,6 +405,12 @@ class Header:
             header.info_bytes = _int(d, "info_bytes", "info_bytes", 0, MAX_INFO_BYTES)
         if version >= 4:
             header.residual_frames = header._residual_frames(_need(d, "residual", dict, "residual"))
+        if version >= 5:
+            header.code_coder = _need(_need(d, "coders", dict, "coders"), "CODE", str, "coders.CODE")
+            if header.code_coder not in CODERS:
+                raise CorruptFileError(
+                    f"{_where('coders.CODE')} = {header.code_coder!r} is not one of {sorted(CODERS)}"
+                )
         return header
 
     def _residual_frames(self, residual: dict) -> list[int]:
@@ -449,6 +470,7 @@ class Header:
             "K": self.n_knots,
             "N": self.n_chunks if self.has_tokens else 0,
             "3": 3,
+            "2": 2,
         }
         free: dict[str, int] = {}
         bound = max(1, len(self.coded)) * self.recording.n_samples

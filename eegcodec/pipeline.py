@@ -18,9 +18,10 @@ import mne
 import numpy as np
 import zstandard
 
+from . import streamcoders
 from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
 from .chunks import ChunkCoder, CodedStream, ExactStream, ResidualStream, exact_span
-from .container import Archive, pack_arrays, pack_codes, unpack_codes
+from .container import Archive, pack_arrays
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .exact import decode_block, decode_legacy
 from .header import PRD_RANGE, Header, ModelRef, Recording
@@ -159,11 +160,15 @@ def _archive(
     codec: Codec | None,
 ) -> Archive:
     """The file's sections from the filled streams; the header learns their sizes."""
-    side_payload, header.side = pack_arrays(side)
+    side_payload, header.side = pack_arrays(side, header.version)
     info_fif, info_bytes = _info_to_fif(info)
     header.exact_frames, header.info_bytes = [len(f) for f in exact.frames], len(info_bytes)
     header.residual_frames = [len(f) for f in residual.frames] if residual and header.coded else []
-    codes = pack_codes(coded.all_codes(), codec.info.bits_per_code) if header.has_tokens else b""
+    codes = b""
+    if header.has_tokens:
+        all_codes = coded.all_codes()  # [rows, codebooks, frames]
+        rows = (all_codes.shape[0], all_codes[0].size if len(all_codes) else 0)
+        codes = streamcoders.make(header.code_coder, codec.info.bits_per_code).encode(all_codes.reshape(rows))
     return Archive(
         header=header,
         codes=codes,
@@ -461,7 +466,8 @@ def _token_chunks(archive: Archive, side, codec: Codec):
     h, rec = archive.header, archive.header.recording
     names = [rec.ch_names[i] for i in h.coded]
     montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
-    codes = unpack_codes(archive.codes, h.model.bits_per_code, h.code_count).reshape(
+    coder = streamcoders.make(h.code_coder, h.model.bits_per_code)
+    codes = coder.decode(archive.codes, (h.code_rows, h.code_count // max(h.code_rows, 1))).reshape(
         h.code_rows, h.codebooks, -1
     )
     if codes.max(initial=0) >= codec.info.codebook_size:

@@ -62,7 +62,7 @@ def check_archive(archive: Archive) -> SideData:
             f"the recording would take {output_bytes(h) / 2**30:.1f} GiB as float64, "
             f"more than this machine's limit of {MAX_OUTPUT_BYTES / 2**30:.1f} GiB"
         )
-    side = unpack_arrays(archive.side, h.side)
+    side = unpack_arrays(archive.side, h.side, h.version)
     baseline, scales = _read_scales(side, h) if h.has_tokens else (None, None)
     outliers = _read_outliers(side, h) if h.has_tokens else None
     if h.coded:
@@ -116,18 +116,55 @@ def _checked_cumsum(deltas: np.ndarray, what: str, axis: int = 1, limit: int = 2
 
 
 def _read_outliers(side: dict[str, np.ndarray], h: Header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exactly stored samples (coded row, sample index, volts), and the NaN runs, range-checked."""
-    rows = side["outlier_channel"]
-    idx = _checked_cumsum(
-        side["outlier_index_delta"], "exactly stored sample indices", axis=0, limit=2**62
-    )  # deltas over (channel, index) order
-    values = side["outlier_value"].astype(np.float64)
+    """Exactly stored samples (coded row, sample index, volts), range-checked."""
     n, c = h.recording.n_samples, len(h.coded)
+    if h.version >= 5:
+        rows, idx, values = _outliers_v5(side, c)
+    else:
+        rows = side["outlier_channel"]
+        idx = _checked_cumsum(
+            side["outlier_index_delta"], "exactly stored sample indices", axis=0, limit=2**62
+        )
+        values = side["outlier_value"].astype(np.float64)
     if rows.size and (rows.min() < 0 or rows.max() >= c or idx.min() < 0 or idx.max() >= n):
         raise CorruptFileError("side data places an exactly stored sample outside the recording")
     if not (np.isfinite(values).all() and (np.abs(values) <= MAX_VOLTS).all()):
         raise CorruptFileError("side data holds an exactly stored sample that is not a finite voltage")
     return rows, idx, values
+
+
+def _outliers_v5(side: dict[str, np.ndarray], c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Version 5: per-row counts, index gaps and level deltas, and each row's grid (see
+    :func:`eegcodec.chunks.outlier_arrays`) -> (rows, indices, volts)."""
+    counts, gaps, deltas = side["outlier_count"], side["outlier_index_gap"], side["outlier_level_delta"]
+    grid = side["outlier_grid"]
+    if counts.min(initial=0) < 0 or counts.sum() != gaps.size or gaps.min(initial=0) < 0:
+        raise CorruptFileError("side data holds exactly stored samples that do not add up")
+    if not np.isfinite(grid).all() or grid[:, 1].min(initial=0) < 0:
+        raise CorruptFileError("side data holds an exactly stored samples' grid that is not finite")
+    rows = np.repeat(np.arange(c), counts)
+    starts = np.cumsum(counts) - counts  # each row's first entry holds its absolute index and level
+    first = np.zeros(rows.size, bool)
+    first[starts[counts > 0]] = True
+    idx = _row_cumsum(np.where(first, gaps, gaps + 1), first, "exactly stored sample indices")
+    levels = _row_cumsum(deltas, first, "exactly stored sample levels")
+    origin, step = grid[rows, 0], grid[rows, 1]
+    no_grid = step == 0
+    if np.abs(levels[no_grid]).max(initial=0) >= 2**31:
+        raise CorruptFileError("side data holds an exactly stored sample level out of range")
+    as_float = levels.astype(np.int32).view(np.float32).astype(np.float64)  # rows without a grid
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = np.where(no_grid, as_float, origin + levels * step)
+    return rows, idx, values
+
+
+def _row_cumsum(deltas: np.ndarray, first: np.ndarray, what: str) -> np.ndarray:
+    """Cumulative sums of int64 ``deltas`` restarting where ``first`` is set, checked against overflow."""
+    if deltas.size and np.abs(deltas).max() > 2**40:
+        raise CorruptFileError(f"side data holds {what} out of range")
+    total = np.cumsum(deltas)
+    restart = np.maximum.accumulate(np.where(first, np.arange(deltas.size), 0)) if deltas.size else deltas
+    return total - (total[restart] - deltas[restart])
 
 
 def _check_nan_runs(runs: np.ndarray, c: int, n: int) -> None:
@@ -187,13 +224,17 @@ def read_archive(source: bytes | PathLike) -> Archive:
 def often_exact_channels(archive: Archive, side: SideData | None = None) -> dict[str, float]:
     """Coded channels whose samples were stored exactly more than ``OFTEN_EXACT`` of the
     time -> that fraction. The model does not follow such a channel (often a non-EEG
-    signal typed EEG in the file, e.g. ECG), and each such sample costs 32 bits.
+    signal typed EEG in the file, e.g. ECG), and each such sample costs side data (14-16 bits
+    in version 5 on the EEGMAT and EEGBCI files measured, 24-29 in version 4).
     ``side``: the archive's :func:`check_archive` result, when already at hand."""
     h = archive.header
     if not h.has_tokens:
         return {}
     n = h.recording.n_samples
-    rows = side.outliers[0] if side is not None else unpack_arrays(archive.side, h.side)["outlier_channel"]
+    if side is None:
+        rows = _read_outliers(unpack_arrays(archive.side, h.side, h.version), h)[0]
+    else:
+        rows = side.outliers[0]
     counts = np.bincount(rows, minlength=len(h.coded))
     return {
         h.recording.ch_names[h.coded[i]]: round(float(c) / n, 4)

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from eegcodec.container import VERSION, Archive, pack_arrays, pack_codes, unpack_arrays, unpack_codes
+from eegcodec.container import VERSION, Archive, pack_arrays, unpack_arrays
 from eegcodec.errors import CorruptFileError
+from eegcodec.streamcoders import pack_codes, unpack_codes
 
 
 @pytest.mark.parametrize("bits", [1, 4, 10, 12, 13])
@@ -21,7 +22,8 @@ def test_bitpacking_rejects_codes_too_large():
         pack_codes(np.array([16]), 4)
 
 
-def test_arrays_roundtrip():
+@pytest.mark.parametrize("version", [4, 5])
+def test_arrays_roundtrip(version):
     arrays = {
         "a": np.arange(6, dtype=np.int16).reshape(2, 3),
         "b": np.array([1.5, -2.0], np.float32),
@@ -29,8 +31,8 @@ def test_arrays_roundtrip():
         "wide": np.array([-(2**40), 5]),
         "u": np.array([0, 200], np.uint16),
     }
-    payload, index = pack_arrays(arrays)
-    out = unpack_arrays(payload, index)
+    payload, index = pack_arrays(arrays, version)
+    out = unpack_arrays(payload, index, version)
     for k, v in arrays.items():
         np.testing.assert_array_equal(out[k], v)
         assert out[k].dtype == (np.int64 if v.dtype.kind in "iu" else v.dtype)  # integers come back wide

@@ -12,6 +12,7 @@ from eegcodec.container import Archive, unpack_arrays
 from eegcodec.errors import InvalidSignalError
 from eegcodec.metrics import prd
 from eegcodec.pipeline import compress_raw, decompress_archive
+from eegcodec.reader import check_archive
 
 DATA = Path(__file__).parent / "data"
 
@@ -78,12 +79,8 @@ def test_large_step_artefact_is_not_flattened(pcm_codec):
     y = out.get_data()
     step = y[1, 1610:1700].mean() - y[1, 1500:1590].mean()
     assert abs(step - 5e-3) < 0.02 * 5e-3
-    assert (
-        unpack_arrays(Archive.from_bytes(data).side, Archive.from_bytes(data).header.side)[
-            "outlier_value"
-        ].size
-        > 0
-    )
+    arc = Archive.from_bytes(data)
+    assert unpack_arrays(arc.side, arc.header.side, arc.header.version)["outlier_count"].sum() > 0
     assert np.abs(x - y).max() < 6 * 60e-6  # within outlier_sigma x a generous chunk scale
 
 
@@ -113,9 +110,12 @@ def test_nan_flat_and_stim_channels_are_kept(pcm_codec):
     assert reasons == {1: "flat (constant) channel", 2: "all samples NaN", 4: "stim channel"}
 
 
-@pytest.mark.parametrize("name,version", [("v1_pcm", 1), ("v2_pcm", 2), ("v3_tokens", 3), ("v3_lossless", 3)])
+@pytest.mark.parametrize(
+    "name,version",
+    [("v1_pcm", 1), ("v2_pcm", 2), ("v3_tokens", 3), ("v3_lossless", 3), ("v4_tokens", 4), ("v4_prd", 4)],
+)
 def test_old_versions_decode_to_identical_samples(pcm_codec, name, version):
-    """Files written by eegcodec 0.2.0 (format versions 1 and 2) and 0.3.0 (version 3), in
+    """Files written by eegcodec 0.2.0 (format versions 1 and 2) 0.3.0 (version 3) and 0.4.0 (version 4), in
     tests/data/, decode to the samples that version decoded them to, bit for bit."""
     data = (DATA / f"{name}.eegc").read_bytes()
     want = np.load(DATA / "old_versions_decoded.npz")[name.replace("_pcm", "")]
@@ -213,3 +213,63 @@ def test_decoded_raw_writes_the_same_fif_as_decoding_in_memory(pcm_codec, tmp_pa
     assert np.isnan(a.get_data()[0, 5000:5100]).all()
     if kind == "tokens":
         assert abs(a.get_data()[1, 3000] - 4e-3) < 1e-9
+
+
+def _clipped(grid_step: float | None) -> mne.io.RawArray:
+    """Three channels; channel 1 clipped over a run and spiking (the samples the PCM codec at
+    depth 1 misses by far, stored exactly); on an EDF-like grid of ``grid_step`` volts (None:
+    off any grid)."""
+    raw = synthetic_raw(n_ch=3, seconds=12, stim=False, seed=5)
+    x = raw.get_data()
+    x[1, 400:460] = 3e-3
+    x[1, 900:1300:7] = -2e-3
+    if grid_step is not None:
+        x = np.round(x / grid_step) * grid_step - 0.25 * grid_step  # EDF: digital * gain + offset
+    raw._data[:] = x
+    return raw
+
+
+@pytest.mark.parametrize("grid_step", [0.03125e-6, None])
+def test_outliers_come_back_on_their_grid(pcm_codec, grid_step):
+    """Version 5 stores the exactly stored samples as integer levels on their channel's grid: they
+    decode to the original within a millionth of a step (data off any grid: float32, as before)."""
+    raw = _clipped(grid_step)
+    out, data = roundtrip(raw, pcm_codec, n_codebooks=1)
+    arc = Archive.from_bytes(data)
+    side = unpack_arrays(arc.side, arc.header.side, arc.header.version)
+    assert (side["outlier_grid"][1, 1] > 0) == (grid_step is not None)
+    rows, idx, _ = check_archive(arc).outliers
+    at = idx[rows == 1]
+    assert {*range(400, 460), *range(900, 1300, 7)} <= set(at)
+    x, y = raw.get_data()[1], out.get_data()[1]
+    want = x[at] if grid_step else x[at].astype(np.float32).astype(np.float64)
+    tol = 1e-6 * grid_step if grid_step else 0.0
+    np.testing.assert_allclose(y[at], want, rtol=0, atol=tol)
+
+
+def test_side_frames_pick_the_smallest_coding():
+    """Version 5 side frames: zstd, grouped ANS, or ANS of first differences, whichever is smaller,
+    each decoding to the array; a frame with bytes after its arrays, or cut short, is refused."""
+    from eegcodec.container import pack_arrays
+    from eegcodec.errors import CorruptFileError
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "ramp": np.arange(-1000, 1000, 3),  # differences: constant
+        "laplace": rng.laplace(0, 20, (8, 50)).round().astype(np.int64),
+        "runs": np.tile([0, 0, 0, 7], 64),  # repeats: zstd
+        "empty": np.zeros((0, 3), np.int64),
+    }
+    payload, index = pack_arrays(arrays, 5)
+    kinds, pos = [], 0
+    for _ in index:
+        size = int.from_bytes(payload[pos : pos + 4], "little")
+        kinds.append(payload[pos + 4])
+        pos += 4 + size
+    assert kinds[:3] == [2, 1, 0]
+    out = unpack_arrays(payload, index, 5)
+    for k, v in arrays.items():
+        np.testing.assert_array_equal(out[k], v)
+    for bad in (payload + b"\0", payload[:-3]):
+        with pytest.raises(CorruptFileError, match="SIDE"):
+            unpack_arrays(bad, index, 5)

@@ -130,9 +130,9 @@ def test_forged_scale_gives_an_error_not_1e308_volts(files):
 
     a, _, codec = files
     arc = Archive.from_bytes(a)
-    side = unpack_arrays(arc.side, arc.header.side)
+    side = unpack_arrays(arc.side, arc.header.side, arc.header.version)
     side["chunk_scale_log2"][0, 0] = 64 * 1000
-    arc.side, arc.header.side = pack_arrays(side)
+    arc.side, arc.header.side = pack_arrays(side, arc.header.version)
     _refused(arc.to_bytes(), codec, "scale")
 
 
@@ -147,9 +147,9 @@ def test_info_validates_what_it_shows(files, tmp_path, capsys):
     arc = Archive.from_bytes(
         a
     )  # side data out of range: the header is fine, decompress refuses, so does info
-    side = unpack_arrays(arc.side, arc.header.side)
+    side = unpack_arrays(arc.side, arc.header.side, arc.header.version)
     side["chunk_scale_log2"][0, 0] = 64 * 1000
-    arc.side, arc.header.side = pack_arrays(side)
+    arc.side, arc.header.side = pack_arrays(side, arc.header.version)
     bad.write_bytes(arc.to_bytes())
     assert main(["info", str(bad)]) == 1
     assert "chunk scales" in capsys.readouterr().err
