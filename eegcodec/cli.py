@@ -494,7 +494,7 @@ def cmd_bench(args) -> int:
     from .errors import EegcodecError
 
     try:
-        from .bench import downstream, rd, speed
+        from .bench import downstream, prior, rd, speed
     except ImportError as exc:  # scikit-learn, PyWavelets, matplotlib: the [bench] extra
         raise EegcodecError(
             f"benchmarks need the [bench] extra ({exc}): pip install 'eegcodec[bench]'"
@@ -512,7 +512,13 @@ def cmd_bench(args) -> int:
     else:
         if not args.inputs:
             raise EegcodecError(f"bench {args.kind} needs recordings (files or folders)")
-        if args.kind == "rd":
+        if args.kind == "prior":
+            cfg = prior.PriorConfig.quick() if args.quick else prior.PriorConfig()
+            cfg.crop_seconds = args.crop if args.crop is not None else cfg.crop_seconds
+            if not args.train:
+                raise EegcodecError("bench prior needs --train recordings (the prior is fitted on them)")
+            prior.run(args.inputs, args.train, models, out, cfg, labels=labels, progress=say)
+        elif args.kind == "rd":
             cfg = rd.RDConfig.quick() if args.quick else rd.RDConfig()
             cfg.crop_seconds = args.crop if args.crop is not None else cfg.crop_seconds
             cfg.codebooks = args.codebooks or cfg.codebooks
@@ -744,9 +750,10 @@ def _add_bench(sub) -> None:
     )
     b.add_argument(
         "kind",
-        choices=["rd", "downstream", "speed"],
+        choices=["rd", "downstream", "speed", "prior"],
         help="rd: bits vs fidelity with classical coders; downstream: "
-        "classifiers on reconstructed EEG; speed: real-time factor and peak memory",
+        "classifiers on reconstructed EEG; speed: real-time factor and peak memory; prior: bits per code "
+        "an entropy coder's prior over the model's codes would spend (fitted on --train)",
     )
     b.add_argument(
         "inputs",
@@ -779,7 +786,13 @@ def _add_bench(sub) -> None:
         "--crop",
         type=float,
         metavar="SECONDS",
-        help="rd: seconds from the start of each recording (default 60)",
+        help="rd, prior: seconds from the start of each recording (default 60)",
+    )
+    b.add_argument(
+        "--train",
+        nargs="+",
+        metavar="INPUT",
+        help="prior: recordings the priors are fitted on (INPUTs: held out)",
     )
     b.add_argument("--minutes", type=float, nargs="+", help="speed: recording lengths (default 1 10 60)")
     b.add_argument(

@@ -394,3 +394,40 @@ def test_runtimes_bench_times_the_model_both_ways():
         res = run("default", channels=4, repeats=1, onnx=False, compile_=False, dac_snake=dac_snake)
         assert res["snake"] == ("dac" if dac_snake else "one buffer") and res["channels"] == 4
         assert res["torch_encoder_s"] > 0 and res["torch_decoder_s"] > 0
+
+
+def test_prior_measures_hand_cases():
+    """Plug-in entropy and counted tables on known distributions; the residual prior learns a
+    codebook that copies the one below it (what a decoder knows first) to well under a bit."""
+    import torch
+
+    from eegcodec.bench.prior import PriorConfig, empirical_bits, marginal_bits, residual_bits
+
+    uniform = np.tile(np.arange(4), 100)[:, None]
+    assert empirical_bits(uniform)[0] == pytest.approx(2.0)
+    skewed = np.array([0] * 300 + [1] * 100)[:, None]
+    assert marginal_bits(skewed, skewed, 2)[0] == pytest.approx(
+        -(0.75 * np.log2(300.5 / 401) + 0.25 * np.log2(100.5 / 401))
+    )
+    rng = np.random.default_rng(0)
+    first = rng.integers(0, 16, 2000)
+    codes = np.stack([first, (first * 5 + 3) % 16], 1)  # codebook 1 is a function of codebook 0
+    vectors = torch.nn.functional.normalize(
+        torch.randn(2, 16, 4, generator=torch.Generator().manual_seed(0)), dim=2
+    )
+    bits = residual_bits(vectors, codes[:1500], codes[1500:], PriorConfig(steps=400, hidden=64, batch=256))
+    assert bits[0] > 3.5 and bits[1] < 1.0, bits  # 4 bits packed; level 0 has nothing to lean on
+
+
+def test_bench_prior_quick(tmp_path, tiny_dac_path):
+    data = _eyes_recordings(tmp_path / "data", seconds=12)
+    out = tmp_path / "prior"
+    args = ["bench", "prior", str(data / "S001R01.edf"), "--train", str(data / "S001R02.edf")]
+    assert main([*args, "--out", str(out), "--models", f"tiny={tiny_dac_path}", "--quick", "-q"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    bits = res["tiny"]["bits_per_code"]
+    assert set(bits) == {"packed", "empirical", "marginal", "residual"} and bits["packed"] == [6.0] * 3
+    assert all(0 < b <= 6 for b in bits["empirical"])  # a plug-in entropy never exceeds log2(64)
+    assert all(0 < b < 20 for b in bits["marginal"] + bits["residual"])
+    assert "| residual |" in (out / "report.md").read_text()
+    assert main(["bench", "prior", str(data), "--out", str(tmp_path / "x"), "-q"]) == 1  # no --train
