@@ -59,6 +59,16 @@ def _fallback(index: int) -> np.ndarray:
     return 2.0 * np.array([r * np.cos(phi), r * np.sin(phi), z]) * (1 + 0.1 * (index // 64))
 
 
+#: positions are rounded to this many decimals (of 10 cm: 10 um) wherever they are made, so the
+#: header stores them in few characters and the decoder uses exactly what the encoder used
+POSITION_DECIMALS = 4
+
+
+def stored_positions(pos: np.ndarray) -> np.ndarray:
+    """float32 [C, 3] positions rounded to :data:`POSITION_DECIMALS` (what a header can hold exactly)."""
+    return np.round(np.asarray(pos, dtype=np.float64), POSITION_DECIMALS).astype(np.float32)
+
+
 @dataclass
 class Montage:
     """What a multi-channel model knows of a recording's coded channels.
@@ -86,10 +96,12 @@ class Montage:
                 seen.add(key)
             else:
                 pos[i] = _fallback(i)
-        return cls(list(names), pos, known)
+        return cls(list(names), stored_positions(pos), known)
 
     def to_dict(self) -> dict:
-        return {"positions": self.positions.round(5).tolist(), "known": self.known.astype(int).tolist()}
+        """What the header stores; :meth:`from_dict` gives back the same float32 positions."""
+        rounded = np.round(self.positions.astype(np.float64), POSITION_DECIMALS)
+        return {"positions": rounded.tolist(), "known": self.known.astype(int).tolist()}
 
     @classmethod
     def from_dict(cls, names: list[str], d: dict) -> Montage:
