@@ -401,7 +401,7 @@ def test_prior_measures_hand_cases():
     codebook that copies the one below it (what a decoder knows first) to well under a bit."""
     import torch
 
-    from eegcodec.bench.prior import PriorConfig, empirical_bits, marginal_bits, residual_bits
+    from eegcodec.bench.prior import PriorConfig, _tokens, empirical_bits, marginal_bits, residual_bits
 
     uniform = np.tile(np.arange(4), 100)[:, None]
     assert empirical_bits(uniform)[0] == pytest.approx(2.0)
@@ -411,12 +411,20 @@ def test_prior_measures_hand_cases():
     )
     rng = np.random.default_rng(0)
     first = rng.integers(0, 16, 2000)
-    codes = np.stack([first, (first * 5 + 3) % 16], 1)  # codebook 1 is a function of codebook 0
+    own = np.stack([first, (first * 5 + 3) % 16], 1)  # codebook 1 is a function of codebook 0
+    codes = np.stack([own, np.full_like(own, -1)], 1)  # [tokens, 2, L]: no row above
     vectors = torch.nn.functional.normalize(
         torch.randn(2, 16, 4, generator=torch.Generator().manual_seed(0)), dim=2
     )
     bits = residual_bits(vectors, codes[:1500], codes[1500:], PriorConfig(steps=400, hidden=64, batch=256))
     assert bits[0] > 3.5 and bits[1] < 1.0, bits  # 4 bits packed; level 0 has nothing to lean on
+    same = np.repeat(rng.integers(0, 16, (1, 2, 600)), 4, axis=0)  # 4 code rows that repeat the first
+    tokens = _tokens([same[..., :450]]), _tokens([same[..., 450:]])
+    alone, above = (
+        residual_bits(vectors, *tokens, PriorConfig(steps=400, hidden=64, batch=256), above=a)
+        for a in (False, True)
+    )
+    assert alone.min() > 3.5 and above.max() < 2.0, (alone, above)  # a quarter of the rows have none above
 
 
 def test_bench_prior_quick(tmp_path, tiny_dac_path):
@@ -426,8 +434,9 @@ def test_bench_prior_quick(tmp_path, tiny_dac_path):
     assert main([*args, "--out", str(out), "--models", f"tiny={tiny_dac_path}", "--quick", "-q"]) == 0
     res = json.loads((out / "results.json").read_text())
     bits = res["tiny"]["bits_per_code"]
-    assert set(bits) == {"packed", "empirical", "marginal", "residual"} and bits["packed"] == [6.0] * 3
+    assert set(bits) == {"packed", "empirical", "marginal", "residual", "residual + row above"}
+    assert bits["packed"] == [6.0] * 3
     assert all(0 < b <= 6 for b in bits["empirical"])  # a plug-in entropy never exceeds log2(64)
-    assert all(0 < b < 20 for b in bits["marginal"] + bits["residual"])
+    assert all(0 < b < 20 for b in bits["marginal"] + bits["residual"] + bits["residual + row above"])
     assert "| residual |" in (out / "report.md").read_text()
     assert main(["bench", "prior", str(data), "--out", str(tmp_path / "x"), "-q"]) == 1  # no --train

@@ -88,7 +88,9 @@ def test_normalise_name(raw_name, norm):
 def test_montage_known_unknown_duplicates_single(table):
     m = Montage.from_names(["Fc5.", "EEG Cz", "X17", "Cz", "Y"], table)
     assert m.known.tolist() == [True, True, False, False, False]  # the second Cz is a duplicate
-    assert np.allclose(m.positions[1], table["CZ"], rtol=0, atol=5.1e-5)  # rounded to 10 um (POSITION_DECIMALS)
+    assert np.allclose(
+        m.positions[1], table["CZ"], rtol=0, atol=5.1e-5
+    )  # rounded to 10 um (POSITION_DECIMALS)
     assert 0.7 < np.linalg.norm(m.positions[0]) < 1.3  # scalp electrodes near the unit sphere
     fallback = m.positions[~m.known]
     assert len({tuple(p) for p in fallback.round(4)}) == 3 and np.all(np.linalg.norm(fallback, axis=1) > 1.5)

@@ -12,7 +12,10 @@ code instead; this benchmark measures that cross-entropy on held-out recordings 
 - ``residual``: a small network over what the decoder knows first in a residual VQ, the
   codebook vectors (l2-normalised, as DAC looks them up) of the lower codebooks of the same
   frame, trained on the training recordings by cross-entropy (logits: a learned query
-  against the codebook's vectors, plus a per-code bias).
+  against the codebook's vectors, plus a per-code bias);
+- ``residual + row above``: the same, also given all codes of the code row before in the
+  same frame (the previous channel of a per-channel model, the previous spatial token of
+  DAC-MC), which a decoder has when it decodes rows in order.
 
 Per depth, the mean over the codebooks used, and the saving against ``packed``. Codes come
 from the real pipeline (``compress_raw`` at the model's full depth, first ``crop_seconds``).
@@ -63,8 +66,14 @@ def file_codes(path: Path, codec, crop_seconds: float) -> np.ndarray:
 
 
 def _tokens(codes: list[np.ndarray]) -> np.ndarray:
-    """int64 [tokens, codebooks]: every (row, frame) of every file."""
-    return np.concatenate([c.transpose(0, 2, 1).reshape(-1, c.shape[1]) for c in codes])
+    """int64 [tokens, 2, codebooks]: for every (row, frame) of every file its codes and those of
+    the code row before it in the same frame (-1 for the first row: nothing above it)."""
+    out = []
+    for c in codes:  # [rows, codebooks, frames]
+        above = np.concatenate([np.full_like(c[:1], -1), c[:-1]])
+        pair = np.stack([c, above], axis=1)  # [rows, 2, codebooks, frames]
+        out.append(pair.transpose(0, 3, 1, 2).reshape(-1, 2, c.shape[1]))
+    return np.concatenate(out)
 
 
 def empirical_bits(y: np.ndarray) -> np.ndarray:
@@ -97,19 +106,21 @@ def codebook_vectors(codec) -> torch.Tensor | None:
 
 
 class ResidualPrior(nn.Module):
-    """p(code of codebook l | codes of codebooks < l, same frame): an MLP over the lower
-    codebooks' vectors [L * dim] and a one-hot of l gives a query [dim], scored against codebook
-    l's vectors (times a learned scale) plus a per-code bias.
+    """p(code of codebook l | codes of codebooks < l, same row and frame; with ``above``, also
+    all codes of the code row before, same frame): an MLP over those codes' vectors and a
+    one-hot of l gives a query [dim], scored against codebook l's vectors (times a learned
+    scale) plus a per-code bias.
 
     vectors : float32 [L, codebook_size, dim] (:func:`codebook_vectors`); hidden : MLP width.
     """
 
-    def __init__(self, vectors: torch.Tensor, hidden: int):
+    def __init__(self, vectors: torch.Tensor, hidden: int, above: bool = False):
         super().__init__()
         n_levels, size, dim = vectors.shape
+        self.above = above
         self.register_buffer("vectors", vectors)
         self.net = nn.Sequential(
-            nn.Linear(n_levels * dim + n_levels, hidden),
+            nn.Linear((1 + above) * n_levels * dim + n_levels, hidden),
             nn.GELU(),
             nn.Linear(hidden, hidden),
             nn.GELU(),
@@ -118,33 +129,40 @@ class ResidualPrior(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_levels, size))
         self.scale = nn.Parameter(torch.full((n_levels,), 5.0))
 
-    def forward(self, codes: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-        """codes int64 [B, L], level int64 [B] -> logits [B, codebook_size] of ``codes[:, level]``."""
+    def forward(self, tokens: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+        """tokens int64 [B, 2, L] (:func:`_tokens`), level int64 [B] -> logits [B, codebook_size]
+        of ``tokens[:, 0, level]``."""
         n_levels = self.vectors.shape[0]
-        vec = self.vectors[torch.arange(n_levels), codes]  # [B, L, dim]
+        vec = (
+            self.vectors[torch.arange(n_levels), tokens.clamp(min=0)] * (tokens >= 0)[..., None]
+        )  # [B, 2, L, dim]
         lower = (torch.arange(n_levels)[None, :] < level[:, None]).float()[..., None]
-        x = torch.cat([(vec * lower).flatten(1), F.one_hot(level, n_levels).float()], 1)
+        parts = [(vec[:, 0] * lower).flatten(1), *([vec[:, 1].flatten(1)] if self.above else [])]
+        x = torch.cat([*parts, F.one_hot(level, n_levels).float()], 1)
         logits = torch.einsum("bd,bkd->bk", self.net(x), self.vectors[level])
         return logits * self.scale[level, None] + self.bias[level]
 
 
-def residual_bits(vectors: torch.Tensor, train: np.ndarray, test: np.ndarray, cfg: PriorConfig) -> np.ndarray:
-    """Cross-entropy (bits) per codebook on ``test`` of a :class:`ResidualPrior` trained on ``train``."""
+def residual_bits(
+    vectors: torch.Tensor, train: np.ndarray, test: np.ndarray, cfg: PriorConfig, above: bool = False
+) -> np.ndarray:
+    """Cross-entropy (bits) per codebook on ``test`` of a :class:`ResidualPrior` trained on
+    ``train`` (int64 [tokens, 2, L], :func:`_tokens`)."""
     torch.manual_seed(cfg.seed)
-    prior = ResidualPrior(vectors, cfg.hidden)
+    prior = ResidualPrior(vectors, cfg.hidden, above)
     opt = torch.optim.AdamW(prior.parameters(), cfg.lr, weight_decay=1e-2)
     y_train, y_test = torch.as_tensor(train), torch.as_tensor(test)
     levels = vectors.shape[0]
     for _ in range(cfg.steps):
         pick = torch.randint(0, len(y_train), (cfg.batch,))
         level = torch.randint(0, levels, (cfg.batch,))
-        loss = F.cross_entropy(prior(y_train[pick], level), y_train[pick, level])
+        loss = F.cross_entropy(prior(y_train[pick], level), y_train[pick, 0, level])
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
         nats = [
-            F.cross_entropy(prior(y_test, torch.full((len(y_test),), lv)), y_test[:, lv]).item()
+            F.cross_entropy(prior(y_test, torch.full((len(y_test),), lv)), y_test[:, 0, lv]).item()
             for lv in range(levels)
         ]
     return np.array(nats) / np.log(2)
@@ -167,14 +185,15 @@ def run(inputs, train_inputs, models: list[str], out: Path, cfg: PriorConfig, la
         y_test = _tokens([file_codes(p, codec, cfg.crop_seconds) for p in held])
         size = codec.info.codebook_size
         rows = {
-            "packed": np.full(y_test.shape[1], float(codec.info.bits_per_code)),
-            "empirical": empirical_bits(y_test),
-            "marginal": marginal_bits(y_train, y_test, size),
+            "packed": np.full(y_test.shape[2], float(codec.info.bits_per_code)),
+            "empirical": empirical_bits(y_test[:, 0]),
+            "marginal": marginal_bits(y_train[:, 0], y_test[:, 0], size),
         }
         vectors = codebook_vectors(codec)
         if vectors is not None:
-            say(f"{label}: training the residual prior ({cfg.steps} steps)")
+            say(f"{label}: training the residual priors ({cfg.steps} steps each)")
             rows["residual"] = residual_bits(vectors, y_train, y_test, cfg)
+            rows["residual + row above"] = residual_bits(vectors, y_train, y_test, cfg, above=True)
         results[label] = {
             "tokens_train": int(len(y_train)),
             "tokens_held_out": int(len(y_test)),
@@ -210,6 +229,6 @@ def report(results: dict, labels: list[str]) -> str:
             cells = [f"{v[:d].mean():.2f} ({pct:+.1f} %)" for d, pct in zip(depths, change)]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
-        per_level = " | ".join(f"{x:.2f}" for x in bits.get("residual", bits["marginal"]))
-        lines += [f"Per codebook ({'residual' if 'residual' in bits else 'marginal'}): {per_level}", ""]
+        best = min(bits, key=lambda k: bits[k].mean() if k != "empirical" else np.inf)
+        lines += [f"Per codebook ({best}): " + " | ".join(f"{x:.2f}" for x in bits[best]), ""]
     return "\n".join(lines)
