@@ -348,14 +348,15 @@ def _as_source(archive, dst: Path, args) -> Path:
 def cmd_verify(args) -> int:
     from .api import codec_for, load_codec, read_archive
     from .io import find_inputs
-    from .pipeline import decompress_archive
+    from .pipeline import decoded_chunks
 
     jobs = [(src, src) for src, _ in find_inputs(args.inputs, (".eegc",))]
     codec = load_codec(args.model, device=args.device) if args.model else None
 
     def work(src: Path, _dst: Path, progress) -> None:
         archive = read_archive(src)
-        decompress_archive(archive, codec_for(archive, codec), progress=progress)
+        for _ in decoded_chunks(archive, codec_for(archive, codec), progress=progress):
+            pass  # every chunk decoded and checked, one at a time (memory: a chunk, not the recording)
         if not args.quiet:
             print(f"{src}: ok")
 
