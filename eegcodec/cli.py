@@ -795,6 +795,13 @@ def _add_bench(sub) -> None:
         metavar="INPUT",
         help="prior: recordings the priors are fitted on (INPUTs: held out)",
     )
+    _add_speed_args(b)
+    b.add_argument("-q", "--quiet", action="store_true")
+    b.set_defaults(func=cmd_bench)
+
+
+def _add_speed_args(b) -> None:
+    """The options of ``bench speed``."""
     b.add_argument("--minutes", type=float, nargs="+", help="speed: recording lengths (default 1 10 60)")
     b.add_argument(
         "--channels",
@@ -808,8 +815,6 @@ def _add_bench(sub) -> None:
         metavar="N",
         help="speed: runs of each verb, median reported (default 3; --quick 1)",
     )
-    b.add_argument("-q", "--quiet", action="store_true")
-    b.set_defaults(func=cmd_bench)
 
 
 #: the verbs, each one function adding its subparser (align adds its own group)
