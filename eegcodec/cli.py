@@ -384,6 +384,10 @@ def cmd_info(args) -> int:
     if d["model"]:
         sha = d["weights_sha256"][:16]
         print(f"model           {d['model']} (weights sha256 {sha}...), {d['codebooks']} codebooks")
+        if d["code_coder"] == "prior":
+            print(
+                f"codes           entropy-coded under the model's prior (sha256 {d['prior_sha256'][:16]}...)"
+            )
     print(f"mode            {d['mode']}: {d['guarantee']}")
     print("sections        " + ", ".join(f"{k} {v:,} B" for k, v in d["sections"].items()))
     over = (
@@ -474,6 +478,30 @@ def cmd_train(args) -> int:
         print(
             json.dumps({"step": trainer.step, "last_losses": last, "best_val_score": trainer.best}, indent=1)
         )
+    return 0
+
+
+def cmd_train_prior(args) -> int:
+    from .bench.common import load_crop
+    from .codeprior import prior_path
+    from .io import atomic_write_bytes, check_output, find_recordings
+    from .models import load_codec, resolve_model
+    from .train.prior import PriorTrainConfig, fit
+
+    out = Path(args.output) if args.output else prior_path(resolve_model(args.model)[0])
+    files = find_recordings(args.train)
+    check_output(out, files, args.force)
+    codec = load_codec(args.model)
+    cfg = PriorTrainConfig(steps=args.steps, crop_seconds=args.crop)
+
+    def say(step, total, bits):
+        if not args.quiet:
+            print(f"prior: step {step}/{total}, {bits:.3f} bits per code", file=sys.stderr, flush=True)
+
+    prior = fit(codec, [load_crop(f, cfg.crop_seconds) for f in files], cfg, progress=say)
+    atomic_write_bytes(out, prior.to_bytes())
+    if not args.quiet:
+        print(f"wrote {out} (sha256 {prior.sha256()[:16]}); files compressed with this model now use it")
     return 0
 
 
@@ -743,6 +771,26 @@ def _add_train(sub) -> None:
     t.set_defaults(func=cmd_train)
 
 
+def _add_train_prior(sub) -> None:
+    t = sub.add_parser(
+        "train-prior",
+        help="train a model's prior over its codes (entropy-coded tokens)",
+        description="Fit the learned prior that entropy-codes a DAC or DAC-MC model's tokens, on "
+        "recordings' codes; written beside the model's weights as NAME.prior.npz (or -o), where "
+        "compress and decompress find it. Files record its SHA-256.",
+    )
+    t.add_argument("--model", default="default", help="model name or weights file (default: %(default)s)")
+    t.add_argument("--train", nargs="+", required=True, metavar="INPUT", help="recordings (files or folders)")
+    t.add_argument("-o", "--output", metavar="PATH", help="where to write it (default: beside the weights)")
+    t.add_argument("--steps", type=int, default=4000, help="optimiser steps (default: %(default)s)")
+    t.add_argument(
+        "--crop", type=float, default=60.0, help="seconds of each recording (default: %(default)s)"
+    )
+    t.add_argument("--force", action="store_true", help="replace an existing prior")
+    t.add_argument("-q", "--quiet", action="store_true")
+    t.set_defaults(func=cmd_train_prior)
+
+
 def _add_bench(sub) -> None:
     b = sub.add_parser(
         "bench",
@@ -826,6 +874,7 @@ VERBS = (
     _add_eval,
     _add_models,
     _add_train,
+    _add_train_prior,
     _add_bench,
 )
 

@@ -1,7 +1,8 @@
 """Fuzz the ``.eegc`` reader: damaged, truncated, spliced, forged and bomb files.
 
 ``python -m eegcodec.fuzz --cases 10000`` builds three valid files (synthetic recordings with
-coded, exactly stored and NaN channels: two token files of a tiny random DAC and a ``--prd``
+coded, exactly stored and NaN channels: two token files of a tiny random DAC, entropy-coded
+under a small learned prior, and a ``--prd``
 file with its transform layer), mutates them and decodes each
 mutant in-process, counting outcomes:
 
@@ -264,14 +265,15 @@ def save_tiny_dac(path: Path, name: str, adapter) -> Path:
 
 
 def reference_files(tmp: Path):
-    """Three valid files (tokens with 4 and 3 channels; a ``prd`` file with its transform layer),
-    their decoded samples, and the codec."""
+    """Three valid files (tokens with 4 and 3 channels, entropy-coded under a small learned prior;
+    a ``prd`` file with its transform layer), their decoded samples, and the codec."""
     import mne
 
     from .adapt import AdapterConfig
     from .api import decompress
     from .models import load_codec
     from .pipeline import compress_raw
+    from .train.prior import PriorTrainConfig, fit
 
     path = save_tiny_dac(
         tmp / "fuzz-model.pth",
@@ -279,13 +281,9 @@ def reference_files(tmp: Path):
         AdapterConfig(model_rate=160.0, chunk_seconds=4.0, overlap_seconds=0.5),
     )
     codec = load_codec(path)
-    files = []
     rng = np.random.default_rng(0)
-    for n_ch, seconds, kwargs in (
-        (4, 9.3, {"n_codebooks": 2}),
-        (3, 6.0, {"n_codebooks": 2}),
-        (3, 9.0, {"prd": 5}),
-    ):
+    raws = []
+    for n_ch, seconds in ((4, 9.3), (3, 6.0), (3, 9.0)):
         n = int(seconds * 160)
         x = np.cumsum(rng.normal(0, 2e-6, (n_ch, n)), axis=1) + rng.normal(0, 10e-6, (n_ch, n))
         x[0, 50:70] = np.nan
@@ -295,6 +293,10 @@ def reference_files(tmp: Path):
         info = mne.create_info([f"C{i}" for i in range(n_ch)] + ["STI"], 160.0, ["eeg"] * n_ch + ["stim"])
         raw = mne.io.RawArray(np.vstack([x, stim]), info, verbose="error")
         raw.set_annotations(mne.Annotations([1.0, 2.5], [0.5, 0.0], ["a", "b"]))
+        raws.append(raw)
+    codec.prior = fit(codec, raws[:2], PriorTrainConfig(steps=150, hidden=16))
+    files = []
+    for raw, kwargs in zip(raws, ({"n_codebooks": 2}, {"n_codebooks": 2}, {"prd": 5})):
         data = compress_raw(raw, codec, **kwargs)
         files.append((data, decompress(data, codec=codec).get_data()))
     return files, codec

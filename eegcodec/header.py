@@ -23,7 +23,6 @@ import numpy as np
 
 from .adapt import AdapterConfig, ChunkAdapter, ChunkLayout
 from .errors import CorruptFileError, EegcodecError
-from .streamcoders import CODERS
 
 #: format versions whose headers this module reads
 VERSIONS = (1, 2, 3, 4, 5)
@@ -278,8 +277,10 @@ class Header:
     max_error: float | None = None
     target_prd: float | None = None
     residual_frames: list[int] = field(default_factory=list)
-    #: version 5: the stream coder of ``CODE`` (:data:`eegcodec.streamcoders.CODERS`)
+    #: version 5: the stream coder of ``CODE`` (:data:`eegcodec.streamcoders.CODERS`), and with
+    #: ``prior`` the SHA-256 of the model's prior file
     code_coder: str = "packed"
+    prior_sha256: str | None = None
 
     # -- derived ------------------------------------------------------------------
 
@@ -349,7 +350,7 @@ class Header:
             out["fidelity"]["target_prd"] = self.target_prd
             out["residual"] = {"frame_bytes": self.residual_frames}
         if self.version >= 5:
-            out["coders"] = {"CODE": self.code_coder}
+            out["coders"] = {"CODE": self.code_coder, "prior_sha256": self.prior_sha256}
         return out
 
     @classmethod
@@ -406,12 +407,24 @@ class Header:
         if version >= 4:
             header.residual_frames = header._residual_frames(_need(d, "residual", dict, "residual"))
         if version >= 5:
-            header.code_coder = _need(_need(d, "coders", dict, "coders"), "CODE", str, "coders.CODE")
-            if header.code_coder not in CODERS:
-                raise CorruptFileError(
-                    f"{_where('coders.CODE')} = {header.code_coder!r} is not one of {sorted(CODERS)}"
-                )
+            header._coders(_need(d, "coders", dict, "coders"))
         return header
+
+    def _coders(self, coders: dict) -> None:
+        """``coders``: the CODE stream's coder, and the prior's SHA-256 exactly when it is ``prior``."""
+        self.code_coder = _need(coders, "CODE", str, "coders.CODE")
+        if self.code_coder not in ("packed", "prior"):
+            raise CorruptFileError(
+                f"{_where('coders.CODE')} = {self.code_coder!r} is not 'packed' or 'prior'"
+            )
+        sha = coders.get("prior_sha256")
+        if (self.code_coder == "prior") != isinstance(sha, str) or (
+            sha is not None and (len(sha) != 64 or set(sha) - set("0123456789abcdef"))
+        ):
+            raise CorruptFileError(
+                f"{_where('coders.prior_sha256')} must be a SHA-256 exactly when CODE is 'prior'"
+            )
+        self.prior_sha256 = sha
 
     def _residual_frames(self, residual: dict) -> list[int]:
         """Compressed size of each chunk's frame in ``RESD`` (one per chunk of a ``prd`` file)."""
@@ -521,10 +534,14 @@ class Header:
     def check_sections(self, sizes: dict[str, int]) -> None:
         """Section sizes (bytes) agree with what the header declares."""
         want_code = -(-self.code_count * self.model.bits_per_code // 8) if self.model else 0
-        if sizes.get("CODE", 0) != want_code:
-            raise CorruptFileError(
-                f"CODE section holds {sizes.get('CODE', 0)} bytes, the header implies {want_code}"
-            )
+        got = sizes.get("CODE", 0)
+        if self.code_coder == "prior" and self.has_tokens:  # entropy-coded: kept only when smaller
+            if not 4 <= got < want_code:
+                raise CorruptFileError(
+                    f"CODE section holds {got} bytes, not fewer than {want_code} as it must"
+                )
+        elif got != want_code:
+            raise CorruptFileError(f"CODE section holds {got} bytes, the header implies {want_code}")
         if self.version >= 3 and sizes.get("RAWC", 0) != sum(self.exact_frames):
             raise CorruptFileError(
                 f"RAWC section holds {sizes.get('RAWC', 0)} bytes, the header lists {sum(self.exact_frames)}"

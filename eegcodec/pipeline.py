@@ -165,10 +165,15 @@ def _archive(
     header.exact_frames, header.info_bytes = [len(f) for f in exact.frames], len(info_bytes)
     header.residual_frames = [len(f) for f in residual.frames] if residual and header.coded else []
     codes = b""
-    if header.has_tokens:
+    if header.has_tokens:  # under the model's prior when it has one and that is smaller
         all_codes = coded.all_codes()  # [rows, codebooks, frames]
-        rows = (all_codes.shape[0], all_codes[0].size if len(all_codes) else 0)
-        codes = streamcoders.make(header.code_coder, codec.info.bits_per_code).encode(all_codes.reshape(rows))
+        codes = streamcoders.make("packed", codec.info.bits_per_code).encode(all_codes)
+        if header.code_coder == "prior":
+            entropy_coded = streamcoders.make("prior", prior=codec.prior).encode(all_codes)
+            if len(entropy_coded) < len(codes):
+                codes = entropy_coded
+            else:
+                header.code_coder, header.prior_sha256 = "packed", None
     return Archive(
         header=header,
         codes=codes,
@@ -238,6 +243,7 @@ def _header(
 ) -> Header:
     """The header of a file being written (side index and section sizes are filled in by :func:`_archive`)."""
     c = codec.info if k and survey.plan.coded else None
+    prior = codec.prior if c is not None else None
     return Header(
         recording=Recording(
             sfreq=float(raw.info["sfreq"]),
@@ -278,6 +284,8 @@ def _header(
         mode=mode,
         max_error=max_error,
         target_prd=target_prd,
+        code_coder="packed" if prior is None else "prior",
+        prior_sha256=None if prior is None else prior.sha256(),
     )
 
 
@@ -299,6 +307,14 @@ def check_model(header: Header, codec: Codec, source: str = "file") -> None:
             f"{source} was compressed with model {want.name!r} (weights sha256 {want.weights_sha256[:12]}), "
             f"but model {codec.info.name!r} (sha256 {codec.info.weights_sha256[:12]}) was given; "
             f"give the original model (codec, --model)"
+        )
+    have = codec.prior.sha256() if codec.prior is not None else None
+    if header.code_coder == "prior" and have != header.prior_sha256:
+        raise ModelMismatchError(
+            f"{source}'s codes were entropy-coded with a prior (sha256 {header.prior_sha256[:12]}) that "
+            f"model "
+            f"{codec.info.name!r} {'lacks' if have is None else f'does not have (its prior: {have[:12]})'}; "
+            f"put the model's NAME.prior.npz beside its weights"
         )
     c = codec.info
     if (
@@ -466,10 +482,8 @@ def _token_chunks(archive: Archive, side, codec: Codec):
     h, rec = archive.header, archive.header.recording
     names = [rec.ch_names[i] for i in h.coded]
     montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
-    coder = streamcoders.make(h.code_coder, h.model.bits_per_code)
-    codes = coder.decode(archive.codes, (h.code_rows, h.code_count // max(h.code_rows, 1))).reshape(
-        h.code_rows, h.codebooks, -1
-    )
+    coder = streamcoders.make(h.code_coder, h.model.bits_per_code, codec.prior)
+    codes = coder.decode(archive.codes, (h.code_rows, h.codebooks, sum(h.chunk_frames)))
     if codes.max(initial=0) >= codec.info.codebook_size:
         raise CorruptFileError("code values exceed the model's codebook size")
     coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)

@@ -280,6 +280,8 @@ def describe(path: PathLike) -> dict:
         "model": h.model.name if h.model else None,
         "weights_sha256": h.model.weights_sha256 if h.model else None,
         "codebooks": h.codebooks,
+        "code_coder": h.code_coder,
+        "prior_sha256": h.prior_sha256,
         "bits_per_sample": round(bps, 4),
         "cr16": round(16 / bps, 2) if bps else None,
         "file_bits_per_sample": round(8 * total / max(1, len(rec.ch_names) * n), 4),

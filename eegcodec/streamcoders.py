@@ -2,13 +2,17 @@
 
 A coder has a ``name`` (what the header records for the stream) and two functions::
 
-    encode(values: int64 [rows, n]) -> bytes
-    decode(frame: bytes, shape: (rows, n)) -> int64 [rows, n]    # damage: CorruptFileError
+    encode(values: int64 array) -> bytes
+    decode(frame: bytes, shape) -> int64 array of that shape    # damage: CorruptFileError
+
+(side arrays: [rows, n]; model codes: [rows, depth, frames]).
 
 Registered coders (:data:`CODERS`; a new one is a class here plus a registry line):
 
 - ``packed``: every value in a fixed number of bits (the ``CODE`` section up to version 4
   and the model tokens: a model's codes are used close to uniformly, see ``docs/FORMAT.md``).
+- ``prior``: model codes under the model's learned prior (:mod:`eegcodec.codeprior`), when
+  the model has one (``NAME.prior.npz`` beside its weights);
 - ``ans``: :mod:`eegcodec.entropy`'s coder, values in groups of similar magnitude (a row, or
   :data:`GROUP` values of it) sharing a two-sided geometric class, zero groups free. The
   side arrays of version 5 (baseline knots, chunk scales, outlier positions and levels).
@@ -104,16 +108,39 @@ class PackedCoder:
     def encode(self, values: np.ndarray) -> bytes:
         return pack_codes(values, self.bits)
 
-    def decode(self, frame: bytes, shape: tuple[int, int]) -> np.ndarray:
+    def decode(self, frame: bytes, shape: tuple[int, ...]) -> np.ndarray:
         return unpack_codes(frame, self.bits, int(np.prod(shape))).reshape(shape)
 
 
-#: coder name (as the header records it) -> class; ``make(name, bits=...)`` builds one
-CODERS = {c.name: c for c in (ANSCoder, PackedCoder)}
+class PriorCoder:
+    """Model codes [rows, depth, frames] entropy-coded under the model's learned prior
+    (:mod:`eegcodec.codeprior`)."""
+
+    name = "prior"
+
+    def __init__(self, prior):
+        self.prior = prior
+
+    def encode(self, values: np.ndarray) -> bytes:
+        from . import codeprior
+
+        return codeprior.encode(self.prior, values)
+
+    def decode(self, frame: bytes, shape: tuple[int, int, int]) -> np.ndarray:
+        from . import codeprior
+
+        return codeprior.decode(self.prior, frame, *shape)
 
 
-def make(name: str, bits: int = 10):
-    """The coder the header names for a stream (``bits``: the packed coder's width)."""
+#: coder name (as the header records it) -> class; :func:`make` builds one
+CODERS = {c.name: c for c in (ANSCoder, PackedCoder, PriorCoder)}
+
+
+def make(name: str, bits: int = 10, prior=None):
+    """The coder the header names for a stream (``bits``: the packed coder's width; ``prior``:
+    the model's :class:`~eegcodec.codeprior.CodePrior`, for ``prior``)."""
     if name not in CODERS:
         raise CorruptFileError(f"unknown stream coder {name!r}; this eegcodec knows {sorted(CODERS)}")
+    if name == "prior":
+        return PriorCoder(prior)
     return PackedCoder(bits) if name == "packed" else CODERS[name]()

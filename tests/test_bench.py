@@ -397,34 +397,29 @@ def test_runtimes_bench_times_the_model_both_ways():
 
 
 def test_prior_measures_hand_cases():
-    """Plug-in entropy and counted tables on known distributions; the residual prior learns a
-    codebook that copies the one below it (what a decoder knows first) to well under a bit."""
-    import torch
-
-    from eegcodec.bench.prior import PriorConfig, _tokens, empirical_bits, marginal_bits, residual_bits
+    """Plug-in entropy and counted tables on known distributions; the prior network learns codes
+    that repeat the row above and a codebook that is a function of the one below, and its
+    integer (shipped) form costs about what the float network does."""
+    from eegcodec.bench.prior import PriorConfig, empirical_bits, marginal_bits, net_bits, prior_bits
+    from eegcodec.train.prior import fit_tokens, tokens
 
     uniform = np.tile(np.arange(4), 100)[:, None]
     assert empirical_bits(uniform)[0] == pytest.approx(2.0)
     skewed = np.array([0] * 300 + [1] * 100)[:, None]
-    assert marginal_bits(skewed, skewed, 2)[0] == pytest.approx(
-        -(0.75 * np.log2(300.5 / 401) + 0.25 * np.log2(100.5 / 401))
-    )
+    want = -(0.75 * np.log2(300.5 / 401) + 0.25 * np.log2(100.5 / 401))
+    assert marginal_bits(skewed, skewed, 2)[0] == pytest.approx(want)
     rng = np.random.default_rng(0)
-    first = rng.integers(0, 16, 2000)
-    own = np.stack([first, (first * 5 + 3) % 16], 1)  # codebook 1 is a function of codebook 0
-    codes = np.stack([own, np.full_like(own, -1)], 1)  # [tokens, 2, L]: no row above
-    vectors = torch.nn.functional.normalize(
-        torch.randn(2, 16, 4, generator=torch.Generator().manual_seed(0)), dim=2
-    )
-    bits = residual_bits(vectors, codes[:1500], codes[1500:], PriorConfig(steps=400, hidden=64, batch=256))
-    assert bits[0] > 3.5 and bits[1] < 1.0, bits  # 4 bits packed; level 0 has nothing to lean on
-    same = np.repeat(rng.integers(0, 16, (1, 2, 600)), 4, axis=0)  # 4 code rows that repeat the first
-    tokens = _tokens([same[..., :450]]), _tokens([same[..., 450:]])
-    alone, above = (
-        residual_bits(vectors, *tokens, PriorConfig(steps=400, hidden=64, batch=256), above=a)
-        for a in (False, True)
-    )
-    assert alone.min() > 3.5 and above.max() < 2.0, (alone, above)  # a quarter of the rows have none above
+    first = rng.integers(0, 16, (1, 1, 900))
+    codes = np.repeat(np.concatenate([first, (first * 5 + 3) % 16], axis=1), 3, axis=0)  # 3 equal rows
+    train, test = tokens([codes[..., :700]]), tokens([codes[..., 700:]])
+    vectors = rng.integers(-127, 128, (2, 16, 4))
+    net, prior = fit_tokens(vectors, train, PriorConfig(steps=500, hidden=64, batch=256))
+    depth1, depth2 = net_bits(net, test, 1), net_bits(net, test, 2)
+    assert depth1 < 2.0 and depth2 < 1.2, (
+        depth1,
+        depth2,
+    )  # 4 bits packed; a third of the rows has no row above
+    assert abs(prior_bits(prior, test, 2) - depth2) < 0.3
 
 
 def test_bench_prior_quick(tmp_path, tiny_dac_path):
@@ -434,9 +429,15 @@ def test_bench_prior_quick(tmp_path, tiny_dac_path):
     assert main([*args, "--out", str(out), "--models", f"tiny={tiny_dac_path}", "--quick", "-q"]) == 0
     res = json.loads((out / "results.json").read_text())
     bits = res["tiny"]["bits_per_code"]
-    assert set(bits) == {"packed", "empirical", "marginal", "residual", "residual + row above"}
+    assert set(bits) == {
+        "packed",
+        "empirical",
+        "marginal",
+        "network (float)",
+        "integer prior (quantised here)",
+    }
     assert bits["packed"] == [6.0] * 3
     assert all(0 < b <= 6 for b in bits["empirical"])  # a plug-in entropy never exceeds log2(64)
-    assert all(0 < b < 20 for b in bits["marginal"] + bits["residual"] + bits["residual + row above"])
-    assert "| residual |" in (out / "report.md").read_text()
+    assert all(0 < b < 31 for v in bits.values() for b in v)
+    assert "| integer prior (quantised here) |" in (out / "report.md").read_text()
     assert main(["bench", "prior", str(data), "--out", str(tmp_path / "x"), "-q"]) == 1  # no --train

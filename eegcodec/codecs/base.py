@@ -85,6 +85,9 @@ class Codec(ABC):
     #: code rows per chunk whatever the channel count (multi-channel codecs), or None
     #: (one row per channel)
     max_code_rows: int | None = None
+    #: the learned prior over the codes (:class:`eegcodec.codeprior.CodePrior`), when the model
+    #: has one beside its weights; files are then entropy-coded under it
+    prior = None
 
     def montage(self, names: list[str]):
         """The :class:`~eegcodec.montage.Montage` of these channels, which the pipeline stores

@@ -29,6 +29,7 @@ from ..codecs.wavtokenizer_codec import (
     wavtokenizer_codec_from_checkpoint,
     wavtokenizer_codec_from_export,
 )
+from ..codeprior import CodePrior, prior_path
 from ..errors import EegcodecError
 
 HERE = Path(__file__).parent
@@ -172,7 +173,11 @@ def load_codec(name_or_path: str | Path = "default", device: str = "cpu") -> Cod
         )
     path, name = resolve_model(key)
     blob = read_weights_file(path)
-    return backend_of(blob, path).load(blob, path, name).to(device)
+    codec = backend_of(blob, path).load(blob, path, name).to(device)
+    beside = prior_path(path)
+    if beside.is_file():  # the model's code prior (eegcodec train-prior)
+        codec.prior = CodePrior.from_bytes(beside.read_bytes())
+    return codec
 
 
 def list_models() -> list[dict]:

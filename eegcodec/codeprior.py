@@ -1,0 +1,252 @@
+"""A learned prior over a residual-VQ model's codes, computed exactly alike on every machine.
+
+p(code of codebook l in row r | the codes of codebooks < l in row r, all codes of row r - 1, same
+frame): a three-layer ReLU network whose inputs, weights and activations are small integers.
+Its matrix products run in float64 on integers whose sums stay far below 2**53, so they are
+exact whatever the BLAS, summation order or thread count; every other step is a float64
+multiply by a stored constant and a floor (IEEE, identical everywhere). The logits become
+integer weights through a table of ``2 ** (-i / 64)`` built with integer arithmetic, and the
+probabilities are those weights over their sum, so encoder and decoder hand constriction the
+same numbers bit for bit.
+
+Decoding goes row by row, codebook by codebook, all frames at once (``rows x depth`` steps per
+file). The prior is trained by :mod:`eegcodec.train.prior` and stored beside its model as
+``NAME.prior.npz``; a file records its SHA-256.
+
+Shapes: codes int64 [rows, depth, frames]; ``vectors`` int [L, K, D] (the codebooks' l2-normalised
+lookup vectors times 127).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import constriction
+import numpy as np
+
+from .errors import CorruptFileError
+
+#: logits are in units of 1/64 of a bit; weights below 2 ** -TABLE_BITS of the largest are floored there
+TABLE_BITS = 20
+_RATIO = 4248701964  # floor(2**32 * 2**(-1/64)), fixed here so no machine's pow() is involved
+#: frames per batch when coding (bounds the [frames, K] probability arrays)
+BATCH = 1024
+
+
+def _exp2_table() -> np.ndarray:
+    """int64 [64 * TABLE_BITS]: ``floor(2**30 * 2**(-i/64))`` by integer recursion."""
+    out, w = [], 1 << 62
+    for _ in range(64 * TABLE_BITS):
+        out.append(w >> 32)
+        w = (w * _RATIO) >> 32
+    return np.array(out, dtype=np.int64)
+
+
+EXP2 = _exp2_table()
+#: float32 bit patterns of EXP2[:64]; 2 ** (-t / 64) is EXP2[t % 64] with t // 64 taken off the exponent
+_BITS = EXP2[:64].astype(np.float32).view(np.int32)
+_T_MAX = 64 * TABLE_BITS - 1
+
+
+def _weights_numpy(q, vec, scale, bias) -> np.ndarray:
+    """int32 [B, K] float32 bit patterns of the weights (see :func:`_weights_loop`)."""
+    u = np.floor((q.astype(np.float32) @ vec.T.astype(np.float32)) * scale) + bias  # exact integers
+    t = np.minimum(u.max(axis=1, keepdims=True) - u, _T_MAX).astype(np.int32)
+    return _BITS[t & 63] - ((t >> 6) << 23)
+
+
+def _weights_py(q, vec, scale, bias, bits, t_max, out):
+    """The same as :func:`_weights_numpy`, one row at a time (compiled by numba): logits
+    ``u = floor(float32(q . v) * scale) + bias`` and weights ``2 ** (-(max u - u) / 64)``."""
+    n_codes, dim = vec.shape
+    u = np.empty(n_codes, np.float32)
+    for b in range(q.shape[0]):
+        top = np.float32(-3e38)
+        for k in range(n_codes):
+            a = 0
+            for d in range(dim):
+                a += q[b, d] * vec[k, d]
+            v = np.float32(np.floor(np.float32(a) * scale)) + bias[k]
+            u[k] = v
+            top = max(top, v)
+        for k in range(n_codes):
+            t = min(int(top - u[k]), t_max)
+            out[b, k] = bits[t & 63] - ((t >> 6) << 23)
+    return out
+
+
+try:  # compiled when numba is there (it is: librosa needs it); the same bits either way
+    from numba import njit
+
+    _weights_loop = njit(cache=False, nogil=True)(_weights_py)
+except ImportError:  # pragma: no cover
+    _weights_loop = None
+_FAMILY = constriction.stream.model.Categorical(perfect=False)
+
+
+@dataclass
+class CodePrior:
+    """The integer network (see module docstring). ``w*`` int [in, out], ``b*`` int [out],
+    ``m*`` float64 requantisation factors, ``logit_scale`` float64 [L], ``logit_bias`` int [L, K]."""
+
+    vectors: np.ndarray
+    w1: np.ndarray
+    b1: np.ndarray
+    m1: float
+    w2: np.ndarray
+    b2: np.ndarray
+    m2: float
+    w3: np.ndarray
+    b3: np.ndarray
+    m3: float
+    logit_scale: np.ndarray
+    logit_bias: np.ndarray
+
+    def __post_init__(self):  # integers; products run in float32 where every sum stays exact (< 2**24)
+        for name in ("vectors", "w1", "b1", "w2", "b2", "w3", "b3", "logit_bias"):
+            setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
+        self.logit_scale = np.asarray(self.logit_scale, dtype=np.float64)
+        self.m1, self.m2, self.m3 = float(self.m1), float(self.m2), float(self.m3)
+        self._layers = []
+        for w, b, m, top in (
+            (self.w1, self.b1, self.m1, 127),
+            (self.w2, self.b2, self.m2, 255),
+            (self.w3, self.b3, self.m3, 255),
+        ):
+            exact32 = np.abs(w).sum(axis=0).max() * top + np.abs(b).max() < 2**24  # largest |sum|
+            dt = np.float32 if exact32 else np.float64
+            self._layers.append((w.astype(dt), b.astype(dt), dt(m)))
+        self._vec32 = self.vectors.astype(np.float32)
+        self._vec_int = np.ascontiguousarray(self.vectors.astype(np.int32))
+        self._scale32 = self.logit_scale.astype(np.float32)
+        self._bias32 = self.logit_bias.astype(np.float32)
+
+    @property
+    def levels(self) -> int:
+        return self.vectors.shape[0]
+
+    def _context(self, own: np.ndarray, above: np.ndarray, level: int, depth: int) -> np.ndarray:
+        """float32 [B, 2 L D + L] integer inputs: own codes below ``level``, the row above's
+        codes below ``depth`` (-1: no row above), the level one-hot (x127)."""
+        n_levels, _, dim = self.vectors.shape
+        lv = np.arange(n_levels)
+        vec_own = self._vec32[lv, np.clip(own, 0, None)] * (lv < level)[None, :, None]
+        vec_above = self._vec32[lv, np.clip(above, 0, None)] * ((above >= 0) & (lv < depth)[None])[..., None]
+        onehot = np.zeros((len(own), n_levels), np.float32)
+        onehot[:, level] = 127
+        return np.concatenate([vec_own.reshape(len(own), -1), vec_above.reshape(len(own), -1), onehot], 1)
+
+    def _layer(self, x: np.ndarray, i: int, lo: float, hi: float) -> np.ndarray:
+        w, b, m = self._layers[i]
+        acc = x.astype(w.dtype) @ w + b  # exact integers in either dtype
+        return np.clip(np.floor(acc * m), lo, hi)
+
+    def weights(self, own: np.ndarray, above: np.ndarray, level: int, depth: int) -> np.ndarray:
+        """float32 [B, K] unnormalised probabilities of codebook ``level``'s code (constriction
+        normalises them; the same bits on every machine).
+        own, above: int [B, L] codes of the row and of the row above (-1: none)."""
+        h = self._layer(self._context(own, above, level, depth), 0, 0, 255)
+        h = self._layer(h, 1, 0, 255)
+        q = self._layer(h, 2, -127, 127).astype(np.int32)
+        vec, scale, bias = self._vec_int[level], self._scale32[level], self._bias32[level]
+        if _weights_loop is None:
+            bits = _weights_numpy(q, vec, scale, bias)
+        else:
+            bits = _weights_loop(q, vec, scale, bias, _BITS, _T_MAX, np.empty((len(q), len(vec)), np.int32))
+        return bits.view(np.float32)
+
+    def probabilities(self, own, above, level: int, depth: int) -> np.ndarray:
+        """float64 [B, K]: :meth:`weights` normalised (for measuring; the coder normalises itself)."""
+        w = self.weights(own, above, level, depth).astype(np.float64)
+        return w / w.sum(axis=1, keepdims=True)
+
+    # -- files ---------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """npz: the integer arrays as int32, the factors as float64."""
+        arrays = {}
+        for f in fields(self):
+            v = np.asarray(getattr(self, f.name))
+            arrays[f.name] = v if f.name.startswith("m") or f.name == "logit_scale" else v.astype(np.int32)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CodePrior:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return cls(**{f.name: z[f.name] for f in fields(cls)})
+
+    def sha256(self) -> str:
+        """SHA-256 of :meth:`to_bytes` (what a file records; computed once)."""
+        if not hasattr(self, "_sha256"):
+            self._sha256 = hashlib.sha256(self.to_bytes()).hexdigest()
+        return self._sha256
+
+
+def prior_path(weights: str | Path) -> Path:
+    """Where a model's prior lies: ``model.pth`` -> ``model.prior.npz``."""
+    weights = Path(weights)
+    return weights.with_name(weights.stem + ".prior.npz")
+
+
+def _steps(rows: int, depth: int):
+    """The decoding order: row by row, codebook by codebook."""
+    for r in range(rows):
+        for level in range(depth):
+            yield r, level
+
+
+def _padded(codes: np.ndarray, levels: int) -> np.ndarray:
+    """int64 [rows, frames, levels]: codes [rows, depth, frames], missing codebooks -1."""
+    rows, depth, frames = codes.shape
+    out = np.full((rows, frames, levels), -1, np.int64)
+    out[:, :, :depth] = codes.transpose(0, 2, 1)
+    return out
+
+
+def encode(prior: CodePrior, codes: np.ndarray) -> bytes:
+    """codes int [rows, depth, frames] -> ``u32 crc32 of the codes | ANS words``."""
+    codes = np.asarray(codes, dtype=np.int64)
+    rows, depth, frames = codes.shape
+    padded = _padded(codes, prior.levels)
+    coder = constriction.stream.stack.AnsCoder()
+    for r, level in reversed(list(_steps(rows, depth))):
+        above = padded[r - 1] if r else np.full_like(padded[0], -1)
+        for a in reversed(range(0, frames, BATCH)):
+            b = min(a + BATCH, frames)
+            p = prior.weights(padded[r, a:b], above[a:b], level, depth)
+            coder.encode_reverse(codes[r, level, a:b].astype(np.int32), _FAMILY, p)
+    crc = zlib.crc32(codes.astype("<i8").tobytes())
+    return struct.pack("<I", crc) + coder.get_compressed().astype("<u4").tobytes()
+
+
+def decode(prior: CodePrior, frame: bytes, rows: int, depth: int, frames: int) -> np.ndarray:
+    """Inverse of :func:`encode`: int64 [rows, depth, frames]; a damaged stream or another prior
+    than the encoder's is a :class:`CorruptFileError` (the codes' CRC32 does not match)."""
+    if len(frame) < 4 or (len(frame) - 4) % 4:
+        raise CorruptFileError("the entropy-coded codes are truncated")
+    (crc,) = struct.unpack_from("<I", frame, 0)
+    coder = constriction.stream.stack.AnsCoder(np.frombuffer(frame[4:], "<u4").astype(np.uint32))
+    padded = np.full((rows, frames, prior.levels), -1, np.int64)
+    try:
+        for r, level in _steps(rows, depth):
+            above = padded[r - 1] if r else np.full_like(padded[0], -1)
+            for a in range(0, frames, BATCH):
+                b = min(a + BATCH, frames)
+                p = prior.weights(padded[r, a:b], above[a:b], level, depth)
+                padded[r, a:b, level] = coder.decode(_FAMILY, p)
+    except (ValueError, AssertionError) as exc:
+        raise CorruptFileError(f"the entropy-coded codes are damaged ({exc})") from None
+    codes = padded[:, :, :depth].transpose(0, 2, 1).copy()
+    if zlib.crc32(codes.astype("<i8").tobytes()) != crc:
+        raise CorruptFileError(
+            "the decoded codes fail their checksum: the file is damaged, or the model's prior is not "
+            "the one that wrote it"
+        )
+    return codes

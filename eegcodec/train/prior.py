@@ -1,0 +1,174 @@
+"""Train a model's code prior (:class:`eegcodec.codeprior.CodePrior`) on recordings' codes.
+
+``eegcodec train-prior MODEL --train FILES... -o MODEL.prior.npz``: the codes of the recordings
+through the real pipeline (full depth, first ``crop_seconds``), a float network of the prior's
+shape trained by cross-entropy on random (depth, codebook) pairs (so it serves every depth),
+then quantised to the integer :class:`CodePrior` with power-of-two scales calibrated on the
+training codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..codeprior import CodePrior
+from ..container import Archive
+from ..pipeline import compress_raw
+from ..streamcoders import make
+
+
+@dataclass
+class PriorTrainConfig:
+    crop_seconds: float = 60.0
+    steps: int = 4000
+    batch: int = 512
+    hidden: int = 256
+    lr: float = 1e-3
+    seed: int = 0
+
+
+def file_codes(raw, codec) -> np.ndarray:
+    """int64 [rows, codebooks, frames]: a recording's codes at the model's full depth."""
+    arc = Archive.from_bytes(compress_raw(raw, codec, n_codebooks=codec.info.n_codebooks))
+    h = arc.header
+    frame = arc.codes
+    if h.code_coder != "packed":  # the model carries a prior already: decode through it
+        return make(h.code_coder, h.model.bits_per_code, codec.prior).decode(
+            frame, (h.code_rows, h.codebooks, sum(h.chunk_frames))
+        )
+    rows = (h.code_rows, h.code_count // max(h.code_rows, 1))
+    return make("packed", h.model.bits_per_code).decode(frame, rows).reshape(h.code_rows, h.codebooks, -1)
+
+
+def tokens(codes: list[np.ndarray]) -> np.ndarray:
+    """int64 [tokens, 2, codebooks]: for every (row, frame) of every file its codes and those of
+    the code row before it in the same frame (-1 for the first row: nothing above it)."""
+    out = []
+    for c in codes:  # [rows, codebooks, frames]
+        above = np.concatenate([np.full_like(c[:1], -1), c[:-1]])
+        pair = np.stack([c, above], axis=1)  # [rows, 2, codebooks, frames]
+        out.append(pair.transpose(0, 3, 1, 2).reshape(-1, 2, c.shape[1]))
+    return np.concatenate(out)
+
+
+def quantised_vectors(codec) -> np.ndarray:
+    """int64 [L, K, D]: a DAC or DAC-MC model's l2-normalised codebook vectors x 127, rounded."""
+    model = getattr(codec, "model", None)
+    rvq = getattr(getattr(model, "dac", model), "quantizer", None)
+    if rvq is None or not hasattr(rvq, "quantizers"):
+        raise ValueError(f"model {codec.info.name!r} has no residual VQ codebooks to build a prior on")
+    vec = torch.stack([F.normalize(q.codebook.weight.detach().float(), dim=1) for q in rvq.quantizers])
+    return np.rint(vec.numpy().astype(np.float64) * 127).astype(np.int64)
+
+
+class PriorNet(nn.Module):
+    """The float network :func:`quantise` turns into a :class:`CodePrior` (same inputs, ReLU)."""
+
+    def __init__(self, vectors_q: np.ndarray, hidden: int):
+        super().__init__()
+        n_levels, size, dim = vectors_q.shape
+        self.register_buffer("vectors", torch.as_tensor(vectors_q, dtype=torch.float32) / 127)
+        self.layers = nn.ModuleList(
+            [
+                nn.Linear(2 * n_levels * dim + n_levels, hidden),
+                nn.Linear(hidden, hidden),
+                nn.Linear(hidden, dim),
+            ]
+        )
+        self.scale = nn.Parameter(torch.full((n_levels,), 5.0))
+        self.bias = nn.Parameter(torch.zeros(n_levels, size))
+
+    def inputs(self, pairs: torch.Tensor, level: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        """pairs int64 [B, 2, L] (own, row above), level, depth int64 [B] -> inputs [B, 2 L D + L] / 127."""
+        n_levels = self.vectors.shape[0]
+        lv = torch.arange(n_levels)
+        vec = self.vectors[lv, pairs.clamp(min=0)]  # [B, 2, L, D]
+        own = (lv[None] < level[:, None]).float()
+        above = ((pairs[:, 1] >= 0) & (lv[None] < depth[:, None])).float()
+        parts = [(vec[:, 0] * own[..., None]).flatten(1), (vec[:, 1] * above[..., None]).flatten(1)]
+        return torch.cat([*parts, F.one_hot(level, n_levels).float()], 1)
+
+    def hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The activations after each layer (ReLU after the first two)."""
+        h1 = F.relu(self.layers[0](x))
+        h2 = F.relu(self.layers[1](h1))
+        return [h1, h2, self.layers[2](h2)]
+
+    def forward(self, pairs, level, depth):
+        query = self.hidden(self.inputs(pairs, level, depth))[-1]
+        logits = torch.einsum("bd,bkd->bk", query, self.vectors[level])
+        return logits * self.scale[level, None] + self.bias[level]
+
+
+def _draw(pairs: torch.Tensor, n: int, n_levels: int, gen: torch.Generator):
+    """A batch: tokens, a depth per token (1..L) and a codebook below it."""
+    pick = torch.randint(0, len(pairs), (n,), generator=gen)
+    depth = torch.randint(1, n_levels + 1, (n,), generator=gen)
+    level = (torch.rand(n, generator=gen) * depth).long()
+    return pairs[pick], level, depth
+
+
+def train_net(vectors_q: np.ndarray, pairs: np.ndarray, cfg: PriorTrainConfig, progress=None) -> PriorNet:
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net = PriorNet(vectors_q, cfg.hidden)
+    opt = torch.optim.AdamW(net.parameters(), cfg.lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+    data = torch.as_tensor(pairs)
+    for step in range(cfg.steps):
+        batch, level, depth = _draw(data, cfg.batch, vectors_q.shape[0], gen)
+        loss = F.cross_entropy(net(batch, level, depth), batch[:, 0].gather(1, level[:, None])[:, 0])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if progress and (step + 1) % 500 == 0:
+            progress(step + 1, cfg.steps, loss.item() / np.log(2))
+    return net
+
+
+def _pow2_below(x: float) -> float:
+    """The largest power of two <= x (x > 0)."""
+    return float(2.0 ** np.floor(np.log2(x)))
+
+
+def quantise(net: PriorNet, vectors_q: np.ndarray, calib: tuple) -> CodePrior:
+    """The integer :class:`CodePrior` of a trained :class:`PriorNet`; ``calib`` is a batch of
+    (pairs, level, depth) whose activations set the requantisation scales."""
+    with torch.no_grad():
+        acts = net.hidden(net.inputs(*calib))
+    qs, scale_in = [], 1.0 / 127  # float value of one input unit
+    tops = (255.0, 255.0, 127.0)
+    for layer, act, top in zip(net.layers, acts, tops):
+        w = layer.weight.detach().double().numpy().T * scale_in  # per integer input unit
+        g = _pow2_below(127 / max(np.abs(w).max(), 1e-12))
+        w_q = np.rint(w * g).astype(np.int64)
+        b_q = np.rint(layer.bias.detach().double().numpy() * g).astype(np.int64)
+        peak = float(np.quantile(act.abs().numpy(), 0.999)) or 1.0
+        m = _pow2_below(top / (peak * g))  # integer accumulator -> next integer activation
+        qs.append((w_q, b_q, m))
+        scale_in = 1.0 / (g * m)  # float value of one unit of the requantised activation
+    # logits: scale_l * (q . v) with q = q_int * scale_in and v = v_int / 127, in 1/64-bit units
+    to_units = 64 / np.log(2)
+    logit_scale = net.scale.detach().double().numpy() * scale_in / 127 * to_units
+    logit_bias = np.rint(net.bias.detach().double().numpy() * to_units).astype(np.int64)
+    (w1, b1, m1), (w2, b2, m2), (w3, b3, m3) = qs
+    return CodePrior(vectors_q, w1, b1, m1, w2, b2, m2, w3, b3, m3, logit_scale, logit_bias)
+
+
+def fit_tokens(vectors_q: np.ndarray, pairs: np.ndarray, cfg: PriorTrainConfig, progress=None):
+    """(trained :class:`PriorNet`, its quantised :class:`CodePrior`) on tokens [N, 2, L]."""
+    net = train_net(vectors_q, pairs, cfg, progress)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    return net, quantise(net, vectors_q, _draw(torch.as_tensor(pairs), 8192, vectors_q.shape[0], gen))
+
+
+def fit(codec, recordings: list, cfg: PriorTrainConfig, progress=None) -> CodePrior:
+    """Train and quantise ``codec``'s prior on ``recordings`` (MNE raws)."""
+    vectors_q = quantised_vectors(codec)
+    return fit_tokens(vectors_q, tokens([file_codes(raw, codec) for raw in recordings]), cfg, progress)[1]

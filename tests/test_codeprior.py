@@ -1,0 +1,167 @@
+"""The learned code prior: exact integer arithmetic, round trips, checksums, thread counts,
+files coded with a model's prior, and the train-prior verb."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from decimal import Decimal, getcontext
+
+import numpy as np
+import pytest
+from conftest import synthetic_raw
+
+from eegcodec import codeprior
+from eegcodec.cli import main
+from eegcodec.codeprior import EXP2, CodePrior, prior_path
+from eegcodec.container import Archive
+from eegcodec.errors import CorruptFileError, ModelMismatchError
+from eegcodec.io import write_raw
+from eegcodec.pipeline import compress_raw, decompress_archive
+
+
+def random_prior(levels=3, size=64, dim=4, hidden=16, seed=0) -> CodePrior:
+    """A prior with random small-integer weights (what quantisation produces, untrained)."""
+    rng = np.random.default_rng(seed)
+    n_in = 2 * levels * dim + levels
+    vectors = rng.integers(-127, 128, (levels, size, dim))
+    return CodePrior(
+        vectors,
+        rng.integers(-127, 128, (n_in, hidden)),
+        rng.integers(-5000, 5000, hidden),
+        2.0**-12,
+        rng.integers(-127, 128, (hidden, hidden)),
+        rng.integers(-5000, 5000, hidden),
+        2.0**-12,
+        rng.integers(-127, 128, (hidden, dim)),
+        rng.integers(-5000, 5000, dim),
+        2.0**-10,
+        np.full(levels, 0.01),
+        rng.integers(-300, 300, (levels, size)),
+    )
+
+
+def test_exp_table_is_integer_and_exact_enough():
+    getcontext().prec = 40
+    want = [int(Decimal(2) ** 30 * Decimal(2) ** (Decimal(-i) / 64)) for i in range(0, len(EXP2), 97)]
+    assert EXP2.dtype == np.int64 and np.all(np.diff(EXP2) < 0) and EXP2[-1] > 2**9
+    assert np.abs(EXP2[::97] - np.array(want)).max() <= 64  # truncation error of the integer recursion
+
+
+def test_round_trip_checksum_and_damage():
+    prior = random_prior()
+    codes = np.random.default_rng(1).integers(0, 64, (4, 2, 300))  # rows, depth (of 3), frames
+    frame = codeprior.encode(prior, codes)
+    np.testing.assert_array_equal(codeprior.decode(prior, frame, 4, 2, 300), codes)
+    bad = bytearray(frame)
+    bad[len(bad) // 2] ^= 0x10
+    with pytest.raises(CorruptFileError, match="damaged|checksum"):
+        codeprior.decode(prior, bytes(bad), 4, 2, 300)
+    with pytest.raises(CorruptFileError, match="checksum"):  # another prior than the encoder's
+        codeprior.decode(random_prior(seed=5), frame, 4, 2, 300)
+    with pytest.raises(CorruptFileError, match="truncated"):
+        codeprior.decode(prior, frame[:-1], 4, 2, 300)
+
+
+DECODE = """
+import sys, hashlib, numpy as np
+from eegcodec import codeprior
+prior = codeprior.CodePrior.from_bytes(open(sys.argv[1], "rb").read())
+codes = codeprior.decode(prior, open(sys.argv[2], "rb").read(), 3, 3, 5000)
+print(hashlib.sha256(codes.tobytes()).hexdigest())
+"""
+
+
+def test_decoding_is_identical_across_thread_counts(tmp_path):
+    """BLAS threads change summation order; the prior's integer products make it irrelevant."""
+    prior = random_prior(hidden=64, seed=2)
+    codes = np.random.default_rng(3).integers(0, 64, (3, 3, 5000))
+    (tmp_path / "p.npz").write_bytes(prior.to_bytes())
+    (tmp_path / "c.bin").write_bytes(codeprior.encode(prior, codes))
+    out = set()
+    for threads in ("1", "2"):
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": threads,
+            "OPENBLAS_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+        }
+        run = subprocess.run(
+            [sys.executable, "-c", DECODE, str(tmp_path / "p.npz"), str(tmp_path / "c.bin")],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out.add(run.stdout.strip())
+    import hashlib
+
+    assert out == {hashlib.sha256(codes.astype(np.int64).tobytes()).hexdigest()}
+
+
+def test_files_use_the_models_prior(tmp_path, tiny_dac_path):
+    """With NAME.prior.npz beside the weights, compress entropy-codes the tokens under it (same
+    samples back); without it, or with another prior, decoding is refused with one line."""
+    from eegcodec.models import load_codec
+    from eegcodec.train.prior import PriorTrainConfig, fit
+
+    weights = tmp_path / "tiny.pth"
+    shutil.copy(tiny_dac_path, weights)
+    plain_codec = load_codec(weights)
+    raws = [synthetic_raw(n_ch=6, seconds=20, seed=s, stim=False) for s in range(3)]
+    prior = fit(plain_codec, raws, PriorTrainConfig(steps=200, hidden=32))
+    prior_path(weights).write_bytes(prior.to_bytes())
+    codec = load_codec(weights)
+    arc = Archive.from_bytes(compress_raw(raws[0], codec, n_codebooks=2))
+    plain = Archive.from_bytes(compress_raw(raws[0], plain_codec, n_codebooks=2))
+    assert arc.header.code_coder == "prior" and arc.header.prior_sha256 == prior.sha256()
+    assert plain.header.code_coder == "packed" and len(arc.codes) < len(plain.codes)
+    np.testing.assert_array_equal(
+        decompress_archive(arc, codec).get_data(), decompress_archive(plain, plain_codec).get_data()
+    )
+    with pytest.raises(ModelMismatchError, match="lacks"):
+        decompress_archive(arc, plain_codec)
+    codec.prior = random_prior(levels=3, size=64, dim=4)
+    with pytest.raises(ModelMismatchError, match="prior"):
+        decompress_archive(arc, codec)
+    worse = Archive.from_bytes(compress_raw(raws[0], codec, n_codebooks=2))  # a prior that costs bits
+    assert worse.header.code_coder == "packed" and worse.codes == plain.codes  # is not used
+
+
+def test_train_prior_verb(tmp_path, tiny_dac_path, capsys):
+    weights = tmp_path / "m.pth"
+    shutil.copy(tiny_dac_path, weights)
+    data = tmp_path / "data"
+    data.mkdir()
+    write_raw(synthetic_raw(n_ch=4, seconds=12, stim=False), data / "a.edf")
+    args = [
+        "train-prior",
+        "--model",
+        str(weights),
+        "--train",
+        str(data),
+        "--steps",
+        "20",
+        "--crop",
+        "10",
+        "-q",
+    ]
+    assert main(args) == 0 and prior_path(weights).is_file()
+    assert main(args) == 1 and "exists" in capsys.readouterr().err  # never overwritten without --force
+    assert main([*args, "--force"]) == 0
+
+
+def test_compiled_and_numpy_weights_agree():
+    """The numba loop and the numpy fallback give the same bits (machines without numba decode alike)."""
+    if codeprior._weights_loop is None:
+        pytest.skip("numba is not installed; only the numpy path exists")
+    prior = random_prior(size=256, dim=8, seed=4)
+    q = np.random.default_rng(6).integers(-127, 128, (300, 8)).astype(np.int32)
+    for level in range(3):
+        args = (q, prior._vec_int[level], prior._scale32[level], prior._bias32[level])
+        loop = codeprior._weights_loop(
+            *args, codeprior._BITS, codeprior._T_MAX, np.empty((300, 256), np.int32)
+        )
+        np.testing.assert_array_equal(loop, codeprior._weights_numpy(*args))
