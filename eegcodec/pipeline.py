@@ -168,12 +168,10 @@ def _archive(
     if header.has_tokens:  # under the model's prior when it has one and that is smaller
         all_codes = coded.all_codes()  # [rows, codebooks, frames]
         codes = streamcoders.make("packed", codec.info.bits_per_code).encode(all_codes)
-        if header.code_coder == "prior":
+        if codec.prior is not None:
             entropy_coded = streamcoders.make("prior", prior=codec.prior).encode(all_codes)
             if len(entropy_coded) < len(codes):
-                codes = entropy_coded
-            else:
-                header.code_coder, header.prior_sha256 = "packed", None
+                codes, header.code_coder, header.prior_sha256 = entropy_coded, "prior", codec.prior.sha256()
     return Archive(
         header=header,
         codes=codes,
@@ -243,7 +241,6 @@ def _header(
 ) -> Header:
     """The header of a file being written (side index and section sizes are filled in by :func:`_archive`)."""
     c = codec.info if k and survey.plan.coded else None
-    prior = codec.prior if c is not None else None
     return Header(
         recording=Recording(
             sfreq=float(raw.info["sfreq"]),
@@ -284,8 +281,6 @@ def _header(
         mode=mode,
         max_error=max_error,
         target_prd=target_prd,
-        code_coder="packed" if prior is None else "prior",
-        prior_sha256=None if prior is None else prior.sha256(),
     )
 
 

@@ -128,6 +128,16 @@ def test_files_use_the_models_prior(tmp_path, tiny_dac_path):
         decompress_archive(arc, codec)
     worse = Archive.from_bytes(compress_raw(raws[0], codec, n_codebooks=2))  # a prior that costs bits
     assert worse.header.code_coder == "packed" and worse.codes == plain.codes  # is not used
+    from test_reader_safety import forge
+
+    data = arc.to_bytes()
+    for change, match in (
+        (lambda h: h["coders"].__setitem__("CODE", "zip"), "coders.CODE"),
+        (lambda h: h["coders"].__setitem__("prior_sha256", "00"), "prior_sha256"),
+        (lambda h: h["coders"].__setitem__("CODE", "packed"), "prior_sha256|CODE section"),
+    ):
+        with pytest.raises(CorruptFileError, match=match):
+            Archive.from_bytes(forge(data, change))
 
 
 def test_train_prior_verb(tmp_path, tiny_dac_path, capsys):
