@@ -121,6 +121,8 @@ class CodePrior:
             exact32 = np.abs(w).sum(axis=0).max() * top + np.abs(b).max() < 2**24  # largest |sum|
             dt = np.float32 if exact32 else np.float64
             self._layers.append((w.astype(dt), b.astype(dt), dt(m)))
+        if self.vectors.shape[2] * 127 * 127 >= 2**24:  # the logits' float32 products would not be exact
+            raise ValueError(f"codebook dimension {self.vectors.shape[2]} is too large for an exact prior")
         self._vec32 = self.vectors.astype(np.float32)
         self._vec_int = np.ascontiguousarray(self.vectors.astype(np.int32))
         self._scale32 = self.logit_scale.astype(np.float32)

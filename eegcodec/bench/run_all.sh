@@ -27,3 +27,7 @@ eegcodec bench rd "$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegbci_more/S00[45]R0
 # bits per code a learned prior would spend (issue: entropy-coded tokens), priors fitted on the models' training runs
 eegcodec bench prior "${held_out[@]}" --train "$eeg"/eegbci_S001/S001R0[3-9].edf "$eeg"/eegbci_S001/S001R1[0-4].edf \
   "$eeg"/eegmat/Subject0[0-9]_[12].edf --models mc-small dac-small --out $out/prior
+# the prior's speed cost: mc-small against a copy of its weights without the prior beside them
+mkdir -p runs/mc-small-packed && cp eegcodec/models/mc-small.pth runs/mc-small-packed/
+eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small runs/mc-small-packed/mc-small.pth \
+  --minutes 10 --repeats 3 --out $out/speed_prior
