@@ -418,9 +418,8 @@ class Header:
                 f"{_where('coders.CODE')} = {self.code_coder!r} is not 'packed' or 'prior'"
             )
         sha = coders.get("prior_sha256")
-        if (self.code_coder == "prior") != isinstance(sha, str) or (
-            sha is not None and (len(sha) != 64 or set(sha) - set("0123456789abcdef"))
-        ):
+        is_sha = isinstance(sha, str) and len(sha) == 64 and not set(sha) - set("0123456789abcdef")
+        if (sha is not None and not is_sha) or (self.code_coder == "prior") != is_sha:
             raise CorruptFileError(
                 f"{_where('coders.prior_sha256')} must be a SHA-256 exactly when CODE is 'prior'"
             )

@@ -134,6 +134,8 @@ def test_files_use_the_models_prior(tmp_path, tiny_dac_path):
     for change, match in (
         (lambda h: h["coders"].__setitem__("CODE", "zip"), "coders.CODE"),
         (lambda h: h["coders"].__setitem__("prior_sha256", "00"), "prior_sha256"),
+        (lambda h: h["coders"].__setitem__("prior_sha256", 7), "prior_sha256"),  # fuzz found: not a string
+        (lambda h: h["coders"].update(CODE="packed", prior_sha256=1.5), "prior_sha256"),
         (lambda h: h["coders"].__setitem__("CODE", "packed"), "prior_sha256|CODE section"),
     ):
         with pytest.raises(CorruptFileError, match=match):
