@@ -13,3 +13,7 @@ eegcodec train recipes/cpu_small.yaml --out "${run}_ft" --set init="$run/best.pt
   --set loss.stft=0.05 --set steps=1500 --set optim.lr=0.0005 --set optim.warmup_steps=50
 cp "${run}_ft/best.pth" eegcodec/models/dac-small.pth
 echo "installed ${run}_ft/best.pth as eegcodec/models/dac-small.pth"
+# its prior over the codes (entropy-coded tokens), on the same training runs; replaces the old one
+eeg=../shared/eeg
+eegcodec train-prior --model dac-small --steps 6000 --force --train "$eeg"/eegbci_S001/S001R0[3-9].edf \
+  "$eeg"/eegbci_S001/S001R1[0-4].edf "$eeg"/eegmat/Subject0[0-9]_[12].edf "$eeg"/eeglab_sample/eeglab_data.set
