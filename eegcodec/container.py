@@ -5,7 +5,8 @@ Layout (all integers little-endian; see ``docs/FORMAT.md``)::
     magic  b"EEGC" | version u16 | reserved u16
     section*       : tag (4 ASCII bytes) | length u64 | payload | crc32 u32 (of tag + payload)
       HEAD  JSON header (UTF-8; version 4: zstd of it)
-      CODE  codes, ceil(log2(codebook_size)) bits each, MSB first, order [channel, codebook, frame]
+      CODE  codes [code row, codebook, frame]: ceil(log2(codebook_size)) bits each, MSB first
+            (``packed``), or entropy-coded under the model's prior (version 5, ``prior``)
       SIDE  the side arrays listed in header["side"]: version 5, one frame per array (entropy-coded
             integers, zstd floats); before, zstd of their bytes
       RAWC  the channels stored exactly or within a bound: one frame per chunk (:mod:`eegcodec.exact`)
@@ -199,7 +200,7 @@ class Archive:
     Attributes
     ----------
     header : the typed, validated header (:class:`~eegcodec.header.Header`).
-    codes : bytes of the CODE section (bit-packed; see :func:`unpack_codes`).
+    codes : bytes of the CODE section (its coder: ``header.code_coder``, :mod:`eegcodec.streamcoders`).
     side : payload of the SIDE section (zstd; index in ``header.side``).
     raw_channels : payload of the RAWC section (version 3: one zstd frame per chunk,
         :mod:`eegcodec.exact`; versions 1-2: one zstd stream of float64 samples).

@@ -36,13 +36,8 @@ def file_codes(raw, codec) -> np.ndarray:
     """int64 [rows, codebooks, frames]: a recording's codes at the model's full depth."""
     arc = Archive.from_bytes(compress_raw(raw, codec, n_codebooks=codec.info.n_codebooks))
     h = arc.header
-    frame = arc.codes
-    if h.code_coder != "packed":  # the model carries a prior already: decode through it
-        return make(h.code_coder, h.model.bits_per_code, codec.prior).decode(
-            frame, (h.code_rows, h.codebooks, sum(h.chunk_frames))
-        )
-    rows = (h.code_rows, h.code_count // max(h.code_rows, 1))
-    return make("packed", h.model.bits_per_code).decode(frame, rows).reshape(h.code_rows, h.codebooks, -1)
+    coder = make(h.code_coder, h.model.bits_per_code, codec.prior)
+    return coder.decode(arc.codes, (h.code_rows, h.codebooks, sum(h.chunk_frames)))
 
 
 def tokens(codes: list[np.ndarray]) -> np.ndarray:
