@@ -83,7 +83,10 @@ def _weights_py(q, vec, scale, bias, bits, t_max, out):
 try:  # compiled when numba is there (it is: librosa needs it); the same bits either way
     from numba import njit
 
-    _weights_loop = njit(cache=False, nogil=True)(_weights_py)
+    try:  # compiled once per machine (numba's cache: beside the module, else the user's cache folder)
+        _weights_loop = njit(cache=True, nogil=True)(_weights_py)
+    except RuntimeError:  # pragma: no cover  (no writable cache location: compile in each process)
+        _weights_loop = njit(cache=False, nogil=True)(_weights_py)
 except ImportError:  # pragma: no cover
     _weights_loop = None
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
