@@ -17,6 +17,7 @@ eegcodec bench rd "${held_out[@]}" --crop 30 --out $out/rd_axes --models \
   rate80=runs/axis_rate80/best.pth rate320=runs/axis_rate320/best.pth
 eegcodec bench downstream "$eeg"/eegbci_S001/S001R0[1248].edf "$eeg"/eegbci_S001/S001R12.edf "$eeg"/eegmat \
   --models dac-small mc-small --out $out/downstream
+eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small --out $out/speed_models
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small prd=10 lossless max-error=2uV --out $out/speed
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minutes 1 --out $out/speed_dac16k
 # same subject vs unseen subjects, with the multichannel anchor (pca_dct), lossless and --max-error rows;
