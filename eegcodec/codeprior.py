@@ -111,9 +111,8 @@ class CodePrior:
     logit_bias: np.ndarray
 
     def __post_init__(self):  # integers; products run in float32 where every sum stays exact (< 2**24)
-        for name in ("vectors", "w1", "b1", "w2", "b2", "w3", "b3", "logit_bias"):
-            setattr(self, name, np.asarray(getattr(self, name), dtype=np.float64))
-        self.logit_scale = np.asarray(self.logit_scale, dtype=np.float64)
+        for name in ("vectors", "w1", "b1", "w2", "b2", "w3", "b3", "logit_scale", "logit_bias"):
+            setattr(self, name, np.asarray(getattr(self, name)))
         self.m1, self.m2, self.m3 = float(self.m1), float(self.m2), float(self.m3)
         self._layers = []
         for w, b, m, top in (
@@ -122,6 +121,7 @@ class CodePrior:
             (self.w3, self.b3, self.m3, 255),
         ):
             exact32 = np.abs(w).sum(axis=0).max() * top + np.abs(b).max() < 2**24  # largest |sum|
+            w, b = w.astype(np.float64), b.astype(np.float64)
             dt = np.float32 if exact32 else np.float64
             self._layers.append((w.astype(dt), b.astype(dt), dt(m)))
         if self.vectors.shape[2] * 127 * 127 >= 2**24:  # the logits' float32 products would not be exact
@@ -200,11 +200,18 @@ def prior_path(weights: str | Path) -> Path:
     return weights.with_name(weights.stem + ".prior.npz")
 
 
-def _steps(rows: int, depth: int):
-    """The decoding order: row by row, codebook by codebook."""
+def _batches(padded: np.ndarray, depth: int):
+    """The decoding order over ``padded`` [rows, frames, levels]: row by row, codebook by codebook,
+    :data:`BATCH` frames at a time; yields (row, codebook, frame slice, the row's codes, the codes
+    of the row above; views, so a decoder's writes show in later steps)."""
+    rows, frames, _ = padded.shape
+    nothing_above = np.full_like(padded[0], -1)
     for r in range(rows):
+        above = padded[r - 1] if r else nothing_above
         for level in range(depth):
-            yield r, level
+            for a in range(0, frames, BATCH):
+                span = slice(a, min(a + BATCH, frames))
+                yield r, level, span, padded[r, span], above[span]
 
 
 def _padded(codes: np.ndarray, levels: int) -> np.ndarray:
@@ -218,15 +225,11 @@ def _padded(codes: np.ndarray, levels: int) -> np.ndarray:
 def encode(prior: CodePrior, codes: np.ndarray) -> bytes:
     """codes int [rows, depth, frames] -> ``u32 crc32 of the codes | ANS words``."""
     codes = np.asarray(codes, dtype=np.int64)
-    rows, depth, frames = codes.shape
-    padded = _padded(codes, prior.levels)
+    padded, depth = _padded(codes, prior.levels), codes.shape[1]
     coder = constriction.stream.stack.AnsCoder()
-    for r, level in reversed(list(_steps(rows, depth))):
-        above = padded[r - 1] if r else np.full_like(padded[0], -1)
-        for a in reversed(range(0, frames, BATCH)):
-            b = min(a + BATCH, frames)
-            p = prior.weights(padded[r, a:b], above[a:b], level, depth)
-            coder.encode_reverse(codes[r, level, a:b].astype(np.int32), _FAMILY, p)
+    for r, level, span, own, above in reversed(list(_batches(padded, depth))):
+        p = prior.weights(own, above, level, depth)
+        coder.encode_reverse(codes[r, level, span].astype(np.int32), _FAMILY, p)
     crc = zlib.crc32(codes.astype("<i8").tobytes())
     return struct.pack("<I", crc) + coder.get_compressed().astype("<u4").tobytes()
 
@@ -240,12 +243,8 @@ def decode(prior: CodePrior, frame: bytes, rows: int, depth: int, frames: int) -
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(frame[4:], "<u4").astype(np.uint32))
     padded = np.full((rows, frames, prior.levels), -1, np.int64)
     try:
-        for r, level in _steps(rows, depth):
-            above = padded[r - 1] if r else np.full_like(padded[0], -1)
-            for a in range(0, frames, BATCH):
-                b = min(a + BATCH, frames)
-                p = prior.weights(padded[r, a:b], above[a:b], level, depth)
-                padded[r, a:b, level] = coder.decode(_FAMILY, p)
+        for r, level, span, own, above in _batches(padded, depth):
+            padded[r, span, level] = coder.decode(_FAMILY, prior.weights(own, above, level, depth))
     except (ValueError, AssertionError) as exc:
         raise CorruptFileError(f"the entropy-coded codes are damaged ({exc})") from None
     codes = padded[:, :, :depth].transpose(0, 2, 1).copy()

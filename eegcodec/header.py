@@ -23,6 +23,7 @@ import numpy as np
 
 from .adapt import AdapterConfig, ChunkAdapter, ChunkLayout
 from .errors import CorruptFileError, EegcodecError
+from .streamcoders import CODERS
 
 #: format versions whose headers this module reads
 VERSIONS = (1, 2, 3, 4, 5)
@@ -413,9 +414,9 @@ class Header:
     def _coders(self, coders: dict) -> None:
         """``coders``: the CODE stream's coder, and the prior's SHA-256 exactly when it is ``prior``."""
         self.code_coder = _need(coders, "CODE", str, "coders.CODE")
-        if self.code_coder not in ("packed", "prior"):
+        if self.code_coder not in CODERS:
             raise CorruptFileError(
-                f"{_where('coders.CODE')} = {self.code_coder!r} is not 'packed' or 'prior'"
+                f"{_where('coders.CODE')} = {self.code_coder!r} is not one of {sorted(CODERS)}"
             )
         sha = coders.get("prior_sha256")
         is_sha = isinstance(sha, str) and len(sha) == 64 and not set(sha) - set("0123456789abcdef")

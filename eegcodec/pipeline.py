@@ -303,13 +303,12 @@ def check_model(header: Header, codec: Codec, source: str = "file") -> None:
             f"but model {codec.info.name!r} (sha256 {codec.info.weights_sha256[:12]}) was given; "
             f"give the original model (codec, --model)"
         )
-    have = codec.prior.sha256() if codec.prior is not None else None
+    have = codec.prior.sha256() if header.code_coder == "prior" and codec.prior is not None else None
     if header.code_coder == "prior" and have != header.prior_sha256:
+        which = "lacks" if have is None else f"does not have (its prior: {have[:12]})"
         raise ModelMismatchError(
             f"{source}'s codes were entropy-coded with a prior (sha256 {header.prior_sha256[:12]}) that "
-            f"model "
-            f"{codec.info.name!r} {'lacks' if have is None else f'does not have (its prior: {have[:12]})'}; "
-            f"put the model's NAME.prior.npz beside its weights"
+            f"model {codec.info.name!r} {which}; put the model's NAME.prior.npz beside its weights"
         )
     c = codec.info
     if (

@@ -7,15 +7,15 @@ A coder has a ``name`` (what the header records for the stream) and two function
 
 (side arrays: [rows, n]; model codes: [rows, depth, frames]).
 
-Registered coders (:data:`CODERS`; a new one is a class here plus a registry line):
+The ``CODE`` coders (:data:`CODERS`; a new one is a class here plus a registry line):
 
-- ``packed``: every value in a fixed number of bits (the ``CODE`` section up to version 4
-  and the model tokens: a model's codes are used close to uniformly, see ``docs/FORMAT.md``).
+- ``packed``: every code in a fixed number of bits (always, up to version 4);
 - ``prior``: model codes under the model's learned prior (:mod:`eegcodec.codeprior`), when
-  the model has one (``NAME.prior.npz`` beside its weights);
-- ``ans``: :mod:`eegcodec.entropy`'s coder, values in groups of similar magnitude (a row, or
-  :data:`GROUP` values of it) sharing a two-sided geometric class, zero groups free. The
-  side arrays of version 5 (baseline knots, chunk scales, outlier positions and levels).
+  the model has one (``NAME.prior.npz`` beside its weights) and that is smaller.
+
+And the side arrays' coder, :class:`ANSCoder`: :mod:`eegcodec.entropy`'s coder, values in groups
+of similar magnitude (a row, or :data:`GROUP` values of it) sharing a two-sided geometric class,
+zero groups free (version 5: baseline knots, chunk scales, outlier positions and levels).
 """
 
 from __future__ import annotations
@@ -132,15 +132,14 @@ class PriorCoder:
         return codeprior.decode(self.prior, frame, *shape)
 
 
-#: coder name (as the header records it) -> class; :func:`make` builds one
-CODERS = {c.name: c for c in (ANSCoder, PackedCoder, PriorCoder)}
+#: the coders of the ``CODE`` section, by the name ``header.coders.CODE`` records
+#: (:class:`ANSCoder` codes the side arrays, chosen per array by :mod:`eegcodec.container`)
+CODERS = {c.name: c for c in (PackedCoder, PriorCoder)}
 
 
 def make(name: str, bits: int = 10, prior=None):
-    """The coder the header names for a stream (``bits``: the packed coder's width; ``prior``:
-    the model's :class:`~eegcodec.codeprior.CodePrior`, for ``prior``)."""
+    """The ``CODE`` coder the header names (``bits``: the packed coder's width; ``prior``: the
+    model's :class:`~eegcodec.codeprior.CodePrior`)."""
     if name not in CODERS:
         raise CorruptFileError(f"unknown stream coder {name!r}; this eegcodec knows {sorted(CODERS)}")
-    if name == "prior":
-        return PriorCoder(prior)
-    return PackedCoder(bits) if name == "packed" else CODERS[name]()
+    return PriorCoder(prior) if name == "prior" else PackedCoder(bits)
