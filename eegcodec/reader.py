@@ -224,8 +224,7 @@ def read_archive(source: bytes | PathLike) -> Archive:
 def often_exact_channels(archive: Archive, side: SideData | None = None) -> dict[str, float]:
     """Coded channels whose samples were stored exactly more than ``OFTEN_EXACT`` of the
     time -> that fraction. The model does not follow such a channel (often a non-EEG
-    signal typed EEG in the file, e.g. ECG), and each such sample costs side data (14-16 bits
-    in version 5 on the EEGMAT and EEGBCI files measured, 24-29 in version 4).
+    signal typed EEG in the file, e.g. ECG), and each such sample costs side data.
     ``side``: the archive's :func:`check_archive` result, when already at hand."""
     h = archive.header
     if not h.has_tokens:
