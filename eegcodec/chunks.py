@@ -127,20 +127,34 @@ class CodedStream:
             self.coder = ChunkCoder(
                 cfg, raw.info["sfreq"], codec.info.hop_length, survey.baseline, survey.noise
             )
-        self.ola = OverlapAdd(layout)
+        self.layout, self.ola = layout, OverlapAdd(layout)
+        self._coded_ahead = None  # the chunks' coding, started by the first encode()
         self.codes: list[np.ndarray] = []
         self.frames: list[int] = []
         self.scale_codes: list[np.ndarray] = []
         self._outliers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def encode(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Samples ``[start, stop)``: (volts [C, n], codes, chunk scale [C], the model's chunk
-        reconstruction [C, n] before the cross-fade)."""
-        x = self.raw.get_data(picks=self.picks, start=start, stop=stop)
+        """Samples ``[start, stop)``, the next chunk of the layout: (volts [C, n], codes, chunk
+        scale [C], the model's chunk reconstruction [C, n] before the cross-fade). The chunks are
+        coded ahead through :meth:`Codec.map_chunks`, read in order here."""
+        if self._coded_ahead is None:
+            self._coded_ahead = self.codec.map_chunks(self._code_chunk, self._chunk_samples())
+        coded_start, coded_stop, result = next(self._coded_ahead)
+        if (coded_start, coded_stop) != (start, stop):
+            raise RuntimeError("CodedStream.encode must be called once per chunk, in the layout's order")
+        return result
+
+    def _chunk_samples(self):
+        """(volts [C, n], start, stop) of each chunk, read as the coding threads ask for them."""
+        for start, stop in self.layout.chunks():
+            yield self.raw.get_data(picks=self.picks, start=start, stop=stop), start, stop
+
+    def _code_chunk(self, x: np.ndarray, start: int, stop: int) -> tuple[int, int, tuple]:
         codec_input, scale = self.coder.prepare(x, start)
         codes = self.codec.encode_channels(codec_input, self.k, self.montage)
         recon = self.coder.reconstruct(self.codec.decode_channels(codes, self.montage), scale, start, stop)
-        return x, codes, scale, recon
+        return start, stop, (x, codes, scale, recon)
 
     def record(self, codes: np.ndarray | None, scale: np.ndarray) -> None:
         """Keep a chunk's codes (None: the chunk goes without tokens) and its scale."""

@@ -483,10 +483,15 @@ def _token_chunks(archive: Archive, side, codec: Codec):
     coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)
     ola = OverlapAdd(h.layout)
     bounds = np.cumsum([0] + h.chunk_frames)
-    for i, (start, stop) in enumerate(h.layout.chunks()):
+
+    def rebuild(i: int, start: int, stop: int) -> np.ndarray:
         chunk = codes[:, :, bounds[i] : bounds[i + 1]]
         model_out = codec.decode_channels(chunk, montage) if h.chunk_frames[i] else None
-        yield ola.push(start, stop, coder.reconstruct(model_out, side.scales[i], start, stop))
+        return coder.reconstruct(model_out, side.scales[i], start, stop)
+
+    chunks = [(i, start, stop) for i, (start, stop) in enumerate(h.layout.chunks())]
+    for (_, start, stop), block in zip(chunks, codec.map_chunks(rebuild, chunks)):
+        yield ola.push(start, stop, block)
 
 
 def _exact_chunks(archive: Archive, h: Header):

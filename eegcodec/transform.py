@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import zstandard
-from scipy.fft import dct, idct
 
 from . import entropy
 from .errors import CorruptFileError
@@ -81,6 +80,8 @@ def _bands(block: int) -> np.ndarray:
 
 def _rebuild(means_q, basis_q, coef, step: float, n: int) -> np.ndarray:
     """Decoder side: float64 [C, n] from quantised means, basis and coefficients."""
+    from scipy.fft import idct  # 0.2 s to import: token and lossless files never need it
+
     k, nb, block = coef.shape
     comps = idct(np.sign(coef) * (np.abs(coef) + RECON) * step, type=2, norm="ortho", axis=-1)
     comps = comps.reshape(k, nb * block)[:, :n]
@@ -99,6 +100,8 @@ def quantise(
     """Quantise ``x`` [C, n] (volts) in the basis ``basis_q`` with ``step`` (volts); components
     beyond ``k_max`` (the columns a kept basis has) are dropped. ``inverse``: the basis's inverse
     and its product with ``x`` (:func:`_projection`, computed once for all the steps tried)."""
+    from scipy.fft import dct  # 0.2 s to import: token and lossless files never need it
+
     c, n = x.shape
     means = np.round(x.mean(axis=1) / (step * MEAN_FRACTION)).astype(np.int64)
     inv, projected = inverse

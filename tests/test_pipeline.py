@@ -273,3 +273,32 @@ def test_side_frames_pick_the_smallest_coding():
     for bad in (payload + b"\0", payload[:-3]):
         with pytest.raises(CorruptFileError, match="SIDE"):
             unpack_arrays(bad, index, 5)
+
+
+def test_chunks_coded_in_threads_equal_one_by_one(tiny_dac_path):
+    """Two torch threads code two chunks at once (Codec.map_chunks): same codes, same samples
+    as one chunk after the other, results in the layout's order."""
+    import time
+
+    import torch
+
+    from eegcodec.models import load_codec
+
+    codec = load_codec(tiny_dac_path)
+    raw = synthetic_raw(n_ch=3, seconds=40, stim=False)  # 8-s chunks: several in flight
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        order = list(codec.map_chunks(lambda i: (time.sleep(0.02 * (i % 2)), i)[1], ((i,) for i in range(7))))
+        threaded = compress_raw(raw, codec)
+        back_threaded = decompress_archive(Archive.from_bytes(threaded), codec).get_data()
+        assert torch.get_num_threads() == 2  # restored after the chunks
+        torch.set_num_threads(1)
+        single = compress_raw(raw, codec)
+        back_single = decompress_archive(Archive.from_bytes(single), codec).get_data()
+    finally:
+        torch.set_num_threads(threads)
+    assert order == list(range(7))
+    a, b = Archive.from_bytes(threaded), Archive.from_bytes(single)
+    assert a.codes == b.codes and len(a.header.chunk_frames) > 2
+    np.testing.assert_allclose(back_threaded, back_single, rtol=0, atol=1e-9)
