@@ -482,9 +482,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_train_prior(args) -> int:
-    from .bench.common import load_crop
     from .codeprior import prior_path
-    from .io import atomic_write_bytes, check_output, find_recordings
+    from .io import atomic_write_bytes, check_output, find_recordings, load_crop
     from .models import load_codec, resolve_model
     from .train.prior import PriorTrainConfig, fit
 

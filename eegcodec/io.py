@@ -156,6 +156,14 @@ def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:
         raise EegcodecError(f"cannot read {path}: {msg}") from exc
 
 
+def load_crop(path: str | os.PathLike, crop_seconds: float | None) -> mne.io.BaseRaw:
+    """The recording, preloaded, cropped to its first ``crop_seconds`` (all of it if None)."""
+    raw = read_raw(path, preload=True)
+    if crop_seconds and crop_seconds < raw.times[-1]:
+        raw.crop(0, crop_seconds, include_tmax=False)
+    return raw
+
+
 _UNIT_VOLTS = {"uv": 1e-6, "µv": 1e-6, "mv": 1e-3, "v": 1.0, "nv": 1e-9}
 
 

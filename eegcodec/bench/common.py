@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_bytes, read_raw
+from ..io import atomic_write_bytes
 from ..version import __version__
 
 
@@ -52,14 +52,6 @@ def hardware_line(hw: dict) -> str:
 def dataset_of(path: Path) -> str:
     """A recording's dataset: the name of its folder."""
     return path.resolve().parent.name
-
-
-def load_crop(path: Path, crop_seconds: float | None):
-    """The recording, preloaded, cropped to its first ``crop_seconds`` (all of it if None)."""
-    raw = read_raw(path, preload=True)
-    if crop_seconds and crop_seconds < raw.times[-1]:
-        raw.crop(0, crop_seconds, include_tmax=False)
-    return raw
 
 
 def load_models(names: list[str], device: str = "cpu") -> list:

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..io import find_recordings
+from ..io import find_recordings, load_crop
 from ..train.prior import PriorTrainConfig, file_codes, fit_tokens, quantised_vectors, tokens
-from .common import hardware, load_crop, load_models, write_outputs
+from .common import hardware, load_models, write_outputs
 
 
 @dataclass

@@ -28,7 +28,7 @@ from ..container import Archive
 from ..errors import EegcodecError
 from ..evaluate import evaluate_raw
 from ..exact import decode_block
-from ..io import find_recordings
+from ..io import find_recordings, load_crop
 from ..metrics import BANDS, bits_per_sample, reconstruction_metrics
 from ..pipeline import compress_raw, decompress_archive
 from .classical import (
@@ -45,7 +45,6 @@ from .common import (
     dataset_of,
     hardware,
     hardware_line,
-    load_crop,
     load_models,
     md_table,
     model_card,
