@@ -167,11 +167,13 @@ def _archive(
     codes = b""
     if header.has_tokens:  # under the model's prior when it has one and that is smaller
         all_codes = coded.all_codes()  # [rows, codebooks, frames]
-        codes = streamcoders.make("packed", codec.info.bits_per_code).encode(all_codes)
+        packed_size = -(-all_codes.size * codec.info.bits_per_code // 8)
         if codec.prior is not None:
-            entropy_coded = streamcoders.make("prior", prior=codec.prior).encode(all_codes)
-            if len(entropy_coded) < len(codes):
-                codes, header.code_coder, header.prior_sha256 = entropy_coded, "prior", codec.prior.sha256()
+            codes = streamcoders.make("prior", prior=codec.prior).encode(all_codes)
+            header.code_coder, header.prior_sha256 = "prior", codec.prior.sha256()
+        if codec.prior is None or len(codes) >= packed_size:
+            codes = streamcoders.make("packed", codec.info.bits_per_code).encode(all_codes)
+            header.code_coder, header.prior_sha256 = "packed", None
     return Archive(
         header=header,
         codes=codes,

@@ -105,6 +105,10 @@ class PackedCoder:
     def __init__(self, bits: int = 10):
         self.bits = bits
 
+    @classmethod
+    def for_model(cls, bits: int, prior) -> PackedCoder:
+        return cls(bits)
+
     def encode(self, values: np.ndarray) -> bytes:
         return pack_codes(values, self.bits)
 
@@ -121,6 +125,10 @@ class PriorCoder:
     def __init__(self, prior):
         self.prior = prior
 
+    @classmethod
+    def for_model(cls, bits: int, prior) -> PriorCoder:
+        return cls(prior)
+
     def encode(self, values: np.ndarray) -> bytes:
         from . import codeprior
 
@@ -132,8 +140,9 @@ class PriorCoder:
         return codeprior.decode(self.prior, frame, *shape)
 
 
-#: the coders of the ``CODE`` section, by the name ``header.coders.CODE`` records
-#: (:class:`ANSCoder` codes the side arrays, chosen per array by :mod:`eegcodec.container`)
+#: the coders of the ``CODE`` section, by the name ``header.coders.CODE`` records; each builds
+#: itself for a model with ``for_model(bits per code, prior)`` (:class:`ANSCoder` codes the side
+#: arrays, chosen per array by :mod:`eegcodec.container`)
 CODERS = {c.name: c for c in (PackedCoder, PriorCoder)}
 
 
@@ -142,4 +151,4 @@ def make(name: str, bits: int = 10, prior=None):
     model's :class:`~eegcodec.codeprior.CodePrior`)."""
     if name not in CODERS:
         raise CorruptFileError(f"unknown stream coder {name!r}; this eegcodec knows {sorted(CODERS)}")
-    return PriorCoder(prior) if name == "prior" else PackedCoder(bits)
+    return CODERS[name].for_model(bits, prior)
