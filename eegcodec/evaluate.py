@@ -18,6 +18,7 @@ from .container import Archive
 from .io import read_raw
 from .metrics import bits_per_sample, prd_per_channel, reconstruction_metrics
 from .pipeline import compress_raw, decompress_archive
+from .streamcoders import make as make_coder
 
 
 def evaluate_raw(
@@ -69,6 +70,7 @@ def evaluate_raw(
                 **reconstruction_metrics(x, y, raw.info["sfreq"]),
                 "worst_channels": _worst(raw, coded, x, y),
                 "code_bps": bits_per_sample(arc.section_sizes["CODE"], len(coded), raw.n_times),
+                **code_statistics(arc, codec),
                 "file_bytes": len(data),
                 "compress_realtime": dur / (t1 - t0),
                 "decompress_realtime": dur / (t2 - t1),
@@ -93,6 +95,28 @@ def evaluate_file(
     return evaluate_raw(
         raw, codec, depths, name=Path(path).name, progress=progress, adapter=adapter, prds=prds
     )
+
+
+def code_statistics(arc: Archive, codec: Codec) -> dict[str, float]:
+    """A token file's bits per code as stored (``CODE`` section) and the empirical entropy of its
+    codes: per codebook, the plug-in entropy of the file's own code histogram, averaged over the
+    codebooks (bits). That is what an ideal coder knowing this file's code frequencies would
+    spend; a prior that uses context can go below it, and on short files it is biased low (few
+    codes per histogram). Empty for files without tokens."""
+    h = arc.header
+    if not h.has_tokens:
+        return {}
+    shape = (h.code_rows, h.codebooks, sum(h.chunk_frames))
+    codes = make_coder(h.code_coder, h.model.bits_per_code, codec.prior).decode(arc.codes, shape)
+    entropies = []
+    for level in range(h.codebooks):
+        counts = np.bincount(codes[:, level].ravel())
+        p = counts[counts > 0] / codes[:, level].size
+        entropies.append(float(-(p * np.log2(p)).sum()))
+    return {
+        "bits_per_code": 8 * len(arc.codes) / codes.size,
+        "code_entropy_bits": float(np.mean(entropies)),
+    }
 
 
 def _worst(raw, coded: list[int], x: np.ndarray, y: np.ndarray, n: int = 3) -> dict[str, float]:

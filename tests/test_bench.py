@@ -189,6 +189,10 @@ def test_bench_rd_quick_schema_and_values(tmp_path, tiny_dac_path):
     payload = arc.section_sizes["CODE"] + arc.section_sizes["SIDE"]
     row = next(r for r in res["neural"] if r["file"] == "S001R01.edf" and r["codebooks"] == 2)
     assert row["bits_per_sample"] == pytest.approx(8 * payload / (6 * raw.n_times))
+    # bits per code as stored (the tiny model has no prior: fixed width) and the codes' entropy
+    n_codes = arc.header.code_rows * 2 * sum(arc.header.chunk_frames)
+    assert row["bits_per_code"] == pytest.approx(8 * arc.section_sizes["CODE"] / n_codes)
+    assert 0 < row["code_entropy_bits"] <= np.log2(min(n_codes / 2, arc.header.model.codebook_size)) + 1e-9
     # a classical row recomputed by hand
     c = next(
         r
@@ -214,6 +218,7 @@ def test_bench_rd_quick_schema_and_values(tmp_path, tiny_dac_path):
         assert fig in res["figures"] and (out / fig).stat().st_size > 1000
     report = (out / "report.md").read_text()
     assert "| tiny | 2 |" in report and "rd_data.png" in report and "dct: bits for same PRD" in report
+    assert "empirical entropy bits/code" in report
 
 
 def test_bench_rd_axes_table_when_models_differ(tmp_path, tiny_dac_path):

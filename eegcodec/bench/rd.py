@@ -68,6 +68,8 @@ METRICS = [
     "snr_db",
     "pearson_r",
     "spectral_error_db",
+    "bits_per_code",
+    "code_entropy_bits",
 ] + [f"band_error_db_{b}" for b in BANDS]
 #: PRD levels (%) at which the bits each coder needs are reported.
 PRD_LEVELS = (10.0, 20.0, 30.0, 40.0, 50.0)
@@ -358,6 +360,7 @@ def report(res: dict) -> str:
         n_files = len({f["file"] for f in res["files"] if f["dataset"] == ds})
         lines.append(f"## {ds} ({n_files} recording{'s' if n_files > 1 else ''})\n")
         lines += _depth_table(res, ds, entry, models)
+        lines += _code_table(entry, models)
         lines += _lossless_line(entry["lossless"])
         lines += _near_lossless_table(
             [r for r in res.get("near_lossless", []) if r["dataset"] == ds], entry["lossless"]
@@ -438,6 +441,30 @@ def _depth_table(res: dict, ds: str, entry: dict, models: dict) -> list[str]:
         **{9 + i: ".1f" for i in range(len(ANCHORS))},
     }
     return [md_table(head, rows, fmt) + "\n"]
+
+
+def _code_table(entry: dict, models: dict) -> list[str]:
+    """Each model depth's bits per code as stored beside the empirical entropy of its codes."""
+    rows = [
+        [label, p["level"], p["bits_per_code"], p["code_entropy_bits"]]
+        for label in models
+        for p in entry["curves"].get(label, [])
+        if "bits_per_code" in p
+    ]
+    if not rows:
+        return []
+    return [
+        "Bits per code: as the file stores them (under the model's prior where it has one, else "
+        "fixed width), and the empirical entropy of the file's own codes (plug-in, per codebook, "
+        "mean over codebooks and files: what a coder knowing each file's code frequencies would "
+        "spend; a prior using context can go below it; biased low on short files):\n",
+        md_table(
+            ["model", "codebooks", "bits/code stored", "empirical entropy bits/code"],
+            rows,
+            {2: ".2f", 3: ".2f"},
+        )
+        + "\n",
+    ]
 
 
 def _lossless_line(ll: dict) -> list[str]:
