@@ -34,7 +34,12 @@ from ..errors import EegcodecError
 
 HERE = Path(__file__).parent
 #: Shipped models: name -> file in this folder.
-SHIPPED = {"dac-small": "dac-small.pth", "mc-small": "mc-small.pth", "audio-dac-small": "audio-dac-small.pth"}
+SHIPPED = {
+    "dac-small": "dac-small.pth",
+    "mc-small": "mc-small.pth",
+    "mc-320": "mc-320.pth",
+    "audio-dac-small": "audio-dac-small.pth",
+}
 #: Names that stand for another name.
 ALIASES = {"default": "mc-small"}
 #: DAC's released audio models: name -> (model_type, model_bitrate) for dac.utils.download.
