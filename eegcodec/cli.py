@@ -450,9 +450,9 @@ def cmd_models(args) -> int:
         return 0
     for r in rows:
         extra = ""
-        if "sample_rate" in r:
+        if r.get("sample_rate") is not None:
             extra = (
-                f"{r['sample_rate']} Hz, hop {r['hop_length']}, up to {r['n_codebooks']} codebooks of "
+                f"{r['sample_rate']:g} Hz, hop {r['hop_length']}, up to {r['n_codebooks']} codebooks of "
                 f"{r['codebook_size']} "
                 f"(default {r['default_codebooks']})"
             ) + (f", {r['size_mb']} MB" if "size_mb" in r else "")

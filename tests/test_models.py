@@ -61,6 +61,8 @@ def test_pretrained_name_loads_from_dacs_cache(tmp_path, monkeypatch):
     )
     rows = {r["name"]: r for r in list_models()}
     assert rows["dac_16khz"]["status"] == "cached"
+    # the rate EEG is fed at (the adapter's), not the network's nominal one
+    assert rows["mc-320"]["sample_rate"] == 320 and rows["mc-small"]["sample_rate"] == 160
 
 
 def test_missing_pretrained_without_network_names_the_cache(tmp_path, monkeypatch):

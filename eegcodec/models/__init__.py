@@ -102,8 +102,9 @@ def resolve_model(name_or_path: str | Path) -> tuple[Path, str | None]:
 
 def _dac_describe(blob: dict) -> dict:
     meta, kw = blob["metadata"], blob["metadata"]["kwargs"]
-    row = dict(
-        sample_rate=kw.get("sample_rate"),
+    adapter = meta.get("eegcodec", {}).get("adapter") or {}
+    row = dict(  # the rate EEG is fed at (the adapter's), which may differ from the network's nominal one
+        sample_rate=adapter.get("model_rate", kw.get("sample_rate")),
         hop_length=int(np.prod(kw.get("encoder_rates", [1]))),
         n_codebooks=kw.get("n_codebooks"),
         default_codebooks=meta.get("eegcodec", {}).get("default_codebooks", kw.get("n_codebooks")),
