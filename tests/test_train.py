@@ -375,3 +375,42 @@ def test_gpu_sprint_kit_packs_and_trains_on_cpu(recipe, tmp_path):
     run = tmp_path / "out" / "run"
     history = json.loads((run / "history.json").read_text())
     assert (run / "best.pth").exists() and 1 <= history[-1]["step"] < 50
+
+
+def test_augmentation_changes_training_draws_only(recipe):
+    """Each change does what it says; off by default; the trainer applies it to training draws
+    and never to the fixed validation batch."""
+    from eegcodec.train.augment import augment
+    from eegcodec.train.config import AugmentConfig
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.1, (4, 3, 320)).astype(np.float32)
+    assert not AugmentConfig().enabled
+    np.testing.assert_allclose(augment(x, AugmentConfig(), np.random.default_rng(1), 160.0), x, atol=1e-7)
+    np.testing.assert_allclose(
+        augment(x, AugmentConfig(sign_flip=1), np.random.default_rng(1), 160.0), -x, atol=1e-7
+    )
+    blinked = augment(x, AugmentConfig(blink=1), np.random.default_rng(1), 160.0)
+    bump = np.abs(blinked - x).max(axis=1)  # [B, T]: one bump per window, above 5 % for < 0.8 s
+    assert blinked.dtype == np.float32 and np.all(bump.max(axis=1) > 0.1)
+    assert np.all((bump > 0.05 * bump.max(axis=1, keepdims=True)).sum(axis=1) < 0.8 * 160)
+    busy = augment(
+        x, AugmentConfig(muscle=1, drift=1, reref=1, gain_octaves=1), np.random.default_rng(2), 160.0
+    )
+    assert not np.allclose(busy, x)
+    again = augment(
+        x, AugmentConfig(muscle=1, drift=1, reref=1, gain_octaves=1), np.random.default_rng(2), 160.0
+    )
+    np.testing.assert_array_equal(busy, again)  # the generator decides everything
+
+    cfg = load_recipe(recipe, ["augment.sign_flip=1.0"])
+    trainer = Trainer(cfg, recipe.parent / "aug")
+    try:
+        plain = trainer.val_bank.sample(4, np.random.default_rng(3))
+        flipped = trainer.train_bank.sample(4, np.random.default_rng(3))
+        trainer.train_bank.augment = None
+        as_recorded = trainer.train_bank.sample(4, np.random.default_rng(3))
+        np.testing.assert_allclose(flipped, -as_recorded, atol=1e-7)
+        assert trainer.val_bank.augment is None and plain.shape == flipped.shape
+    finally:
+        trainer.close()

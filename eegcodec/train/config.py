@@ -44,6 +44,25 @@ class DataConfig:
 
 
 @dataclass
+class AugmentConfig:
+    """Per-window probabilities of the training-time changes (:mod:`eegcodec.train.augment`);
+    all 0 (the default): windows as recorded."""
+
+    sign_flip: float = 0.0
+    #: gain drawn from 2 ** U(-gain_octaves, gain_octaves) (0: none)
+    gain_octaves: float = 0.0
+    #: common-average or single-channel re-reference (multi-channel windows)
+    reref: float = 0.0
+    drift: float = 0.0
+    blink: float = 0.0
+    muscle: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+
+@dataclass
 class LossConfig:
     """Loss weights (0 disables a term); STFT windows and discriminator settings in codec samples.
 
@@ -99,6 +118,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     steps: int = 1000
     batch_size: int = 32
     seed: int = 0

@@ -159,7 +159,12 @@ class WindowBank:
     hop : codec hop; windows are multiples of it.
     window : window length in codec samples.
     cache_dir : where adapted chunks are cached ('' disables the cache).
+
+    ``augment``, when set, is ``augment(windows [B, C, T], rng) -> windows``, applied to every
+    draw (the trainer sets it on the training bank: :mod:`eegcodec.train.augment`).
     """
+
+    augment = None
 
     def __init__(self, files: list[Path], cfg: AdapterConfig, hop: int, window: int, cache_dir: str = ""):
         self.window = int(window) // hop * hop
@@ -230,7 +235,7 @@ class WindowBank:
             ch = rng.integers(a.shape[0])
             off = rng.integers(a.shape[1] - self.window + 1)
             out[i, 0] = a[ch, off : off + self.window]
-        return out
+        return out if self.augment is None else self.augment(out, rng)
 
     def sample_channels(
         self, batch: int, n_channels: int, pick, rng: np.random.Generator
@@ -253,7 +258,7 @@ class WindowBank:
             off = rng.integers(self.chunks[w].shape[1] - self.window + 1)
             out[i] = self.chunks[w][rows, off : off + self.window]
             chosen.append((int(w), rows))
-        return out, chosen
+        return (out if self.augment is None else self.augment(out, rng)), chosen
 
 
 #: packed windows are int8 in steps of this (codec input has a standard deviation of

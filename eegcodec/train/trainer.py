@@ -28,6 +28,7 @@ import yaml
 from ..errors import EegcodecError
 from ..io import atomic_write_bytes
 from ..metrics import spectral_error_db
+from .augment import augment
 from .config import recipe_to_dict
 from .data import PackedWindowBank, split_recordings, window_bank
 from .losses import Adversary, codec_loss, gan_enabled
@@ -305,6 +306,9 @@ class Trainer(BaseTrainer):
                 if val_files
                 else None
             )
+        if cfg.augment.enabled:  # training draws only; the validation batch stays as recorded
+            rate, settings = cfg.adapter.model_rate, cfg.augment
+            self.train_bank.augment = lambda x, rng: augment(x, settings, rng, rate)
         # fixed validation batch; val_x [N, 1, T] are its codec-domain windows (the targets)
         self.val_batch = (
             model.make_batch(
