@@ -17,8 +17,7 @@ from .codecs.base import Codec
 from .container import Archive
 from .io import read_raw
 from .metrics import bits_per_sample, prd_per_channel, reconstruction_metrics
-from .pipeline import compress_raw, decompress_archive
-from .streamcoders import make as make_coder
+from .pipeline import archive_codes, compress_raw, decompress_archive
 
 
 def evaluate_raw(
@@ -103,13 +102,11 @@ def code_statistics(arc: Archive, codec: Codec) -> dict[str, float]:
     codebooks (bits). That is what an ideal coder knowing this file's code frequencies would
     spend; a prior that uses context can go below it, and on short files it is biased low (few
     codes per histogram). Empty for files without tokens."""
-    h = arc.header
-    if not h.has_tokens:
+    if not arc.header.has_tokens:
         return {}
-    shape = (h.code_rows, h.codebooks, sum(h.chunk_frames))
-    codes = make_coder(h.code_coder, h.model.bits_per_code, codec.prior).decode(arc.codes, shape)
+    codes = archive_codes(arc, codec)
     entropies = []
-    for level in range(h.codebooks):
+    for level in range(codes.shape[1]):
         counts = np.bincount(codes[:, level].ravel())
         p = counts[counts > 0] / codes[:, level].size
         entropies.append(float(-(p * np.log2(p)).sum()))

@@ -168,12 +168,15 @@ def _archive(
     if header.has_tokens:  # under the model's prior when it has one and that is smaller
         all_codes = coded.all_codes()  # [rows, codebooks, frames]
         packed_size = -(-all_codes.size * codec.info.bits_per_code // 8)
-        if codec.prior is not None:
-            codes = streamcoders.make("prior", prior=codec.prior).encode(all_codes)
-            header.code_coder, header.prior_sha256 = "prior", codec.prior.sha256()
-        if codec.prior is None or len(codes) >= packed_size:
+        entropy_coded = (
+            streamcoders.make("prior", prior=codec.prior).encode(all_codes)
+            if codec.prior is not None
+            else None
+        )
+        if entropy_coded is not None and len(entropy_coded) < packed_size:
+            codes, header.code_coder, header.prior_sha256 = entropy_coded, "prior", codec.prior.sha256()
+        else:
             codes = streamcoders.make("packed", codec.info.bits_per_code).encode(all_codes)
-            header.code_coder, header.prior_sha256 = "packed", None
     return Archive(
         header=header,
         codes=codes,
@@ -473,13 +476,20 @@ class _ChunkReader:
         return out
 
 
+def archive_codes(archive: Archive, codec: Codec) -> np.ndarray:
+    """int64 [code rows, codebooks, frames of all chunks]: a token file's codes, decoded by the
+    ``CODE`` coder its header names (under ``codec``'s prior where that is the coder)."""
+    h = archive.header
+    coder = streamcoders.make(h.code_coder, h.model.bits_per_code, codec.prior)
+    return coder.decode(archive.codes, (h.code_rows, h.codebooks, sum(h.chunk_frames)))
+
+
 def _token_chunks(archive: Archive, side, codec: Codec):
     """Yields (first sample, volts [coded, n]) of each chunk's final token reconstruction."""
     h, rec = archive.header, archive.header.recording
     names = [rec.ch_names[i] for i in h.coded]
     montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
-    coder = streamcoders.make(h.code_coder, h.model.bits_per_code, codec.prior)
-    codes = coder.decode(archive.codes, (h.code_rows, h.codebooks, sum(h.chunk_frames)))
+    codes = archive_codes(archive, codec)
     if codes.max(initial=0) >= codec.info.codebook_size:
         raise CorruptFileError("code values exceed the model's codebook size")
     coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)

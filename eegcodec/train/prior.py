@@ -18,8 +18,7 @@ from torch import nn
 
 from ..codeprior import CodePrior
 from ..container import Archive
-from ..pipeline import compress_raw
-from ..streamcoders import make
+from ..pipeline import archive_codes, compress_raw
 
 
 @dataclass
@@ -34,10 +33,9 @@ class PriorTrainConfig:
 
 def file_codes(raw, codec) -> np.ndarray:
     """int64 [rows, codebooks, frames]: a recording's codes at the model's full depth."""
-    arc = Archive.from_bytes(compress_raw(raw, codec, n_codebooks=codec.info.n_codebooks))
-    h = arc.header
-    coder = make(h.code_coder, h.model.bits_per_code, codec.prior)
-    return coder.decode(arc.codes, (h.code_rows, h.codebooks, sum(h.chunk_frames)))
+    return archive_codes(
+        Archive.from_bytes(compress_raw(raw, codec, n_codebooks=codec.info.n_codebooks)), codec
+    )
 
 
 def tokens(codes: list[np.ndarray]) -> np.ndarray:
