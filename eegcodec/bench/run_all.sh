@@ -17,13 +17,14 @@ eegcodec bench rd "${held_out[@]}" --crop 30 --out $out/rd_axes --models \
   rate80=runs/axis_rate80/best.pth rate320=runs/axis_rate320/best.pth
 eegcodec bench downstream "$eeg"/eegbci_S001/S001R0[1248].edf "$eeg"/eegbci_S001/S001R12.edf "$eeg"/eegmat \
   --models dac-small mc-small --out $out/downstream
-eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small --out $out/speed_models
+eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small --minutes 2 10 60 --out $out/speed_models
+eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-320 --minutes 2 60 --out $out/speed_mc320
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small prd=10 lossless max-error=2uV --out $out/speed
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minutes 1 --out $out/speed_dac16k
 # same subject vs unseen subjects, with the multichannel anchor (pca_dct), lossless and --max-error rows;
-# mc-unseen comes from recipes/mc_unseen.yaml (runs/mc_unseen)
+# mc-unseen and mc-unseen-320 (= mc-320) come from recipes/mc_unseen.yaml and mc_unseen_320.yaml (runs/)
 eegcodec bench rd "$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegbci_more/S00[45]R0[12].edf "$eeg"/eegmat/Subject1[01]_1.edf \
-  "$eeg"/eegmat/Subject2[23]_1.edf --models mc-small mc-unseen=runs/mc_unseen/best.pth --codebooks 1 2 4 6 12 \
+  "$eeg"/eegmat/Subject2[23]_1.edf --models mc-small mc-unseen=runs/mc_unseen/best.pth mc-unseen-320=runs/mc_unseen_320/best.pth --codebooks 1 2 4 6 12 \
   --out $out/rd_unseen
 # bits per code a learned prior would spend (issue: entropy-coded tokens), priors fitted on the models' training runs
 eegcodec bench prior "${held_out[@]}" --train "$eeg"/eegbci_S001/S001R0[3-9].edf "$eeg"/eegbci_S001/S001R1[0-4].edf \
