@@ -22,14 +22,14 @@ eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-320 --minutes 2 
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small prd=10 lossless max-error=2uV --out $out/speed
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minutes 1 --out $out/speed_dac16k
 # same subject vs unseen subjects, with the multichannel anchor (pca_dct), lossless and --max-error rows;
-# mc-unseen and mc-unseen-320 (= mc-320) come from recipes/mc_unseen.yaml and mc_unseen_320.yaml (runs/)
+# shipped models only (training runs under runs/ do not outlive a session's machine)
 eegcodec bench rd "$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegbci_more/S00[45]R0[12].edf "$eeg"/eegmat/Subject1[01]_1.edf \
-  "$eeg"/eegmat/Subject2[23]_1.edf --models mc-small mc-unseen=runs/mc_unseen/best.pth mc-unseen-320=runs/mc_unseen_320/best.pth --codebooks 1 2 4 6 12 \
-  --out $out/rd_unseen
+  "$eeg"/eegmat/Subject2[23]_1.edf --models mc-small mc-320 --codebooks 1 2 4 6 12 --out $out/rd_unseen
 # bits per code a learned prior would spend (issue: entropy-coded tokens), priors fitted on the models' training runs
 eegcodec bench prior "${held_out[@]}" --train "$eeg"/eegbci_S001/S001R0[3-9].edf "$eeg"/eegbci_S001/S001R1[0-4].edf \
   "$eeg"/eegmat/Subject0[0-9]_[12].edf --models mc-small dac-small --out $out/prior
-# the prior's speed cost: mc-small against a copy of its weights without the prior beside them
-mkdir -p runs/mc-small-packed && cp eegcodec/models/mc-small.pth runs/mc-small-packed/
-eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small runs/mc-small-packed/mc-small.pth \
-  --minutes 10 --repeats 3 --out $out/speed_prior
+# the prior's speed cost: each model against a copy of its weights without the prior beside them
+mkdir -p runs/mc-small-packed runs/dac-small-packed
+cp eegcodec/models/mc-small.pth runs/mc-small-packed/ && cp eegcodec/models/dac-small.pth runs/dac-small-packed/
+eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small runs/mc-small-packed/mc-small.pth \
+  runs/dac-small-packed/dac-small.pth --minutes 10 --repeats 3 --out $out/speed_prior
