@@ -60,22 +60,27 @@ def _weights_numpy(q, vec, scale, bias) -> np.ndarray:
     return _BITS[t & 63] - ((t >> 6) << 23)
 
 
-def _weights_py(q, vec, scale, bias, bits, t_max, out):
-    """The same as :func:`_weights_numpy`, one row at a time (compiled by numba): logits
-    ``u = floor(float32(q . v) * scale) + bias`` and weights ``2 ** (-(max u - u) / 64)``."""
-    n_codes, dim = vec.shape
-    u = np.empty(n_codes, np.float32)
+def _weights_py(q, vec_t, scale, bias, bits, t_max, out):
+    """The same as :func:`_weights_numpy`, one row at a time (compiled by numba) in int32, for
+    ``vec_t`` int32 [D, K] (the codebook transposed) and ``bias`` int32 [K]: dot products
+    ``a = q . v``, logits ``u = floor(float32(a) * scale) + bias`` and weights
+    ``2 ** (-(max u - u) / 64)``. Used where every logit is an integer below 2**23 in magnitude
+    (:meth:`CodePrior.__post_init__` checks the bound): then these int32 sums equal the float32
+    arithmetic of :func:`_weights_numpy`, whose bits old files were written with."""
+    dim, n_codes = vec_t.shape
+    acc = np.empty(n_codes, np.int32)
     for b in range(q.shape[0]):
-        top = np.float32(-3e38)
+        acc[:] = 0
+        for d in range(dim):
+            qd = q[b, d]
+            for k in range(n_codes):
+                acc[k] += qd * vec_t[d, k]
+        top = np.int32(-(2**31) + 1)
         for k in range(n_codes):
-            a = 0
-            for d in range(dim):
-                a += q[b, d] * vec[k, d]
-            v = np.float32(np.floor(np.float32(a) * scale)) + bias[k]
-            u[k] = v
-            top = max(top, v)
+            acc[k] = np.int32(np.floor(np.float32(acc[k]) * scale)) + bias[k]
+            top = max(top, acc[k])
         for k in range(n_codes):
-            t = min(int(top - u[k]), t_max)
+            t = min(top - acc[k], t_max)
             out[b, k] = bits[t & 63] - ((t >> 6) << 23)
     return out
 
@@ -126,10 +131,16 @@ class CodePrior:
             self._layers.append((w.astype(dt), b.astype(dt), dt(m)))
         if self.vectors.shape[2] * 127 * 127 >= 2**24:  # the logits' float32 products would not be exact
             raise ValueError(f"codebook dimension {self.vectors.shape[2]} is too large for an exact prior")
+        largest_logit = np.abs(self.logit_scale).max(initial=0) * self.vectors.shape[2] * 127 * 127
+        # the compiled int32 loop equals the float32 arithmetic while logits and their differences
+        # are exact in float32 (|u| < 2**23); beyond that, the float32 path itself decides
+        self._int_logits = largest_logit + np.abs(self.logit_bias).max(initial=0) < 2**23
         self._vec32 = self.vectors.astype(np.float32)
         self._vec_int = np.ascontiguousarray(self.vectors.astype(np.int32))
+        self._vec_int_t = np.ascontiguousarray(self._vec_int.transpose(0, 2, 1))  # [L, D, K]
         self._scale32 = self.logit_scale.astype(np.float32)
         self._bias32 = self.logit_bias.astype(np.float32)
+        self._bias_int = np.ascontiguousarray(self.logit_bias.astype(np.int32))
 
     @property
     def levels(self) -> int:
@@ -158,11 +169,14 @@ class CodePrior:
         h = self._layer(self._context(own, above, level, depth), 0, 0, 255)
         h = self._layer(h, 1, 0, 255)
         q = self._layer(h, 2, -127, 127).astype(np.int32)
-        vec, scale, bias = self._vec_int[level], self._scale32[level], self._bias32[level]
-        if _weights_loop is None:
-            bits = _weights_numpy(q, vec, scale, bias)
+        scale = self._scale32[level]
+        if _weights_loop is None or not self._int_logits:
+            bits = _weights_numpy(q, self._vec_int[level], scale, self._bias32[level])
         else:
-            bits = _weights_loop(q, vec, scale, bias, _BITS, _T_MAX, np.empty((len(q), len(vec)), np.int32))
+            vec_t, bias = self._vec_int_t[level], self._bias_int[level]
+            bits = _weights_loop(
+                q, vec_t, scale, bias, _BITS, _T_MAX, np.empty((len(q), len(bias)), np.int32)
+            )
         return bits.view(np.float32)
 
     def probabilities(self, own, above, level: int, depth: int) -> np.ndarray:

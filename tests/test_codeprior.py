@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from decimal import Decimal, getcontext
 
 import numpy as np
@@ -166,14 +167,37 @@ def test_train_prior_verb(tmp_path, tiny_dac_path, capsys):
 
 
 def test_compiled_and_numpy_weights_agree():
-    """The numba loop and the numpy fallback give the same bits (machines without numba decode alike)."""
+    """The numba loop (int32) and the numpy fallback (float32) give the same bits, with logits
+    as small as the shipped priors' and close to the bound where the int32 loop is used."""
     if codeprior._weights_loop is None:
         pytest.skip("numba is not installed; only the numpy path exists")
-    prior = random_prior(size=256, dim=8, seed=4)
     q = np.random.default_rng(6).integers(-127, 128, (300, 8)).astype(np.int32)
-    for level in range(3):
-        args = (q, prior._vec_int[level], prior._scale32[level], prior._bias32[level])
-        loop = codeprior._weights_loop(
-            *args, codeprior._BITS, codeprior._T_MAX, np.empty((300, 256), np.int32)
-        )
-        np.testing.assert_array_equal(loop, codeprior._weights_numpy(*args))
+    for logit_scale in (0.01, 0.25, 40.0):  # largest |logit| about 1.3e3, 3.2e4, 5.2e6 (bound 2**23)
+        prior = random_prior(size=256, dim=8, seed=4)
+        prior = replace(prior, logit_scale=np.full(3, logit_scale))
+        assert prior._int_logits
+        for level in range(3):
+            out = np.empty((300, 256), np.int32)
+            loop = codeprior._weights_loop(
+                q,
+                prior._vec_int_t[level],
+                prior._scale32[level],
+                prior._bias_int[level],
+                codeprior._BITS,
+                codeprior._T_MAX,
+                out,
+            )
+            numpy = codeprior._weights_numpy(
+                q, prior._vec_int[level], prior._scale32[level], prior._bias32[level]
+            )
+            np.testing.assert_array_equal(loop, numpy)
+
+
+def test_priors_beyond_the_int32_bound_take_the_float32_path():
+    """Logits too large for exact float32 sums: the loop is not used, the float32 path decides."""
+    prior = random_prior(size=256, dim=8, seed=4)
+    big = replace(prior, logit_scale=np.full(3, 100.0))
+    assert prior._int_logits and not big._int_logits
+    own, above = np.zeros((5, 3), np.int64), np.full((5, 3), -1)
+    q_path = big.weights(own, above, 0, 3)
+    assert q_path.shape == (5, 256) and np.isfinite(q_path).all()
