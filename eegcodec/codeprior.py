@@ -141,24 +141,38 @@ class CodePrior:
         self._scale32 = self.logit_scale.astype(np.float32)
         self._bias32 = self.logit_bias.astype(np.float32)
         self._bias_int = np.ascontiguousarray(self.logit_bias.astype(np.int32))
+        self._w1_rows: dict = {}  # (level, levels of the row above in use) -> rows of w1
 
     @property
     def levels(self) -> int:
         return self.vectors.shape[0]
 
-    def _context(self, own: np.ndarray, above: np.ndarray, level: int, depth: int) -> np.ndarray:
-        """float32 [B, 2 L D + L] integer inputs: own codes below ``level``, the row above's
-        codes below ``depth`` (-1: no row above), the level one-hot (x127)."""
+    def _context(self, own: np.ndarray, above: np.ndarray, level: int, depth: int):
+        """The first layer's inputs that can be non-zero and which of its weight rows they meet:
+        (float32 [B, n] integers, int [n] rows of ``w1``). The full input is [B, 2 L D + L]: own
+        codes' vectors below ``level``, the row above's below ``depth`` (where not -1), the level
+        one-hot (x127); the zeros left out add exact zeros to the layer's integer sums."""
         n_levels, _, dim = self.vectors.shape
-        lv = np.arange(n_levels)
-        vec_own = self._vec32[lv, np.clip(own, 0, None)] * (lv < level)[None, :, None]
-        vec_above = self._vec32[lv, np.clip(above, 0, None)] * ((above >= 0) & (lv < depth)[None])[..., None]
-        onehot = np.zeros((len(own), n_levels), np.float32)
-        onehot[:, level] = 127
-        return np.concatenate([vec_own.reshape(len(own), -1), vec_above.reshape(len(own), -1), onehot], 1)
+        b = len(own)
+        used_above = np.array([lv for lv in range(min(depth, n_levels)) if (above[:, lv] >= 0).any()], int)
+        vec_own = self._vec32[np.arange(level), np.clip(own[:, :level], 0, None)]  # [B, level, D]
+        vec_above = self._vec32[used_above, np.clip(above[:, used_above], 0, None)]
+        vec_above = vec_above * (above[:, used_above] >= 0)[..., None]
+        x = np.concatenate(
+            [vec_own.reshape(b, -1), vec_above.reshape(b, -1), np.full((b, 1), 127, np.float32)], 1
+        )
+        key = (level, tuple(used_above.tolist()))
+        if key not in self._w1_rows:
+            d = np.arange(dim)
+            rows = [lv * dim + d for lv in range(level)]
+            rows += [(n_levels + lv) * dim + d for lv in used_above] + [[2 * n_levels * dim + level]]
+            self._w1_rows[key] = self._layers[0][0][np.concatenate(rows)]
+        return x, self._w1_rows[key]
 
-    def _layer(self, x: np.ndarray, i: int, lo: float, hi: float) -> np.ndarray:
-        w, b, m = self._layers[i]
+    def _layer(self, x: np.ndarray, i: int, lo: float, hi: float, w: np.ndarray | None = None) -> np.ndarray:
+        """Layer ``i`` on integer inputs ``x`` (``w``: the rows of its weights that ``x`` meets)."""
+        w_all, b, m = self._layers[i]
+        w = w_all if w is None else w
         acc = x.astype(w.dtype) @ w + b  # exact integers in either dtype
         return np.clip(np.floor(acc * m), lo, hi)
 
@@ -166,7 +180,8 @@ class CodePrior:
         """float32 [B, K] unnormalised probabilities of codebook ``level``'s code (constriction
         normalises them; the same bits on every machine).
         own, above: int [B, L] codes of the row and of the row above (-1: none)."""
-        h = self._layer(self._context(own, above, level, depth), 0, 0, 255)
+        x, w1 = self._context(own, above, level, depth)
+        h = self._layer(x, 0, 0, 255, w1)
         h = self._layer(h, 1, 0, 255)
         q = self._layer(h, 2, -127, 127).astype(np.int32)
         scale = self._scale32[level]

@@ -201,3 +201,28 @@ def test_priors_beyond_the_int32_bound_take_the_float32_path():
     own, above = np.zeros((5, 3), np.int64), np.full((5, 3), -1)
     q_path = big.weights(own, above, 0, 3)
     assert q_path.shape == (5, 256) and np.isfinite(q_path).all()
+
+
+def test_first_layer_on_the_non_zero_inputs_equals_the_full_context():
+    """The first layer sees only the inputs that can be non-zero; its integer sums, and so the
+    weights, equal those over the whole context vector (the formulation files were written with)."""
+    prior = random_prior(levels=4, size=64, dim=4, hidden=16, seed=8)
+    rng = np.random.default_rng(9)
+    n_levels, _, dim = prior.vectors.shape
+    for level, depth in [(0, 1), (0, 4), (2, 3), (3, 4)]:
+        own = rng.integers(0, 64, (50, n_levels))
+        own[:, level:] = -1
+        above = rng.integers(0, 64, (50, n_levels))
+        above[:, depth:] = -1
+        above[::7, :] = -1  # some rows have no row above
+        lv = np.arange(n_levels)
+        vec_own = prior._vec32[lv, np.clip(own, 0, None)] * (lv < level)[None, :, None]
+        vec_above = prior._vec32[lv, np.clip(above, 0, None)] * ((above >= 0) & (lv < depth))[..., None]
+        onehot = np.zeros((50, n_levels), np.float32)
+        onehot[:, level] = 127
+        full = np.concatenate([vec_own.reshape(50, -1), vec_above.reshape(50, -1), onehot], 1)
+        x, w1 = prior._context(own, above, level, depth)
+        np.testing.assert_array_equal(prior._layer(x, 0, 0, 255, w1), prior._layer(full, 0, 0, 255))
+    nothing_above = np.full((50, n_levels), -1)
+    x, w1 = prior._context(own, nothing_above, 0, 4)  # first row, first codebook: the one-hot alone
+    assert x.shape == (50, 1) and w1.shape[0] == 1
