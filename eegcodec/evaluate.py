@@ -15,7 +15,7 @@ import numpy as np
 from .adapt import AdapterConfig
 from .codecs.base import Codec
 from .container import Archive
-from .io import read_raw
+from .io import load_crop
 from .metrics import bits_per_sample, prd_per_channel, reconstruction_metrics
 from .pipeline import archive_codes, compress_raw, decompress_archive
 
@@ -88,9 +88,7 @@ def evaluate_file(
     adapter: AdapterConfig | None = None,
     prds: list[float] = (),
 ) -> list[dict]:
-    raw = read_raw(path, preload=True)
-    if crop_seconds:
-        raw.crop(0, min(crop_seconds, raw.times[-1]), include_tmax=False)
+    raw = load_crop(path, crop_seconds)
     return evaluate_raw(
         raw, codec, depths, name=Path(path).name, progress=progress, adapter=adapter, prds=prds
     )
