@@ -53,9 +53,10 @@ _BITS = EXP2[:64].astype(np.float32).view(np.int32)
 _T_MAX = 64 * TABLE_BITS - 1
 
 
-def _weights_numpy(q, vec, scale, bias) -> np.ndarray:
-    """int32 [B, K] float32 bit patterns of the weights (see :func:`_weights_loop`)."""
-    u = np.floor((q.astype(np.float32) @ vec.T.astype(np.float32)) * scale) + bias  # exact integers
+def _weights_numpy(q, vec_t, scale, bias) -> np.ndarray:
+    """int32 [B, K] float32 bit patterns of the weights, in float32 (``vec_t`` int [D, K], ``bias``
+    int [K]; see :func:`_weights_py`)."""
+    u = np.floor((q.astype(np.float32) @ vec_t.astype(np.float32)) * scale) + bias.astype(np.float32)
     t = np.minimum(u.max(axis=1, keepdims=True) - u, _T_MAX).astype(np.int32)
     return _BITS[t & 63] - ((t >> 6) << 23)
 
@@ -136,10 +137,8 @@ class CodePrior:
         # are exact in float32 (|u| < 2**23); beyond that, the float32 path itself decides
         self._int_logits = largest_logit + np.abs(self.logit_bias).max(initial=0) < 2**23
         self._vec32 = self.vectors.astype(np.float32)
-        self._vec_int = np.ascontiguousarray(self.vectors.astype(np.int32))
-        self._vec_int_t = np.ascontiguousarray(self._vec_int.transpose(0, 2, 1))  # [L, D, K]
+        self._vec_int_t = np.ascontiguousarray(self.vectors.astype(np.int32).transpose(0, 2, 1))  # [L, D, K]
         self._scale32 = self.logit_scale.astype(np.float32)
-        self._bias32 = self.logit_bias.astype(np.float32)
         self._bias_int = np.ascontiguousarray(self.logit_bias.astype(np.int32))
         self._w1_rows: dict = {}  # (level, levels of the row above in use) -> rows of w1
 
@@ -184,14 +183,11 @@ class CodePrior:
         h = self._layer(x, 0, 0, 255, w1)
         h = self._layer(h, 1, 0, 255)
         q = self._layer(h, 2, -127, 127).astype(np.int32)
-        scale = self._scale32[level]
+        args = (q, self._vec_int_t[level], self._scale32[level], self._bias_int[level])
         if _weights_loop is None or not self._int_logits:
-            bits = _weights_numpy(q, self._vec_int[level], scale, self._bias32[level])
+            bits = _weights_numpy(*args)
         else:
-            vec_t, bias = self._vec_int_t[level], self._bias_int[level]
-            bits = _weights_loop(
-                q, vec_t, scale, bias, _BITS, _T_MAX, np.empty((len(q), len(bias)), np.int32)
-            )
+            bits = _weights_loop(*args, _BITS, _T_MAX, np.empty((len(q), self.vectors.shape[1]), np.int32))
         return bits.view(np.float32)
 
     def probabilities(self, own, above, level: int, depth: int) -> np.ndarray:

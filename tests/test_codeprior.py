@@ -177,19 +177,11 @@ def test_compiled_and_numpy_weights_agree():
         prior = replace(prior, logit_scale=np.full(3, logit_scale))
         assert prior._int_logits
         for level in range(3):
-            out = np.empty((300, 256), np.int32)
+            args = (q, prior._vec_int_t[level], prior._scale32[level], prior._bias_int[level])
             loop = codeprior._weights_loop(
-                q,
-                prior._vec_int_t[level],
-                prior._scale32[level],
-                prior._bias_int[level],
-                codeprior._BITS,
-                codeprior._T_MAX,
-                out,
+                *args, codeprior._BITS, codeprior._T_MAX, np.empty((300, 256), np.int32)
             )
-            numpy = codeprior._weights_numpy(
-                q, prior._vec_int[level], prior._scale32[level], prior._bias32[level]
-            )
+            numpy = codeprior._weights_numpy(*args)
             np.testing.assert_array_equal(loop, numpy)
 
 
