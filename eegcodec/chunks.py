@@ -31,6 +31,9 @@ from .adapt import (
     scale_to_code,
 )
 from .exact import encode_block, find_grid
+from .mains import MainsFit
+from .mains import fit as mains_fit
+from .mains import to_arrays as mains_arrays
 from .survey import CODED_TYPES, Survey
 from .transform import TransformEncoder
 
@@ -47,30 +50,50 @@ class ChunkCoder:
     baseline : the slow baseline of the coded channels (volts).
     noise : float64 [C] noise scale per coded channel (volts), the fallback scale of a
         chunk whose robust scale is zero (needed by :meth:`prepare` only).
+    remove_mains : whether :meth:`prepare` fits and removes each chunk's mains.
     """
 
     def __init__(
-        self, cfg: AdapterConfig, sfreq: float, hop: int, baseline: Baseline, noise: np.ndarray | None = None
+        self,
+        cfg: AdapterConfig,
+        sfreq: float,
+        hop: int,
+        baseline: Baseline,
+        noise: np.ndarray | None = None,
+        remove_mains: bool = True,
     ):
         self.adapter = ChunkAdapter(cfg, sfreq, hop)
         self.baseline = baseline
         self.noise = noise
+        self.remove_mains = remove_mains
 
-    def prepare(self, x: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+    def prepare(self, x: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, MainsFit]:
         """Volts [C, n] of samples ``[start, start + n)`` (NaN allowed) -> (codec input float32
-        [C, frames * hop], chunk scale float64 [C] in volts, already rounded to what the file stores)."""
+        [C, frames * hop], chunk scale float64 [C] in volts, already rounded to what the file
+        stores, the chunk's mains (:mod:`eegcodec.mains`), already removed from the input)."""
         resid = np.where(np.isnan(x), 0.0, x - self.baseline.values(start, start + x.shape[1]))
+        sfreq = self.adapter.sfreq
+        mains = mains_fit(resid, self.baseline.step, sfreq) if self.remove_mains else MainsFit.none(len(x))
+        resid = resid - mains.values(self.baseline.step, sfreq, resid.shape[1])
         scale = round_scale(robust_scale(resid, self.noise))
-        return self.adapter.forward(resid, scale), scale
+        return self.adapter.forward(resid, scale), scale, mains
 
     def reconstruct(
-        self, model_out: np.ndarray | None, scale: np.ndarray, start: int, stop: int
+        self,
+        model_out: np.ndarray | None,
+        scale: np.ndarray,
+        start: int,
+        stop: int,
+        mains: MainsFit | None = None,
     ) -> np.ndarray:
         """Codec output [C, frames * hop] -> volts float64 [C, stop - start]; None (a ``prd``
         chunk without tokens) -> the baseline alone."""
         if model_out is None:
             return self.baseline.values(start, stop)
-        return self.adapter.inverse(model_out, scale, stop - start) + self.baseline.values(start, stop)
+        out = self.adapter.inverse(model_out, scale, stop - start) + self.baseline.values(start, stop)
+        if mains is not None and mains.freq_code:
+            out += mains.values(self.baseline.step, self.adapter.sfreq, stop - start)
+        return out
 
 
 def exact_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:
@@ -105,6 +128,48 @@ class ExactStream:
         return b"".join(self.frames)
 
 
+class PrdMeter:
+    """Per-channel PRD (%, mean removed, as :func:`eegcodec.metrics.prd_per_channel`) of a
+    reconstruction, from running sums fed chunk by chunk; NaN samples are left out (they come
+    back as NaN)."""
+
+    def __init__(self, n_channels: int):
+        self.shift = None  # the first chunk's means: sums of squares about them lose no precision
+        self.count, self.total, self.squares, self.errors = (np.zeros(n_channels) for _ in range(4))
+
+    def add(self, x: np.ndarray, error: np.ndarray) -> None:
+        """x : volts [C, n] (NaN allowed); error : the reconstruction's error there [C, n]."""
+        ok = ~np.isnan(x)
+        if self.shift is None:
+            self.shift = np.where(ok.any(axis=1), np.nanmean(np.where(ok, x, 0.0), axis=1), 0.0)
+        centred = np.where(ok, x - self.shift[:, None], 0.0)
+        self.count += ok.sum(axis=1)
+        self.total += centred.sum(axis=1)
+        self.squares += (centred * centred).sum(axis=1)
+        self.errors += (np.where(ok, error, 0.0) ** 2).sum(axis=1)
+
+    def per_channel(self) -> np.ndarray:
+        """float64 [C] PRD %; NaN for channels without variance."""
+        n = np.maximum(self.count, 1)
+        ref = np.maximum(self.squares - self.total**2 / n, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(ref > 0, 100.0 * np.sqrt(self.errors / ref), np.nan)
+
+    def summary(self, names: list[str]) -> dict | None:
+        """``{"median", "p90", "worst": [[name, PRD], ...]}`` (three worst), rounded to 0.1 %;
+        None when no channel has variance."""
+        prd = self.per_channel()
+        ok = np.flatnonzero(np.isfinite(prd))
+        if not ok.size:
+            return None
+        worst = ok[np.argsort(prd[ok])[::-1][:3]]
+        return {
+            "median": round(float(np.median(prd[ok])), 1),
+            "p90": round(float(np.percentile(prd[ok], 90)), 1),
+            "worst": [[names[i], round(float(prd[i]), 1)] for i in worst],
+        }
+
+
 class CodedStream:
     """The coded channels: codes per chunk, chunk scales, and (``outliers``) the samples the
     model missed by more than ``outlier_sigma`` chunk scales (stored exactly, so artefacts are
@@ -132,11 +197,14 @@ class CodedStream:
         self.codes: list[np.ndarray] = []
         self.frames: list[int] = []
         self.scale_codes: list[np.ndarray] = []
+        self.mains: list[MainsFit] = []
+        self.meter = PrdMeter(len(self.picks))
         self._outliers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def encode(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def encode(self, start: int, stop: int) -> tuple:
         """Samples ``[start, stop)``, the next chunk of the layout: (volts [C, n], codes, chunk
-        scale [C], the model's chunk reconstruction [C, n] before the cross-fade). The chunks are
+        scale [C], the chunk's mains, the model's chunk reconstruction [C, n] before the
+        cross-fade). The chunks are
         coded ahead through :meth:`Codec.map_chunks`, read in order here."""
         if self._coded_ahead is None:
             self._coded_ahead = self.codec.map_chunks(self._code_chunk, self._chunk_samples())
@@ -151,36 +219,47 @@ class CodedStream:
             yield self.raw.get_data(picks=self.picks, start=start, stop=stop), start, stop
 
     def _code_chunk(self, x: np.ndarray, start: int, stop: int) -> tuple[int, int, tuple]:
-        codec_input, scale = self.coder.prepare(x, start)
+        codec_input, scale, mains = self.coder.prepare(x, start)
         codes = self.codec.encode_channels(codec_input, self.k, self.montage)
-        recon = self.coder.reconstruct(self.codec.decode_channels(codes, self.montage), scale, start, stop)
-        return start, stop, (x, codes, scale, recon)
+        model_out = self.codec.decode_channels(codes, self.montage)
+        recon = self.coder.reconstruct(model_out, scale, start, stop, mains)
+        return start, stop, (x, codes, scale, mains, recon)
 
-    def record(self, codes: np.ndarray | None, scale: np.ndarray) -> None:
-        """Keep a chunk's codes (None: the chunk goes without tokens) and its scale."""
+    def record(self, codes: np.ndarray | None, scale: np.ndarray, mains: MainsFit) -> None:
+        """Keep a chunk's codes (None: the chunk goes without tokens, and without mains), its
+        scale and its mains."""
         if codes is not None:
             self.codes.append(codes)
         self.frames.append(0 if codes is None else int(codes.shape[-1]))
         self.scale_codes.append(scale_to_code(scale))
+        self.mains.append(mains if codes is not None else MainsFit.none(len(self.picks)))
 
     def push(self, start: int, stop: int) -> None:
         if not self.picks:
             return
-        x, codes, scale, recon = self.encode(start, stop)
+        x, codes, scale, mains, recon = self.encode(start, stop)
         emit_start, final = self.ola.push(start, stop, recon)
         off = emit_start - start
-        err = np.abs(x[:, off : off + final.shape[1]] - final)
+        span = x[:, off : off + final.shape[1]]
+        err = np.abs(span - final)
         bad = np.argwhere(np.nan_to_num(err, nan=0.0) > self.cfg.outlier_sigma * scale[:, None])
         if bad.size and self.keep_outliers:
             self._outliers.append((bad[:, 0], bad[:, 1] + emit_start, x[bad[:, 0], bad[:, 1] + off]))
-        self.record(codes, scale)
+            err[bad[:, 0], bad[:, 1]] = 0.0  # stored exactly
+        self.meter.add(span, err)
+        self.record(codes, scale, mains)
 
     def all_codes(self) -> np.ndarray:
         """int64 [code rows, codebooks, frames of all chunks]."""
         return np.concatenate(self.codes, axis=-1) if self.codes else np.zeros((0, self.k, 0), np.int64)
 
+    def has_mains(self) -> bool:
+        """Whether a chunk's mains was removed (the file then needs format version 6)."""
+        return any(m.freq_code for m in self.mains)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """The side arrays (``docs/FORMAT.md``): baseline, chunk scales, outliers, NaN runs."""
+        """The side arrays (``docs/FORMAT.md``): baseline, chunk scales, outliers, NaN runs, and
+        (version 6, where a chunk has them) the chunks' mains."""
         if self._outliers:
             ch, idx, val = (np.concatenate(part) for part in zip(*self._outliers))
         else:
@@ -191,6 +270,7 @@ class CodedStream:
             "chunk_scale_log2": np.diff(scales, axis=0, prepend=0),
             **outlier_arrays(ch, idx, val, len(self.picks)),
             "nan_runs": self.survey.nan_runs.astype(np.int64),
+            **(mains_arrays(self.mains, len(self.picks)) if self.has_mains() else {}),
         }
 
 
@@ -251,7 +331,7 @@ class ResidualStream:
             frame, _ = self.encoder.encode(np.nan_to_num(x, nan=0.0), self.target, reference_norm(x))
             self.frames.append(frame)
             return
-        x, codes, scale, recon = self.coded.encode(start, stop)
+        x, codes, scale, mains, recon = self.coded.encode(start, stop)
         token_bytes = codes.size * self.coded.codec.info.bits_per_code / 8
         options = []
         for use, chunk_recon in (
@@ -265,7 +345,7 @@ class ResidualStream:
             frame, _ = encoder.encode(resid, self.target, reference_norm(span))
             options.append((len(frame) + token_bytes * use, use, frame, ola, encoder))
         _, use, frame, self.coded.ola, self.encoder = self.pick(options)
-        self.coded.record(codes if use else None, scale)
+        self.coded.record(codes if use else None, scale, mains)
         self.frames.append(frame)
 
     @staticmethod

@@ -221,6 +221,25 @@ def _often_exact_lines(channels: dict[str, float]) -> list[str]:
     ]
 
 
+#: a token file whose median channel PRD is at least this (%) is warned about when written
+POOR_PRD = 80.0
+
+
+def _measured_line(measured: dict) -> str:
+    worst = ", ".join(f"{name} {prd:g} %" for name, prd in measured["worst"])
+    median, p90 = measured["median"], measured["p90"]
+    return f"PRD {median:g} % median, {p90:g} % p90 (worst: {worst}), measured when compressed"
+
+
+def _poor_fit_lines(measured: dict | None) -> list[str]:
+    if not measured or measured["median"] < POOR_PRD:
+        return []
+    return [
+        f"warning: the model follows this recording poorly (median channel PRD {measured['median']:g} %); "
+        f"for a set fidelity compress with --prd PERCENT, --max-error or --lossless"
+    ]
+
+
 def cmd_compress(args) -> int:
     from .api import compress, load_codec, often_exact_channels
     from .container import Archive
@@ -264,8 +283,12 @@ def cmd_compress(args) -> int:
         if not args.quiet:
             size = src.stat().st_size
             print(f"{src} -> {dst} ({size:,} -> {len(data):,} bytes, {size / len(data):.1f}x)")
-        if codec is not None and args.prd is None:  # only token files store missed samples exactly
-            for line in _often_exact_lines(often_exact_channels(Archive.from_bytes(data))):
+        if codec is not None and args.prd is None:  # token files: what the model kept, missed samples
+            archive = Archive.from_bytes(data)
+            measured = archive.header.measured_prd
+            if measured and not args.quiet:
+                print(f"{src}: {_measured_line(measured)}")
+            for line in _poor_fit_lines(measured) + _often_exact_lines(often_exact_channels(archive)):
                 print(f"{src}: {line}", file=sys.stderr)
 
     status = _for_each_file(jobs, args, work, "compressed")
@@ -389,6 +412,14 @@ def cmd_info(args) -> int:
                 f"codes           entropy-coded under the model's prior (sha256 {d['prior_sha256'][:16]}...)"
             )
     print(f"mode            {d['mode']}: {d['guarantee']}")
+    if d["measured_prd"]:
+        print(f"fidelity        {_measured_line(d['measured_prd'])}")
+    if d["mains"]:
+        m = d["mains"]
+        print(
+            f"mains           {m['min_hz']:g}-{m['max_hz']:g} Hz removed before the model and stored apart "
+            f"in {m['chunks']} of {m['of_chunks']} chunks"
+        )
     print("sections        " + ", ".join(f"{k} {v:,} B" for k, v in d["sections"].items()))
     over = (
         "codes, layer + side data over coded channels" if d["mode"] in ("tokens", "prd") else "all channels"

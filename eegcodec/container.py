@@ -33,10 +33,13 @@ from .header import ArraySpec, Header
 from .streamcoders import ANSCoder
 
 MAGIC = b"EEGC"
-VERSION = 5
+VERSION = 6
 #: versions this reader takes (1: float32 scales and steps; 2: float64 exact channels, no
-#: section digests; 3: no RESD section; 4: SIDE as one zstd stream; see docs/FORMAT.md)
-READABLE = (1, 2, 3, 4, 5)
+#: section digests; 3: no RESD section; 4: SIDE as one zstd stream; 5: no mains arrays; see
+#: docs/FORMAT.md)
+READABLE = (1, 2, 3, 4, 5, 6)
+#: versions this writer writes: 6 where a file holds mains arrays, else 5 (readable by eegcodec 0.3)
+WRITTEN = (5, 6)
 MAX_HEAD_BYTES = 64 * 2**20
 SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"RESD", b"INFO", b"END.")
 
@@ -233,9 +236,9 @@ class Archive:
         return {b"HEAD": head_payload(head_bytes, self.header.version), **body, b"END.": b""}
 
     def to_bytes(self) -> bytes:
-        if self.header.version != VERSION:
-            raise ValueError(f"this eegcodec writes .eegc version {VERSION} only")
-        out = [MAGIC, struct.pack("<HH", VERSION, 0)]
+        if self.header.version not in WRITTEN:
+            raise ValueError(f"this eegcodec writes .eegc versions {WRITTEN} only")
+        out = [MAGIC, struct.pack("<HH", self.header.version, 0)]
         for tag, payload in self.payloads().items():
             out += [
                 _SECTION_HEAD.pack(tag, len(payload)),

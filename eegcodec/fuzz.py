@@ -265,8 +265,9 @@ def save_tiny_dac(path: Path, name: str, adapter) -> Path:
 
 
 def reference_files(tmp: Path):
-    """Three valid files (tokens with 4 and 3 channels, entropy-coded under a small learned prior;
-    a ``prd`` file with its transform layer), their decoded samples, and the codec."""
+    """Three valid files (tokens with 4 and 3 channels, entropy-coded under a small learned prior,
+    the first with mains, version 6; a ``prd`` file with its transform layer), their decoded
+    samples, and the codec."""
     import mne
 
     from .adapt import AdapterConfig
@@ -288,6 +289,8 @@ def reference_files(tmp: Path):
         x = np.cumsum(rng.normal(0, 2e-6, (n_ch, n)), axis=1) + rng.normal(0, 10e-6, (n_ch, n))
         x[0, 50:70] = np.nan
         x[1, 400:] += 4e-3
+        if n_ch == 4:  # mains on the first file, so its version-6 arrays are fuzzed too
+            x += 30e-6 * np.sin(2 * np.pi * 59.97 * np.arange(n) / 160 + rng.uniform(0, 6, (n_ch, 1)))
         stim = np.zeros((1, n))
         stim[0, ::160] = 5
         info = mne.create_info([f"C{i}" for i in range(n_ch)] + ["STI"], 160.0, ["eeg"] * n_ch + ["stim"])

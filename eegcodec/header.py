@@ -23,10 +23,11 @@ import numpy as np
 
 from .adapt import AdapterConfig, ChunkAdapter, ChunkLayout
 from .errors import CorruptFileError, EegcodecError
+from .mains import HARMONICS
 from .streamcoders import CODERS
 
 #: format versions whose headers this module reads
-VERSIONS = (1, 2, 3, 4, 5)
+VERSIONS = (1, 2, 3, 4, 5, 6)
 #: bounds that no real recording reaches; a header past them is damaged or forged
 MAX_CHANNELS = 65536
 MAX_SAMPLES = 2**40
@@ -72,11 +73,13 @@ SIDE_SHAPES[5] = {
     "outlier_grid": "C2",
     "nan_runs": "R3",
 }
+#: version 6: the chunks' mains (:mod:`eegcodec.mains`; H: cosine and sine of each harmonic)
+SIDE_SHAPES[6] = {**SIDE_SHAPES[5], "mains_freq": "N", "mains_levels": "NCH"}
 #: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4)
 SIDE_SHAPES_NO_TOKENS = {"nan_runs": "R3"}
 #: what a file may promise, per version
 MODES = {1: ("tokens",), 2: ("tokens",), 3: ("tokens", "lossless", "max_error")}
-MODES[4] = MODES[5] = (*MODES[3], "prd")
+MODES[4] = MODES[5] = MODES[6] = (*MODES[3], "prd")
 #: a target PRD (%) outside this range is refused
 PRD_RANGE = (0.1, 100.0)
 
@@ -282,6 +285,9 @@ class Header:
     #: ``prior`` the SHA-256 of the model's prior file
     code_coder: str = "packed"
     prior_sha256: str | None = None
+    #: token files from eegcodec 0.6: the coded channels' PRD (%) as measured when compressing,
+    #: ``{"median", "p90", "worst": [[channel, PRD], ...]}`` (:class:`eegcodec.chunks.PrdMeter`)
+    measured_prd: dict | None = None
 
     # -- derived ------------------------------------------------------------------
 
@@ -350,6 +356,8 @@ class Header:
         if self.version >= 4:
             out["fidelity"]["target_prd"] = self.target_prd
             out["residual"] = {"frame_bytes": self.residual_frames}
+        if self.measured_prd is not None:
+            out["fidelity"]["measured_prd"] = self.measured_prd
         if self.version >= 5:
             out["coders"] = {"CODE": self.code_coder, "prior_sha256": self.prior_sha256}
         return out
@@ -370,8 +378,11 @@ class Header:
         rec = Recording.from_json(_need(d, "recording", dict, "recording"))
         coded, lossless, reasons = _channels(_need(d, "channels", dict, "channels"), len(rec.ch_names))
         mode, bound, target = "tokens", None, None
+        measured = None
         if version >= 3:
-            mode, bound, target = _fidelity(_need(d, "fidelity", dict, "fidelity"), bool(coded), version)
+            fidelity = _need(d, "fidelity", dict, "fidelity")
+            mode, bound, target = _fidelity(fidelity, bool(coded), version)
+            measured = _measured_prd(fidelity.get("measured_prd"), rec.ch_names)
         codebooks, model, code_rows = _tokens(d, len(coded), mode, version)
         chunks = _need(d, "chunks", dict, "chunks")
         length = _int(chunks, "length", "chunks.length", 2, 2**31)
@@ -399,6 +410,7 @@ class Header:
             mode=mode,
             max_error=bound,
             target_prd=target,
+            measured_prd=measured,
         )
         header.chunk_frames = header._frames(chunks)
         header.side = header._side_index(_need(d, "side", list, "side"))
@@ -484,6 +496,7 @@ class Header:
             "N": self.n_chunks if self.has_tokens else 0,
             "3": 3,
             "2": 2,
+            "H": 2 * HARMONICS,
         }
         free: dict[str, int] = {}
         bound = max(1, len(self.coded)) * self.recording.n_samples
@@ -608,6 +621,30 @@ def _fidelity(d: dict, coded: bool, version: int) -> tuple[str, float | None, fl
     ):
         raise CorruptFileError(f"{_where('fidelity.target_prd')} = {target!r} does not fit mode {mode!r}")
     return mode, bound, target
+
+
+def _measured_prd(d: Any, ch_names: list[str]) -> dict | None:
+    """``fidelity.measured_prd`` (optional): percentages that are finite numbers, channels the
+    recording has."""
+    if d is None:
+        return None
+    p = "fidelity.measured_prd"
+
+    def percent(v, where):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < 1e9:
+            raise CorruptFileError(f"{_where(where)} = {v!r} is not a percentage")
+        return float(v)
+
+    if not isinstance(d, dict) or set(d) != {"median", "p90", "worst"} or not isinstance(d["worst"], list):
+        raise CorruptFileError(f"{_where(p)} is not {{median, p90, worst}}")
+    worst = d["worst"]
+    if len(worst) > 3 or not all(isinstance(w, list) and len(w) == 2 and w[0] in ch_names for w in worst):
+        raise CorruptFileError(f"{_where(p + '.worst')} does not name the recording's channels")
+    return {
+        "median": percent(d["median"], p + ".median"),
+        "p90": percent(d["p90"], p + ".p90"),
+        "worst": [[name, percent(v, p + ".worst")] for name, v in worst],
+    }
 
 
 def _annotations(d: dict) -> dict:

@@ -144,6 +144,8 @@ def _compress(
         if progress:
             progress(stop, raw.n_times)
     header = _header(raw, survey, codec, cfg, k, layout, coded, **fields)
+    if mode == "tokens" and coded is not None and coded.picks:
+        header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
     side = (
         coded.to_arrays() if coded else {"nan_runs": survey.nan_runs.astype(np.int64)} if header.coded else {}
     )
@@ -286,6 +288,7 @@ def _header(
         mode=mode,
         max_error=max_error,
         target_prd=target_prd,
+        version=6 if coded is not None and coded.has_mains() else 5,
     )
 
 
@@ -499,7 +502,8 @@ def _token_chunks(archive: Archive, side, codec: Codec):
     def rebuild(i: int, start: int, stop: int) -> np.ndarray:
         chunk = codes[:, :, bounds[i] : bounds[i + 1]]
         model_out = codec.decode_channels(chunk, montage) if h.chunk_frames[i] else None
-        return coder.reconstruct(model_out, side.scales[i], start, stop)
+        mains = side.mains[i] if side.mains else None
+        return coder.reconstruct(model_out, side.scales[i], start, stop, mains)
 
     chunks = [(i, start, stop) for i, (start, stop) in enumerate(h.layout.chunks())]
     for (_, start, stop), block in zip(chunks, codec.map_chunks(rebuild, chunks)):

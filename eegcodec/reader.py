@@ -18,6 +18,8 @@ from .adapt import LOG2_RESOLUTION, Baseline, scale_from_code
 from .container import Archive, inflate, unpack_arrays
 from .errors import CorruptFileError, EegcodecError
 from .header import MAX_INFO_BYTES, Header
+from .mains import FREQ_UNIT, MainsFit
+from .mains import from_arrays as mains_from_arrays
 
 PathLike = str | os.PathLike
 #: a coded channel with more than this fraction of its samples stored exactly is reported
@@ -43,7 +45,8 @@ class SideData:
 
     baseline : the slow baseline; scales : float64 [chunks, coded] chunk scales (volts);
     outliers : (coded row, sample index, volts) of the exactly stored samples;
-    nan_runs : int64 [R, 3] (coded row, start, length); info : the recording's ``mne.Info``.
+    nan_runs : int64 [R, 3] (coded row, start, length); info : the recording's ``mne.Info``;
+    mains : each chunk's mains (version 6), or None where no chunk has any.
     """
 
     baseline: Baseline | None
@@ -51,6 +54,7 @@ class SideData:
     outliers: tuple[np.ndarray, np.ndarray, np.ndarray] | None
     nan_runs: np.ndarray
     info: mne.Info
+    mains: list[MainsFit] | None = None
 
 
 def check_archive(archive: Archive) -> SideData:
@@ -70,8 +74,14 @@ def check_archive(archive: Archive) -> SideData:
     info = _info_from_fif(archive.info_fif, h.info_bytes)
     if info["ch_names"] != h.recording.ch_names:
         raise CorruptFileError("INFO section and header disagree on the channels")
+    mains = None
+    if h.version >= 6 and h.has_tokens:
+        try:
+            mains = mains_from_arrays(side["mains_freq"], side["mains_levels"])
+        except ValueError as exc:
+            raise CorruptFileError(f"side data is damaged ({exc})") from None
     return SideData(
-        baseline, scales, outliers, side["nan_runs"] if h.coded else np.zeros((0, 3), np.int64), info
+        baseline, scales, outliers, side["nan_runs"] if h.coded else np.zeros((0, 3), np.int64), info, mains
     )
 
 
@@ -287,6 +297,21 @@ def describe(path: PathLike) -> dict:
         "source": h.source,
         "compression_ratio_vs_source": round(h.source["bytes"] / total, 2) if h.source else None,
         "often_exact_channels": often_exact_channels(arc, side),
+        "mains": _mains_summary(side.mains),
+        "measured_prd": h.measured_prd,
+    }
+
+
+def _mains_summary(fits: list[MainsFit] | None) -> dict | None:
+    """The chunks whose mains was removed and stored apart, and the frequencies found (Hz)."""
+    if not fits:
+        return None
+    hz = [f.freq_code * FREQ_UNIT for f in fits if f.freq_code]
+    return {
+        "chunks": len(hz),
+        "of_chunks": len(fits),
+        "min_hz": round(min(hz), 4),
+        "max_hz": round(max(hz), 4),
     }
 
 

@@ -28,6 +28,7 @@ def test_quick_start_never_overwrites_the_original(tmp_path, tiny_dac_path, caps
     original = rec.read_bytes()
     model = ["--model", str(tiny_dac_path), "-q"]
     assert main(["compress", str(rec), "-o", str(tmp_path / "rec.eegc"), *model]) == 0
+    capsys.readouterr()  # the random test model draws a poor-fit warning
     # the old Quick start's decompress line: now an error naming the file and --force
     rc, out = _run(["decompress", str(tmp_path / "rec.eegc"), "-o", str(rec), *model], capsys)
     assert rc == 1 and "output exists" in out.err and "--force" in out.err and out.err.count("\n") == 1

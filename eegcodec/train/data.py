@@ -135,8 +135,8 @@ def adapted_chunks(source, cfg: AdapterConfig, hop: int) -> tuple[list[np.ndarra
     coder = ChunkCoder(cfg, sfreq, hop, survey.baseline, survey.noise)
     out = []
     for start, stop in ChunkLayout.for_recording(raw.n_times, sfreq, cfg).chunks():
-        codec_input, _ = coder.prepare(raw.get_data(picks=survey.plan.coded, start=start, stop=stop), start)
-        out.append(codec_input)
+        x = raw.get_data(picks=survey.plan.coded, start=start, stop=stop)
+        out.append(coder.prepare(x, start)[0])
     return out, [raw.ch_names[i] for i in survey.plan.coded]
 
 
