@@ -31,7 +31,7 @@ from .adapt import (
     scale_to_code,
 )
 from .exact import encode_block, find_grid
-from .mains import MainsFit
+from .mains import MainsFit, steps_for
 from .mains import fit as mains_fit
 from .mains import to_arrays as mains_arrays
 from .survey import CODED_TYPES, Survey
@@ -50,7 +50,6 @@ class ChunkCoder:
     baseline : the slow baseline of the coded channels (volts).
     noise : float64 [C] noise scale per coded channel (volts), the fallback scale of a
         chunk whose robust scale is zero (needed by :meth:`prepare` only).
-    remove_mains : whether :meth:`prepare` fits and removes each chunk's mains.
     """
 
     def __init__(
@@ -60,12 +59,11 @@ class ChunkCoder:
         hop: int,
         baseline: Baseline,
         noise: np.ndarray | None = None,
-        remove_mains: bool = True,
     ):
         self.adapter = ChunkAdapter(cfg, sfreq, hop)
         self.baseline = baseline
         self.noise = noise
-        self.remove_mains = remove_mains
+        self.mains_step = steps_for(noise) if noise is not None else None
 
     def prepare(self, x: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, MainsFit]:
         """Volts [C, n] of samples ``[start, start + n)`` (NaN allowed) -> (codec input float32
@@ -73,8 +71,8 @@ class ChunkCoder:
         stores, the chunk's mains (:mod:`eegcodec.mains`), already removed from the input)."""
         resid = np.where(np.isnan(x), 0.0, x - self.baseline.values(start, start + x.shape[1]))
         sfreq = self.adapter.sfreq
-        mains = mains_fit(resid, self.baseline.step, sfreq) if self.remove_mains else MainsFit.none(len(x))
-        resid = resid - mains.values(self.baseline.step, sfreq, resid.shape[1])
+        mains = mains_fit(resid, self.mains_step, sfreq)
+        resid = resid - mains.values(sfreq, resid.shape[1])
         scale = round_scale(robust_scale(resid, self.noise))
         return self.adapter.forward(resid, scale), scale, mains
 
@@ -86,13 +84,13 @@ class ChunkCoder:
         stop: int,
         mains: MainsFit | None = None,
     ) -> np.ndarray:
-        """Codec output [C, frames * hop] -> volts float64 [C, stop - start]; None (a ``prd``
-        chunk without tokens) -> the baseline alone."""
-        if model_out is None:
-            return self.baseline.values(start, stop)
-        out = self.adapter.inverse(model_out, scale, stop - start) + self.baseline.values(start, stop)
+        """Codec output [C, frames * hop] -> volts float64 [C, stop - start], plus the baseline and
+        the chunk's ``mains``; None (a ``prd`` chunk without tokens) -> baseline and mains alone."""
+        out = self.baseline.values(start, stop)
+        if model_out is not None:
+            out += self.adapter.inverse(model_out, scale, stop - start)
         if mains is not None and mains.freq_code:
-            out += mains.values(self.baseline.step, self.adapter.sfreq, stop - start)
+            out += mains.values(self.adapter.sfreq, stop - start)
         return out
 
 
@@ -226,13 +224,12 @@ class CodedStream:
         return start, stop, (x, codes, scale, mains, recon)
 
     def record(self, codes: np.ndarray | None, scale: np.ndarray, mains: MainsFit) -> None:
-        """Keep a chunk's codes (None: the chunk goes without tokens, and without mains), its
-        scale and its mains."""
+        """Keep a chunk's codes (None: the chunk goes without tokens), its scale and its mains."""
         if codes is not None:
             self.codes.append(codes)
         self.frames.append(0 if codes is None else int(codes.shape[-1]))
         self.scale_codes.append(scale_to_code(scale))
-        self.mains.append(mains if codes is not None else MainsFit.none(len(self.picks)))
+        self.mains.append(mains)
 
     def push(self, start: int, stop: int) -> None:
         if not self.picks:
@@ -257,6 +254,10 @@ class CodedStream:
         """Whether a chunk's mains was removed (the file then needs format version 6)."""
         return any(m.freq_code for m in self.mains)
 
+    def mains_arrays(self) -> dict[str, np.ndarray]:
+        """The chunks' mains as side arrays (version 6), or none where no chunk has any."""
+        return mains_arrays(self.mains, self.coder.mains_step) if self.has_mains() else {}
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The side arrays (``docs/FORMAT.md``): baseline, chunk scales, outliers, NaN runs, and
         (version 6, where a chunk has them) the chunks' mains."""
@@ -270,7 +271,7 @@ class CodedStream:
             "chunk_scale_log2": np.diff(scales, axis=0, prepend=0),
             **outlier_arrays(ch, idx, val, len(self.picks)),
             "nan_runs": self.survey.nan_runs.astype(np.int64),
-            **(mains_arrays(self.mains, len(self.picks)) if self.has_mains() else {}),
+            **self.mains_arrays(),
         }
 
 
@@ -313,14 +314,23 @@ class ResidualStream:
     """The transform layer of ``prd`` files (:mod:`eegcodec.transform`): per chunk, the coded
     channels minus what the tokens rebuild, coded so that the chunk's median channel PRD is at
     most ``target_prd``. With a :class:`CodedStream`, each chunk keeps its tokens only where
-    tokens plus layer take fewer bytes than the layer alone."""
+    tokens plus layer take fewer bytes than the layer alone. Without tokens, each chunk's mains
+    (:mod:`eegcodec.mains`, amplitude steps ``mains_step`` [C] volts) is stored apart and the
+    layer codes the rest; with them, the tokens' chunks carry it."""
 
     def __init__(
-        self, raw: mne.io.BaseRaw, picks: list[int], layout: ChunkLayout, target_prd: float, coded=None
+        self,
+        raw: mne.io.BaseRaw,
+        picks: list[int],
+        layout: ChunkLayout,
+        target_prd: float,
+        coded=None,
+        mains_step: np.ndarray | None = None,
     ):
         self.raw, self.picks, self.layout, self.target, self.coded = raw, picks, layout, target_prd, coded
         self.encoder = TransformEncoder(raw.info["sfreq"])
         self.frames: list[bytes] = []
+        self.mains_step, self.mains = mains_step, []
 
     def push(self, start: int, stop: int) -> None:
         if not self.picks:
@@ -328,15 +338,19 @@ class ResidualStream:
         if self.coded is None:
             a, b = exact_span(self.layout, start, stop)
             x = self.raw.get_data(picks=self.picks, start=a, stop=b)
-            frame, _ = self.encoder.encode(np.nan_to_num(x, nan=0.0), self.target, reference_norm(x))
+            sfreq = self.raw.info["sfreq"]
+            mains = mains_fit(np.nan_to_num(x, nan=0.0), self.mains_step, sfreq)
+            resid = np.where(np.isnan(x), 0.0, x - mains.values(sfreq, b - a))
+            frame, _ = self.encoder.encode(resid, self.target, reference_norm(x))
             self.frames.append(frame)
+            self.mains.append(mains)
             return
         x, codes, scale, mains, recon = self.coded.encode(start, stop)
         token_bytes = codes.size * self.coded.codec.info.bits_per_code / 8
         options = []
         for use, chunk_recon in (
             (True, recon),
-            (False, self.coded.coder.reconstruct(None, scale, start, stop)),
+            (False, self.coded.coder.reconstruct(None, scale, start, stop, mains)),
         ):
             ola, encoder = copy.copy(self.coded.ola), copy.copy(self.encoder)
             emit_start, final = ola.push(start, stop, chunk_recon)
@@ -347,6 +361,12 @@ class ResidualStream:
         _, use, frame, self.coded.ola, self.encoder = self.pick(options)
         self.coded.record(codes if use else None, scale, mains)
         self.frames.append(frame)
+
+    def mains_arrays(self) -> dict[str, np.ndarray]:
+        """The chunks' mains of a file without tokens as side arrays (version 6), or none."""
+        if not any(m.freq_code for m in self.mains):
+            return {}
+        return mains_arrays(self.mains, self.mains_step)
 
     @staticmethod
     def pick(options: list[tuple]) -> tuple:

@@ -417,7 +417,7 @@ def cmd_info(args) -> int:
     if d["mains"]:
         m = d["mains"]
         print(
-            f"mains           {m['min_hz']:g}-{m['max_hz']:g} Hz removed before the model and stored apart "
+            f"mains           {m['min_hz']:g}-{m['max_hz']:g} Hz removed before coding and stored apart "
             f"in {m['chunks']} of {m['of_chunks']} chunks"
         )
     print("sections        " + ", ".join(f"{k} {v:,} B" for k, v in d["sections"].items()))

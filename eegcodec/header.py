@@ -74,9 +74,11 @@ SIDE_SHAPES[5] = {
     "nan_runs": "R3",
 }
 #: version 6: the chunks' mains (:mod:`eegcodec.mains`; H: cosine and sine of each harmonic)
-SIDE_SHAPES[6] = {**SIDE_SHAPES[5], "mains_freq": "N", "mains_levels": "NCH"}
-#: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4)
-SIDE_SHAPES_NO_TOKENS = {"nan_runs": "R3"}
+MAINS_SHAPES = {"mains_step_log2": "C", "mains_freq": "N", "mains_levels": "NCH"}
+SIDE_SHAPES[6] = {**SIDE_SHAPES[5], **MAINS_SHAPES}
+#: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4; 6: mains)
+SIDE_SHAPES_NO_TOKENS = {v: {"nan_runs": "R3"} for v in VERSIONS}
+SIDE_SHAPES_NO_TOKENS[6] = {"nan_runs": "R3", **MAINS_SHAPES}
 #: what a file may promise, per version
 MODES = {1: ("tokens",), 2: ("tokens",), 3: ("tokens", "lossless", "max_error")}
 MODES[4] = MODES[5] = MODES[6] = (*MODES[3], "prd")
@@ -489,11 +491,11 @@ class Header:
 
     def _side_index(self, index: list) -> list[ArraySpec]:
         """The side arrays, in order, contiguous, with the shapes the header's counts imply."""
-        allowed = SIDE_SHAPES[self.version] if self.has_tokens or not self.coded else SIDE_SHAPES_NO_TOKENS
+        allowed = (SIDE_SHAPES if self.has_tokens or not self.coded else SIDE_SHAPES_NO_TOKENS)[self.version]
         sizes = {
             "C": len(self.coded),
             "K": self.n_knots,
-            "N": self.n_chunks if self.has_tokens else 0,
+            "N": self.n_chunks if self.has_tokens or self.version >= 6 else 0,  # 6: prd files' mains
             "3": 3,
             "2": 2,
             "H": 2 * HARMONICS,

@@ -9,9 +9,10 @@ grid), fits each channel's cosine and sine at that frequency and its harmonics b
 least :data:`MIN_SHARE` of the chunk's power. :class:`~eegcodec.chunks.ChunkCoder` removes it
 before the codec and adds it back after; what the fit misses goes to the codec with the rest.
 
-Stored per chunk (``docs/FORMAT.md``, version 6): the frequency in units of :data:`FREQ_UNIT`
-Hz (0: none), and per coded channel the integer amplitudes of the cosine and sine of each of
-:data:`HARMONICS` harmonics in steps of :data:`STEP_RATIO` x the channel's baseline step.
+Stored (``docs/FORMAT.md``, version 6): per coded channel an amplitude step
+(:data:`STEP_RATIO` x its noise scale, as a 1/64-octave code); per chunk the frequency in units of
+:data:`FREQ_UNIT` Hz (0: none) and per coded channel the integer amplitudes of the cosine and sine
+of each of :data:`HARMONICS` harmonics in those steps. Token files and ``prd`` files both use it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .adapt import LOG2_RESOLUTION, round_scale, scale_from_code, scale_to_code
 
 NOMINAL_HZ = (50.0, 60.0)
 #: harmonics fitted (those at or above MAX_RELATIVE x the sampling rate are left at zero)
@@ -31,30 +34,36 @@ FREQ_UNIT = 1e-4
 SEARCH_CHANNELS = 8
 #: a fit holding less than this share of the chunk's power (all channels pooled) is not kept
 MIN_SHARE = 0.05
-#: amplitude step, in units of the channel's baseline step (0.2 x its noise scale)
-STEP_RATIO = 0.25
+#: amplitude step, in units of the channel's noise scale
+STEP_RATIO = 0.05
 #: stored amplitudes beyond this many steps are refused by the reader
 MAX_LEVEL = 2**30
 
 
+def steps_for(noise: np.ndarray) -> np.ndarray:
+    """float64 [C] amplitude steps (volts, on the stored 1/64-octave grid) for noise scales [C]."""
+    return round_scale(np.where(noise > 0, noise * STEP_RATIO, 1e-6))
+
+
 @dataclass
 class MainsFit:
-    """One chunk's mains: ``freq_code`` (frequency / :data:`FREQ_UNIT`; 0: none) and ``levels``
-    int64 [C, 2 x HARMONICS] (cosine, sine of harmonic 1, then 2, ...), in amplitude steps."""
+    """One chunk's mains: ``freq_code`` (frequency / :data:`FREQ_UNIT`; 0: none), ``levels``
+    int64 [C, 2 x HARMONICS] (cosine, sine of harmonic 1, then 2, ...) in amplitude steps, and
+    those steps ``step`` float64 [C] (volts)."""
 
     freq_code: int
     levels: np.ndarray
+    step: np.ndarray
 
     @classmethod
-    def none(cls, n_channels: int) -> MainsFit:
-        return cls(0, np.zeros((n_channels, 2 * HARMONICS), np.int64))
+    def none(cls, step: np.ndarray) -> MainsFit:
+        return cls(0, np.zeros((len(step), 2 * HARMONICS), np.int64), step)
 
-    def values(self, step: np.ndarray, sfreq: float, n: int) -> np.ndarray:
-        """float64 [C, n] volts over the chunk's samples; ``step`` float64 [C] baseline steps (volts)."""
+    def values(self, sfreq: float, n: int) -> np.ndarray:
+        """float64 [C, n] volts over the chunk's ``n`` samples (recorded at ``sfreq`` Hz)."""
         if not self.freq_code:
             return np.zeros((self.levels.shape[0], n))
-        amplitudes = self.levels * (step * STEP_RATIO)[:, None]
-        return amplitudes @ _basis(self.freq_code * FREQ_UNIT, sfreq, n).T
+        return (self.levels * self.step[:, None]) @ _basis(self.freq_code * FREQ_UNIT, sfreq, n).T
 
 
 def usable_harmonics(freq: float, sfreq: float) -> int:
@@ -97,9 +106,9 @@ def find_frequency(x: np.ndarray, sfreq: float) -> float | None:
 
 
 def fit(x: np.ndarray, step: np.ndarray, sfreq: float) -> MainsFit:
-    """The mains of one chunk. x : float64 [C, n] volts with the baseline removed (no NaN);
-    step : float64 [C] the channels' baseline steps (volts)."""
-    none = MainsFit.none(x.shape[0])
+    """The mains of one chunk. x : float64 [C, n] volts (no NaN); step : float64 [C] the
+    channels' amplitude steps (:func:`steps_for`, volts)."""
+    none = MainsFit.none(step)
     if x.shape[1] < sfreq or not x.size:  # under a second: too short to tell the frequency
         return none
     x = x - x.mean(axis=1, keepdims=True)
@@ -111,28 +120,31 @@ def fit(x: np.ndarray, step: np.ndarray, sfreq: float) -> MainsFit:
     used = np.flatnonzero(basis.any(axis=0))
     coef = np.zeros((x.shape[0], basis.shape[1]))
     coef[:, used] = np.linalg.lstsq(basis[:, used], x.T, rcond=None)[0].T
-    levels = np.rint(coef / (step * STEP_RATIO)[:, None]).astype(np.int64)
-    candidate = MainsFit(freq_code, levels)
-    line = candidate.values(step, sfreq, x.shape[1])
+    candidate = MainsFit(freq_code, np.rint(coef / step[:, None]).astype(np.int64), step)
+    line = candidate.values(sfreq, x.shape[1])
     total = float(np.sum(x * x))
     if total <= 0 or np.sum(x * x) - np.sum((x - line) ** 2) < MIN_SHARE * total:
         return none
     return candidate
 
 
-def to_arrays(fits: list[MainsFit], n_channels: int) -> dict[str, np.ndarray]:
-    """Side arrays: ``mains_freq`` int64 [N] and ``mains_levels`` int64 [N, C, 2 x HARMONICS]."""
+def to_arrays(fits: list[MainsFit], step: np.ndarray) -> dict[str, np.ndarray]:
+    """Side arrays: ``mains_step_log2`` int64 [C], ``mains_freq`` int64 [N] and ``mains_levels``
+    int64 [N, C, 2 x HARMONICS]."""
+    levels = [f.levels for f in fits] or [np.zeros((len(step), 2 * HARMONICS), np.int64)]
     return {
+        "mains_step_log2": scale_to_code(step),
         "mains_freq": np.array([f.freq_code for f in fits], np.int64),
-        "mains_levels": np.stack([f.levels for f in fits]).reshape(len(fits), n_channels, 2 * HARMONICS)
-        if fits
-        else np.zeros((0, n_channels, 2 * HARMONICS), np.int64),
+        "mains_levels": np.stack(levels)[: len(fits)],
     }
 
 
-def from_arrays(freq: np.ndarray, levels: np.ndarray) -> list[MainsFit] | None:
-    """Inverse of :func:`to_arrays`, range-checked; None when no chunk has mains. A frequency
-    outside the searched ranges or a level beyond MAX_LEVEL is a ValueError."""
+def from_arrays(arrays: dict[str, np.ndarray]) -> list[MainsFit]:
+    """Inverse of :func:`to_arrays`, range-checked: a step code, frequency or level out of range
+    is a ValueError."""
+    codes, freq, levels = arrays["mains_step_log2"], arrays["mains_freq"], arrays["mains_levels"]
+    if codes.size and np.abs(codes).max() > LOG2_RESOLUTION * 64:
+        raise ValueError("a mains amplitude step is out of range")
     margin = SEARCH_HZ + 0.01
     bounds = [(round((f - margin) / FREQ_UNIT), round((f + margin) / FREQ_UNIT)) for f in NOMINAL_HZ]
     ok = (freq == 0) | np.any([(freq >= lo) & (freq <= hi) for lo, hi in bounds], axis=0)
@@ -140,6 +152,5 @@ def from_arrays(freq: np.ndarray, levels: np.ndarray) -> list[MainsFit] | None:
         raise ValueError("a mains frequency is outside the ranges searched")
     if levels.size and np.abs(levels).max() > MAX_LEVEL:
         raise ValueError("a mains amplitude is out of range")
-    if not freq.any():
-        return None
-    return [MainsFit(int(f), lv) for f, lv in zip(freq, levels)]
+    step = scale_from_code(codes)
+    return [MainsFit(int(f), lv, step) for f, lv in zip(freq, levels)]

@@ -25,6 +25,7 @@ from .container import Archive, pack_arrays
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .exact import decode_block, decode_legacy
 from .header import PRD_RANGE, Header, ModelRef, Recording
+from .mains import steps_for
 from .montage import Montage
 from .reader import MAX_VOLTS, annotations_from_json, check_archive
 from .survey import Survey, exact_survey, survey_recording
@@ -135,7 +136,11 @@ def _compress(
     survey = survey_recording(raw, cfg) if mode in ("tokens", "prd") else exact_survey(raw, why)
     layout = ChunkLayout.for_recording(raw.n_times, float(raw.info["sfreq"]), cfg)
     coded = CodedStream(raw, survey, codec, cfg, k, layout, outliers=mode == "tokens") if k else None
-    residual = ResidualStream(raw, survey.plan.coded, layout, prd, coded) if mode == "prd" else None
+    residual = (
+        ResidualStream(raw, survey.plan.coded, layout, prd, coded, steps_for(survey.noise))
+        if mode == "prd"
+        else None
+    )
     exact = ExactStream(raw, survey.plan.lossless, layout, max_error)
     streams = [s for s in (exact, residual or coded) if s is not None]  # the layer drives the tokens
     for start, stop in layout.chunks():  # the one pass over the samples
@@ -143,12 +148,16 @@ def _compress(
             stream.push(start, stop)
         if progress:
             progress(stop, raw.n_times)
+    if coded is not None:
+        side = coded.to_arrays()
+    elif survey.plan.coded:  # a prd file without tokens
+        side = {"nan_runs": survey.nan_runs.astype(np.int64), **residual.mains_arrays()}
+    else:
+        side = {}
     header = _header(raw, survey, codec, cfg, k, layout, coded, **fields)
+    header.version = 6 if any(name.startswith("mains_") for name in side) else 5
     if mode == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
-    side = (
-        coded.to_arrays() if coded else {"nan_runs": survey.nan_runs.astype(np.int64)} if header.coded else {}
-    )
     return _archive(header, side, coded, residual, exact, raw.info, codec).to_bytes()
 
 
@@ -288,7 +297,6 @@ def _header(
         mode=mode,
         max_error=max_error,
         target_prd=target_prd,
-        version=6 if coded is not None and coded.has_mains() else 5,
     )
 
 
@@ -406,6 +414,8 @@ def _coded_chunks(archive: Archive, side, codec: Codec | None):
         if layer is not None:
             frame = archive.residual[offsets[i] : offsets[i + 1]]
             final = final + layer.decode(frame, len(h.coded), final.shape[1])
+            if tokens is None and side.mains:  # a file without tokens: the layer's mains
+                final += side.mains[i].values(h.recording.sfreq, b - a)
         if not np.isfinite(final).all() or np.abs(final).max(initial=0) > MAX_VOLTS:
             raise CorruptFileError(
                 f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged"

@@ -46,7 +46,7 @@ class SideData:
     baseline : the slow baseline; scales : float64 [chunks, coded] chunk scales (volts);
     outliers : (coded row, sample index, volts) of the exactly stored samples;
     nan_runs : int64 [R, 3] (coded row, start, length); info : the recording's ``mne.Info``;
-    mains : each chunk's mains (version 6), or None where no chunk has any.
+    mains : each chunk's mains (version 6), or None (no chunk has any).
     """
 
     baseline: Baseline | None
@@ -75,9 +75,9 @@ def check_archive(archive: Archive) -> SideData:
     if info["ch_names"] != h.recording.ch_names:
         raise CorruptFileError("INFO section and header disagree on the channels")
     mains = None
-    if h.version >= 6 and h.has_tokens:
+    if h.version >= 6 and h.coded:
         try:
-            mains = mains_from_arrays(side["mains_freq"], side["mains_levels"])
+            mains = mains_from_arrays(side)
         except ValueError as exc:
             raise CorruptFileError(f"side data is damaged ({exc})") from None
     return SideData(
