@@ -33,7 +33,7 @@ from .adapt import (
 from .exact import encode_block, find_grid
 from .mains import MainsFit, steps_for
 from .mains import fit as mains_fit
-from .mains import to_arrays as mains_arrays
+from .mains import to_arrays as mains_to_arrays
 from .survey import CODED_TYPES, Survey
 from .transform import TransformEncoder
 
@@ -42,7 +42,8 @@ if TYPE_CHECKING:  # the codec's module imports torch; files without tokens neve
 
 
 class ChunkCoder:
-    """Per-chunk forward and inverse transforms of the coded channels.
+    """Per-chunk forward and inverse transforms of the coded channels (baseline, mains, scale,
+    resampling, framing).
 
     Parameters
     ----------
@@ -53,12 +54,7 @@ class ChunkCoder:
     """
 
     def __init__(
-        self,
-        cfg: AdapterConfig,
-        sfreq: float,
-        hop: int,
-        baseline: Baseline,
-        noise: np.ndarray | None = None,
+        self, cfg: AdapterConfig, sfreq: float, hop: int, baseline: Baseline, noise: np.ndarray | None = None
     ):
         self.adapter = ChunkAdapter(cfg, sfreq, hop)
         self.baseline = baseline
@@ -202,8 +198,7 @@ class CodedStream:
     def encode(self, start: int, stop: int) -> tuple:
         """Samples ``[start, stop)``, the next chunk of the layout: (volts [C, n], codes, chunk
         scale [C], the chunk's mains, the model's chunk reconstruction [C, n] before the
-        cross-fade). The chunks are
-        coded ahead through :meth:`Codec.map_chunks`, read in order here."""
+        cross-fade). The chunks are coded ahead through :meth:`Codec.map_chunks`, read in order here."""
         if self._coded_ahead is None:
             self._coded_ahead = self.codec.map_chunks(self._code_chunk, self._chunk_samples())
         coded_start, coded_stop, result = next(self._coded_ahead)
@@ -250,14 +245,6 @@ class CodedStream:
         """int64 [code rows, codebooks, frames of all chunks]."""
         return np.concatenate(self.codes, axis=-1) if self.codes else np.zeros((0, self.k, 0), np.int64)
 
-    def has_mains(self) -> bool:
-        """Whether a chunk's mains was removed (the file then needs format version 6)."""
-        return any(m.freq_code for m in self.mains)
-
-    def mains_arrays(self) -> dict[str, np.ndarray]:
-        """The chunks' mains as side arrays (version 6), or none where no chunk has any."""
-        return mains_arrays(self.mains, self.coder.mains_step) if self.has_mains() else {}
-
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The side arrays (``docs/FORMAT.md``): baseline, chunk scales, outliers, NaN runs, and
         (version 6, where a chunk has them) the chunks' mains."""
@@ -271,7 +258,7 @@ class CodedStream:
             "chunk_scale_log2": np.diff(scales, axis=0, prepend=0),
             **outlier_arrays(ch, idx, val, len(self.picks)),
             "nan_runs": self.survey.nan_runs.astype(np.int64),
-            **self.mains_arrays(),
+            **mains_to_arrays(self.mains, self.coder.mains_step),
         }
 
 
@@ -364,9 +351,7 @@ class ResidualStream:
 
     def mains_arrays(self) -> dict[str, np.ndarray]:
         """The chunks' mains of a file without tokens as side arrays (version 6), or none."""
-        if not any(m.freq_code for m in self.mains):
-            return {}
-        return mains_arrays(self.mains, self.mains_step)
+        return mains_to_arrays(self.mains, self.mains_step)
 
     @staticmethod
     def pick(options: list[tuple]) -> tuple:
