@@ -513,22 +513,36 @@ def cmd_train(args) -> int:
 
 
 def cmd_train_prior(args) -> int:
+    import hashlib
+
     from .codeprior import prior_path
+    from .errors import EegcodecError
     from .io import atomic_write_bytes, check_output, find_recordings, load_crop
     from .models import load_codec, resolve_model
     from .train.prior import PriorTrainConfig, fit
 
+    if args.split_groups and (args.split_groups < 2 or args.split_groups & (args.split_groups - 1)):
+        raise EegcodecError(f"--split-groups must be a power of two (e.g. 32), got {args.split_groups}")
     out = Path(args.output) if args.output else prior_path(resolve_model(args.model)[0])
     files = find_recordings(args.train)
     check_output(out, files, args.force)
     codec = load_codec(args.model)
-    cfg = PriorTrainConfig(steps=args.steps, crop_seconds=args.crop)
+    cfg = PriorTrainConfig(
+        steps=args.steps, crop_seconds=args.crop, hidden=args.hidden, split_groups=args.split_groups
+    )
 
     def say(step, total, bits):
         if not args.quiet:
             print(f"prior: step {step}/{total}, {bits:.3f} bits per code", file=sys.stderr, flush=True)
 
     prior = fit(codec, [load_crop(f, cfg.crop_seconds) for f in files], cfg, progress=say)
+    if out.is_file():  # files written under the prior it replaces must still decode: keep it by its SHA
+        replaced = out.read_bytes()
+        kept = out.with_name(f"{out.stem}.{hashlib.sha256(replaced).hexdigest()[:12]}.npz")
+        if not kept.exists():
+            atomic_write_bytes(kept, replaced)
+        if not args.quiet:
+            print(f"kept the prior it replaces as {kept} (files written under it decode from it)")
     atomic_write_bytes(out, prior.to_bytes())
     if not args.quiet:
         print(f"wrote {out} (sha256 {prior.sha256()[:16]}); files compressed with this model now use it")
@@ -815,6 +829,17 @@ def _add_train_prior(sub) -> None:
     t.add_argument("--steps", type=int, default=4000, help="optimiser steps (default: %(default)s)")
     t.add_argument(
         "--crop", type=float, default=60.0, help="seconds of each recording (default: %(default)s)"
+    )
+    t.add_argument(
+        "--hidden", type=int, default=256, help="width of its two hidden layers (default: %(default)s)"
+    )
+    t.add_argument(
+        "--split-groups",
+        type=int,
+        default=0,
+        metavar="G",
+        help="code each code as one of G groups, then its place in the group (a power of two, e.g. 32: "
+        "2 x 32 weights per code instead of 1,024, faster; default 0: not split)",
     )
     t.add_argument("--force", action="store_true", help="replace an existing prior")
     t.add_argument("-q", "--quiet", action="store_true")

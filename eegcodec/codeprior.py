@@ -13,8 +13,13 @@ Decoding goes row by row, codebook by codebook, all frames at once (``rows x dep
 file). The prior is trained by :mod:`eegcodec.train.prior` and stored beside its model as
 ``NAME.prior.npz``; a file records its SHA-256.
 
+A *split* prior (``order`` given) codes each code as two symbols of ``sqrt(K)`` values: its group
+(the codes at positions ``g*S .. g*S+S-1`` of ``order[level]``, S = K / G; the group's weights from
+``group_vectors`` as the codes' from ``vectors``), then its place in the group (the codes' own
+weights, within the group): 2 x 32 weights per code instead of 1,024, for the same network.
+
 Shapes: codes int64 [rows, depth, frames]; ``vectors`` int [L, K, D] (the codebooks' l2-normalised
-lookup vectors times 127).
+lookup vectors times 127); ``order`` int [L, K]; ``group_vectors`` int [L, G, D].
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import hashlib
 import io
 import struct
 import zlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import constriction
@@ -53,32 +58,38 @@ _BITS = EXP2[:64].astype(np.float32).view(np.int32)
 _T_MAX = 64 * TABLE_BITS - 1
 
 
-def _weights_numpy(q, vec_t, scale, bias) -> np.ndarray:
-    """int32 [B, K] float32 bit patterns of the weights, in float32 (``vec_t`` int [D, K], ``bias``
-    int [K]; see :func:`_weights_py`)."""
-    u = np.floor((q.astype(np.float32) @ vec_t.astype(np.float32)) * scale) + bias.astype(np.float32)
+def _weights_numpy(q, groups, vec_t, scale, bias) -> np.ndarray:
+    """int32 [B, K] float32 bit patterns of the weights, in float32 (row ``b`` against
+    ``vec_t[groups[b]]`` int [D, K] and ``bias[groups[b]]`` int [K]; see :func:`_weights_py`)."""
+    q32 = q.astype(np.float32)
+    if len(vec_t) == 1:  # one codebook for every row: a matrix product
+        dots = q32 @ vec_t[0].astype(np.float32)
+    else:  # integer sums below 2**24: exact in float32 in any order
+        dots = np.einsum("bd,bdk->bk", q32, vec_t[groups].astype(np.float32))
+    u = np.floor(dots * scale) + bias[groups].astype(np.float32)
     t = np.minimum(u.max(axis=1, keepdims=True) - u, _T_MAX).astype(np.int32)
     return _BITS[t & 63] - ((t >> 6) << 23)
 
 
-def _weights_py(q, vec_t, scale, bias, bits, t_max, out):
+def _weights_py(q, groups, vec_t, scale, bias, bits, t_max, out):
     """The same as :func:`_weights_numpy`, one row at a time (compiled by numba) in int32, for
-    ``vec_t`` int32 [D, K] (the codebook transposed) and ``bias`` int32 [K]: dot products
+    ``vec_t`` int32 [G, D, K] (codebooks transposed) and ``bias`` int32 [G, K]: dot products
     ``a = q . v``, logits ``u = floor(float32(a) * scale) + bias`` and weights
     ``2 ** (-(max u - u) / 64)``. Used where every logit is an integer below 2**23 in magnitude
     (:meth:`CodePrior.__post_init__` checks the bound): then these int32 sums equal the float32
     arithmetic of :func:`_weights_numpy`, whose bits old files were written with."""
-    dim, n_codes = vec_t.shape
+    dim, n_codes = vec_t.shape[1:]
     acc = np.empty(n_codes, np.int32)
     for b in range(q.shape[0]):
+        g = groups[b]
         acc[:] = 0
         for d in range(dim):
             qd = q[b, d]
             for k in range(n_codes):
-                acc[k] += qd * vec_t[d, k]
+                acc[k] += qd * vec_t[g, d, k]
         top = np.int32(-(2**31) + 1)
         for k in range(n_codes):
-            acc[k] = np.int32(np.floor(np.float32(acc[k]) * scale)) + bias[k]
+            acc[k] = np.int32(np.floor(np.float32(acc[k]) * scale)) + bias[g, k]
             top = max(top, acc[k])
         for k in range(n_codes):
             t = min(top - acc[k], t_max)
@@ -96,12 +107,16 @@ try:  # compiled when numba is there (it is: librosa needs it); the same bits ei
 except ImportError:  # pragma: no cover
     _weights_loop = None
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
+#: the fields only a split prior has
+SPLIT_FIELDS = ("order", "group_vectors", "group_scale", "group_bias")
 
 
 @dataclass
 class CodePrior:
     """The integer network (see module docstring). ``w*`` int [in, out], ``b*`` int [out],
-    ``m*`` float64 requantisation factors, ``logit_scale`` float64 [L], ``logit_bias`` int [L, K]."""
+    ``m*`` float64 requantisation factors, ``logit_scale`` float64 [L], ``logit_bias`` int [L, K];
+    a split prior adds ``order`` int [L, K], ``group_vectors`` int [L, G, D], ``group_scale``
+    float64 [L] and ``group_bias`` int [L, G] (empty otherwise)."""
 
     vectors: np.ndarray
     w1: np.ndarray
@@ -115,10 +130,15 @@ class CodePrior:
     m3: float
     logit_scale: np.ndarray
     logit_bias: np.ndarray
+    order: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    group_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), np.int64))
+    group_scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    group_bias: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
 
     def __post_init__(self):  # integers; products run in float32 where every sum stays exact (< 2**24)
-        for name in ("vectors", "w1", "b1", "w2", "b2", "w3", "b3", "logit_scale", "logit_bias"):
-            setattr(self, name, np.asarray(getattr(self, name)))
+        for f in fields(self):
+            if not f.name.startswith("m"):
+                setattr(self, f.name, np.asarray(getattr(self, f.name)))
         self.m1, self.m2, self.m3 = float(self.m1), float(self.m2), float(self.m3)
         self._layers = []
         for w, b, m, top in (
@@ -130,17 +150,65 @@ class CodePrior:
             w, b = w.astype(np.float64), b.astype(np.float64)
             dt = np.float32 if exact32 else np.float64
             self._layers.append((w.astype(dt), b.astype(dt), dt(m)))
-        if self.vectors.shape[2] * 127 * 127 >= 2**24:  # the logits' float32 products would not be exact
-            raise ValueError(f"codebook dimension {self.vectors.shape[2]} is too large for an exact prior")
-        largest_logit = np.abs(self.logit_scale).max(initial=0) * self.vectors.shape[2] * 127 * 127
+        n_levels, size, dim = self.vectors.shape
+        if dim * 127 * 127 >= 2**24:  # the logits' float32 products would not be exact
+            raise ValueError(f"codebook dimension {dim} is too large for an exact prior")
+        self._vec32 = self.vectors.astype(np.float32)
+        # the logits' tables, per level: (vec_t int32 [G, D, K'], scale float32, bias int32 [G, K'])
+        self.split = self.order.size > 0
+        if self.split:
+            self._pos = self._check_order()
+            n_groups = self.group_vectors.shape[1]
+            members = self.order.reshape(n_levels, n_groups, size // n_groups)  # [L, G, S]
+            codes_t = self.vectors[np.arange(n_levels)[:, None, None], members].transpose(0, 1, 3, 2)
+            self._codes = self._tables(
+                codes_t,
+                self.logit_scale,
+                np.take_along_axis(
+                    self.logit_bias[:, None, :], members.reshape(n_levels, 1, -1), axis=2
+                ).reshape(members.shape),
+            )
+            self._groups = self._tables(
+                self.group_vectors.transpose(0, 2, 1)[:, None], self.group_scale, self.group_bias[:, None]
+            )
+            logit_parts = ((self.logit_scale, self.logit_bias), (self.group_scale, self.group_bias))
+        else:
+            self._codes = self._tables(
+                self.vectors.transpose(0, 2, 1)[:, None], self.logit_scale, self.logit_bias[:, None]
+            )
+            logit_parts = ((self.logit_scale, self.logit_bias),)
         # the compiled int32 loop equals the float32 arithmetic while logits and their differences
         # are exact in float32 (|u| < 2**23); beyond that, the float32 path itself decides
-        self._int_logits = largest_logit + np.abs(self.logit_bias).max(initial=0) < 2**23
-        self._vec32 = self.vectors.astype(np.float32)
-        self._vec_int_t = np.ascontiguousarray(self.vectors.astype(np.int32).transpose(0, 2, 1))  # [L, D, K]
-        self._scale32 = self.logit_scale.astype(np.float32)
-        self._bias_int = np.ascontiguousarray(self.logit_bias.astype(np.int32))
+        self._int_logits = all(
+            np.abs(scale).max(initial=0) * dim * 127 * 127 + np.abs(bias).max(initial=0) < 2**23
+            for scale, bias in logit_parts
+        )
         self._w1_rows: dict = {}  # (level, levels of the row above in use) -> rows of w1
+
+    @staticmethod
+    def _tables(vec_t, scale, bias) -> list[tuple]:
+        """Per level: (vec_t int32 [G, D, K'], scale float32, bias int32 [G, K']), contiguous."""
+        return [
+            (np.ascontiguousarray(v, np.int32), np.float32(c), np.ascontiguousarray(b, np.int32))
+            for v, c, b in zip(vec_t, scale, bias)
+        ]
+
+    def _check_order(self) -> np.ndarray:
+        """int64 [L, K] each code's position in ``order`` (which must permute every level's codes
+        into groups of equal size); else a ValueError."""
+        n_levels, size, dim = self.vectors.shape
+        groups = self.group_vectors.shape[1] if self.group_vectors.ndim == 3 else 0
+        if (
+            self.order.shape != (n_levels, size)
+            or self.group_vectors.shape != (n_levels, groups, dim)
+            or not groups
+            or size % groups
+            or self.group_scale.shape != (n_levels,)
+            or self.group_bias.shape != (n_levels, groups)
+            or not (np.sort(self.order, axis=1) == np.arange(size)).all()
+        ):
+            raise ValueError("a split prior's order and group tables do not fit its codebooks")
+        return np.argsort(self.order, axis=1)
 
     @property
     def levels(self) -> int:
@@ -175,34 +243,84 @@ class CodePrior:
         acc = x.astype(w.dtype) @ w + b  # exact integers in either dtype
         return np.clip(np.floor(acc * m), lo, hi)
 
-    def weights(self, own: np.ndarray, above: np.ndarray, level: int, depth: int) -> np.ndarray:
-        """float32 [B, K] unnormalised probabilities of codebook ``level``'s code (constriction
-        normalises them; the same bits on every machine).
+    def query(self, own: np.ndarray, above: np.ndarray, level: int, depth: int) -> np.ndarray:
+        """int32 [B, D]: the network's output for codebook ``level``'s code.
         own, above: int [B, L] codes of the row and of the row above (-1: none)."""
         x, w1 = self._context(own, above, level, depth)
         h = self._layer(x, 0, 0, 255, w1)
         h = self._layer(h, 1, 0, 255)
-        q = self._layer(h, 2, -127, 127).astype(np.int32)
-        args = (q, self._vec_int_t[level], self._scale32[level], self._bias_int[level])
+        return self._layer(h, 2, -127, 127).astype(np.int32)
+
+    def _weights(self, q: np.ndarray, table: tuple, groups: np.ndarray | None = None) -> np.ndarray:
+        """float32 [B, K'] unnormalised probabilities (constriction normalises them; the same bits
+        on every machine): row ``b`` against group ``groups[b]`` of ``table`` (None: group 0)."""
+        vec_t, scale, bias = table
+        groups = np.zeros(len(q), np.int64) if groups is None else groups
         if _weights_loop is None or not self._int_logits:
-            bits = _weights_numpy(*args)
+            bits = _weights_numpy(q, groups, vec_t, scale, bias)
         else:
-            bits = _weights_loop(*args, _BITS, _T_MAX, np.empty((len(q), self.vectors.shape[1]), np.int32))
+            out = np.empty((len(q), vec_t.shape[2]), np.int32)
+            bits = _weights_loop(q, groups, vec_t, scale, bias, _BITS, _T_MAX, out)
         return bits.view(np.float32)
 
+    def weights(self, own: np.ndarray, above: np.ndarray, level: int, depth: int) -> np.ndarray:
+        """float32 [B, K] unnormalised probabilities of codebook ``level``'s code (a prior that
+        is not split)."""
+        return self._weights(self.query(own, above, level, depth), self._codes[level])
+
+    def encode_step(self, coder, q: np.ndarray, level: int, codes: np.ndarray) -> None:
+        """Push ``codes`` int [B] of ``level`` (network outputs ``q``) onto the ANS stack ``coder``:
+        split priors push the place in the group, then the group (decoded in the other order)."""
+        if not self.split:
+            coder.encode_reverse(codes.astype(np.int32), _FAMILY, self._weights(q, self._codes[level]))
+            return
+        size = self.vectors.shape[1] // self.group_vectors.shape[1]
+        group, place = np.divmod(self._pos[level, codes], size)
+        coder.encode_reverse(place.astype(np.int32), _FAMILY, self._weights(q, self._codes[level], group))
+        coder.encode_reverse(group.astype(np.int32), _FAMILY, self._weights(q, self._groups[level]))
+
+    def decode_step(self, coder, q: np.ndarray, level: int) -> np.ndarray:
+        """Inverse of :meth:`encode_step`: int [B] codes of ``level``."""
+        if not self.split:
+            return coder.decode(_FAMILY, self._weights(q, self._codes[level]))
+        size = self.vectors.shape[1] // self.group_vectors.shape[1]
+        group = coder.decode(_FAMILY, self._weights(q, self._groups[level])).astype(np.int64)
+        place = coder.decode(_FAMILY, self._weights(q, self._codes[level], group))
+        return self.order[level, group * size + place]
+
     def probabilities(self, own, above, level: int, depth: int) -> np.ndarray:
-        """float64 [B, K]: :meth:`weights` normalised (for measuring; the coder normalises itself)."""
-        w = self.weights(own, above, level, depth).astype(np.float64)
-        return w / w.sum(axis=1, keepdims=True)
+        """float64 [B, K]: each code's probability (for measuring; the coder normalises itself)."""
+        q = self.query(own, above, level, depth)
+        if not self.split:
+            w = self._weights(q, self._codes[level]).astype(np.float64)
+            return w / w.sum(axis=1, keepdims=True)
+        g = self._weights(q, self._groups[level]).astype(np.float64)
+        n_groups = len(g[0])
+        places = [
+            self._weights(q, self._codes[level], np.full(len(q), k)).astype(np.float64)
+            for k in range(n_groups)
+        ]
+        joint = np.concatenate(
+            [
+                g[:, k : k + 1] / g.sum(axis=1, keepdims=True) * w / w.sum(axis=1, keepdims=True)
+                for k, w in enumerate(places)
+            ],
+            axis=1,
+        )
+        return joint[:, self._pos[level]]  # positions -> codes
 
     # -- files ---------------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """npz: the integer arrays as int32, the factors as float64."""
+        """npz: the integer arrays as int32, the factors as float64; the split tables only in a
+        split prior (so a prior that is not split keeps the bytes, and SHA-256, it always had)."""
         arrays = {}
         for f in fields(self):
+            if f.name in SPLIT_FIELDS and not self.split:
+                continue
             v = np.asarray(getattr(self, f.name))
-            arrays[f.name] = v if f.name.startswith("m") or f.name == "logit_scale" else v.astype(np.int32)
+            floats = f.name.startswith("m") or f.name.endswith("_scale")
+            arrays[f.name] = v if floats else v.astype(np.int32)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return buf.getvalue()
@@ -210,7 +328,7 @@ class CodePrior:
     @classmethod
     def from_bytes(cls, data: bytes) -> CodePrior:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            return cls(**{f.name: z[f.name] for f in fields(cls)})
+            return cls(**{f.name: z[f.name] for f in fields(cls) if f.name in z.files})
 
     def sha256(self) -> str:
         """SHA-256 of :meth:`to_bytes` (what a file records; computed once)."""
@@ -223,6 +341,14 @@ def prior_path(weights: str | Path) -> Path:
     """Where a model's prior lies: ``model.pth`` -> ``model.prior.npz``."""
     weights = Path(weights)
     return weights.with_name(weights.stem + ".prior.npz")
+
+
+def older_priors(weights: str | Path) -> dict[str, Path]:
+    """Earlier priors of a model kept for the files written under them: ``model.prior.<first 12
+    hex digits of its SHA-256>.npz`` beside ``model.pth``, by that prefix."""
+    weights = Path(weights)
+    found = weights.parent.glob(weights.stem + ".prior.????????????.npz")
+    return {p.name[len(weights.stem) + 7 : -4]: p for p in sorted(found)}
 
 
 def _batches(padded: np.ndarray, depth: int):
@@ -253,8 +379,7 @@ def encode(prior: CodePrior, codes: np.ndarray) -> bytes:
     padded, depth = _padded(codes, prior.levels), codes.shape[1]
     coder = constriction.stream.stack.AnsCoder()
     for r, level, span, own, above in reversed(list(_batches(padded, depth))):
-        p = prior.weights(own, above, level, depth)
-        coder.encode_reverse(codes[r, level, span].astype(np.int32), _FAMILY, p)
+        prior.encode_step(coder, prior.query(own, above, level, depth), level, codes[r, level, span])
     crc = zlib.crc32(codes.astype("<i8").tobytes())
     return struct.pack("<I", crc) + coder.get_compressed().astype("<u4").tobytes()
 
@@ -269,7 +394,7 @@ def decode(prior: CodePrior, frame: bytes, rows: int, depth: int, frames: int) -
     padded = np.full((rows, frames, prior.levels), -1, np.int64)
     try:
         for r, level, span, own, above in _batches(padded, depth):
-            padded[r, span, level] = coder.decode(_FAMILY, prior.weights(own, above, level, depth))
+            padded[r, span, level] = prior.decode_step(coder, prior.query(own, above, level, depth), level)
     except (ValueError, AssertionError) as exc:
         raise CorruptFileError(f"the entropy-coded codes are damaged ({exc})") from None
     codes = padded[:, :, :depth].transpose(0, 2, 1).copy()

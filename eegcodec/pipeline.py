@@ -319,12 +319,13 @@ def check_model(header: Header, codec: Codec, source: str = "file") -> None:
             f"but model {codec.info.name!r} (sha256 {codec.info.weights_sha256[:12]}) was given; "
             f"give the original model (codec, --model)"
         )
-    have = codec.prior.sha256() if header.code_coder == "prior" and codec.prior is not None else None
-    if header.code_coder == "prior" and have != header.prior_sha256:
+    if header.code_coder == "prior" and codec.prior_for(header.prior_sha256) is None:
+        have = codec.prior.sha256() if codec.prior is not None else None
         which = "lacks" if have is None else f"does not have (its prior: {have[:12]})"
         raise ModelMismatchError(
             f"{source}'s codes were entropy-coded with a prior (sha256 {header.prior_sha256[:12]}) that "
-            f"model {codec.info.name!r} {which}; put the model's NAME.prior.npz beside its weights"
+            f"model {codec.info.name!r} {which}; put the model's NAME.prior.npz (or the earlier "
+            f"NAME.prior.{header.prior_sha256[:12]}.npz) beside its weights"
         )
     c = codec.info
     if (
@@ -493,7 +494,8 @@ def archive_codes(archive: Archive, codec: Codec) -> np.ndarray:
     """int64 [code rows, codebooks, frames of all chunks]: a token file's codes, decoded by the
     ``CODE`` coder its header names (under ``codec``'s prior where that is the coder)."""
     h = archive.header
-    coder = streamcoders.make(h.code_coder, h.model.bits_per_code, codec.prior)
+    prior = codec.prior_for(h.prior_sha256) if h.code_coder == "prior" else None
+    coder = streamcoders.make(h.code_coder, h.model.bits_per_code, prior)
     return coder.decode(archive.codes, (h.code_rows, h.codebooks, sum(h.chunk_frames)))
 
 

@@ -3,6 +3,8 @@ files coded with a model's prior, and the train-prior verb."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -127,6 +129,20 @@ def test_files_use_the_models_prior(tmp_path, tiny_dac_path):
     codec.prior = random_prior(levels=3, size=64, dim=4)
     with pytest.raises(ModelMismatchError, match="prior"):
         decompress_archive(arc, codec)
+    # a new prior beside the weights: files written under the old one decode from the copy kept
+    # as NAME.prior.<first 12 of its SHA-256>.npz
+    kept = weights.with_name(f"tiny.prior.{prior.sha256()[:12]}.npz")
+    kept.write_bytes(prior.to_bytes())
+    prior_path(weights).write_bytes(random_prior(levels=3, size=64, dim=4).to_bytes())
+    renewed = load_codec(weights)
+    assert renewed.prior.sha256() != prior.sha256()
+    np.testing.assert_array_equal(
+        decompress_archive(arc, renewed).get_data(), decompress_archive(plain, plain_codec).get_data()
+    )
+    kept.write_bytes(random_prior(levels=3, size=64, dim=4, seed=9).to_bytes())  # the name lies
+    with pytest.raises(ModelMismatchError, match=prior.sha256()[:12]):
+        decompress_archive(arc, load_codec(weights))
+    codec.prior = random_prior(levels=3, size=64, dim=4)
     worse = Archive.from_bytes(compress_raw(raws[0], codec, n_codebooks=2))  # a prior that costs bits
     assert worse.header.code_coder == "packed" and worse.codes == plain.codes  # is not used
     from test_reader_safety import forge
@@ -163,7 +179,10 @@ def test_train_prior_verb(tmp_path, tiny_dac_path, capsys):
     ]
     assert main(args) == 0 and prior_path(weights).is_file()
     assert main(args) == 1 and "exists" in capsys.readouterr().err  # never overwritten without --force
-    assert main([*args, "--force"]) == 0
+    first = prior_path(weights).read_bytes()
+    assert main([*args, "--force", "--steps", "21"]) == 0
+    kept = weights.with_name(f"{weights.stem}.prior.{hashlib.sha256(first).hexdigest()[:12]}.npz")
+    assert kept.read_bytes() == first != prior_path(weights).read_bytes()  # the replaced one is kept
 
 
 def test_compiled_and_numpy_weights_agree():
@@ -177,7 +196,7 @@ def test_compiled_and_numpy_weights_agree():
         prior = replace(prior, logit_scale=np.full(3, logit_scale))
         assert prior._int_logits
         for level in range(3):
-            args = (q, prior._vec_int_t[level], prior._scale32[level], prior._bias_int[level])
+            args = (q, np.zeros(300, np.int64), *prior._codes[level])
             loop = codeprior._weights_loop(
                 *args, codeprior._BITS, codeprior._T_MAX, np.empty((300, 256), np.int32)
             )
@@ -218,3 +237,86 @@ def test_first_layer_on_the_non_zero_inputs_equals_the_full_context():
     nothing_above = np.full((50, n_levels), -1)
     x, w1 = prior._context(own, nothing_above, 0, 4)  # first row, first codebook: the one-hot alone
     assert x.shape == (50, 1) and w1.shape[0] == 1
+
+
+def split_prior(levels=3, size=64, dim=4, groups=8, seed=0) -> CodePrior:
+    """:func:`random_prior` split into ``groups`` groups (its order and group tables random)."""
+    from eegcodec.train.prior import split_order
+
+    rng = np.random.default_rng(seed + 100)
+    base = random_prior(levels, size, dim, seed=seed)
+    return replace(
+        base,
+        order=split_order(base.vectors, groups),
+        group_vectors=rng.integers(-127, 128, (levels, groups, dim)),
+        group_scale=np.full(levels, 0.01),
+        group_bias=rng.integers(-300, 300, (levels, groups)),
+    )
+
+
+def test_split_prior_round_trips_and_is_a_distribution():
+    """A split prior codes each code as a group and a place: files round-trip, the two steps'
+    probabilities multiply to a distribution over the codes, its bytes (and SHA) differ from the
+    same prior unsplit, whose bytes are those of before the split existed."""
+    prior = split_prior()
+    assert prior.split and not random_prior().split
+    codes = np.random.default_rng(1).integers(0, 64, (4, 2, 300))
+    frame = codeprior.encode(prior, codes)
+    np.testing.assert_array_equal(codeprior.decode(prior, frame, 4, 2, 300), codes)
+    again = CodePrior.from_bytes(prior.to_bytes())
+    assert again.split and again.sha256() == prior.sha256() != random_prior().sha256()
+    assert set(np.load(io.BytesIO(random_prior().to_bytes())).files) == {
+        "vectors",
+        "w1",
+        "b1",
+        "m1",
+        "w2",
+        "b2",
+        "m2",
+        "w3",
+        "b3",
+        "m3",
+        "logit_scale",
+        "logit_bias",
+    }
+    own, above = codes[0].T.copy(), codes[1].T.copy()
+    p = prior.probabilities(own, above, 1, 2)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-9)
+    with pytest.raises(ValueError, match="split prior"):
+        replace(prior, order=prior.order[:, ::-1][:, :-1])
+
+
+def test_split_prior_compiled_and_numpy_weights_agree():
+    if codeprior._weights_loop is None:
+        pytest.skip("numba is not installed; only the numpy path exists")
+    prior = split_prior(size=256, dim=8, groups=16, seed=3)
+    q = np.random.default_rng(6).integers(-127, 128, (300, 8)).astype(np.int32)
+    groups = np.random.default_rng(7).integers(0, 16, 300)
+    for level in range(3):
+        for table, g in ((prior._codes[level], groups), (prior._groups[level], np.zeros(300, np.int64))):
+            args = (q, g, *table)
+            out = np.empty((300, table[0].shape[2]), np.int32)
+            loop = codeprior._weights_loop(*args, codeprior._BITS, codeprior._T_MAX, out)
+            np.testing.assert_array_equal(loop, codeprior._weights_numpy(*args))
+
+
+def test_train_prior_split(tmp_path, tiny_dac_path):
+    """``train-prior --split-groups`` writes a split prior that files are coded with and decode from."""
+    from eegcodec.models import load_codec
+
+    weights = tmp_path / "m.pth"
+    shutil.copy(tiny_dac_path, weights)
+    data = tmp_path / "data"
+    data.mkdir()
+    write_raw(synthetic_raw(n_ch=4, seconds=12, stim=False), data / "a.edf")
+    args = ["train-prior", "--model", str(weights), "--train", str(data), "--steps", "30", "--crop", "10"]
+    assert main([*args, "--split-groups", "32", "--hidden", "8", "-q"]) == 0
+    codec = load_codec(weights)
+    assert codec.prior.split and codec.prior.group_vectors.shape[1] == 32
+    raw = synthetic_raw(n_ch=4, seconds=12, stim=False, seed=5)
+    arc = Archive.from_bytes(compress_raw(raw, codec, n_codebooks=3))
+    assert arc.header.code_coder in ("prior", "packed")
+    if arc.header.code_coder == "prior":
+        assert arc.header.prior_sha256 == codec.prior.sha256()
+    decompress_archive(arc, codec)
+    assert main([*args, "--split-groups", "24", "-q", "--force"]) == 1  # not a power of two

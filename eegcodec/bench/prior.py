@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..io import find_recordings, load_crop
 from ..train.prior import PriorTrainConfig, file_codes, fit_tokens, quantised_vectors, tokens
@@ -63,10 +62,7 @@ def net_bits(net, pairs: np.ndarray, depth: int) -> float:
     data, n = torch.as_tensor(pairs), len(pairs)
     with torch.no_grad():
         nats = [
-            F.cross_entropy(
-                net(data, torch.full((n,), lv), torch.full((n,), depth)), data[:, 0, lv], reduction="sum"
-            ).item()
-            for lv in range(depth)
+            net.nll(data, torch.full((n,), lv), torch.full((n,), depth)).sum().item() for lv in range(depth)
         ]
     return float(np.sum(nats) / np.log(2) / (n * depth))
 

@@ -91,6 +91,27 @@ class Codec(ABC):
     #: the learned prior over the codes (:class:`eegcodec.codeprior.CodePrior`), when the model
     #: has one beside its weights; files are then entropy-coded under it
     prior = None
+    #: earlier priors of the same weights, for the files written under them: SHA-256 prefix
+    #: (12 hex digits) -> file (``NAME.prior.<prefix>.npz`` beside the weights)
+    older_priors: dict = {}
+    _older_loaded = None  # the last earlier prior a file asked for (a folder's files share it)
+
+    def prior_for(self, sha256: str):
+        """The prior whose SHA-256 a file records: the current one or an earlier one kept beside
+        the weights (checked against the whole SHA-256), else None."""
+        for prior in (self.prior, self._older_loaded):
+            if prior is not None and prior.sha256() == sha256:
+                return prior
+        path = self.older_priors.get(sha256[:12])
+        if path is None:
+            return None
+        from ..codeprior import CodePrior
+
+        prior = CodePrior.from_bytes(path.read_bytes())
+        if prior.sha256() != sha256:
+            return None
+        self._older_loaded = prior
+        return prior
 
     def montage(self, names: list[str]):
         """The :class:`~eegcodec.montage.Montage` of these channels, which the pipeline stores

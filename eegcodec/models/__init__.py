@@ -29,7 +29,7 @@ from ..codecs.wavtokenizer_codec import (
     wavtokenizer_codec_from_checkpoint,
     wavtokenizer_codec_from_export,
 )
-from ..codeprior import CodePrior, prior_path
+from ..codeprior import CodePrior, older_priors, prior_path
 from ..errors import EegcodecError
 
 HERE = Path(__file__).parent
@@ -183,6 +183,7 @@ def load_codec(name_or_path: str | Path = "default", device: str = "cpu") -> Cod
     beside = prior_path(path)
     if beside.is_file():  # the model's code prior (eegcodec train-prior)
         codec.prior = CodePrior.from_bytes(beside.read_bytes())
+    codec.older_priors = older_priors(path)
     return codec
 
 

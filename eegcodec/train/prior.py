@@ -4,7 +4,10 @@
 through the real pipeline (full depth, first ``crop_seconds``), a float network of the prior's
 shape trained by cross-entropy on random (depth, codebook) pairs (so it serves every depth),
 then quantised to the integer :class:`CodePrior` with power-of-two scales calibrated on the
-training codes.
+training codes. With ``split_groups`` the prior is *split* (:mod:`eegcodec.codeprior`): each
+codebook's codes are ordered by balanced bisection along their vectors' principal axis
+(:func:`split_order`), so that a group holds similar codes, and a group head is learnt beside the
+codes' logits (cross-entropy of the group plus of the place within it).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class PriorTrainConfig:
     hidden: int = 256
     lr: float = 1e-3
     seed: int = 0
+    #: 0: one 1,024-way distribution per code; G: a group of G, then a place in it (split prior)
+    split_groups: int = 0
 
 
 def file_codes(raw, codec) -> np.ndarray:
@@ -59,10 +64,35 @@ def quantised_vectors(codec) -> np.ndarray:
     return np.rint(vec.numpy().astype(np.float64) * 127).astype(np.int64)
 
 
-class PriorNet(nn.Module):
-    """The float network :func:`quantise` turns into a :class:`CodePrior` (same inputs, ReLU)."""
+def split_order(vectors_q: np.ndarray, groups: int) -> np.ndarray:
+    """int64 [L, K]: each level's codes ordered so that consecutive runs of K / ``groups`` codes are
+    similar: recursive halving along the principal axis of each part's vectors (``groups`` a power
+    of two dividing K)."""
+    n_levels, size, _ = vectors_q.shape
+    if groups < 2 or groups & (groups - 1) or size % groups:
+        raise ValueError(
+            f"split_groups must be a power of two dividing the codebook size {size}, got {groups}"
+        )
+    out = []
+    for vec in vectors_q.astype(np.float64):
+        parts = [np.arange(size)]
+        while len(parts) < groups:
+            halves = []
+            for ids in parts:
+                centred = vec[ids] - vec[ids].mean(axis=0)
+                axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+                ranked = ids[np.argsort(centred @ axis, kind="stable")]
+                halves += [ranked[: len(ids) // 2], ranked[len(ids) // 2 :]]
+            parts = halves
+        out.append(np.concatenate(parts))
+    return np.stack(out)
 
-    def __init__(self, vectors_q: np.ndarray, hidden: int):
+
+class PriorNet(nn.Module):
+    """The float network :func:`quantise` turns into a :class:`CodePrior` (same inputs, ReLU);
+    with ``order`` [L, K] (:func:`split_order`) also the group head of a split prior."""
+
+    def __init__(self, vectors_q: np.ndarray, hidden: int, order: np.ndarray | None = None, groups: int = 0):
         super().__init__()
         n_levels, size, dim = vectors_q.shape
         self.register_buffer("vectors", torch.as_tensor(vectors_q, dtype=torch.float32) / 127)
@@ -75,6 +105,14 @@ class PriorNet(nn.Module):
         )
         self.scale = nn.Parameter(torch.full((n_levels,), 5.0))
         self.bias = nn.Parameter(torch.zeros(n_levels, size))
+        self.split = order is not None
+        if self.split:
+            self.register_buffer("order", torch.as_tensor(order))
+            self.register_buffer("pos", torch.as_tensor(np.argsort(order, axis=1)))
+            ordered = self.vectors[torch.arange(n_levels)[:, None], self.order]  # [L, K, D]
+            self.group_vectors = nn.Parameter(ordered.view(n_levels, groups, -1, dim).mean(2).clone())
+            self.group_scale = nn.Parameter(torch.full((n_levels,), 5.0))
+            self.group_bias = nn.Parameter(torch.zeros(n_levels, groups))
 
     def inputs(self, pairs: torch.Tensor, level: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
         """pairs int64 [B, 2, L] (own, row above), level, depth int64 [B] -> inputs [B, 2 L D + L] / 127."""
@@ -93,9 +131,29 @@ class PriorNet(nn.Module):
         return [h1, h2, self.layers[2](h2)]
 
     def forward(self, pairs, level, depth):
+        """(query [B, D], the codes' logits [B, K])."""
         query = self.hidden(self.inputs(pairs, level, depth))[-1]
         logits = torch.einsum("bd,bkd->bk", query, self.vectors[level])
-        return logits * self.scale[level, None] + self.bias[level]
+        return query, logits * self.scale[level, None] + self.bias[level]
+
+    def nll(self, pairs, level, depth) -> torch.Tensor:
+        """[B] nats of each token's code of codebook ``level`` (split: of its group, then of its
+        place among the group's codes)."""
+        query, logits = self(pairs, level, depth)
+        code = pairs[:, 0].gather(1, level[:, None])[:, 0]
+        if not self.split:
+            return F.cross_entropy(logits, code, reduction="none")
+        groups = self.group_vectors.shape[1]
+        size = logits.shape[1] // groups
+        group, place = self.pos[level, code] // size, self.pos[level, code] % size
+        group_logits = torch.einsum("bd,bgd->bg", query, self.group_vectors[level])
+        group_logits = group_logits * self.group_scale[level, None] + self.group_bias[level]
+        members = logits.gather(1, self.order[level]).view(len(code), groups, -1)[
+            torch.arange(len(code)), group
+        ]
+        return F.cross_entropy(group_logits, group, reduction="none") + F.cross_entropy(
+            members, place, reduction="none"
+        )
 
 
 def _draw(pairs: torch.Tensor, n: int, n_levels: int, gen: torch.Generator):
@@ -109,13 +167,14 @@ def _draw(pairs: torch.Tensor, n: int, n_levels: int, gen: torch.Generator):
 def train_net(vectors_q: np.ndarray, pairs: np.ndarray, cfg: PriorTrainConfig, progress=None) -> PriorNet:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = PriorNet(vectors_q, cfg.hidden)
+    order = split_order(vectors_q, cfg.split_groups) if cfg.split_groups else None
+    net = PriorNet(vectors_q, cfg.hidden, order, cfg.split_groups)
     opt = torch.optim.AdamW(net.parameters(), cfg.lr, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
     data = torch.as_tensor(pairs)
     for step in range(cfg.steps):
         batch, level, depth = _draw(data, cfg.batch, vectors_q.shape[0], gen)
-        loss = F.cross_entropy(net(batch, level, depth), batch[:, 0].gather(1, level[:, None])[:, 0])
+        loss = net.nll(batch, level, depth).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -151,7 +210,17 @@ def quantise(net: PriorNet, vectors_q: np.ndarray, calib: tuple) -> CodePrior:
     logit_scale = net.scale.detach().double().numpy() * scale_in / 127 * to_units
     logit_bias = np.rint(net.bias.detach().double().numpy() * to_units).astype(np.int64)
     (w1, b1, m1), (w2, b2, m2), (w3, b3, m3) = qs
-    return CodePrior(vectors_q, w1, b1, m1, w2, b2, m2, w3, b3, m3, logit_scale, logit_bias)
+    split = {}
+    if net.split:  # group vectors as integers up to 127 per level, their scale folded into group_scale
+        vec = net.group_vectors.detach().double().numpy()
+        top = np.maximum(np.abs(vec).max(axis=(1, 2)), 1e-12)  # [L]
+        split = dict(
+            order=net.order.numpy(),
+            group_vectors=np.rint(vec / top[:, None, None] * 127).astype(np.int64),
+            group_scale=net.group_scale.detach().double().numpy() * scale_in * top / 127 * to_units,
+            group_bias=np.rint(net.group_bias.detach().double().numpy() * to_units).astype(np.int64),
+        )
+    return CodePrior(vectors_q, w1, b1, m1, w2, b2, m2, w3, b3, m3, logit_scale, logit_bias, **split)
 
 
 def fit_tokens(vectors_q: np.ndarray, pairs: np.ndarray, cfg: PriorTrainConfig, progress=None):
