@@ -516,20 +516,17 @@ def cmd_train_prior(args) -> int:
     import hashlib
 
     from .codeprior import prior_path
-    from .errors import EegcodecError
     from .io import atomic_write_bytes, check_output, find_recordings, load_crop
     from .models import load_codec, resolve_model
     from .train.prior import PriorTrainConfig, fit
 
-    if args.split_groups and (args.split_groups < 2 or args.split_groups & (args.split_groups - 1)):
-        raise EegcodecError(f"--split-groups must be a power of two (e.g. 32), got {args.split_groups}")
+    cfg = PriorTrainConfig(
+        steps=args.steps, crop_seconds=args.crop, hidden=args.hidden, split_groups=args.split_groups
+    )
     out = Path(args.output) if args.output else prior_path(resolve_model(args.model)[0])
     files = find_recordings(args.train)
     check_output(out, files, args.force)
     codec = load_codec(args.model)
-    cfg = PriorTrainConfig(
-        steps=args.steps, crop_seconds=args.crop, hidden=args.hidden, split_groups=args.split_groups
-    )
 
     def say(step, total, bits):
         if not args.quiet:

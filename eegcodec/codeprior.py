@@ -26,13 +26,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import constriction
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .errors import CorruptFileError
 
@@ -41,6 +45,8 @@ TABLE_BITS = 20
 _RATIO = 4248701964  # floor(2**32 * 2**(-1/64)), fixed here so no machine's pow() is involved
 #: frames per batch when coding (bounds the [frames, K] probability arrays)
 BATCH = 1024
+#: fewer frames than twice this per step: the network runs in one thread
+MIN_THREAD_FRAMES = 64
 
 
 def _exp2_table() -> np.ndarray:
@@ -159,7 +165,8 @@ class CodePrior:
         if self.split:
             self._pos = self._check_order()
             n_groups = self.group_vectors.shape[1]
-            members = self.order.reshape(n_levels, n_groups, size // n_groups)  # [L, G, S]
+            self._group_size = size // n_groups
+            members = self.order.reshape(n_levels, n_groups, self._group_size)  # [L, G, S]
             codes_t = self.vectors[np.arange(n_levels)[:, None, None], members].transpose(0, 1, 3, 2)
             self._codes = self._tables(
                 codes_t,
@@ -274,8 +281,7 @@ class CodePrior:
         if not self.split:
             coder.encode_reverse(codes.astype(np.int32), _FAMILY, self._weights(q, self._codes[level]))
             return
-        size = self.vectors.shape[1] // self.group_vectors.shape[1]
-        group, place = np.divmod(self._pos[level, codes], size)
+        group, place = np.divmod(self._pos[level, codes], self._group_size)
         coder.encode_reverse(place.astype(np.int32), _FAMILY, self._weights(q, self._codes[level], group))
         coder.encode_reverse(group.astype(np.int32), _FAMILY, self._weights(q, self._groups[level]))
 
@@ -283,10 +289,9 @@ class CodePrior:
         """Inverse of :meth:`encode_step`: int [B] codes of ``level``."""
         if not self.split:
             return coder.decode(_FAMILY, self._weights(q, self._codes[level]))
-        size = self.vectors.shape[1] // self.group_vectors.shape[1]
         group = coder.decode(_FAMILY, self._weights(q, self._groups[level])).astype(np.int64)
         place = coder.decode(_FAMILY, self._weights(q, self._codes[level], group))
-        return self.order[level, group * size + place]
+        return self.order[level, group * self._group_size + place]
 
     def probabilities(self, own, above, level: int, depth: int) -> np.ndarray:
         """float64 [B, K]: each code's probability (for measuring; the coder normalises itself)."""
@@ -373,13 +378,35 @@ def _padded(codes: np.ndarray, levels: int) -> np.ndarray:
     return out
 
 
+@contextmanager
+def _query_pool():
+    """A function ``(prior, own, above, level, depth) -> prior.query(...)`` that splits the frames
+    over two threads where there are two cores and enough frames, numpy's BLAS on one thread each
+    (in this process OpenBLAS's own threads made the network 3x slower, not faster; the rows'
+    integer sums are the same either way)."""
+    workers = 2 if (os.cpu_count() or 1) > 1 else 1
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+
+        def query(prior, own, above, level, depth):
+            if workers < 2 or len(own) < 2 * MIN_THREAD_FRAMES:
+                return prior.query(own, above, level, depth)
+            half = len(own) // 2
+            parts = pool.map(
+                lambda s: prior.query(own[s], above[s], level, depth), (slice(0, half), slice(half, None))
+            )
+            return np.concatenate(list(parts))
+
+        yield query
+
+
 def encode(prior: CodePrior, codes: np.ndarray) -> bytes:
     """codes int [rows, depth, frames] -> ``u32 crc32 of the codes | ANS words``."""
     codes = np.asarray(codes, dtype=np.int64)
     padded, depth = _padded(codes, prior.levels), codes.shape[1]
     coder = constriction.stream.stack.AnsCoder()
-    for r, level, span, own, above in reversed(list(_batches(padded, depth))):
-        prior.encode_step(coder, prior.query(own, above, level, depth), level, codes[r, level, span])
+    with _query_pool() as query:
+        for r, level, span, own, above in reversed(list(_batches(padded, depth))):
+            prior.encode_step(coder, query(prior, own, above, level, depth), level, codes[r, level, span])
     crc = zlib.crc32(codes.astype("<i8").tobytes())
     return struct.pack("<I", crc) + coder.get_compressed().astype("<u4").tobytes()
 
@@ -393,8 +420,10 @@ def decode(prior: CodePrior, frame: bytes, rows: int, depth: int, frames: int) -
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(frame[4:], "<u4").astype(np.uint32))
     padded = np.full((rows, frames, prior.levels), -1, np.int64)
     try:
-        for r, level, span, own, above in _batches(padded, depth):
-            padded[r, span, level] = prior.decode_step(coder, prior.query(own, above, level, depth), level)
+        with _query_pool() as query:
+            for r, level, span, own, above in _batches(padded, depth):
+                q = query(prior, own, above, level, depth)
+                padded[r, span, level] = prior.decode_step(coder, q, level)
     except (ValueError, AssertionError) as exc:
         raise CorruptFileError(f"the entropy-coded codes are damaged ({exc})") from None
     codes = padded[:, :, :depth].transpose(0, 2, 1).copy()

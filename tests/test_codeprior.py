@@ -320,3 +320,14 @@ def test_train_prior_split(tmp_path, tiny_dac_path):
         assert arc.header.prior_sha256 == codec.prior.sha256()
     decompress_archive(arc, codec)
     assert main([*args, "--split-groups", "24", "-q", "--force"]) == 1  # not a power of two
+
+
+def test_network_split_over_threads_gives_the_same_bytes(monkeypatch):
+    """Frames split over two threads (each with numpy's BLAS on one thread) give the same stream
+    as one thread: each row's integer sums do not depend on the others."""
+    prior = split_prior(size=256, dim=8, groups=16, seed=2)
+    codes = np.random.default_rng(3).integers(0, 256, (3, 3, 400))
+    threaded = codeprior.encode(prior, codes)
+    monkeypatch.setattr(codeprior, "MIN_THREAD_FRAMES", 10**9)
+    assert codeprior.encode(prior, codes) == threaded
+    np.testing.assert_array_equal(codeprior.decode(prior, threaded, 3, 3, 400), codes)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from ..adapt import AdapterConfig
 from ..errors import EegcodecError
@@ -151,7 +152,8 @@ class Codec(ABC):
         thread: the convolutions of one chunk do not keep two cores busy (an hour of 64 channels
         with mc-small: 49 s to compress against 60 s with one chunk at a time on two threads,
         ``docs/benchmarks/speed_models`` and its previous run). ``items`` is consumed in the
-        caller's thread, so it may read files; on a GPU (or one thread), one item after the other."""
+        caller's thread, so it may read files; on a GPU (or one thread), one item after the other.
+        numpy's BLAS runs on one thread meanwhile (the workers already keep the cores busy)."""
         workers = min(torch.get_num_threads(), self.max_chunk_workers) if self.device.type == "cpu" else 1
         if workers < 2:
             yield from (fn(*item) for item in items)
@@ -159,7 +161,7 @@ class Codec(ABC):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            with ThreadPoolExecutor(workers) as pool:
+            with ThreadPoolExecutor(workers) as pool, threadpool_limits(1, user_api="blas"):
                 pending: deque = deque()
                 for item in items:
                     pending.append(pool.submit(fn, *item))

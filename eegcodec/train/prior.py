@@ -21,6 +21,7 @@ from torch import nn
 
 from ..codeprior import CodePrior
 from ..container import Archive
+from ..errors import EegcodecError
 from ..pipeline import archive_codes, compress_raw
 
 
@@ -34,6 +35,11 @@ class PriorTrainConfig:
     seed: int = 0
     #: 0: one 1,024-way distribution per code; G: a group of G, then a place in it (split prior)
     split_groups: int = 0
+
+    def __post_init__(self):
+        g = self.split_groups
+        if g and (g < 2 or g & (g - 1)):
+            raise EegcodecError(f"split_groups must be 0 or a power of two (e.g. 32), got {g}")
 
 
 def file_codes(raw, codec) -> np.ndarray:
@@ -69,10 +75,8 @@ def split_order(vectors_q: np.ndarray, groups: int) -> np.ndarray:
     similar: recursive halving along the principal axis of each part's vectors (``groups`` a power
     of two dividing K)."""
     n_levels, size, _ = vectors_q.shape
-    if groups < 2 or groups & (groups - 1) or size % groups:
-        raise ValueError(
-            f"split_groups must be a power of two dividing the codebook size {size}, got {groups}"
-        )
+    if size % groups:
+        raise EegcodecError(f"split_groups must divide the codebook size {size}, got {groups}")
     out = []
     for vec in vectors_q.astype(np.float64):
         parts = [np.arange(size)]
