@@ -304,9 +304,9 @@ def describe(path: PathLike) -> dict:
 
 def _mains_summary(fits: list[MainsFit] | None) -> dict | None:
     """The chunks whose mains was removed and stored apart, and the frequencies found (Hz)."""
-    if not fits:
+    hz = [f.freq_code * FREQ_UNIT for f in fits or () if f.freq_code]
+    if not hz:  # none, or a version-6 file whose chunks all say none
         return None
-    hz = [f.freq_code * FREQ_UNIT for f in fits if f.freq_code]
     return {
         "chunks": len(hz),
         "of_chunks": len(fits),

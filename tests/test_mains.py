@@ -150,3 +150,18 @@ def test_measured_prd_is_the_decoded_files_prd(tiny_dac_path, tmp_path, capsys):
     out = capsys.readouterr()
     assert "measured when compressed" in out.out
     assert ("follows this recording poorly" in out.err) == (measured["median"] >= 80)
+
+
+def test_info_of_a_file_whose_mains_are_all_zero(pcm_codec, tmp_path, capsys):
+    """A version-6 file whose chunks all hold no mains (crafted) is described, not a crash."""
+    from eegcodec.cli import main
+
+    noisy, _ = _with_mains(synthetic_raw(n_ch=4, seconds=12), 50.01, 80e-6)
+    arc = Archive.from_bytes(compress_raw(noisy, pcm_codec, n_codebooks=2))
+    side = unpack_arrays(arc.side, arc.header.side, arc.header.version)
+    side["mains_freq"][:] = 0
+    arc.side, arc.header.side = pack_arrays(side, arc.header.version)
+    path = tmp_path / "zero.eegc"
+    path.write_bytes(arc.to_bytes())
+    assert main(["info", str(path)]) == 0
+    assert "mains" not in capsys.readouterr().out
