@@ -513,9 +513,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_train_prior(args) -> int:
-    import hashlib
-
-    from .codeprior import prior_path
+    from .codeprior import CodePrior, kept_prior_path, prior_path
     from .io import atomic_write_bytes, check_output, find_recordings, load_crop
     from .models import load_codec, resolve_model
     from .train.prior import PriorTrainConfig, fit
@@ -535,7 +533,7 @@ def cmd_train_prior(args) -> int:
     prior = fit(codec, [load_crop(f, cfg.crop_seconds) for f in files], cfg, progress=say)
     if out.is_file():  # files written under the prior it replaces must still decode: keep it by its SHA
         replaced = out.read_bytes()
-        kept = out.with_name(f"{out.stem}.{hashlib.sha256(replaced).hexdigest()[:12]}.npz")
+        kept = kept_prior_path(out, CodePrior.from_bytes(replaced).sha256())
         if not kept.exists():
             atomic_write_bytes(kept, replaced)
         if not args.quiet:

@@ -270,11 +270,6 @@ class CodePrior:
             bits = _weights_loop(q, groups, vec_t, scale, bias, _BITS, _T_MAX, out)
         return bits.view(np.float32)
 
-    def weights(self, own: np.ndarray, above: np.ndarray, level: int, depth: int) -> np.ndarray:
-        """float32 [B, K] unnormalised probabilities of codebook ``level``'s code (a prior that
-        is not split)."""
-        return self._weights(self.query(own, above, level, depth), self._codes[level])
-
     def encode_step(self, coder, q: np.ndarray, level: int, codes: np.ndarray) -> None:
         """Push ``codes`` int [B] of ``level`` (network outputs ``q``) onto the ANS stack ``coder``:
         split priors push the place in the group, then the group (decoded in the other order)."""
@@ -296,23 +291,19 @@ class CodePrior:
     def probabilities(self, own, above, level: int, depth: int) -> np.ndarray:
         """float64 [B, K]: each code's probability (for measuring; the coder normalises itself)."""
         q = self.query(own, above, level, depth)
-        if not self.split:
-            w = self._weights(q, self._codes[level]).astype(np.float64)
+
+        def normalised(w):
+            w = w.astype(np.float64)
             return w / w.sum(axis=1, keepdims=True)
-        g = self._weights(q, self._groups[level]).astype(np.float64)
-        n_groups = len(g[0])
+
+        if not self.split:
+            return normalised(self._weights(q, self._codes[level]))
+        group = normalised(self._weights(q, self._groups[level]))  # [B, G]
         places = [
-            self._weights(q, self._codes[level], np.full(len(q), k)).astype(np.float64)
-            for k in range(n_groups)
+            group[:, k : k + 1] * normalised(self._weights(q, self._codes[level], np.full(len(q), k)))
+            for k in range(group.shape[1])
         ]
-        joint = np.concatenate(
-            [
-                g[:, k : k + 1] / g.sum(axis=1, keepdims=True) * w / w.sum(axis=1, keepdims=True)
-                for k, w in enumerate(places)
-            ],
-            axis=1,
-        )
-        return joint[:, self._pos[level]]  # positions -> codes
+        return np.concatenate(places, axis=1)[:, self._pos[level]]  # positions -> codes
 
     # -- files ---------------------------------------------------------------------------
 
@@ -348,12 +339,18 @@ def prior_path(weights: str | Path) -> Path:
     return weights.with_name(weights.stem + ".prior.npz")
 
 
+def kept_prior_path(prior_file: str | Path, sha256: str) -> Path:
+    """Where a replaced prior is kept for the files written under it: ``model.prior.npz`` ->
+    ``model.prior.<first 12 hex digits of its SHA-256>.npz``."""
+    prior_file = Path(prior_file)
+    return prior_file.with_name(f"{prior_file.stem}.{sha256[:12]}.npz")
+
+
 def older_priors(weights: str | Path) -> dict[str, Path]:
-    """Earlier priors of a model kept for the files written under them: ``model.prior.<first 12
-    hex digits of its SHA-256>.npz`` beside ``model.pth``, by that prefix."""
-    weights = Path(weights)
-    found = weights.parent.glob(weights.stem + ".prior.????????????.npz")
-    return {p.name[len(weights.stem) + 7 : -4]: p for p in sorted(found)}
+    """The priors kept beside ``model.pth`` (:func:`kept_prior_path`), by their SHA-256 prefix."""
+    current = prior_path(weights)
+    found = current.parent.glob(kept_prior_path(current, "?" * 12).name)
+    return {p.name[len(current.stem) + 1 : -4]: p for p in sorted(found)}
 
 
 def _batches(padded: np.ndarray, depth: int):
@@ -379,15 +376,14 @@ def _padded(codes: np.ndarray, levels: int) -> np.ndarray:
 
 
 @contextmanager
-def _query_pool():
-    """A function ``(prior, own, above, level, depth) -> prior.query(...)`` that splits the frames
-    over two threads where there are two cores and enough frames, numpy's BLAS on one thread each
-    (in this process OpenBLAS's own threads made the network 3x slower, not faster; the rows'
-    integer sums are the same either way)."""
+def _query_pool(prior: CodePrior):
+    """``prior.query`` with the frames split over two threads where there are two cores and
+    enough frames, numpy's BLAS on one thread each (in this process OpenBLAS's own threads made
+    the network 3x slower, not faster; the rows' integer sums are the same either way)."""
     workers = 2 if (os.cpu_count() or 1) > 1 else 1
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
 
-        def query(prior, own, above, level, depth):
+        def query(own, above, level, depth):
             if workers < 2 or len(own) < 2 * MIN_THREAD_FRAMES:
                 return prior.query(own, above, level, depth)
             half = len(own) // 2
@@ -404,9 +400,9 @@ def encode(prior: CodePrior, codes: np.ndarray) -> bytes:
     codes = np.asarray(codes, dtype=np.int64)
     padded, depth = _padded(codes, prior.levels), codes.shape[1]
     coder = constriction.stream.stack.AnsCoder()
-    with _query_pool() as query:
+    with _query_pool(prior) as query:
         for r, level, span, own, above in reversed(list(_batches(padded, depth))):
-            prior.encode_step(coder, query(prior, own, above, level, depth), level, codes[r, level, span])
+            prior.encode_step(coder, query(own, above, level, depth), level, codes[r, level, span])
     crc = zlib.crc32(codes.astype("<i8").tobytes())
     return struct.pack("<I", crc) + coder.get_compressed().astype("<u4").tobytes()
 
@@ -420,9 +416,9 @@ def decode(prior: CodePrior, frame: bytes, rows: int, depth: int, frames: int) -
     coder = constriction.stream.stack.AnsCoder(np.frombuffer(frame[4:], "<u4").astype(np.uint32))
     padded = np.full((rows, frames, prior.levels), -1, np.int64)
     try:
-        with _query_pool() as query:
+        with _query_pool(prior) as query:
             for r, level, span, own, above in _batches(padded, depth):
-                q = query(prior, own, above, level, depth)
+                q = query(own, above, level, depth)
                 padded[r, span, level] = prior.decode_step(coder, q, level)
     except (ValueError, AssertionError) as exc:
         raise CorruptFileError(f"the entropy-coded codes are damaged ({exc})") from None

@@ -38,7 +38,7 @@ VERSION = 6
 #: section digests; 3: no RESD section; 4: SIDE as one zstd stream; 5: no mains arrays; see
 #: docs/FORMAT.md)
 READABLE = (1, 2, 3, 4, 5, 6)
-#: versions this writer writes: 6 where a file holds mains arrays, else 5 (readable by eegcodec 0.3)
+#: versions this writer writes: 6 where a file holds mains arrays, else 5 (readable by eegcodec 0.5)
 WRITTEN = (5, 6)
 MAX_HEAD_BYTES = 64 * 2**20
 SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"RESD", b"INFO", b"END.")

@@ -155,7 +155,7 @@ def _compress(
     else:
         side = {}
     header = _header(raw, survey, codec, cfg, k, layout, coded, **fields)
-    header.version = 6 if any(name.startswith("mains_") for name in side) else 5
+    header.version = 6 if "mains_freq" in side else 5
     if mode == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
     return _archive(header, side, coded, residual, exact, raw.info, codec).to_bytes()

@@ -210,7 +210,7 @@ def test_priors_beyond_the_int32_bound_take_the_float32_path():
     big = replace(prior, logit_scale=np.full(3, 100.0))
     assert prior._int_logits and not big._int_logits
     own, above = np.zeros((5, 3), np.int64), np.full((5, 3), -1)
-    q_path = big.weights(own, above, 0, 3)
+    q_path = big.probabilities(own, above, 0, 3)
     assert q_path.shape == (5, 256) and np.isfinite(q_path).all()
 
 
