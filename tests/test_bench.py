@@ -446,3 +446,19 @@ def test_bench_prior_quick(tmp_path, tiny_dac_path):
     assert all(0 < b < 31 for v in bits.values() for b in v)
     assert "| integer prior (quantised here) |" in (out / "report.md").read_text()
     assert main(["bench", "prior", str(data), "--out", str(tmp_path / "x"), "-q"]) == 1  # no --train
+
+
+def test_notch_check_compares_at_equal_bits(tmp_path, tiny_dac_path, capsys):
+    """``python -m eegcodec.bench.notch``: per depth, the model's and pca_dct's PRD (at the model's
+    bits) with and without a notch at the mains; a 60-Hz line the notch removes changes both."""
+    from eegcodec.bench import notch
+
+    raw = synthetic_raw(n_ch=6, seconds=20, stim=False)
+    raw._data += 80e-6 * np.sin(2 * np.pi * 59.97 * raw.times)[None]
+    path = tmp_path / "S001R01.edf"
+    write_raw(raw, path)
+    assert notch.main([str(path), "--model", str(tiny_dac_path), "--codebooks", "2", "--crop", "15"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["codebooks"] == 2 and abs(row["pca_dct_bits_per_sample"] / row["bits_per_sample"] - 1) < 0.25
+    assert row["pca_dct_prd_notched"] != row["pca_dct_prd"]
+    assert all(np.isfinite(v) for k, v in row.items() if k.endswith("prd") or k.endswith("notched"))

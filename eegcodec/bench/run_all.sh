@@ -25,6 +25,9 @@ eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minu
 # shipped models only (training runs under runs/ do not outlive a session's machine)
 eegcodec bench rd "$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegbci_more/S00[45]R0[12].edf "$eeg"/eegmat/Subject1[01]_1.edf \
   "$eeg"/eegmat/Subject2[23]_1.edf --models mc-small mc-320 --codebooks 1 2 4 6 12 --out $out/rd_unseen
+# the same unseen EEGBCI files with a 60-Hz notch on original and reconstructions (S005 holds mains)
+python -m eegcodec.bench.notch "$eeg"/eegbci_more/S00[45]R0[12].edf --model mc-small --codebooks 1 6 \
+  > $out/rd_unseen/notch.json
 # bits per code a learned prior would spend (issue: entropy-coded tokens), priors fitted on the models' training runs
 eegcodec bench prior "${held_out[@]}" --train "$eeg"/eegbci_S001/S001R0[3-9].edf "$eeg"/eegbci_S001/S001R1[0-4].edf \
   "$eeg"/eegmat/Subject0[0-9]_[12].edf --models mc-small dac-small --out $out/prior
