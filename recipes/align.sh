@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-runs/align_data}
 runs=${2:-runs/align}
-report=${3:-docs/align}
+report=${3:-benchmarks/align}
 threads=${THREADS:-2}
 [ -f "$data/manifest.csv" ] || eegcodec align make-synthetic --out "$data"
 # encoder A is the shipped audio-dac-small; RETRAIN_AUDIO=1 retrains it with recipes/audio_dac_small.yaml

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-runs/align_data}
 runs=${2:-runs/align}
-report=${3:-docs/align}
+report=${3:-benchmarks/align}
 threads=${THREADS:-2}
 steps=${STEPS:-300}
 blocks=${BLOCKS:-2}
