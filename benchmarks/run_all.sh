@@ -19,6 +19,10 @@ eegcodec bench rd "${held_out[@]}" --crop 30 --out $out/rd_axes --models \
   rate80=runs/axis_rate80/best.pth rate320=runs/axis_rate320/best.pth
 eegcodec bench downstream "$eeg"/eegbci_S001/S001R0[1248].edf "$eeg"/eegbci_S001/S001R12.edf "$eeg"/eegmat \
   --models dac-small mc-small --out $out/downstream
+# imagined fists with CSP: the training subject's three imagery runs, then four unseen subjects
+eegcodec bench downstream "$eeg"/eegbci_S001/S001R04.edf "$eeg"/eegbci_S001/S001R08.edf "$eeg"/eegbci_S001/S001R12.edf \
+  --models mc-small --codebooks 2 6 --out $out/downstream_seen
+eegcodec bench downstream "$eeg"/eegbci_more/S00[2345]R04.edf --models mc-small --codebooks 2 6 --out $out/downstream_unseen
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small --minutes 2 10 60 --out $out/speed_models
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-320 --minutes 2 60 --out $out/speed_mc320
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small prd=10 lossless max-error=2uV --out $out/speed
