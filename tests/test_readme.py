@@ -2,7 +2,7 @@
 
 Figure markers: a figure in README.md (or docs/*.md) followed at once by an HTML comment
 ``<!--SOURCE: EXPR-->`` is checked against a report. SOURCE is a report folder under
-``benchmarks/`` (its ``results.json``) or a ``.json`` path relative to the repository root. EXPR
+``benchmarks/`` (its ``results.json``) or a ``.json`` file's path under ``benchmarks/``. EXPR
 is arithmetic (``+ - * /``, parentheses, numbers, ``mean``/``min``/``max``/``sum``) over paths
 into that JSON: keys joined by dots (a key with spaces or dots in double quotes), ``[i]`` or
 ``[a:b]`` into a list, and ``[key=value,...]`` to pick the list items with those values (one item
@@ -112,8 +112,8 @@ def evaluate(data, expr: str) -> float:
 
 
 def source_path(src: str) -> Path:
-    """The JSON a marker names: a folder under ``benchmarks/`` or a ``.json`` path from the root."""
-    return ROOT / src if src.endswith(".json") else ROOT / "benchmarks" / src / "results.json"
+    """The JSON a marker names: a report folder under ``benchmarks/`` or a ``.json`` file there."""
+    return ROOT / "benchmarks" / src if src.endswith(".json") else ROOT / "benchmarks" / src / "results.json"
 
 
 def markers(text: str) -> list[re.Match]:
