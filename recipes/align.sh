@@ -4,12 +4,12 @@
 # control, chance), the ablation table and example WAVs decoded from EEG.
 #   bash recipes/align.sh [DATA_DIR] [RUNS_DIR] [REPORT_DIR]
 # Needs ../shared/eeg (background EEG). Steps of the audio codec and the mapper: AUDIO_STEPS,
-# ALIGN_STEPS (defaults as measured in the README); THREADS per job.
+# ALIGN_STEPS (defaults: the settings of benchmarks/align); THREADS per job.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-runs/align_data}
 runs=${2:-runs/align}
-report=${3:-docs/align}
+report=${3:-benchmarks/align}
 threads=${THREADS:-2}
 [ -f "$data/manifest.csv" ] || eegcodec align make-synthetic --out "$data"
 # encoder A is the shipped audio-dac-small; RETRAIN_AUDIO=1 retrains it with recipes/audio_dac_small.yaml

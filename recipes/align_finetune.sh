@@ -7,12 +7,12 @@
 # attention tuned (finetune_b). Writes REPORT_DIR/finetune.md: retrieval (test, control,
 # block-permutation p) of every mapper, and the codec's PRD on real recordings of the held-out
 # subjects before and after tuning (eegcodec eval at depths 6 and 12; the first LRS value's encoder).
-# Needs ../shared/eeg. THREADS per job. About 13 min per tuned run and 8-10 min per its evaluation here.
+# Needs ../shared/eeg. THREADS per job. About 13 min per tuned run and 8-10 min per its evaluation on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-runs/align_data}
 runs=${2:-runs/align}
-report=${3:-docs/align}
+report=${3:-benchmarks/align}
 threads=${THREADS:-2}
 steps=${STEPS:-300}
 blocks=${BLOCKS:-2}

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-runs/align_snr}
-report=${2:-docs/align/snr}
+report=${2:-benchmarks/align/snr}
 threads=${THREADS:-2}
 mkdir -p "$report"
 evals=()

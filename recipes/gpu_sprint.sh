@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The GPU sprint: run ON a lent GPU machine, from the repository root, by the device tool:
-#   run(command="bash recipes/gpu_sprint.sh", carry=[".whl", "sprint"], timeout_s=540)
-# after `bash recipes/gpu_sprint_prepare.sh` here. Installs the carried wheels, trains
-# sprint/recipe.yaml for MINUTES (default 6; bf16 autocast on CUDA, learning rate decayed over
-# the time) and leaves best.pth, model.pth, history.json and the TensorBoard log in $OUT/run,
-# which the tool brings back. Evaluate and ship on CPU (README, "GPU sprint").
+# Training on an offline GPU machine, step 2: run ON the GPU machine, from the root of a copy of
+# the repository that holds .whl/ and sprint/ from `bash recipes/gpu_sprint_prepare.sh`:
+#   bash recipes/gpu_sprint.sh
+# Installs the copied wheels, trains sprint/recipe.yaml for MINUTES (default 6; bf16 autocast on
+# CUDA, learning rate decayed over the time) and leaves best.pth, model.pth, history.json and the
+# TensorBoard log in $OUT/run, to be copied back. Evaluate and ship on CPU (docs/training.md).
 # Also runs on CPU (the test does, with MINUTES tiny and SKIP_INSTALL=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -344,7 +344,7 @@ def test_data_from_folders_manifests_and_subject_splits(tmp_path):
 
 
 def test_gpu_sprint_kit_packs_and_trains_on_cpu(recipe, tmp_path):
-    """The GPU sprint end to end on CPU: pack the recipe's windows, then the same script the GPU
+    """The offline GPU recipe end to end on CPU: pack the recipe's windows, then the same script the GPU
     runs trains from the packed windows alone (no recording read) and stops on its time limit."""
     import os
     import subprocess

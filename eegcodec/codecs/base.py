@@ -150,8 +150,8 @@ class Codec(ABC):
         """``fn(*item)`` for each of ``items``, yielded in order. On CPU with n torch threads
         (n > 1), n items are worked on at once, each in its own thread running torch on one
         thread: the convolutions of one chunk do not keep two cores busy (an hour of 64 channels
-        with mc-small: 49 s to compress against 60 s with one chunk at a time on two threads,
-        ``docs/benchmarks/speed_models`` and its previous run). ``items`` is consumed in the
+        with mc-small on a 2-core Xeon: 49 s to compress against 60 s with one chunk at a time
+        on two threads). ``items`` is consumed in the
         caller's thread, so it may read files; on a GPU (or one thread), one item after the other.
         numpy's BLAS runs on one thread meanwhile (the workers already keep the cores busy)."""
         workers = min(torch.get_num_threads(), self.max_chunk_workers) if self.device.type == "cpu" else 1

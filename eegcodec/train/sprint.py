@@ -1,8 +1,8 @@
 """Pack a training recipe for a bare GPU machine: ``python -m eegcodec.train.sprint pack RECIPE``.
 
-A lent GPU machine (the device tool) has torch but neither our EEG files nor most of our
-packages, and receives at most 64 MiB. ``pack`` writes, under ``--out`` (default
-``sprint/``, git-ignored):
+A GPU machine without internet may have torch but neither the EEG files nor most of the
+package's dependencies, and a copy of the repository should stay small (tens of MiB). ``pack``
+writes, under ``--out`` (default ``sprint/``, git-ignored):
 
 * ``train.npz`` / ``val.npz``: the recipe's adapted training and validation windows (the same
   ones the trainer would cut from the recordings), int8 (:data:`~eegcodec.train.data.PACK_STEP`),

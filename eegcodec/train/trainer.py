@@ -168,7 +168,7 @@ class BaseTrainer:
         if step < o.warmup_steps:
             return (step + 1) / o.warmup_steps
         t = min(1.0, (step - o.warmup_steps) / max(1, self.cfg.steps - o.warmup_steps))
-        if self.time_limit_s:  # a timed run (GPU sprint) decays over its time, whichever ends first
+        if self.time_limit_s:  # a timed run (offline GPU recipe) decays over its time, whichever ends first
             t = max(t, min(1.0, self.elapsed / self.time_limit_s))
         return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 

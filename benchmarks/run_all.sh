@@ -1,34 +1,40 @@
 #!/usr/bin/env bash
-# Regenerate every benchmark table and figure in the README (docs/benchmarks/*) from ../shared/eeg.
+# Regenerate the benchmark reports in benchmarks/ (results.json, report.md, figures) from ../shared/eeg.
+# Not part of this script: benchmarks/align (bash recipes/align.sh, align_snr.sh, align_finetune.sh) and
+# benchmarks/runtimes (needs onnx and onnxruntime; see benchmarks/runtimes/README.md).
 # Held out from the shipped models' training: EEGBCI S001 R01/R02 and EEGMAT subjects 10/11.
 # The axes models come from recipes/train_axes.sh (runs/axis_*). Takes about an hour on 2 CPU cores.
-#   bash eegcodec/bench/run_all.sh
+#   bash benchmarks/run_all.sh
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 eeg=../shared/eeg
-out=docs/benchmarks
+out=benchmarks
 held_out=("$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegmat/Subject1[01]_[12].edf)
 
 eegcodec bench rd "${held_out[@]}" --models dac-small mc-small --out $out/rd
-# the Core issue's setting: 60-s crops of EEGBCI R01-R04 (R03/R04 were in the models' training data)
+# 60-s crops of EEGBCI R01-R04 (R03/R04 were in the models' training data)
 eegcodec bench rd "$eeg"/eegbci_S001/S001R0[1-4].edf --models dac-small mc-small --out $out/rd_core
 eegcodec bench rd "${held_out[@]}" --crop 30 --out $out/rd_axes --models \
   vocab256=runs/axis_vocab256/best.pth vocab1024=runs/axis_vocab1024/best.pth vocab4096=runs/axis_vocab4096/best.pth \
   rate80=runs/axis_rate80/best.pth rate320=runs/axis_rate320/best.pth
 eegcodec bench downstream "$eeg"/eegbci_S001/S001R0[1248].edf "$eeg"/eegbci_S001/S001R12.edf "$eeg"/eegmat \
   --models dac-small mc-small --out $out/downstream
+# imagined fists with CSP: the training subject's three imagery runs, then four unseen subjects
+eegcodec bench downstream "$eeg"/eegbci_S001/S001R04.edf "$eeg"/eegbci_S001/S001R08.edf "$eeg"/eegbci_S001/S001R12.edf \
+  --models mc-small --codebooks 2 6 --out $out/downstream_seen
+eegcodec bench downstream "$eeg"/eegbci_more/S00[2345]R04.edf --models mc-small --codebooks 2 6 --out $out/downstream_unseen
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small --minutes 2 10 60 --out $out/speed_models
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-320 --minutes 2 60 --out $out/speed_mc320
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small prd=10 lossless max-error=2uV --out $out/speed
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minutes 1 --out $out/speed_dac16k
 # same subject vs unseen subjects, with the multichannel anchor (pca_dct), lossless and --max-error rows;
-# shipped models only (training runs under runs/ do not outlive a session's machine)
+# shipped models only, so that anyone can rerun it
 eegcodec bench rd "$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegbci_more/S00[45]R0[12].edf "$eeg"/eegmat/Subject1[01]_1.edf \
   "$eeg"/eegmat/Subject2[23]_1.edf --models mc-small mc-320 --codebooks 1 2 4 6 12 --out $out/rd_unseen
 # the same unseen EEGBCI files with a 60-Hz notch on original and reconstructions (S005 holds mains)
 python -m eegcodec.bench.notch "$eeg"/eegbci_more/S00[45]R0[12].edf --model mc-small --codebooks 1 6 \
   > $out/rd_unseen/notch.json
-# bits per code a learned prior would spend (issue: entropy-coded tokens), priors fitted on the models' training runs
+# bits per code under a learned prior, priors fitted on the models' training runs
 eegcodec bench prior "${held_out[@]}" --train "$eeg"/eegbci_S001/S001R0[3-9].edf "$eeg"/eegbci_S001/S001R1[0-4].edf \
   "$eeg"/eegmat/Subject0[0-9]_[12].edf --models mc-small dac-small --out $out/prior
 # the prior's speed cost: each model against a copy of its weights without the prior beside them
@@ -36,3 +42,5 @@ mkdir -p runs/mc-small-packed runs/dac-small-packed
 cp eegcodec/models/mc-small.pth runs/mc-small-packed/ && cp eegcodec/models/dac-small.pth runs/dac-small-packed/
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small runs/mc-small-packed/mc-small.pth \
   runs/dac-small-packed/dac-small.pth --minutes 10 --repeats 3 --out $out/speed_prior
+# the reader under damaged and crafted files
+python -m eegcodec.fuzz --cases 10000 --json $out/reliability/fuzz.json > /dev/null
