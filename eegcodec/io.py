@@ -204,6 +204,7 @@ def write_raw(
     overwrite: bool = True,
     edf_ranges: dict | None = None,
     exact: bool = False,
+    slack: dict[str, float] | None = None,
 ) -> Path:
     """Write ``raw`` to ``path`` in the format its extension names, atomically.
 
@@ -215,7 +216,12 @@ def write_raw(
     NaN samples cannot be written to EDF/BDF and are an error that names FIF instead.
     ``edf_ranges`` (:func:`edf_ranges` of the source, for a lossless file): EDF/BDF channels get
     the source's physical and digital ranges back, so they hold the source's integers.
-    ``exact`` (a lossless file): FIF samples as float64 rather than MNE's default float32.
+    ``exact`` (lossless and max-error files): FIF samples as float64 rather than MNE's default float32.
+    ``slack`` (a max-error file): ``{channel name: volts}``, how far the written samples of those
+    channels may move from ``raw``'s (what the file's bound leaves for the format's rounding).
+    EDF/BDF channels then get a range of their own (the source's where the samples lie on its
+    grid, else one just around the samples at full depth), and the written file is read back
+    and refused, with a one-line reason naming ``.fif``, where a channel moved further.
     """
     path = Path(path)
     fmt = output_format(path)
@@ -233,8 +239,10 @@ def write_raw(
             mne.export.export_raw(tmp, raw, fmt=fmt, overwrite=True, verbose="error")
             if fmt in ("edf", "bdf"):
                 _exact_records(tmp, raw.n_times, raw.info["sfreq"], fmt)
-                if edf_ranges:
-                    _restore_ranges(tmp, raw, edf_ranges, fmt)
+                if edf_ranges or slack:
+                    _rescale_edf(tmp, raw, edf_ranges, fmt, bounded=slack is not None)
+            if slack:
+                _check_moved(tmp, raw, slack, path, _source_limits(raw, edf_ranges))
         # Move companions first (BrainVision .vmrk/.eeg; EEGLAB .fdt) and the named file last.
         for produced in sorted(tmpdir.iterdir(), key=lambda p: p.name == path.name):
             os.replace(produced, path.parent / produced.name)
@@ -296,32 +304,27 @@ def _exact_records(path: Path, n_samples: int, sfreq: float, fmt: str) -> None:
     edf.write(path)
 
 
-def _restore_ranges(path: Path, raw: mne.io.BaseRaw, ranges: dict, fmt: str) -> None:
-    """Rewrite the EDF/BDF at ``path`` with each channel's source ranges (:func:`edf_ranges`)."""
+#: how far (in digital steps) a sample may lie from the source's grid and still take its integer
+GRID_SLACK = 1e-3
+
+
+def _rescale_edf(path: Path, raw: mne.io.BaseRaw, ranges: dict | None, fmt: str, bounded: bool) -> None:
+    """Rewrite the EDF/BDF at ``path`` with each channel's own scaling: the source's ranges
+    (:func:`edf_ranges`, channel order) where the samples lie on that channel's digital grid (they
+    give the source's integers back); else, when ``bounded`` (a max-error file), a range just
+    around the channel's samples at the format's full depth (its finest steps); else MNE's."""
     edf = (edfio.read_edf if fmt == "edf" else edfio.read_bdf)(path)
     signals = list(edf.signals)
-    if len(signals) != len(raw.ch_names) or any(len(v) != len(signals) for v in ranges.values()):
-        return  # not the channels the ranges describe: keep MNE's own scaling
-    data = raw.get_data()
+    if len(signals) != len(raw.ch_names):
+        return  # not one signal per channel: keep MNE's own scaling
+    if ranges and any(len(v) != len(signals) for v in ranges.values()):
+        ranges = None
     for i, sig in enumerate(signals):
-        unit = ranges["unit_volts"][i]
-        lo, hi = ranges["physical_min"][i], ranges["physical_max"][i]
-        phys = data[i] / unit
-        if not (unit > 0 and lo < hi and lo <= phys.min() and phys.max() <= hi):
-            continue  # samples outside the source's range (not a lossless decode): MNE's scaling
-        inner = float(np.nextafter(lo, hi)), float(np.nextafter(hi, lo))
-        signals[i] = type(sig)(
-            np.clip(phys, *inner),  # moves the extremes by one ulp: the same integers
-            sig.sampling_frequency,
-            label=sig.label,
-            transducer_type=sig.transducer_type,
-            physical_dimension=ranges["dimension"][i],
-            # edfio rounds the minimum down and the maximum up to 8 characters; from one ulp inside,
-            # that gives back the source header's own strings
-            physical_range=inner,
-            digital_range=(int(ranges["digital_min"][i]), int(ranges["digital_max"][i])),
-            prefiltering=sig.prefiltering,
-        )
+        x = raw.get_data(picks=[i])[0]
+        new = _on_source_grid(sig, x, ranges, i, bounded) if ranges else None
+        if new is None and bounded:
+            new = _tight(sig, x)
+        signals[i] = sig if new is None else new
     out = type(edf)(
         signals,
         patient=edf.patient,
@@ -331,6 +334,98 @@ def _restore_ranges(path: Path, raw: mne.io.BaseRaw, ranges: dict, fmt: str) -> 
         annotations=edf.annotations,
     )
     out.write(path)
+
+
+def _signal(sig, digital: np.ndarray, dimension: str, physical: tuple[float, float], digital_range):
+    """``sig`` (an edfio signal) holding the integers ``digital`` under a new scaling. edfio rounds
+    the physical minimum down and the maximum up to 8 characters; given one ulp inside a header's
+    own values, that gives those values back."""
+    lo, hi = physical
+    return type(sig).from_digital(
+        np.asarray(digital).astype(type(sig)._digital_dtype),
+        sig.sampling_frequency,
+        label=sig.label,
+        transducer_type=sig.transducer_type,
+        physical_dimension=dimension,
+        physical_range=(float(np.nextafter(lo, hi)), float(np.nextafter(hi, lo))),
+        digital_range=tuple(int(v) for v in digital_range),
+        prefiltering=sig.prefiltering,
+    )
+
+
+def _on_source_grid(sig, x: np.ndarray, ranges: dict, i: int, clip: bool):
+    """``sig`` with source channel ``i``'s scaling and ``x`` (volts) as its integers, or None where
+    ``x`` is not on that channel's digital grid. With ``clip`` (a max-error file) samples beyond
+    the source's range are clipped to it: the source held nothing beyond, so a sample coded
+    within a bound only moves closer to its original."""
+    unit, lo, hi = ranges["unit_volts"][i], ranges["physical_min"][i], ranges["physical_max"][i]
+    dlo, dhi = int(ranges["digital_min"][i]), int(ranges["digital_max"][i])
+    if not (unit > 0 and lo < hi and dlo < dhi) or not np.all(np.isfinite(x)):
+        return None
+    level = (x / unit - lo) / (hi - lo) * (dhi - dlo) + dlo  # the source's integers, as floats
+    inside = np.clip(level, dlo, dhi)
+    digital = np.rint(inside)
+    off = np.abs(inside - digital).max(initial=0)
+    if off > GRID_SLACK or (not clip and np.abs(level - inside).max(initial=0) > GRID_SLACK):
+        return None
+    return _signal(sig, digital, ranges["dimension"][i], (lo, hi), (dlo, dhi))
+
+
+def _tight(sig, x: np.ndarray):
+    """``sig`` rescaled to a physical range just around ``x`` (volts; in the signal's unit) at the
+    format's full digital depth: quantisation steps of (max - min) / 65535 (EDF) or / 16777215 (BDF)."""
+    scale = _UNIT_VOLTS.get(sig.physical_dimension.strip().lower(), 1.0)
+    phys = x / scale
+    lo, hi = float(phys.min()), float(phys.max())
+    if hi - lo < 1e-6 * max(abs(lo), abs(hi), 1.0):
+        lo, hi = lo - 1.0, hi + 1.0
+    dlo, dhi = type(sig)._default_digital_range
+    probe = type(sig).from_digital(  # the 8-character range edfio writes around [lo, hi]
+        np.array([dlo, dhi], dtype=type(sig)._digital_dtype),
+        sig.sampling_frequency,
+        physical_range=(lo, hi),
+        digital_range=(dlo, dhi),
+    )
+    plo, phi = probe.physical_min, probe.physical_max
+    digital = np.clip(np.rint((phys - plo) / (phi - plo) * (dhi - dlo) + dlo), dlo, dhi)
+    return _signal(sig, digital, sig.physical_dimension, (plo, phi), (dlo, dhi))
+
+
+def _source_limits(raw: mne.io.BaseRaw, ranges: dict | None) -> dict[str, tuple[float, float]]:
+    """``{channel: (min, max)}`` in volts: the physical range an EDF/BDF source held (empty without)."""
+    if not ranges or any(len(v) != len(raw.ch_names) for v in ranges.values()):
+        return {}
+    return {
+        name: (lo * unit, hi * unit)
+        for name, lo, hi, unit in zip(
+            raw.ch_names, ranges["physical_min"], ranges["physical_max"], ranges["unit_volts"]
+        )
+        if unit > 0 and lo < hi
+    }
+
+
+def _check_moved(written: Path, raw: mne.io.BaseRaw, slack: dict[str, float], path: Path, limits) -> None:
+    """Read ``written`` back and refuse it (naming ``path``) where a channel of ``slack`` moved
+    further than its allowance (volts) from ``raw``'s samples. Where the source's range is known
+    (``limits``, volts), a sample clipped to it counts as unmoved: the original lay within it, so
+    clipping only brings a sample closer to it."""
+    back = mne.io.read_raw(written, preload=False, verbose="error")
+    for name, allowed in slack.items():
+        if name not in back.ch_names:
+            continue
+        got = back.get_data(picks=[name], stop=min(raw.n_times, back.n_times))[0]
+        want = raw.get_data(picks=[name], stop=got.size)[0]
+        moved = np.abs(got - want)
+        if name in limits:
+            moved = np.minimum(moved, np.abs(got - np.clip(want, *limits[name])))
+        moved = np.where(np.isnan(got) & np.isnan(want), 0.0, moved)
+        worst = float(np.nan_to_num(moved, nan=np.inf).max(initial=0))
+        if worst > allowed:
+            raise EegcodecError(
+                f"cannot write {path.name} within the file's max-error bound: {path.suffix[1:].upper()} "
+                f"moves channel {name} by up to {worst * 1e9:.3g} nV, more than the {allowed * 1e9:.3g} nV "
+                "the bound leaves for the format's rounding; write .fif instead, which keeps the samples"
+            )
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -1,0 +1,134 @@
+"""What the written file holds: each channel's own EDF/BDF scaling, a max-error bound kept in
+every output format, annotations and metadata read back, broken inputs named."""
+
+from __future__ import annotations
+
+import edfio
+import mne
+import numpy as np
+import pytest
+from conftest import SHARED_EEG, needs_shared, synthetic_raw
+
+from eegcodec.api import compress, decompress
+from eegcodec.errors import EegcodecError
+
+# (label, unit, physical range, digital range): an ECG in mV among EEG in uV, an asymmetric range,
+# digital ranges -32768..32767 and -32767..32767; the minima are those of EEGMAT channels that MNE
+# reads a few ulps below their physical minimum
+CHANNELS = [
+    ("EEG Fp1", "uV", (-29.5595, 33.47668), (-32768, 32767)),
+    ("EEG Fp2", "uV", (-31.9238, 30.79822), (-32768, 32767)),
+    ("EEG O1", "uV", (-64.3422, 72.27818), (-32767, 32767)),
+    ("EEG Cz", "uV", (-200.0, 850.5), (-32767, 32767)),
+    ("ECG ECG", "mV", (-0.24088, 0.659145), (-32768, 32767)),
+]
+
+
+def _write_edf(path, seconds=6, sfreq=256, fmt="edf", seed=0):
+    """An EDF (or BDF) whose channels reach their digital extremes; returns the path."""
+    rng = np.random.default_rng(seed)
+    n = seconds * sfreq
+    cls = edfio.EdfSignal if fmt == "edf" else edfio.BdfSignal
+    dtype = np.int16 if fmt == "edf" else np.int32
+    signals = []
+    for label, unit, prange, drange in CHANNELS:
+        if fmt == "bdf":
+            drange = (drange[0] * 256, drange[1] * 256 + 255)
+        dig = np.cumsum(rng.integers(-400, 401, n)) % (drange[1] - drange[0]) + drange[0]
+        dig[:2] = drange  # the extremes, where MNE's float scaling falls outside the range
+        signals.append(
+            cls.from_digital(
+                dig.astype(dtype),
+                sfreq,
+                label=label,
+                physical_dimension=unit,
+                physical_range=prange,
+                digital_range=drange,
+            )
+        )
+    edf = (edfio.Edf if fmt == "edf" else edfio.Bdf)(signals)
+    edf.write(path)
+    return path
+
+
+def _header(sig):
+    return (sig.physical_dimension, sig.physical_min, sig.physical_max, sig.digital_min, sig.digital_max)
+
+
+def _assert_same_signals(src, out, src_fmt):
+    a = (edfio.read_edf if src_fmt == "edf" else edfio.read_bdf)(src)
+    b = (edfio.read_edf if out.suffix == ".edf" else edfio.read_bdf)(out)
+    assert [s.label for s in b.signals] == [s.label for s in a.signals]
+    for sa, sb in zip(a.signals, b.signals):
+        assert _header(sb) == _header(sa), sa.label
+        np.testing.assert_array_equal(sb.digital, sa.digital, err_msg=sa.label)
+
+
+@pytest.mark.parametrize(("src_fmt", "out_ext"), [("edf", ".edf"), ("edf", ".bdf"), ("bdf", ".bdf")])
+def test_lossless_edf_output_keeps_each_channels_range(tmp_path, src_fmt, out_ext):
+    src = _write_edf(tmp_path / f"rec.{src_fmt}", fmt=src_fmt)
+    compress(src, tmp_path / "rec.eegc", lossless=True)
+    out = tmp_path / f"out{out_ext}"
+    decompress(tmp_path / "rec.eegc", out)
+    _assert_same_signals(src, out, src_fmt)
+
+
+@needs_shared
+def test_lossless_eegmat_edf_output_gives_the_source_integers(tmp_path):
+    src = SHARED_EEG / "eegmat" / "Subject12_2.edf"
+    compress(src, tmp_path / "rec.eegc", lossless=True)
+    decompress(tmp_path / "rec.eegc", tmp_path / "out.edf")
+    _assert_same_signals(src, tmp_path / "out.edf", "edf")
+
+
+BOUND = 2e-6
+FORMATS = (".edf", ".bdf", ".fif", ".vhdr", ".set")
+
+
+def _largest_errors(eegc, original, tmp_path, formats=FORMATS):
+    """{extension: largest error (volts) over the EEG channels of the file written and read back}."""
+    eeg = [original.ch_names[i] for i in mne.pick_types(original.info, eeg=True)]
+    out = {}
+    for ext in formats:
+        dst = tmp_path / f"out{ext}"
+        decompress(eegc, dst)
+        back = mne.io.read_raw(dst, preload=True, verbose="error")
+        assert back.n_times == original.n_times
+        out[ext] = float(np.abs(back.get_data(picks=eeg) - original.get_data(picks=eeg)).max())
+    return out
+
+
+def test_max_error_bound_holds_in_every_written_format(tmp_path):
+    raw = synthetic_raw(n_ch=6, seconds=12, stim=True)
+    compress(raw, tmp_path / "rec.eegc", max_error=BOUND)
+    errors = _largest_errors(tmp_path / "rec.eegc", raw, tmp_path)
+    assert max(errors.values()) <= BOUND, errors
+
+
+def test_max_error_format_that_cannot_hold_the_bound_is_refused(tmp_path):
+    raw = synthetic_raw(n_ch=3, seconds=4, stim=False)
+    raw._data[1, 100:] += 0.2  # a 200 mV step: EDF's 16 bits over that range are 3 uV apart
+    compress(raw, tmp_path / "rec.eegc", max_error=BOUND)
+    with pytest.raises(EegcodecError, match=r"EEG01 .*\.fif"):
+        decompress(tmp_path / "rec.eegc", tmp_path / "out.edf")
+    assert not (tmp_path / "out.edf").exists()
+    errors = _largest_errors(tmp_path / "rec.eegc", raw, tmp_path, (".bdf", ".fif"))
+    assert max(errors.values()) <= BOUND, errors
+
+
+def _cropped_edf(src, dst, seconds):
+    edf = edfio.read_edf(src)
+    edf.slice_between_seconds(0, seconds)
+    edf.write(dst)
+    return dst
+
+
+@needs_shared
+@pytest.mark.parametrize("name", ["eegbci_more/S002R01.edf", "eegmat/Subject12_2.edf"])
+def test_max_error_bound_holds_in_every_written_format_on_real_eeg(tmp_path, name):
+    src = _cropped_edf(SHARED_EEG / name, tmp_path / "src.edf", 20)
+    compress(src, tmp_path / "rec.eegc", max_error=BOUND)
+    errors = _largest_errors(
+        tmp_path / "rec.eegc", mne.io.read_raw(src, preload=True, verbose="error"), tmp_path
+    )
+    assert max(errors.values()) <= BOUND, errors
