@@ -149,11 +149,87 @@ def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:
             f"reads "
             f"(supported: {', '.join(READ_EXTENSIONS)})"
         )
+    if _suffix(path) in (".edf", ".edf+", ".bdf"):
+        problem = edf_problem(path)
+        if problem:
+            raise EegcodecError(f"cannot read {path}: {problem}")
     try:
         return mne.io.read_raw(path, preload=preload, verbose="error")
     except Exception as exc:  # MNE raises many types; users need one line
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EegcodecError(f"cannot read {path}: {msg}") from exc
+
+
+#: the EDF/BDF header: (field, offset, width) of the fixed part, and of each signal's fields
+#: (all signals' labels first, then all their transducer types, ...)
+_EDF_FIXED = (("header bytes", 184, 8), ("number of data records", 236, 8), ("data record duration", 244, 8))
+_EDF_SIGNAL = (
+    ("label", 16),
+    ("transducer type", 80),
+    ("physical dimension", 8),
+    ("physical minimum", 8),
+    ("physical maximum", 8),
+    ("digital minimum", 8),
+    ("digital maximum", 8),
+    ("prefiltering", 80),
+    ("samples per data record", 8),
+    ("reserved", 32),
+)
+_EDF_NUMBERS = {"physical minimum", "physical maximum", "digital minimum", "digital maximum"}
+
+
+def edf_problem(path: Path) -> str | None:
+    """What is wrong with the EDF/BDF header at ``path`` (one phrase), or None: a numeric field
+    that is empty or no number, a header shorter than it declares, or data records missing."""
+    kind = "BDF" if Path(path).suffix.lower() == ".bdf" else "EDF"
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(256)
+        if len(head) < 256:
+            return f"not a valid {kind} file ({len(head)} bytes, shorter than the 256-byte header)"
+        fixed = {name: head[at : at + width].decode("latin-1").strip() for name, at, width in _EDF_FIXED}
+        fixed["number of signals"] = head[252:256].decode("latin-1").strip()
+        for name, text in fixed.items():
+            if _number(text, float if name == "data record duration" else int) is None:
+                return _bad_field(kind, name, text)
+        n_sig, n_rec = int(fixed["number of signals"]), int(fixed["number of data records"])
+        if n_sig < 1 or int(fixed["header bytes"]) != 256 * (n_sig + 1):
+            return f"not a valid {kind} header ({n_sig} signals in {fixed['header bytes']} header bytes)"
+        signals = f.read(256 * n_sig)
+    if len(signals) < 256 * n_sig:
+        return f"truncated {kind} file: its header declares {n_sig} signals, the file ends inside the header"
+    pos, samples = 0, []
+    for name, width in _EDF_SIGNAL:
+        values = [
+            signals[pos + i * width : pos + (i + 1) * width].decode("latin-1").strip() for i in range(n_sig)
+        ]
+        pos += width * n_sig
+        kind_of = int if name in ("samples per data record", "digital minimum", "digital maximum") else float
+        for i, text in enumerate(values):
+            if (name in _EDF_NUMBERS or name.startswith("samples")) and _number(text, kind_of) is None:
+                return _bad_field(kind, f"{name} of signal {i + 1}", text)
+        if name.startswith("samples"):
+            samples = [int(v) for v in values]
+    record = sum(samples) * (3 if kind == "BDF" else 2)
+    held = (size - 256 * (n_sig + 1)) / record if record else 0
+    if n_rec > 0 and held < n_rec:
+        return (
+            f"truncated {kind} file: its header declares {n_rec} data records of {record:,} bytes, "
+            f"the file holds {held:.3g}"
+        )
+    return None
+
+
+def _number(text: str, kind=float):
+    try:
+        return kind(text)
+    except ValueError:
+        return None
+
+
+def _bad_field(kind: str, name: str, text: str) -> str:
+    what = "is empty" if not text else f"is {text!r}, not a number"
+    return f"not a valid {kind} header (field '{name}' {what})"
 
 
 def load_crop(path: str | os.PathLike, crop_seconds: float | None) -> mne.io.BaseRaw:

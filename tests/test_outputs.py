@@ -132,3 +132,49 @@ def test_max_error_bound_holds_in_every_written_format_on_real_eeg(tmp_path, nam
         tmp_path / "rec.eegc", mne.io.read_raw(src, preload=True, verbose="error"), tmp_path
     )
     assert max(errors.values()) <= BOUND, errors
+
+
+def _broken_edfs(folder):
+    """A good EDF, one cut inside its data records, one cut inside its header, one whose
+    'number of data records' field is blank; returns {name: the phrase its error must hold}."""
+    folder.mkdir()
+    raw = synthetic_raw(n_ch=3, seconds=4, stim=False)
+    good = folder / "good.edf"
+    mne.export.export_raw(good, raw, verbose="error")
+    data = good.read_bytes()
+    (folder / "cut_data.edf").write_bytes(data[: len(data) - 500])
+    (folder / "cut_header.edf").write_bytes(data[:600])
+    garbled = bytearray(data)
+    garbled[236:244] = b" " * 8
+    (folder / "garbled.edf").write_bytes(bytes(garbled))
+    return {
+        "cut_data.edf": "truncated EDF file: its header declares 4 data records",
+        "cut_header.edf": "truncated EDF file",
+        "garbled.edf": "not a valid EDF header (field 'number of data records' is empty)",
+    }
+
+
+def test_broken_edf_names_the_file_and_the_problem(tmp_path):
+    from eegcodec.io import read_raw
+
+    for name, problem in _broken_edfs(tmp_path / "in").items():
+        path = tmp_path / "in" / name
+        with pytest.raises(EegcodecError) as info:
+            compress(path, tmp_path / "x.eegc", lossless=True)
+        assert str(info.value).startswith(f"cannot read {path}: {problem}"), str(info.value)
+        with pytest.raises(EegcodecError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+            read_raw(path)
+
+
+def test_folder_run_reports_broken_files_and_goes_on(tmp_path, capsys):
+    from eegcodec.cli import main
+
+    problems = _broken_edfs(tmp_path / "in")
+    rc = main(["compress", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--lossless", "-q"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert (tmp_path / "out" / "good.eegc").exists()
+    for name, problem in problems.items():
+        line = next(ln for ln in err.splitlines() if name in ln)
+        assert problem in line, line
+        assert not (tmp_path / "out" / name.replace(".edf", ".eegc")).exists()
