@@ -7,6 +7,7 @@ accepted on input; output format is chosen by the extension.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -154,10 +155,51 @@ def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:
         if problem:
             raise EegcodecError(f"cannot read {path}: {problem}")
     try:
-        return mne.io.read_raw(path, preload=preload, verbose="error")
+        raw = mne.io.read_raw(path, preload=preload, verbose="error")
     except Exception as exc:  # MNE raises many types; users need one line
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EegcodecError(f"cannot read {path}: {msg}") from exc
+    if _suffix(path) == ".vhdr":
+        _comments_as_written(raw)
+    return raw
+
+
+_MARKER = re.compile(r"(Stimulus/S|Response/R) *(\d+)")
+
+
+def _comments_as_written(raw: mne.io.BaseRaw) -> None:
+    """BrainVision markers of type ``Comment`` come back as their own description: MNE reads a
+    marker as ``TYPE/DESCRIPTION``, and a comment's type is no part of what was annotated
+    (:func:`_write_markers` writes every annotation but pybv-style stimuli and responses as one)."""
+    names = {d: d[len("Comment/") :] for d in set(raw.annotations.description) if d.startswith("Comment/")}
+    if any(names.values()):
+        raw.annotations.rename({k: v for k, v in names.items() if v}, verbose="error")
+
+
+def _write_markers(vmrk: Path, raw: mne.io.BaseRaw, ann: mne.Annotations) -> None:
+    """Append ``ann`` to the BrainVision marker file ``vmrk`` (written by pybv without them) so that
+    :func:`read_raw` gives the same descriptions back: ``Stimulus/S  1``-style descriptions (numbers
+    as pybv pads them) become stimulus and response markers, any other description the text of a
+    ``Comment`` marker, whole (``T0`` -> ``Comment,T0``; ``Comment/x`` -> ``Comment,Comment/x``),
+    commas coded as ``\\1``. Positions as :func:`mne.export.export_raw` writes them."""
+    found = [_MARKER.fullmatch(d) for d in ann.description]
+    numbers = [int(m.group(2)) for m in found if m]
+    width = max(3, int(np.ceil(np.log10(max([1, *numbers])))))  # pybv's width for all markers
+    text = vmrk.read_text(encoding="utf-8").rstrip("\n").split("\n")
+    number = sum(line.startswith("Mk") for line in text)
+    sfreq = raw.info["sfreq"]
+    for m, a in zip(found, ann):
+        desc = a["description"]
+        if m is not None and desc == f"{m.group(1)}{int(m.group(2)):>{width}}":
+            kind, desc = desc.split("/", 1)
+        else:
+            kind, desc = "Comment", desc.replace(",", r"\1")
+        onset = int(raw.time_as_index(a["onset"] - raw.first_time)[0]) + 1  # 1-based
+        channels = [raw.ch_names.index(c) + 1 for c in a.get("ch_names", ()) if c in raw.ch_names] or [0]
+        for ch in channels:
+            number += 1
+            text.append(f"Mk{number}={kind},{desc},{onset},{int(a['duration'] * sfreq)},{ch}")
+    vmrk.write_text("\n".join(text) + "\n", encoding="utf-8")
 
 
 #: the EDF/BDF header: (field, offset, width) of the fixed part, and of each signal's fields
@@ -309,16 +351,13 @@ def write_raw(
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         tmp = tmpdir / path.name
-        if fmt == "fif":
-            raw.save(tmp, overwrite=True, fmt="double" if exact else "single", verbose="error")
-        else:
-            mne.export.export_raw(tmp, raw, fmt=fmt, overwrite=True, verbose="error")
-            if fmt in ("edf", "bdf"):
-                _exact_records(tmp, raw.n_times, raw.info["sfreq"], fmt)
-                if edf_ranges or slack:
-                    _rescale_edf(tmp, raw, edf_ranges, fmt, bounded=slack is not None)
-            if slack:
-                _check_moved(tmp, raw, slack, path, _source_limits(raw, edf_ranges))
+        _write_as(tmp, raw, fmt, exact)
+        if fmt in ("edf", "bdf"):
+            _exact_records(tmp, raw.n_times, raw.info["sfreq"], fmt)
+            if edf_ranges or slack:
+                _rescale_edf(tmp, raw, edf_ranges, fmt, bounded=slack is not None)
+        if slack and fmt != "fif":  # FIF holds float64 (exact): nothing moved
+            _check_moved(tmp, raw, slack, path, _source_limits(raw, edf_ranges))
         # Move companions first (BrainVision .vmrk/.eeg; EEGLAB .fdt) and the named file last.
         for produced in sorted(tmpdir.iterdir(), key=lambda p: p.name == path.name):
             os.replace(produced, path.parent / produced.name)
@@ -330,6 +369,23 @@ def write_raw(
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     return path
+
+
+def _write_as(tmp: Path, raw: mne.io.BaseRaw, fmt: str, exact: bool) -> None:
+    """``raw`` written to ``tmp`` by MNE (FIF: float64 samples if ``exact``); BrainVision markers
+    by :func:`_write_markers`."""
+    if fmt == "fif":
+        raw.save(tmp, overwrite=True, fmt="double" if exact else "single", verbose="error")
+    elif fmt == "brainvision" and len(raw.annotations):
+        kept = raw.annotations
+        raw.set_annotations(None)
+        try:
+            mne.export.export_raw(tmp, raw, fmt=fmt, overwrite=True, verbose="error")
+        finally:
+            raw.set_annotations(kept, emit_warning=False)
+        _write_markers(tmp.with_suffix(".vmrk"), raw, kept)
+    else:
+        mne.export.export_raw(tmp, raw, fmt=fmt, overwrite=True, verbose="error")
 
 
 def _refuse_nan(raw: mne.io.BaseRaw, path: Path) -> None:

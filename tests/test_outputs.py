@@ -178,3 +178,36 @@ def test_folder_run_reports_broken_files_and_goes_on(tmp_path, capsys):
         line = next(ln for ln in err.splitlines() if name in ln)
         assert problem in line, line
         assert not (tmp_path / "out" / name.replace(".edf", ".eegc")).exists()
+
+
+DESCRIPTIONS = [
+    "T0",
+    "Stimulus/S  1",
+    "Response/R 12",
+    "Comment/foo",
+    "Stimulus/S1",
+    "Stimulus/bar",
+    "New Segment/",
+    "a,b",
+    "Comment/Comment/x",
+]
+
+
+@pytest.mark.parametrize("dated", [True, False])
+def test_brainvision_output_keeps_annotation_descriptions(tmp_path, dated):
+    from eegcodec.io import read_raw
+
+    raw = synthetic_raw(n_ch=3, seconds=12, stim=False)
+    if not dated:
+        raw.set_meas_date(None)
+    onsets = np.arange(len(DESCRIPTIONS)) + 0.5
+    raw.set_annotations(mne.Annotations(onsets, 0.25, DESCRIPTIONS, orig_time=raw.info["meas_date"]))
+    compress(raw, tmp_path / "rec.eegc", lossless=True)
+    decompress(tmp_path / "rec.eegc", tmp_path / "out.vhdr")
+    back = read_raw(tmp_path / "out.vhdr")
+    assert list(back.annotations.description) == DESCRIPTIONS
+    np.testing.assert_allclose(back.annotations.onset - back.first_time, onsets, atol=1 / raw.info["sfreq"])
+    np.testing.assert_allclose(back.annotations.duration, 0.25, atol=1 / raw.info["sfreq"])
+    # what any BrainVision reader sees: the typed markers as written, the rest as comments
+    plain = mne.io.read_raw(tmp_path / "out.vhdr", verbose="error").annotations.description
+    assert list(plain[:3]) == ["Comment/T0", "Stimulus/S  1", "Response/R 12"]
