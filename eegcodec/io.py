@@ -6,6 +6,8 @@ accepted on input; output format is chosen by the extension.
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import os
 import re
 import shutil
@@ -161,7 +163,37 @@ def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:
         raise EegcodecError(f"cannot read {path}: {msg}") from exc
     if _suffix(path) == ".vhdr":
         _comments_as_written(raw)
+    if _suffix(path) == ".set" and raw.info["meas_date"] is None:
+        _eeglab_date(path, raw)
     return raw
+
+
+def _eeglab_date(path: Path, raw: mne.io.BaseRaw) -> None:
+    """Set ``raw``'s measurement date from the EEGLAB file's ``etc.T0`` (``[year month day hour
+    minute seconds]``, UTC; where EEGLAB's BIOSIG import keeps it and :func:`write_raw` writes
+    it), which MNE's reader leaves unread. Files without it (or MATLAB 7.3 files) keep none."""
+    import scipy.io  # only EEGLAB files need it
+
+    try:
+        etc = scipy.io.loadmat(path, variable_names=["etc"], squeeze_me=True, struct_as_record=False)
+        y, mo, d, h, mi, sec = (float(v) for v in np.ravel(etc["etc"].T0))
+        date = dt.datetime(int(y), int(mo), int(d), int(h), int(mi), tzinfo=dt.timezone.utc)
+        raw.set_meas_date(date + dt.timedelta(seconds=round(sec, 6)))
+    except Exception:  # no etc.T0, or not a readable date: the file simply has none
+        return
+
+
+def _append_eeglab_date(path: Path, meas_date: dt.datetime) -> None:
+    """Add ``etc.T0`` (the measurement date, UTC, as EEGLAB's BIOSIG import stores it) to the
+    MATLAB 5 file eeglabio wrote at ``path``: one more top-level variable at its end."""
+    import scipy.io  # only EEGLAB files need it
+
+    d = meas_date.astimezone(dt.timezone.utc)
+    t0 = np.array([[d.year, d.month, d.day, d.hour, d.minute, d.second + d.microsecond / 1e6]])
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"etc": {"T0": t0}})
+    with open(path, "ab") as f:
+        f.write(buf.getvalue()[128:])  # its data element, without the 128-byte file header
 
 
 _MARKER = re.compile(r"(Stimulus/S|Response/R) *(\d+)")
@@ -386,6 +418,13 @@ def _write_as(tmp: Path, raw: mne.io.BaseRaw, fmt: str, exact: bool) -> None:
         _write_markers(tmp.with_suffix(".vmrk"), raw, kept)
     else:
         mne.export.export_raw(tmp, raw, fmt=fmt, overwrite=True, verbose="error")
+        if fmt == "eeglab" and raw.info["meas_date"] is not None:
+            _append_eeglab_date(tmp, raw.info["meas_date"])
+            warnings.warn(
+                f"{tmp.name}: MNE's EEGLAB reader ignores the measurement date; it is kept in "
+                "EEG.etc.T0 (as EEGLAB's BIOSIG import keeps it), which eegcodec reads back",
+                stacklevel=4,
+            )
 
 
 def _refuse_nan(raw: mne.io.BaseRaw, path: Path) -> None:

@@ -211,3 +211,21 @@ def test_brainvision_output_keeps_annotation_descriptions(tmp_path, dated):
     # what any BrainVision reader sees: the typed markers as written, the rest as comments
     plain = mne.io.read_raw(tmp_path / "out.vhdr", verbose="error").annotations.description
     assert list(plain[:3]) == ["Comment/T0", "Stimulus/S  1", "Response/R 12"]
+
+
+def test_eeglab_output_keeps_the_measurement_date(tmp_path):
+    from eegcodec.io import read_raw
+
+    raw = synthetic_raw(n_ch=3, seconds=6, stim=False)
+    date = raw.info["meas_date"]
+    raw.set_annotations(mne.Annotations([1.5], [0.5], ["T0"], orig_time=date))
+    compress(raw, tmp_path / "rec.eegc", lossless=True)
+    with pytest.warns(UserWarning, match="MNE's EEGLAB reader ignores the measurement date"):
+        decompress(tmp_path / "rec.eegc", tmp_path / "out.set")
+    back = read_raw(tmp_path / "out.set")
+    assert back.info["meas_date"] == date
+    assert list(back.annotations.description) == ["T0"]
+    np.testing.assert_allclose(back.annotations.onset - back.first_time, [1.5], atol=1 / raw.info["sfreq"])
+    # and through a second compression, as eegcodec reads it
+    again = decompress(compress(tmp_path / "out.set", None, lossless=True))
+    assert again.info["meas_date"] == date
