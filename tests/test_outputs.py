@@ -229,3 +229,99 @@ def test_eeglab_output_keeps_the_measurement_date(tmp_path):
     # and through a second compression, as eegcodec reads it
     again = decompress(compress(tmp_path / "out.set", None, lossless=True))
     assert again.info["meas_date"] == date
+
+
+def _xdf_chunk(tag: int, content: bytes) -> bytes:
+    """One XDF chunk: 8-byte length (of tag and content), u16 tag, content."""
+    import struct
+
+    return struct.pack("<BQH", 8, len(content) + 2, tag) + content
+
+
+def _xdf_file(path, streams):
+    """A minimal XDF file (magic, FileHeader, per stream StreamHeader, Samples, StreamFooter), as
+    the XDF specification lays it out. ``streams``: (id, info XML, time stamps, samples, format)."""
+    import struct
+
+    out = [b"XDF:", _xdf_chunk(1, b'<?xml version="1.0"?><info><version>1.0</version></info>')]
+    for sid, xml, stamps, samples, fmt in streams:
+        out.append(_xdf_chunk(2, struct.pack("<I", sid) + xml.encode()))
+        body = [struct.pack("<IBQ", sid, 8, len(stamps))]  # stream id, 8-byte sample count
+        for t, row in zip(stamps, samples):
+            body.append(struct.pack("<Bd", 8, t))
+            if fmt == "string":
+                body += [struct.pack("<BQ", 8, len(v.encode())) + v.encode() for v in row]
+            else:
+                body.append(np.asarray(row, dtype="<f4").tobytes())
+        out.append(_xdf_chunk(3, b"".join(body)))
+        footer = (
+            f"<info><first_timestamp>{stamps[0]}</first_timestamp><last_timestamp>{stamps[-1]}"
+            f"</last_timestamp><sample_count>{len(stamps)}</sample_count></info>"
+        )
+        out.append(_xdf_chunk(6, struct.pack("<I", sid) + footer.encode()))
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def _xdf_info(name, kind, channels, srate, fmt):
+    chans = "".join(
+        f"<channel><label>{label}</label><unit>{unit}</unit><type>{t}</type></channel>"
+        for label, unit, t in channels
+    )
+    return (
+        f'<?xml version="1.0"?><info><name>{name}</name><type>{kind}</type>'
+        f"<channel_count>{max(len(channels), 1)}</channel_count><nominal_srate>{srate}</nominal_srate>"
+        f"<channel_format>{fmt}</channel_format><created_at>0</created_at>"
+        f"<desc><channels>{chans}</channels></desc></info>"
+    )
+
+
+def test_xdf_eeg_stream_is_read_and_compressed_losslessly(tmp_path):
+    from eegcodec.io import read_raw, read_xdf
+
+    rng = np.random.default_rng(3)
+    sfreq, n = 100.0, 700
+    samples = rng.normal(0, 20, (n, 3)).astype(np.float32)  # microvolts, float32 as LSL sends them
+    samples[:, 2] = rng.normal(0, 0.5, n).astype(np.float32)  # the ECG in millivolts
+    stamps = 1000.0 + np.arange(n) / sfreq
+    eeg_xml = _xdf_info(
+        "amp",
+        "EEG",
+        [("Fz", "microvolts", "EEG"), ("Cz", "uV", "EEG"), ("ECG", "mV", "ECG")],
+        sfreq,
+        "float32",
+    )
+    aux_xml = _xdf_info("aux", "Misc", [(f"a{i}", "", "AUX") for i in range(5)], sfreq, "float32")
+    marker_xml = _xdf_info("cues", "Markers", [], 0, "string")
+    path = _xdf_file(
+        tmp_path / "rec.xdf",
+        [
+            (1, aux_xml, stamps, np.zeros((n, 5)), "float32"),
+            (2, eeg_xml, stamps, samples, "float32"),
+            (3, marker_xml, [1001.5, 1004.0], [["T0"], ["T1"]], "string"),
+        ],
+    )
+    raw = read_raw(path)
+    assert raw.ch_names == ["Fz", "Cz", "ECG"] and raw.get_channel_types() == ["eeg", "eeg", "ecg"]
+    assert raw.info["sfreq"] == sfreq and raw.n_times == n
+    np.testing.assert_allclose(raw.get_data()[:2], samples[:, :2].T.astype(float) * 1e-6, rtol=1e-12)
+    np.testing.assert_allclose(raw.get_data()[2], samples[:, 2].astype(float) * 1e-3, rtol=1e-12)
+    assert list(raw.annotations.description) == ["T0", "T1"]
+    np.testing.assert_allclose(raw.annotations.onset, [1.5, 4.0], atol=1 / sfreq)
+    assert read_xdf(path, stream="aux").ch_names == [f"a{i}" for i in range(5)]
+
+    compress(path, tmp_path / "rec.eegc", lossless=True)
+    back = decompress(tmp_path / "rec.eegc", tmp_path / "out.fif")
+    # lossless: the float32 values the amplifier sent, exactly
+    np.testing.assert_array_equal((back.get_data()[:2] / 1e-6).astype(np.float32), samples[:, :2].T)
+    np.testing.assert_array_equal((back.get_data()[2] / 1e-3).astype(np.float32), samples[:, 2])
+    assert list(back.annotations.description) == ["T0", "T1"]
+
+
+def test_xdf_irregular_stream_is_a_clear_error(tmp_path):
+    from eegcodec.io import read_raw
+
+    xml = _xdf_info("amp", "EEG", [("Fz", "microvolts", "EEG")], 0, "float32")
+    path = _xdf_file(tmp_path / "rec.xdf", [(1, xml, [1.0, 1.3, 2.0], [[1.0], [2.0], [3.0]], "float32")])
+    with pytest.raises(EegcodecError, match=r"rec\.xdf: XDF stream 'amp' has an irregular rate"):
+        read_raw(path)
