@@ -1,7 +1,7 @@
 """Read recordings with MNE and write them back, atomically.
 
 Stage 1 and 5 of the data path (read ... write). Every format MNE reads is
-accepted on input; output format is chosen by the extension.
+accepted on input, and XDF through pyxdf; output format is chosen by the extension.
 """
 
 from __future__ import annotations
@@ -129,15 +129,17 @@ def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:
 
     Parameters
     ----------
-    path : path to an EDF/EDF+, BDF, FIF, BrainVision (.vhdr), EEGLAB (.set) or
-        other MNE-readable file.
+    path : path to an EDF/EDF+, BDF, FIF, BrainVision (.vhdr), EEGLAB (.set), XDF
+        (:func:`read_xdf`, loaded whole) or other MNE-readable file. An EDF/BDF header is checked
+        first (:func:`edf_problem`); BrainVision ``Comment`` markers keep their own text (not
+        ``Comment/TEXT``); an EEGLAB file's ``etc.T0`` gives its measurement date.
     preload : load all samples now (``False`` keeps memory flat: samples are read
         chunk by chunk with ``raw.get_data(start=..., stop=...)``).
 
     Raises
     ------
-    EegcodecError : the file does not exist, has an unsupported extension, or MNE
-        cannot parse it (the message names the file and MNE's reason).
+    EegcodecError : the file does not exist, has an unsupported extension, or cannot be
+        parsed (the message names the file and what is wrong: the header field, or MNE's reason).
     """
     path = Path(path)
     if not path.exists():
