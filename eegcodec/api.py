@@ -11,8 +11,9 @@ import mne
 from .container import Archive
 from .errors import EegcodecError
 from .io import atomic_write_bytes, edf_ranges, output_format, read_raw, write_raw
-from .pipeline import DecodedRaw, Progress, compress_raw, decompress_archive
+from .pipeline import MAX_ERROR_RESERVE, DecodedRaw, Progress, compress_raw, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
+from .survey import CODED_TYPES
 
 if TYPE_CHECKING:
     from .codecs.base import Codec
@@ -75,7 +76,8 @@ def compress(
     if not isinstance(raw, mne.io.BaseRaw):
         path = Path(raw)
         raw = read_raw(path)
-        ranges = edf_ranges(path, raw) if lossless else None  # only a lossless decode writes them back
+        # lossless and max-error decodes lie on the source's digital grid: EDF/BDF outputs get them back
+        ranges = edf_ranges(path, raw) if lossless or max_error is not None else None
         source = {"name": path.name, "bytes": path.stat().st_size, **({"edf": ranges} if ranges else {})}
     elif ch_types:
         raw = raw.copy()
@@ -146,6 +148,15 @@ def decompress(
     return write_decoded(archive, codec, output, overwrite, progress)
 
 
+def output_slack(archive: Archive, raw: mne.io.BaseRaw) -> dict[str, float]:
+    """``{channel: volts}``: how far a max-error file's bounded (EEG-type) channels may move in an
+    output format's rounding and stay within ``fidelity.max_error_volts`` of the original: the
+    share of the bound the coder kept in reserve (:data:`~eegcodec.pipeline.MAX_ERROR_RESERVE`)."""
+    bound = archive.header.max_error
+    types = raw.get_channel_types()
+    return {n: bound * MAX_ERROR_RESERVE for n, t in zip(raw.ch_names, types) if t in CODED_TYPES}
+
+
 def write_decoded(
     archive: Archive,
     codec: Codec | None,
@@ -157,14 +168,18 @@ def write_decoded(
     lossy files are decoded chunk by chunk as MNE writes them (:class:`DecodedRaw`: memory flat
     in length); the other writers take the whole array, and lossless files keep the in-memory
     path that is checked bit for bit (EDF/BDF outputs get the source's channel ranges back, FIF
-    outputs float64 samples)."""
-    lossless = archive.header.mode == "lossless"
+    outputs float64 samples). Max-error files keep their bound in the written file: FIF holds
+    float64, and the other formats may move a bounded channel by no more than the reserve the
+    coder kept (:func:`output_slack`), checked on the written file."""
+    mode = archive.header.mode
+    lossless, bounded = mode == "lossless", mode == "max_error"
     if output_format(Path(output)) == "fif" and not lossless:
         raw = DecodedRaw(archive, codec, progress)
     else:
         raw = decompress_archive(archive, codec, progress=progress)
-    ranges = (archive.header.source or {}).get("edf") if lossless else None
-    write_raw(raw, output, overwrite=overwrite, edf_ranges=ranges, exact=lossless)
+    ranges = (archive.header.source or {}).get("edf") if lossless or bounded else None
+    slack = output_slack(archive, raw) if bounded else None
+    write_raw(raw, output, overwrite=overwrite, edf_ranges=ranges, exact=lossless or bounded, slack=slack)
     return raw
 
 

@@ -37,6 +37,10 @@ if TYPE_CHECKING:  # torch: only files with tokens need a codec
 
 Progress = Callable[[int, int], None]
 
+#: share of a max-error file's bound the coder leaves unused, so that an output format's rounding
+#: (EDF's 16 bits over a channel's range, float32 in BrainVision and EEGLAB) fits within the bound
+MAX_ERROR_RESERVE = 2**-8
+
 
 # ---------------------------------------------------------------------------
 # recording metadata <-> JSON / FIF bytes
@@ -141,7 +145,8 @@ def _compress(
         if mode == "prd"
         else None
     )
-    exact = ExactStream(raw, survey.plan.lossless, layout, max_error)
+    coded_bound = None if max_error is None else max_error * (1 - MAX_ERROR_RESERVE)
+    exact = ExactStream(raw, survey.plan.lossless, layout, coded_bound)
     streams = [s for s in (exact, residual or coded) if s is not None]  # the layer drives the tokens
     for start, stop in layout.chunks():  # the one pass over the samples
         for stream in streams:
