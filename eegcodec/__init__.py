@@ -6,6 +6,7 @@ The public API::
     codec = eegcodec.load_codec("default")          # or a path, or "dac_16khz"
     eegcodec.compress("rec.edf", "rec.eegc", codec, n_codebooks=4)
     raw = eegcodec.decompress("rec.eegc")            # -> mne.io.RawArray (volts)
+    raw = eegcodec.read_raw("rec.eegc")              # decodes only the samples read
 
 ``compress``/``decompress`` also take and return in-memory objects: an
 ``mne.io.Raw`` in, ``.eegc`` bytes out, and back.
@@ -14,7 +15,7 @@ The public API::
 from .errors import EegcodecError
 from .version import __version__
 
-_API = ("compress", "decompress", "describe", "load_codec", "read_archive")
+_API = ("compress", "decompress", "describe", "load_codec", "read_archive", "read_raw")
 
 
 def __getattr__(name: str):
@@ -27,4 +28,13 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'eegcodec' has no attribute {name!r}")
 
 
-__all__ = ["compress", "decompress", "describe", "load_codec", "read_archive", "EegcodecError", "__version__"]
+__all__ = [
+    "compress",
+    "decompress",
+    "describe",
+    "load_codec",
+    "read_archive",
+    "read_raw",
+    "EegcodecError",
+    "__version__",
+]

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 import mne
 
+from . import io
 from .container import Archive
 from .errors import EegcodecError
-from .io import atomic_write_bytes, edf_ranges, output_format, read_raw, write_raw
+from .io import atomic_write_bytes, edf_ranges, output_format, write_raw
 from .pipeline import MAX_ERROR_RESERVE, DecodedRaw, Progress, compress_raw, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
 from .survey import CODED_TYPES
@@ -75,7 +76,7 @@ def compress(
     source = None
     if not isinstance(raw, mne.io.BaseRaw):
         path = Path(raw)
-        raw = read_raw(path)
+        raw = io.read_raw(path)
         # lossless and max-error decodes lie on the source's digital grid: EDF/BDF outputs get them back
         ranges = edf_ranges(path, raw) if lossless or max_error is not None else None
         source = {"name": path.name, "bytes": path.stat().st_size, **({"edf": ranges} if ranges else {})}
@@ -155,6 +156,19 @@ def output_slack(archive: Archive, raw: mne.io.BaseRaw) -> dict[str, float]:
     bound = archive.header.max_error
     types = raw.get_channel_types()
     return {n: bound * MAX_ERROR_RESERVE for n, t in zip(raw.ch_names, types) if t in CODED_TYPES}
+
+
+def read_raw(source: bytes | PathLike, codec: Codec | str | None = None) -> mne.io.BaseRaw:
+    """An ``.eegc`` recording as an :class:`mne.io.BaseRaw` that decodes only what is read.
+
+    ``raw.get_data(start=..., stop=..., picks=...)``, ``raw.crop(...).load_data()``, ``raw.plot()``
+    and ``mne.Epochs`` decode the chunks (30 s by default) that the samples asked for lie in, with
+    the values :func:`decompress` gives. All channels of a chunk are decoded together (the
+    exact coder predicts channels from each other; DAC-MC's tokens stand for all channels).
+    ``codec`` defaults to the model named in the file (token files; none is loaded otherwise).
+    The compressed file is read into memory; the decoded recording is not."""
+    archive = read_archive(source)
+    return DecodedRaw(archive, codec_for(archive, codec))
 
 
 def write_decoded(

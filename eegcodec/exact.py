@@ -63,6 +63,10 @@ def _from_planes(data: bytes, n: int) -> np.ndarray:
 def find_grid(x: np.ndarray) -> tuple[float, float, np.ndarray] | None:
     """``(origin, step, k)`` with ``x ~= origin + k * step`` (int64 ``k``), or None.
 
+    The step is the smallest difference between two levels; where that difference is blurred by
+    rounding (decimal values such as 0.01 uV far from zero: text exports), the step that divides
+    the whole range into the same number of steps is tried next.
+
     x : float64 [n] samples (any unit)."""
     if not np.isfinite(x).all():
         return None
@@ -71,12 +75,14 @@ def find_grid(x: np.ndarray) -> tuple[float, float, np.ndarray] | None:
     if levels.size == 1:
         return origin, 1.0, np.zeros(x.size, np.int64)
     step = float(np.min(np.diff(levels)))
-    if step <= 0 or not np.isfinite(step) or (levels[-1] - origin) / step >= 2**31:
+    span = float(levels[-1]) - origin
+    if step <= 0 or not np.isfinite(step) or span / step >= 2**31:
         return None
-    k = np.rint((x - origin) / step)
-    if np.max(np.abs(origin + k * step - x)) > GRID_TOLERANCE * step:
-        return None
-    return origin, step, k.astype(np.int64)
+    for candidate in (step, span / np.rint(span / step)):
+        k = np.rint((x - origin) / candidate)
+        if np.max(np.abs(origin + k * candidate - x)) <= GRID_TOLERANCE * candidate:
+            return origin, float(candidate), k.astype(np.int64)
+    return None
 
 
 def _quantised(x: np.ndarray, bound: float) -> tuple[float, float, np.ndarray] | None:

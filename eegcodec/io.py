@@ -19,6 +19,7 @@ import edfio
 import mne
 import numpy as np
 
+from .devices import read_device
 from .errors import EegcodecError, UnsupportedFormatError
 
 #: Extensions read through :func:`mne.io.read_raw` (lower case, with dot).
@@ -39,6 +40,8 @@ READ_EXTENSIONS = (
     ".data",
     ".cdt",
     ".xdf",
+    ".txt",  # OpenBCI GUI recordings (eegcodec.devices)
+    ".csv",  # Muse recordings: Mind Monitor, muselsl (eegcodec.devices)
 )
 #: Endings taken when a folder is searched: one file per recording (a BrainVision folder
 #: gives its .vhdr, not its .eeg data file). Any READ_EXTENSIONS file can still be named.
@@ -130,9 +133,11 @@ def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:
     Parameters
     ----------
     path : path to an EDF/EDF+, BDF, FIF, BrainVision (.vhdr), EEGLAB (.set), XDF
-        (:func:`read_xdf`, loaded whole) or other MNE-readable file. An EDF/BDF header is checked
-        first (:func:`edf_problem`); BrainVision ``Comment`` markers keep their own text (not
-        ``Comment/TEXT``); an EEGLAB file's ``etc.T0`` gives its measurement date.
+        (:func:`read_xdf`, loaded whole), OpenBCI GUI ``.txt`` or Muse ``.csv``
+        (:func:`eegcodec.devices.read_device`, loaded whole) or other MNE-readable file. An
+        EDF/BDF header is checked first (:func:`edf_problem`); BrainVision ``Comment`` markers
+        keep their own text (not ``Comment/TEXT``); an EEGLAB file's ``etc.T0`` gives its
+        measurement date.
     preload : load all samples now (``False`` keeps memory flat: samples are read
         chunk by chunk with ``raw.get_data(start=..., stop=...)``).
 
@@ -160,6 +165,8 @@ def read_raw(path: str | os.PathLike, preload: bool = False) -> mne.io.BaseRaw:
             raise EegcodecError(f"cannot read {path}: {problem}")
     if _suffix(path) == ".xdf":
         return read_xdf(path)
+    if _suffix(path) in (".txt", ".csv"):
+        return read_device(path)
     try:
         raw = mne.io.read_raw(path, preload=preload, verbose="error")
     except Exception as exc:  # MNE raises many types; users need one line

@@ -9,6 +9,7 @@ wires them together.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -370,22 +371,26 @@ def _with_annotations(raw: mne.io.BaseRaw, archive: Archive) -> mne.io.BaseRaw:
     return raw
 
 
-def decoded_chunks(archive: Archive, codec: Codec | None, side=None, progress: Progress | None = None):
-    """Yields (first sample, volts float64 [channels, m]) of each chunk's own span, in order and
-    covering the recording: the exactly stored channels, the coded ones (tokens through the model
-    and/or the transform layer), the exactly stored outliers and the NaN runs. A damaged file
-    raises :class:`CorruptFileError` at the chunk where it shows."""
+def decoded_chunks(
+    archive: Archive, codec: Codec | None, side=None, progress: Progress | None = None, first: int = 0
+):
+    """Yields (first sample, volts float64 [channels, m]) of each chunk's own span, in order,
+    from chunk ``first`` to the end of the recording: the exactly stored channels, the coded ones
+    (tokens through the model and/or the transform layer), the exactly stored outliers and the
+    NaN runs. A later ``first`` decodes only what its chunks need (the chunk before it for the
+    token path's cross-fade, the last frame with a spatial basis for the transform layer), with
+    the same values. A damaged file raises :class:`CorruptFileError` at the chunk where it shows."""
     h = archive.header
     check_model(h, codec)
     side = side if side is not None else check_archive(archive)
     rec, coded, n = h.recording, np.asarray(h.coded, dtype=int), h.recording.n_samples
-    exact = _exact_chunks(archive, h) if h.lossless else None
-    decoded = _coded_chunks(archive, side, codec) if len(coded) else None
+    exact = _exact_chunks(archive, h, first) if h.lossless else None
+    decoded = _coded_chunks(archive, side, codec, first) if len(coded) else None
     none = (np.zeros(0, int), np.zeros(0, int), np.zeros(0))
     rows, idx, values = (np.asarray(v) for v in (side.outliers if side.outliers is not None else none))
     by_index = np.argsort(idx, kind="stable")
     sorted_idx = idx[by_index]
-    for start, stop in h.layout.chunks():
+    for start, stop in h.layout.chunks()[first:]:
         a, b = exact_span(h.layout, start, stop)
         block = np.zeros((len(rec.ch_names), b - a))
         if exact is not None:
@@ -402,14 +407,14 @@ def decoded_chunks(archive: Archive, codec: Codec | None, side=None, progress: P
         yield a, block
 
 
-def _coded_chunks(archive: Archive, side, codec: Codec | None):
-    """Yields volts [coded, m] of each chunk's span: tokens through the model (if the file has
-    them), plus the transform layer (``prd`` files)."""
+def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0):
+    """Yields volts [coded, m] of each chunk's span from chunk ``first`` on: tokens through the
+    model (if the file has them), plus the transform layer (``prd`` files)."""
     h = archive.header
-    tokens = _token_chunks(archive, side, codec) if h.has_tokens else None
-    layer = TransformDecoder() if h.mode == "prd" else None
+    tokens = _token_chunks(archive, side, codec, first) if h.has_tokens else None
+    layer = _transform_from(archive, first) if h.mode == "prd" else None
     offsets = np.cumsum([0] + h.residual_frames)
-    for i, (start, stop) in enumerate(h.layout.chunks()):
+    for i, (start, stop) in enumerate(h.layout.chunks()[first:], start=first):
         a, b = exact_span(h.layout, start, stop)
         if tokens is not None:
             emit_start, final = next(tokens)
@@ -429,6 +434,19 @@ def _coded_chunks(archive: Archive, side, codec: Codec | None):
         yield final
 
 
+def _transform_from(archive: Archive, first: int) -> TransformDecoder:
+    """A transform-layer decoder ready for frame ``first``: holding the spatial basis of the last
+    frame at or before it that brings one (decoded for that alone)."""
+    h, layer = archive.header, TransformDecoder()
+    offsets = np.cumsum([0] + h.residual_frames)
+    frames = [archive.residual[offsets[i] : offsets[i + 1]] for i in range(first)]
+    last = next((i for i in reversed(range(first)) if TransformDecoder.has_basis(frames[i])), None)
+    if last is not None:
+        a, b = exact_span(h.layout, *h.layout.chunks()[last])
+        layer.decode(frames[last], len(h.coded), b - a)
+    return layer
+
+
 class DecodedRaw(mne.io.BaseRaw):
     """An archive's recording as an MNE raw that decodes chunk by chunk as it is read, so writing
     it (``Raw.save`` reads in order) holds a chunk at a time instead of the whole recording.
@@ -438,7 +456,11 @@ class DecodedRaw(mne.io.BaseRaw):
         side = check_archive(archive)
         rec = archive.header.recording
         extras = {  # MNE hands _read_segment_file only _raw_extras (and _filenames)
-            "reader": _ChunkReader(lambda: decoded_chunks(archive, codec, side, progress), len(rec.ch_names)),
+            "reader": _ChunkReader(
+                lambda first: decoded_chunks(archive, codec, side, progress, first),
+                len(rec.ch_names),
+                [exact_span(archive.header.layout, *c)[0] for c in archive.header.layout.chunks()],
+            ),
             "first_samp": rec.first_samp,
             "cals": np.array([ch["cal"] * ch["range"] for ch in side.info["chs"]]),  # as MNE's _cals
         }
@@ -464,24 +486,30 @@ class DecodedRaw(mne.io.BaseRaw):
 
 
 class _ChunkReader:
-    """Sample ranges of :func:`decoded_chunks`' stream: forward reads decode each chunk once, a
-    read behind the current chunk starts over. ``decode()`` starts the stream."""
+    """Sample ranges of :func:`decoded_chunks`' stream, read in any order: a read starts the
+    stream at the chunk that holds its first sample unless the stream is there already, so
+    forward reads decode each chunk once and a read elsewhere decodes only the chunks it spans.
+    ``decode(first)`` starts the stream at chunk ``first``; ``starts`` [chunks] holds each
+    chunk's first own sample."""
 
-    def __init__(self, decode, n_channels: int):
-        self.decode, self.n_channels = decode, n_channels
-        self._restart()
+    def __init__(self, decode, n_channels: int, starts: np.ndarray):
+        self.decode, self.n_channels, self.starts = decode, n_channels, np.asarray(starts)
+        self._chunks, self._at, self._block = None, 0, np.zeros((n_channels, 0))
 
-    def __deepcopy__(self, memo) -> _ChunkReader:  # a copied raw reads on its own, from the start
-        return _ChunkReader(self.decode, self.n_channels)
+    def __deepcopy__(self, memo) -> _ChunkReader:  # a copied raw reads on its own
+        return _ChunkReader(self.decode, self.n_channels, self.starts)
 
-    def _restart(self) -> None:
-        self._chunks, self._at, self._block = self.decode(), 0, np.zeros((self.n_channels, 0))
+    def _seek(self, sample: int) -> None:
+        first = max(int(np.searchsorted(self.starts, sample, side="right")) - 1, 0)
+        self._chunks = self.decode(first)
+        self._at, self._block = next(self._chunks)
 
     def span(self, start: int, stop: int) -> np.ndarray:
         """Volts [channels, stop - start] of samples ``[start, stop)`` (0 = the first)."""
-        if start < self._at:
-            self._restart()
         out, filled = np.empty((self.n_channels, max(stop - start, 0))), start
+        if self._chunks is None or start < self._at or start >= self._next_start():
+            if stop > start:
+                self._seek(start)
         while filled < stop:
             end = self._at + self._block.shape[1]
             if filled >= end:
@@ -494,6 +522,11 @@ class _ChunkReader:
             filled += take
         return out
 
+    def _next_start(self) -> int:
+        """First sample of the chunk after the one in hand (reading on from there costs nothing extra)."""
+        later = self.starts[self.starts > self._at]
+        return int(later[1]) if later.size > 1 else np.iinfo(np.int64).max
+
 
 def archive_codes(archive: Archive, codec: Codec) -> np.ndarray:
     """int64 [code rows, codebooks, frames of all chunks]: a token file's codes, decoded by the
@@ -504,8 +537,9 @@ def archive_codes(archive: Archive, codec: Codec) -> np.ndarray:
     return coder.decode(archive.codes, (h.code_rows, h.codebooks, sum(h.chunk_frames)))
 
 
-def _token_chunks(archive: Archive, side, codec: Codec):
-    """Yields (first sample, volts [coded, n]) of each chunk's final token reconstruction."""
+def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0):
+    """Yields (first sample, volts [coded, n]) of each chunk's final token reconstruction, from
+    chunk ``first`` on (the chunk before it is decoded too, for the cross-fade)."""
     h, rec = archive.header, archive.header.recording
     names = [rec.ch_names[i] for i in h.coded]
     montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
@@ -522,17 +556,20 @@ def _token_chunks(archive: Archive, side, codec: Codec):
         mains = side.mains[i] if side.mains else None
         return coder.reconstruct(model_out, side.scales[i], start, stop, mains)
 
-    chunks = [(i, start, stop) for i, (start, stop) in enumerate(h.layout.chunks())]
-    for (_, start, stop), block in zip(chunks, codec.map_chunks(rebuild, chunks)):
-        yield ola.push(start, stop, block)
+    chunks = [(i, start, stop) for i, (start, stop) in enumerate(h.layout.chunks())][max(first - 1, 0) :]
+    for (i, start, stop), block in zip(chunks, codec.map_chunks(rebuild, chunks)):
+        final = ola.push(start, stop, block)
+        if i >= first:
+            yield final
 
 
-def _exact_chunks(archive: Archive, h: Header):
-    """Yields the exactly stored channels [lossless, m] of each chunk's span, from ``RAWC``."""
+def _exact_chunks(archive: Archive, h: Header, first: int = 0):
+    """Yields the exactly stored channels [lossless, m] of each chunk's span from chunk ``first``
+    on, from ``RAWC`` (each chunk's frame decodes alone)."""
     spans = [exact_span(h.layout, start, stop) for start, stop in h.layout.chunks()]
     if h.version < 3:
-        yield from decode_legacy(archive.raw_channels, len(h.lossless), spans)
+        yield from itertools.islice(decode_legacy(archive.raw_channels, len(h.lossless), spans), first, None)
         return
     offsets = np.cumsum([0] + h.exact_frames)
-    for i, (a, b) in enumerate(spans):
+    for i, (a, b) in enumerate(spans[first:], start=first):
         yield decode_block(archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a)

@@ -196,6 +196,16 @@ class TransformDecoder:
     def __init__(self):
         self.basis: np.ndarray | None = None  # int64 [C, columns]
 
+    @staticmethod
+    def has_basis(frame: bytes) -> bool:
+        """Whether ``frame`` brings a new spatial basis (a reader that starts at a later frame
+        decodes from the last frame that does)."""
+        try:
+            desc, _, _ = entropy.unpack_frame(memoryview(frame), _DESC.size + 2**16, "transform")
+            return bool(_DESC.unpack_from(desc, 0)[0])
+        except (struct.error, ValueError, zstandard.ZstdError):
+            raise CorruptFileError("transform frame is damaged") from None
+
     def decode(self, frame: bytes, c: int, n: int) -> np.ndarray:
         """One frame -> float64 [c, n] volts; anything inconsistent is a :class:`CorruptFileError`."""
         try:
