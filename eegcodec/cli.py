@@ -15,6 +15,14 @@ from pathlib import Path
 EXIT_ERROR = 1
 
 
+def _message(exc: BaseException) -> str:
+    """An error's first line, in the command line's words (``--force``, not ``overwrite=True``)."""
+    from .errors import OutputExistsError
+
+    text = exc.cli_message() if isinstance(exc, OutputExistsError) else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
 def _show_progress(args) -> bool:
     """Progress bars go to an interactive terminal only (not to logs or pipes)."""
     return not args.quiet and sys.stderr.isatty()
@@ -51,7 +59,7 @@ def _for_each_file(jobs: list[tuple[Path, Path]], args, work, verb: str) -> int:
             if args.debug:
                 raise
             failed.append(src)
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            msg = _message(exc)
             kind = "" if isinstance(exc, (EegcodecError, OSError)) else f"{type(exc).__name__}: "
             where = "" if str(src) in msg else f"{src}: "
             print(f"eegcodec: error: {where}{kind}{msg}", file=sys.stderr)
@@ -102,12 +110,12 @@ def _plan(
         raise EegcodecError(f"two inputs would be written to {dup}; give them separate output folders")
     rank, world = _shard(args)
     jobs = jobs[rank::world]
-    if getattr(args, "skip_existing", False) and check_jobs:
-        jobs = _without_finished(jobs, args)
     sidecars = []
     if to_folder and rank == 0:
         for folder in (Path(p) for p in args.inputs if Path(p).is_dir()):
             sidecars += [(f, out / rel) for f, rel in find_sidecars(folder)]
+    if getattr(args, "skip_existing", False):
+        jobs, sidecars = _without_finished(jobs, sidecars, args, check_jobs)
     sources = [src for src, _ in inputs]
     for _, dst in (jobs if check_jobs else []) + sidecars:
         check_output(dst, sources, args.force)
@@ -135,15 +143,15 @@ def _shard(args) -> tuple[int, int]:
     return rank, world
 
 
-def _without_finished(jobs: list[tuple[Path, Path]], args) -> list[tuple[Path, Path]]:
-    """The jobs whose output does not exist yet (outputs are written atomically: one that exists
-    is complete), with a line saying how many were skipped."""
-    left = [(src, dst) for src, dst in jobs if not dst.exists()]
-    if len(left) < len(jobs) and not args.quiet:
-        print(
-            f"skipping {len(jobs) - len(left)} files whose output exists (--skip-existing)", file=sys.stderr
-        )
-    return left
+def _without_finished(jobs: list, sidecars: list, args, check_jobs: bool = True) -> tuple[list, list]:
+    """The (input, output) ``jobs`` and (sidecar, copy) pairs whose output does not exist yet
+    (outputs are written atomically: one that exists is complete), with a line saying how many
+    were skipped. Without ``check_jobs`` the jobs' outputs are known only once each input is read
+    (decompress without --format) and are skipped then."""
+    skip = {dst for _, dst in (jobs if check_jobs else []) + sidecars if dst.exists()}
+    if skip and not args.quiet:
+        print(f"skipping {len(skip)} files whose output exists (--skip-existing)", file=sys.stderr)
+    return [j for j in jobs if j[1] not in skip], [c for c in sidecars if c[1] not in skip]
 
 
 def _in_processes(args) -> int | None:
@@ -841,77 +849,97 @@ def _add_train_prior(sub) -> None:
     t.set_defaults(func=cmd_train_prior)
 
 
+#: the benchmarks: name -> (one-line help, function adding the options only that benchmark takes)
+BENCHMARKS = {
+    "rd": "bits vs fidelity, beside classical coders",
+    "downstream": "classifiers on reconstructed EEG",
+    "speed": "real-time factor and peak memory of compress and decompress",
+    "prior": "bits per code an entropy coder's prior over the model's codes would spend (fitted on --train)",
+}
+
+
 def _add_bench(sub) -> None:
     b = sub.add_parser(
         "bench",
-        help="benchmarks: rate-distortion, downstream tasks, speed",
-        description="Run a benchmark on recordings; writes DIR/results.json, DIR/report.md and PNG figures.",
+        help="benchmarks: rate-distortion, downstream tasks, speed, prior",
+        description="Run a benchmark on recordings; writes DIR/results.json, DIR/report.md and PNG figures. "
+        "'eegcodec bench KIND --help' lists each benchmark's options.",
     )
-    b.add_argument(
-        "kind",
-        choices=["rd", "downstream", "speed", "prior"],
-        help="rd: bits vs fidelity with classical coders; downstream: "
-        "classifiers on reconstructed EEG; speed: real-time factor and peak memory; prior: bits per code "
-        "an entropy coder's prior over the model's codes would spend (fitted on --train)",
-    )
-    b.add_argument(
+    kinds = b.add_subparsers(dest="kind", required=True, metavar="KIND")
+    extra = {"rd": _bench_rd_args, "downstream": _bench_downstream_args, "speed": _bench_speed_args}
+    extra["prior"] = _bench_prior_args
+    for kind, text in BENCHMARKS.items():
+        k = kinds.add_parser(kind, help=text, description=f"bench {kind}: {text}.")
+        _bench_common_args(k, kind)
+        extra[kind](k)
+        k.set_defaults(func=cmd_bench)
+
+
+def _bench_common_args(k, kind: str) -> None:
+    """The options every benchmark takes."""
+    k.add_argument(
         "inputs",
         nargs="*",
         metavar="INPUT",
-        help="recording files or folders (speed: the first is tiled to each length)",
+        help="recording files or folders"
+        + (" (the first is tiled to each length)" if kind == "speed" else ""),
     )
-    b.add_argument("--out", required=True, metavar="DIR")
-    b.add_argument(
+    k.add_argument("--out", required=True, metavar="DIR", help="where results.json, report.md and figures go")
+    k.add_argument(
         "--models",
         nargs="+",
         default=["default"],
         metavar="MODEL",
-        help="model names or files, optionally LABEL=MODEL (speed also takes dac16k-sized and the modes that "
-        "need no model: lossless, prd=P, max-error=V); default: default",
+        help="model names or files, optionally LABEL=MODEL"
+        + (
+            " (also dac16k-sized and the modes that need no model: lossless, prd=P, max-error=V)"
+            if kind == "speed"
+            else ""
+        )
+        + "; default: default",
     )
-    b.add_argument(
+    k.add_argument(
         "--quick",
         action="store_true",
         help="small settings for a smoke run (short crops, one depth, short recordings)",
     )
-    b.add_argument(
-        "--codebooks",
-        type=int,
-        nargs="+",
-        metavar="N",
-        help="depths (rd default: all; downstream: 1, 3, 6, max)",
-    )
-    b.add_argument(
-        "--crop",
-        type=float,
-        metavar="SECONDS",
-        help="rd, prior: seconds from the start of each recording (default 60)",
-    )
-    b.add_argument(
-        "--train",
-        nargs="+",
-        metavar="INPUT",
-        help="prior: recordings the priors are fitted on (INPUTs: held out)",
-    )
-    _add_speed_args(b)
-    b.add_argument("-q", "--quiet", action="store_true")
-    b.set_defaults(func=cmd_bench)
+    k.add_argument("-q", "--quiet", action="store_true")
 
 
-def _add_speed_args(b) -> None:
-    """The options of ``bench speed``."""
-    b.add_argument("--minutes", type=float, nargs="+", help="speed: recording lengths (default 1 10 60)")
-    b.add_argument(
-        "--channels",
-        type=int,
-        help="speed: channel count of the built recordings (default: the input's, or 64)",
+def _bench_codebooks(k, default: str) -> None:
+    k.add_argument("--codebooks", type=int, nargs="+", metavar="N", help=f"depths (default: {default})")
+
+
+def _bench_crop(k) -> None:
+    k.add_argument(
+        "--crop", type=float, metavar="SECONDS", help="seconds from the start of each recording (default 60)"
     )
-    b.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="speed: where the model runs")
-    b.add_argument(
-        "--repeats",
-        type=int,
-        metavar="N",
-        help="speed: runs of each verb, median reported (default 3; --quick 1)",
+
+
+def _bench_rd_args(k) -> None:
+    _bench_codebooks(k, "all")
+    _bench_crop(k)
+
+
+def _bench_downstream_args(k) -> None:
+    _bench_codebooks(k, "1, 3, 6, max")
+
+
+def _bench_prior_args(k) -> None:
+    _bench_crop(k)
+    k.add_argument(
+        "--train", nargs="+", metavar="INPUT", help="recordings the priors are fitted on (INPUTs: held out)"
+    )
+
+
+def _bench_speed_args(k) -> None:
+    k.add_argument("--minutes", type=float, nargs="+", help="recording lengths (default 1 10 60)")
+    k.add_argument(
+        "--channels", type=int, help="channel count of the built recordings (default: the input's, or 64)"
+    )
+    k.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
+    k.add_argument(
+        "--repeats", type=int, metavar="N", help="runs of each verb, median reported (default 3; --quick 1)"
     )
 
 
@@ -933,7 +961,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eegcodec", description="Compress EEG recordings with neural audio codecs."
     )
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    p.add_argument(
+        "--debug", action="store_true", help="show full tracebacks on errors (before or after the verb)"
+    )
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add in VERBS:
         add(sub)
@@ -943,10 +973,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _without_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without its ``--debug`` flags (before a ``--``), and whether there was one: the
+    flag is accepted before or after the verb."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [a for a in argv[:end] if a != "--debug"] + argv[end:]
+    return kept, len(kept) < len(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    rest, debug = _without_debug(given)
+    args = parser.parse_args(rest)
+    args.debug = debug
+    args.argv = given
     if not args.debug:
         warnings.filterwarnings("ignore")
     from .errors import EegcodecError
@@ -956,7 +997,7 @@ def main(argv: list[str] | None = None) -> int:
     except EegcodecError as exc:
         if args.debug:
             raise
-        print(f"eegcodec: error: {exc}", file=sys.stderr)
+        print(f"eegcodec: error: {_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("eegcodec: interrupted", file=sys.stderr)
