@@ -1,4 +1,4 @@
-"""The ``eegcodec`` command line: compress, decompress, info, eval, models, train, bench, align.
+"""The ``eegcodec`` command line: demo, compress, decompress, info, eval, models, train, bench, align.
 
 Errors print one line (``eegcodec: error: ...``) and exit with status 1 (2 for
 usage errors); ``--debug`` shows the traceback instead.
@@ -445,22 +445,18 @@ def cmd_info(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .adapt import AdapterConfig
-    from .evaluate import evaluate_file, format_table
     from .io import check_output, find_recordings
-    from .models import load_codec
-    from .train.config import parse_override
 
-    inputs = find_recordings(args.inputs)
+    inputs = find_recordings(args.inputs)  # inputs and the --json output checked before torch loads
     if args.json:
         check_output(Path(args.json), inputs, args.force)
-    prds = args.prd or []
-    codec = load_codec(args.model, device=args.device) if args.codebooks or not prds else None
-    depths = args.codebooks or ([] if prds else list(range(1, codec.info.n_codebooks + 1)))
-    adapter = None
-    if args.set:
-        changes = dict(parse_override(item) for item in args.set)
-        adapter = AdapterConfig.from_dict({**(codec.info.adapter.to_dict() if codec else {}), **changes})
+    max_errors = [parse_volts(v) for v in args.max_error or []]
+    modelless = bool(args.prd or args.lossless or max_errors)
+    codec = _eval_codec(args, needed=bool(args.codebooks) or not modelless)
+    depths = args.codebooks or ([] if modelless else list(range(1, codec.info.n_codebooks + 1)))
+    adapter = _eval_adapter(args, codec)
+    from .evaluate import evaluate_file, format_table
+
     rows = []
     for src in inputs:
         rows += evaluate_file(
@@ -470,14 +466,111 @@ def cmd_eval(args) -> int:
             crop_seconds=args.crop,
             progress=_show_progress(args),
             adapter=adapter,
-            prds=prds,
+            prds=args.prd or [],
+            lossless=args.lossless,
+            max_errors=max_errors,
         )
     print(format_table(rows))
+    _write_json(args, rows)
+    return 0
+
+
+def _eval_codec(args, needed: bool):
+    """The model of ``--model`` (imports torch), or None when no row needs one."""
+    if not needed:
+        return None
+    from .models import load_codec
+
+    return load_codec(args.model, device=args.device)
+
+
+def _eval_adapter(args, codec):
+    """The model's adapter settings with ``--set KEY=VALUE`` applied; None without ``--set``."""
+    if not args.set:
+        return None
+    from .adapt import AdapterConfig
+    from .train.config import parse_override
+
+    changes = dict(parse_override(item) for item in args.set)
+    return AdapterConfig.from_dict({**(codec.info.adapter.to_dict() if codec else {}), **changes})
+
+
+def _write_json(args, rows: list[dict]) -> None:
     if args.json:
         from .io import atomic_write_bytes
 
         atomic_write_bytes(args.json, json.dumps(rows, indent=1).encode())
+
+
+#: what ``eegcodec demo`` runs: max-error bounds (volts), PRD targets (%), token depths
+DEMO_MAX_ERRORS = (2e-6, 5e-6)
+DEMO_PRDS = (5.0, 10.0, 20.0)
+DEMO_DEPTHS = (2, 6, 12)
+
+
+def cmd_demo(args) -> int:
+    from .datasets import sample_path
+    from .io import check_output
+
+    src = sample_path()
+    if args.json:
+        check_output(Path(args.json), [src], args.force)
+    depths = DEMO_DEPTHS if args.codebooks is None else args.codebooks
+    if not args.quiet:
+        print(_demo_intro(src, args, depths), flush=True)
+    codec = _eval_codec(args, needed=bool(depths))
+    if codec is not None:
+        depths = [k for k in depths if k <= codec.info.n_codebooks]
+    from .evaluate import MODE_COLUMNS, evaluate_file, format_table
+
+    rows = evaluate_file(
+        src,
+        codec,
+        list(depths),
+        crop_seconds=args.crop,
+        progress=_show_progress(args),
+        prds=list(DEMO_PRDS),
+        lossless=True,
+        max_errors=list(DEMO_MAX_ERRORS),
+    )
+    print(format_table(rows, MODE_COLUMNS))
+    print()
+    print("\n".join(_demo_advice(rows, codec)))
+    _write_json(args, rows)
     return 0
+
+
+def _demo_intro(src: Path, args, depths) -> str:
+    seconds = f"the first {args.crop:g} s of " if args.crop else ""
+    model = f", and as tokens of the model {args.model!r}" if depths else ""
+    return (
+        f"{seconds}{src.name}, shipped with eegcodec (EEGBCI subject S001, run R01: 64 EEG channels at\n"
+        f"160 Hz, 16-bit EDF), compressed and decompressed in memory in each mode{model};\n"
+        "nothing is written. Ratios are against the EDF's 16 bits per sample.\n"
+    )
+
+
+def _demo_advice(rows: list[dict], codec) -> list[str]:
+    """Which mode to pick for what, with this recording's ratios."""
+    by = {r["setting"]: r for r in rows}
+
+    def ratio(label: str) -> str:
+        return f" ({by[label]['cr16']:.1f}x here)" if label in by else ""
+
+    lines = [
+        "Which to pick (eegcodec compress FILE ...):",
+        f"  --lossless        to archive the original, bit for bit{ratio('lossless')}",
+        f"  --max-error 5uV   when every sample must stay within a bound you choose{ratio('max-error 5 uV')}",
+        f"  --prd 10          for the fewest bits at a set overall fidelity{ratio('prd 10 %')}: each 30-s",
+        "                    chunk's median channel PRD at most 10 % (the whole file's may differ a little)",
+    ]
+    if codec is not None:
+        lines += [
+            "  --codebooks N     for the model's discrete tokens (machine learning), not for archiving;",
+            "                    this recording's subject was in the model's training data (other runs),",
+            "                    so expect a higher PRD on new people",
+        ]
+    return lines + ["The first three need no model and run without torch."]
 
 
 def cmd_models(args) -> int:
@@ -498,6 +591,8 @@ def cmd_models(args) -> int:
             if "multichannel_tokens" in r:
                 extra += f"; multi-channel: {r['multichannel_tokens']} spatial tokens per frame"
         print(f"{r['name']:<22} {r['status']:<30} {extra}")
+        if r.get("summary"):
+            print(f"{'':<22} card: {r['summary']} ({r['card']})")
     return 0
 
 
@@ -763,7 +858,7 @@ def _add_eval(sub) -> None:
         type=int,
         nargs="+",
         metavar="N",
-        help="depths to evaluate (default: all, unless --prd)",
+        help="depths to evaluate (default: all, unless --prd, --lossless or --max-error)",
     )
     e.add_argument(
         "--prd",
@@ -771,6 +866,15 @@ def _add_eval(sub) -> None:
         nargs="+",
         metavar="PERCENT",
         help="also evaluate compress --prd files at these targets (transform layer, no model)",
+    )
+    e.add_argument(
+        "--lossless", action="store_true", help="also evaluate a compress --lossless file (no model)"
+    )
+    e.add_argument(
+        "--max-error",
+        nargs="+",
+        metavar="VOLTS",
+        help="also evaluate compress --max-error files at these bounds, e.g. 1uV 5uV (no model)",
     )
     e.add_argument(
         "--crop",
@@ -790,6 +894,35 @@ def _add_eval(sub) -> None:
     e.add_argument("-q", "--quiet", action="store_true")
     _model_args(e)
     e.set_defaults(func=cmd_eval)
+
+
+def _add_demo(sub) -> None:
+    d = sub.add_parser(
+        "demo",
+        help="every mode on the recording shipped with eegcodec, side by side",
+        description="Compress and decompress the 40-s EEG recording shipped with eegcodec "
+        "(eegcodec.datasets.sample_path()) losslessly, within 2 and 5 uV, at PRD 5, 10 and 20 %% and as "
+        "the model's tokens at 2, 6 and 12 codebooks, in memory (nothing is written), and print bits per "
+        "sample, ratio, PRD, largest error and time per mode.",
+    )
+    d.add_argument(
+        "--codebooks",
+        type=int,
+        nargs="*",
+        metavar="N",
+        help="token depths (default: 2 6 12; none: no model, no torch)",
+    )
+    d.add_argument(
+        "--crop",
+        type=float,
+        metavar="SECONDS",
+        help="only the first SECONDS of the recording (default: all 40)",
+    )
+    d.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    d.add_argument("-f", "--force", action="store_true", help="overwrite an existing --json file")
+    d.add_argument("-q", "--quiet", action="store_true", help="no introduction or progress")
+    _model_args(d)
+    d.set_defaults(func=cmd_demo)
 
 
 def _add_models(sub) -> None:
@@ -945,6 +1078,7 @@ def _bench_speed_args(k) -> None:
 
 #: the verbs, each one function adding its subparser (align adds its own group)
 VERBS = (
+    _add_demo,
     _add_compress,
     _add_decompress,
     _add_verify,
