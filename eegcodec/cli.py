@@ -343,8 +343,10 @@ def cmd_decompress(args) -> int:
     # those outputs are checked per file, after reading and before decoding
     deferred = args.format is None
     jobs, sidecars = _plan(args, (".eegc",), suffix, check_jobs=not deferred)
-    for _, dst in jobs:
+    for src, dst in jobs:
         output_format(dst)
+        if deferred and args.output and dst == Path(args.output) and not args.skip_existing:
+            check_output(dst, [src], args.force)  # -o named the file: checked before a model loads
     codec = load_codec(args.model, device=_device(args)) if args.model else None
 
     def work(src: Path, dst: Path, progress) -> None:
@@ -597,12 +599,16 @@ def cmd_models(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from .errors import EegcodecError
     from .train.config import load_recipe
-    from .train.trainer import Trainer
 
-    cfg = load_recipe(args.recipe, args.set or [])
+    cfg = load_recipe(args.recipe, args.set or [])  # the recipe and --resume checked before torch loads
     if args.steps:
         cfg.steps = args.steps
+    if args.resume and not (Path(args.out) / "state.pt").is_file():
+        raise EegcodecError(f"resume: no checkpoint at {Path(args.out) / 'state.pt'}")
+    from .train.trainer import Trainer
+
     trainer = Trainer(cfg, args.out, resume=args.resume)
     try:
         last = trainer.fit()
@@ -618,15 +624,18 @@ def cmd_train(args) -> int:
 def cmd_train_prior(args) -> int:
     from .codeprior import CodePrior, kept_prior_path, prior_path
     from .io import atomic_write_bytes, check_output, find_recordings, load_crop
-    from .models import load_codec, resolve_model
+    from .models import resolve_model
+
+    # the model's file, the recordings and the output are checked before torch loads
+    out = Path(args.output) if args.output else prior_path(resolve_model(args.model)[0])
+    files = find_recordings(args.train)
+    check_output(out, files, args.force)
+    from .models import load_codec
     from .train.prior import PriorTrainConfig, fit
 
     cfg = PriorTrainConfig(
         steps=args.steps, crop_seconds=args.crop, hidden=args.hidden, split_groups=args.split_groups
     )
-    out = Path(args.output) if args.output else prior_path(resolve_model(args.model)[0])
-    files = find_recordings(args.train)
-    check_output(out, files, args.force)
     codec = load_codec(args.model)
 
     def say(step, total, bits):
@@ -663,7 +672,9 @@ def _model_labels(entries: list[str]) -> tuple[list[str], list[str | None]]:
 
 def cmd_bench(args) -> int:
     from .errors import EegcodecError
+    from .io import find_recordings
 
+    find_recordings(args.inputs + (getattr(args, "train", None) or []))  # before torch loads
     try:
         from .bench import downstream, prior, rd, speed
     except ImportError as exc:  # scikit-learn, PyWavelets, matplotlib: the [bench] extra

@@ -341,3 +341,72 @@ def test_each_benchmark_has_its_own_help(kind, capsys):
     assert info.value.code == 0 and f"eegcodec bench {kind}" in text and "--out" in text
     assert ("--minutes" in text) == (kind == "speed") and ("--train" in text) == (kind == "prior")
     assert ("--codebooks" in text) == (kind in ("rd", "downstream"))
+
+
+_NO_TORCH_SCRIPT = """
+import json, sys
+from eegcodec.cli import main
+out = []
+for argv in json.loads(sys.argv[1]):
+    rc = main(argv)
+    out.append([argv[0], rc, "torch" in sys.modules])
+print(json.dumps(out))
+"""
+
+
+def test_every_verb_checks_inputs_and_outputs_before_importing_torch(tmp_path):
+    """A missing input, or an output that exists without --force, is reported before torch is
+    imported (torch and a model take seconds and hundreds of MB); ``models`` lists without torch."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rec = _edf(tmp_path / "rec.edf", seconds=4)
+    arc = tmp_path / "rec.eegc"
+    assert main(["compress", str(rec), "-o", str(arc), "--prd", "10", "-q"]) == 0
+    taken = tmp_path / "taken.json"
+    taken.write_text("{}")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    recipe = str(Path(__file__).resolve().parents[1] / "recipes" / "cpu_small.yaml")
+    gone, t = str(tmp_path / "missing.edf"), str(tmp_path)
+    model = ["--model", "mc-small"]
+    cases = [
+        ["models"],
+        ["demo", "--json", str(taken)],
+        ["compress", gone, *model],
+        ["compress", str(rec), "-o", str(arc), *model],
+        ["decompress", str(tmp_path / "missing.eegc"), *model],
+        ["decompress", str(arc), "-o", str(rec), *model],
+        ["verify", str(tmp_path / "missing.eegc"), *model],
+        ["info", str(tmp_path / "missing.eegc")],
+        ["eval", gone],
+        ["eval", str(rec), "--json", str(taken)],
+        ["train", str(tmp_path / "missing.yaml"), "--out", t],
+        ["train", recipe, "--out", str(tmp_path / "run"), "--resume"],
+        ["train-prior", "--train", gone],
+        ["train-prior", "--train", str(rec), "-o", str(taken)],
+        ["bench", "rd", gone, "--out", t],
+        ["bench", "prior", str(rec), "--train", gone, "--out", t],
+        ["align", "decode", t, gone, "-o", str(tmp_path / "o.wav")],
+        ["align", "decode", t, str(rec), "-o", str(taken)],
+        ["align", "eval", str(tmp_path / "run"), "--data", t, "--out", t],
+        ["align", "train", str(tmp_path / "missing.yaml"), "--data", t, "--out", t],
+        ["align", "make-synthetic", "--out", str(tmp_path / "full")],
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH_SCRIPT, json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    errors = done.stderr.strip().splitlines()
+    assert [rc for _, rc, _ in results] == [0] + [1] * (len(cases) - 1), done.stderr
+    assert len(errors) == len(cases) - 1 and all(e.startswith("eegcodec: error:") for e in errors), errors
+    assert all("not found" in e or "exists" in e or "no checkpoint" in e or "not empty" in e for e in errors)
+    imported = [(case, rc) for case, (_, rc, torch) in zip(cases, results) if torch]
+    assert not imported, f"torch imported by the first of: {imported}"
