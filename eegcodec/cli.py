@@ -860,7 +860,8 @@ def _add_eval(sub) -> None:
     e = sub.add_parser(
         "eval",
         help="compress + decompress + metrics table",
-        description="Round-trip recordings at several codebook depths and report bits/sample, CR16, PRD, "
+        description="Round-trip recordings at several codebook depths (and, with --lossless, --max-error "
+        "and --prd, in the modes that need no model) and report bits/sample, CR16, PRD, largest error, "
         "SNR, Pearson r, spectral error.",
     )
     e.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -912,7 +913,7 @@ def _add_demo(sub) -> None:
         "demo",
         help="every mode on the recording shipped with eegcodec, side by side",
         description="Compress and decompress the 40-s EEG recording shipped with eegcodec "
-        "(eegcodec.datasets.sample_path()) losslessly, within 2 and 5 uV, at PRD 5, 10 and 20 %% and as "
+        "(eegcodec.datasets.sample_path()) losslessly, within 2 and 5 uV, at PRD 5, 10 and 20 % and as "
         "the model's tokens at 2, 6 and 12 codebooks, in memory (nothing is written), and print bits per "
         "sample, ratio, PRD, largest error and time per mode.",
     )
