@@ -10,7 +10,7 @@ import mne
 
 from . import io
 from .container import Archive
-from .errors import EegcodecError
+from .errors import EegcodecError, OutputExistsError
 from .io import atomic_write_bytes, edf_ranges, output_format, write_raw
 from .pipeline import MAX_ERROR_RESERVE, DecodedRaw, Progress, compress_raw, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
@@ -72,7 +72,7 @@ def compress(
     PRD is at most ``prd``; it needs a model only with ``n_codebooks`` (tokens under the layer).
     """
     if output is not None and Path(output).exists() and not overwrite:
-        raise EegcodecError(f"output exists: {output} (overwrite=True; --force on the command line)")
+        raise OutputExistsError(output)
     source = None
     if not isinstance(raw, mne.io.BaseRaw):
         path = Path(raw)
@@ -141,7 +141,7 @@ def decompress(
     if output is not None:
         output_format(Path(output))
         if Path(output).exists() and not overwrite:
-            raise EegcodecError(f"output exists: {output} (overwrite=True; --force on the command line)")
+            raise OutputExistsError(output)
     archive = read_archive(source)
     codec = codec_for(archive, codec)
     if output is None:

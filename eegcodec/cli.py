@@ -1,4 +1,4 @@
-"""The ``eegcodec`` command line: compress, decompress, info, eval, models, train, bench, align.
+"""The ``eegcodec`` command line: demo, compress, decompress, info, eval, models, train, bench, align.
 
 Errors print one line (``eegcodec: error: ...``) and exit with status 1 (2 for
 usage errors); ``--debug`` shows the traceback instead.
@@ -13,6 +13,14 @@ import warnings
 from pathlib import Path
 
 EXIT_ERROR = 1
+
+
+def _message(exc: BaseException) -> str:
+    """An error's first line, in the command line's words (``--force``, not ``overwrite=True``)."""
+    from .errors import OutputExistsError
+
+    text = exc.cli_message() if isinstance(exc, OutputExistsError) else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _show_progress(args) -> bool:
@@ -51,7 +59,7 @@ def _for_each_file(jobs: list[tuple[Path, Path]], args, work, verb: str) -> int:
             if args.debug:
                 raise
             failed.append(src)
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            msg = _message(exc)
             kind = "" if isinstance(exc, (EegcodecError, OSError)) else f"{type(exc).__name__}: "
             where = "" if str(src) in msg else f"{src}: "
             print(f"eegcodec: error: {where}{kind}{msg}", file=sys.stderr)
@@ -102,12 +110,12 @@ def _plan(
         raise EegcodecError(f"two inputs would be written to {dup}; give them separate output folders")
     rank, world = _shard(args)
     jobs = jobs[rank::world]
-    if getattr(args, "skip_existing", False) and check_jobs:
-        jobs = _without_finished(jobs, args)
     sidecars = []
     if to_folder and rank == 0:
         for folder in (Path(p) for p in args.inputs if Path(p).is_dir()):
             sidecars += [(f, out / rel) for f, rel in find_sidecars(folder)]
+    if getattr(args, "skip_existing", False):
+        jobs, sidecars = _without_finished(jobs, sidecars, args, check_jobs)
     sources = [src for src, _ in inputs]
     for _, dst in (jobs if check_jobs else []) + sidecars:
         check_output(dst, sources, args.force)
@@ -135,15 +143,15 @@ def _shard(args) -> tuple[int, int]:
     return rank, world
 
 
-def _without_finished(jobs: list[tuple[Path, Path]], args) -> list[tuple[Path, Path]]:
-    """The jobs whose output does not exist yet (outputs are written atomically: one that exists
-    is complete), with a line saying how many were skipped."""
-    left = [(src, dst) for src, dst in jobs if not dst.exists()]
-    if len(left) < len(jobs) and not args.quiet:
-        print(
-            f"skipping {len(jobs) - len(left)} files whose output exists (--skip-existing)", file=sys.stderr
-        )
-    return left
+def _without_finished(jobs: list, sidecars: list, args, check_jobs: bool = True) -> tuple[list, list]:
+    """The (input, output) ``jobs`` and (sidecar, copy) pairs whose output does not exist yet
+    (outputs are written atomically: one that exists is complete), with a line saying how many
+    were skipped. Without ``check_jobs`` the jobs' outputs are known only once each input is read
+    (decompress without --format) and are skipped then."""
+    skip = {dst for _, dst in (jobs if check_jobs else []) + sidecars if dst.exists()}
+    if skip and not args.quiet:
+        print(f"skipping {len(skip)} files whose output exists (--skip-existing)", file=sys.stderr)
+    return [j for j in jobs if j[1] not in skip], [c for c in sidecars if c[1] not in skip]
 
 
 def _in_processes(args) -> int | None:
@@ -335,8 +343,10 @@ def cmd_decompress(args) -> int:
     # those outputs are checked per file, after reading and before decoding
     deferred = args.format is None
     jobs, sidecars = _plan(args, (".eegc",), suffix, check_jobs=not deferred)
-    for _, dst in jobs:
+    for src, dst in jobs:
         output_format(dst)
+        if deferred and args.output and dst == Path(args.output) and not args.skip_existing:
+            check_output(dst, [src], args.force)  # -o named the file: checked before a model loads
     codec = load_codec(args.model, device=_device(args)) if args.model else None
 
     def work(src: Path, dst: Path, progress) -> None:
@@ -437,22 +447,18 @@ def cmd_info(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .adapt import AdapterConfig
-    from .evaluate import evaluate_file, format_table
     from .io import check_output, find_recordings
-    from .models import load_codec
-    from .train.config import parse_override
 
-    inputs = find_recordings(args.inputs)
+    inputs = find_recordings(args.inputs)  # inputs and the --json output checked before torch loads
     if args.json:
         check_output(Path(args.json), inputs, args.force)
-    prds = args.prd or []
-    codec = load_codec(args.model, device=args.device) if args.codebooks or not prds else None
-    depths = args.codebooks or ([] if prds else list(range(1, codec.info.n_codebooks + 1)))
-    adapter = None
-    if args.set:
-        changes = dict(parse_override(item) for item in args.set)
-        adapter = AdapterConfig.from_dict({**(codec.info.adapter.to_dict() if codec else {}), **changes})
+    max_errors = [parse_volts(v) for v in args.max_error or []]
+    modelless = bool(args.prd or args.lossless or max_errors)
+    codec = _eval_codec(args, needed=bool(args.codebooks) or not modelless)
+    depths = args.codebooks or ([] if modelless else list(range(1, codec.info.n_codebooks + 1)))
+    adapter = _eval_adapter(args, codec)
+    from .evaluate import evaluate_file, format_table
+
     rows = []
     for src in inputs:
         rows += evaluate_file(
@@ -462,14 +468,111 @@ def cmd_eval(args) -> int:
             crop_seconds=args.crop,
             progress=_show_progress(args),
             adapter=adapter,
-            prds=prds,
+            prds=args.prd or [],
+            lossless=args.lossless,
+            max_errors=max_errors,
         )
     print(format_table(rows))
+    _write_json(args, rows)
+    return 0
+
+
+def _eval_codec(args, needed: bool):
+    """The model of ``--model`` (imports torch), or None when no row needs one."""
+    if not needed:
+        return None
+    from .models import load_codec
+
+    return load_codec(args.model, device=args.device)
+
+
+def _eval_adapter(args, codec):
+    """The model's adapter settings with ``--set KEY=VALUE`` applied; None without ``--set``."""
+    if not args.set:
+        return None
+    from .adapt import AdapterConfig
+    from .train.config import parse_override
+
+    changes = dict(parse_override(item) for item in args.set)
+    return AdapterConfig.from_dict({**(codec.info.adapter.to_dict() if codec else {}), **changes})
+
+
+def _write_json(args, rows: list[dict]) -> None:
     if args.json:
         from .io import atomic_write_bytes
 
         atomic_write_bytes(args.json, json.dumps(rows, indent=1).encode())
+
+
+#: what ``eegcodec demo`` runs: max-error bounds (volts), PRD targets (%), token depths
+DEMO_MAX_ERRORS = (2e-6, 5e-6)
+DEMO_PRDS = (5.0, 10.0, 20.0)
+DEMO_DEPTHS = (2, 6, 12)
+
+
+def cmd_demo(args) -> int:
+    from .datasets import sample_path
+    from .io import check_output
+
+    src = sample_path()
+    if args.json:
+        check_output(Path(args.json), [src], args.force)
+    depths = DEMO_DEPTHS if args.codebooks is None else args.codebooks
+    if not args.quiet:
+        print(_demo_intro(src, args, depths), flush=True)
+    codec = _eval_codec(args, needed=bool(depths))
+    if codec is not None:
+        depths = [k for k in depths if k <= codec.info.n_codebooks]
+    from .evaluate import MODE_COLUMNS, evaluate_file, format_table
+
+    rows = evaluate_file(
+        src,
+        codec,
+        list(depths),
+        crop_seconds=args.crop,
+        progress=_show_progress(args),
+        prds=list(DEMO_PRDS),
+        lossless=True,
+        max_errors=list(DEMO_MAX_ERRORS),
+    )
+    print(format_table(rows, MODE_COLUMNS))
+    print()
+    print("\n".join(_demo_advice(rows, codec)))
+    _write_json(args, rows)
     return 0
+
+
+def _demo_intro(src: Path, args, depths) -> str:
+    seconds = f"the first {args.crop:g} s of " if args.crop else ""
+    model = f", and as tokens of the model {args.model!r}" if depths else ""
+    return (
+        f"{seconds}{src.name}, shipped with eegcodec (EEGBCI subject S001, run R01: 64 EEG channels at\n"
+        f"160 Hz, 16-bit EDF), compressed and decompressed in memory in each mode{model};\n"
+        "nothing is written. Ratios are against the EDF's 16 bits per sample.\n"
+    )
+
+
+def _demo_advice(rows: list[dict], codec) -> list[str]:
+    """Which mode to pick for what, with this recording's ratios."""
+    by = {r["setting"]: r for r in rows}
+
+    def ratio(label: str) -> str:
+        return f" ({by[label]['cr16']:.1f}x here)" if label in by else ""
+
+    lines = [
+        "Which to pick (eegcodec compress FILE ...):",
+        f"  --lossless        to archive the original, bit for bit{ratio('lossless')}",
+        f"  --max-error 5uV   when every sample must stay within a bound you choose{ratio('max-error 5 uV')}",
+        f"  --prd 10          for the fewest bits at a set overall fidelity{ratio('prd 10 %')}: each 30-s",
+        "                    chunk's median channel PRD at most 10 % (the whole file's may differ a little)",
+    ]
+    if codec is not None:
+        lines += [
+            "  --codebooks N     for the model's discrete tokens (machine learning), not for archiving;",
+            "                    this recording's subject was in the model's training data (other runs),",
+            "                    so expect a higher PRD on new people",
+        ]
+    return lines + ["The first three need no model and run without torch."]
 
 
 def cmd_models(args) -> int:
@@ -490,16 +593,22 @@ def cmd_models(args) -> int:
             if "multichannel_tokens" in r:
                 extra += f"; multi-channel: {r['multichannel_tokens']} spatial tokens per frame"
         print(f"{r['name']:<22} {r['status']:<30} {extra}")
+        if r.get("summary"):
+            print(f"{'':<22} card: {r['summary']} ({r['card']})")
     return 0
 
 
 def cmd_train(args) -> int:
+    from .errors import EegcodecError
     from .train.config import load_recipe
-    from .train.trainer import Trainer
 
-    cfg = load_recipe(args.recipe, args.set or [])
+    cfg = load_recipe(args.recipe, args.set or [])  # the recipe and --resume checked before torch loads
     if args.steps:
         cfg.steps = args.steps
+    if args.resume and not (Path(args.out) / "state.pt").is_file():
+        raise EegcodecError(f"resume: no checkpoint at {Path(args.out) / 'state.pt'}")
+    from .train.trainer import Trainer
+
     trainer = Trainer(cfg, args.out, resume=args.resume)
     try:
         last = trainer.fit()
@@ -515,15 +624,18 @@ def cmd_train(args) -> int:
 def cmd_train_prior(args) -> int:
     from .codeprior import CodePrior, kept_prior_path, prior_path
     from .io import atomic_write_bytes, check_output, find_recordings, load_crop
-    from .models import load_codec, resolve_model
+    from .models import resolve_model
+
+    # the model's file, the recordings and the output are checked before torch loads
+    out = Path(args.output) if args.output else prior_path(resolve_model(args.model)[0])
+    files = find_recordings(args.train)
+    check_output(out, files, args.force)
+    from .models import load_codec
     from .train.prior import PriorTrainConfig, fit
 
     cfg = PriorTrainConfig(
         steps=args.steps, crop_seconds=args.crop, hidden=args.hidden, split_groups=args.split_groups
     )
-    out = Path(args.output) if args.output else prior_path(resolve_model(args.model)[0])
-    files = find_recordings(args.train)
-    check_output(out, files, args.force)
     codec = load_codec(args.model)
 
     def say(step, total, bits):
@@ -560,7 +672,9 @@ def _model_labels(entries: list[str]) -> tuple[list[str], list[str | None]]:
 
 def cmd_bench(args) -> int:
     from .errors import EegcodecError
+    from .io import find_recordings
 
+    find_recordings(args.inputs + (getattr(args, "train", None) or []))  # before torch loads
     try:
         from .bench import downstream, prior, rd, speed
     except ImportError as exc:  # scikit-learn, PyWavelets, matplotlib: the [bench] extra
@@ -746,7 +860,8 @@ def _add_eval(sub) -> None:
     e = sub.add_parser(
         "eval",
         help="compress + decompress + metrics table",
-        description="Round-trip recordings at several codebook depths and report bits/sample, CR16, PRD, "
+        description="Round-trip recordings at several codebook depths (and, with --lossless, --max-error "
+        "and --prd, in the modes that need no model) and report bits/sample, CR16, PRD, largest error, "
         "SNR, Pearson r, spectral error.",
     )
     e.add_argument("inputs", nargs="+", metavar="INPUT")
@@ -755,7 +870,7 @@ def _add_eval(sub) -> None:
         type=int,
         nargs="+",
         metavar="N",
-        help="depths to evaluate (default: all, unless --prd)",
+        help="depths to evaluate (default: all, unless --prd, --lossless or --max-error)",
     )
     e.add_argument(
         "--prd",
@@ -763,6 +878,15 @@ def _add_eval(sub) -> None:
         nargs="+",
         metavar="PERCENT",
         help="also evaluate compress --prd files at these targets (transform layer, no model)",
+    )
+    e.add_argument(
+        "--lossless", action="store_true", help="also evaluate a compress --lossless file (no model)"
+    )
+    e.add_argument(
+        "--max-error",
+        nargs="+",
+        metavar="VOLTS",
+        help="also evaluate compress --max-error files at these bounds, e.g. 1uV 5uV (no model)",
     )
     e.add_argument(
         "--crop",
@@ -782,6 +906,35 @@ def _add_eval(sub) -> None:
     e.add_argument("-q", "--quiet", action="store_true")
     _model_args(e)
     e.set_defaults(func=cmd_eval)
+
+
+def _add_demo(sub) -> None:
+    d = sub.add_parser(
+        "demo",
+        help="every mode on the recording shipped with eegcodec, side by side",
+        description="Compress and decompress the 40-s EEG recording shipped with eegcodec "
+        "(eegcodec.datasets.sample_path()) losslessly, within 2 and 5 uV, at PRD 5, 10 and 20 % and as "
+        "the model's tokens at 2, 6 and 12 codebooks, in memory (nothing is written), and print bits per "
+        "sample, ratio, PRD, largest error and time per mode.",
+    )
+    d.add_argument(
+        "--codebooks",
+        type=int,
+        nargs="*",
+        metavar="N",
+        help="token depths (default: 2 6 12; none: no model, no torch)",
+    )
+    d.add_argument(
+        "--crop",
+        type=float,
+        metavar="SECONDS",
+        help="only the first SECONDS of the recording (default: all 40)",
+    )
+    d.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    d.add_argument("-f", "--force", action="store_true", help="overwrite an existing --json file")
+    d.add_argument("-q", "--quiet", action="store_true", help="no introduction or progress")
+    _model_args(d)
+    d.set_defaults(func=cmd_demo)
 
 
 def _add_models(sub) -> None:
@@ -841,82 +994,103 @@ def _add_train_prior(sub) -> None:
     t.set_defaults(func=cmd_train_prior)
 
 
+#: the benchmarks: name -> (one-line help, function adding the options only that benchmark takes)
+BENCHMARKS = {
+    "rd": "bits vs fidelity, beside classical coders",
+    "downstream": "classifiers on reconstructed EEG",
+    "speed": "real-time factor and peak memory of compress and decompress",
+    "prior": "bits per code an entropy coder's prior over the model's codes would spend (fitted on --train)",
+}
+
+
 def _add_bench(sub) -> None:
     b = sub.add_parser(
         "bench",
-        help="benchmarks: rate-distortion, downstream tasks, speed",
-        description="Run a benchmark on recordings; writes DIR/results.json, DIR/report.md and PNG figures.",
+        help="benchmarks: rate-distortion, downstream tasks, speed, prior",
+        description="Run a benchmark on recordings; writes DIR/results.json, DIR/report.md and PNG figures. "
+        "'eegcodec bench KIND --help' lists each benchmark's options.",
     )
-    b.add_argument(
-        "kind",
-        choices=["rd", "downstream", "speed", "prior"],
-        help="rd: bits vs fidelity with classical coders; downstream: "
-        "classifiers on reconstructed EEG; speed: real-time factor and peak memory; prior: bits per code "
-        "an entropy coder's prior over the model's codes would spend (fitted on --train)",
-    )
-    b.add_argument(
+    kinds = b.add_subparsers(dest="kind", required=True, metavar="KIND")
+    extra = {"rd": _bench_rd_args, "downstream": _bench_downstream_args, "speed": _bench_speed_args}
+    extra["prior"] = _bench_prior_args
+    for kind, text in BENCHMARKS.items():
+        k = kinds.add_parser(kind, help=text, description=f"bench {kind}: {text}.")
+        _bench_common_args(k, kind)
+        extra[kind](k)
+        k.set_defaults(func=cmd_bench)
+
+
+def _bench_common_args(k, kind: str) -> None:
+    """The options every benchmark takes."""
+    k.add_argument(
         "inputs",
         nargs="*",
         metavar="INPUT",
-        help="recording files or folders (speed: the first is tiled to each length)",
+        help="recording files or folders"
+        + (" (the first is tiled to each length)" if kind == "speed" else ""),
     )
-    b.add_argument("--out", required=True, metavar="DIR")
-    b.add_argument(
+    k.add_argument("--out", required=True, metavar="DIR", help="where results.json, report.md and figures go")
+    k.add_argument(
         "--models",
         nargs="+",
         default=["default"],
         metavar="MODEL",
-        help="model names or files, optionally LABEL=MODEL (speed also takes dac16k-sized and the modes that "
-        "need no model: lossless, prd=P, max-error=V); default: default",
+        help="model names or files, optionally LABEL=MODEL"
+        + (
+            " (also dac16k-sized and the modes that need no model: lossless, prd=P, max-error=V)"
+            if kind == "speed"
+            else ""
+        )
+        + "; default: default",
     )
-    b.add_argument(
+    k.add_argument(
         "--quick",
         action="store_true",
         help="small settings for a smoke run (short crops, one depth, short recordings)",
     )
-    b.add_argument(
-        "--codebooks",
-        type=int,
-        nargs="+",
-        metavar="N",
-        help="depths (rd default: all; downstream: 1, 3, 6, max)",
-    )
-    b.add_argument(
-        "--crop",
-        type=float,
-        metavar="SECONDS",
-        help="rd, prior: seconds from the start of each recording (default 60)",
-    )
-    b.add_argument(
-        "--train",
-        nargs="+",
-        metavar="INPUT",
-        help="prior: recordings the priors are fitted on (INPUTs: held out)",
-    )
-    _add_speed_args(b)
-    b.add_argument("-q", "--quiet", action="store_true")
-    b.set_defaults(func=cmd_bench)
+    k.add_argument("-q", "--quiet", action="store_true")
 
 
-def _add_speed_args(b) -> None:
-    """The options of ``bench speed``."""
-    b.add_argument("--minutes", type=float, nargs="+", help="speed: recording lengths (default 1 10 60)")
-    b.add_argument(
-        "--channels",
-        type=int,
-        help="speed: channel count of the built recordings (default: the input's, or 64)",
+def _bench_codebooks(k, default: str) -> None:
+    k.add_argument("--codebooks", type=int, nargs="+", metavar="N", help=f"depths (default: {default})")
+
+
+def _bench_crop(k) -> None:
+    k.add_argument(
+        "--crop", type=float, metavar="SECONDS", help="seconds from the start of each recording (default 60)"
     )
-    b.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="speed: where the model runs")
-    b.add_argument(
-        "--repeats",
-        type=int,
-        metavar="N",
-        help="speed: runs of each verb, median reported (default 3; --quick 1)",
+
+
+def _bench_rd_args(k) -> None:
+    _bench_codebooks(k, "all")
+    _bench_crop(k)
+
+
+def _bench_downstream_args(k) -> None:
+    _bench_codebooks(k, "1, 3, 6, max")
+
+
+def _bench_prior_args(k) -> None:
+    _bench_crop(k)
+    k.add_argument(
+        "--train", nargs="+", metavar="INPUT", help="recordings the priors are fitted on (INPUTs: held out)"
+    )
+
+
+def _bench_speed_args(k) -> None:
+    k.add_argument("--minutes", type=float, nargs="+", help="recording lengths (default 1 10 60)")
+    k.add_argument(
+        "--channels", type=int, help="channel count of the built recordings (default: the input's, or 64)"
+    )
+    k.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
+    k.add_argument(
+        "--repeats", type=int, metavar="N", help="runs of each verb, median reported (default 3; --quick 1)"
     )
 
 
 #: the verbs, each one function adding its subparser (align adds its own group)
 VERBS = (
+    _add_demo,
     _add_compress,
     _add_decompress,
     _add_verify,
@@ -933,7 +1107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eegcodec", description="Compress EEG recordings with neural audio codecs."
     )
-    p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    p.add_argument(
+        "--debug", action="store_true", help="show full tracebacks on errors (before or after the verb)"
+    )
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add in VERBS:
         add(sub)
@@ -943,10 +1119,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _without_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without its ``--debug`` flags (before a ``--``), and whether there was one: the
+    flag is accepted before or after the verb."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [a for a in argv[:end] if a != "--debug"] + argv[end:]
+    return kept, len(kept) < len(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    rest, debug = _without_debug(given)
+    args = parser.parse_args(rest)
+    args.debug = debug
+    args.argv = given
     if not args.debug:
         warnings.filterwarnings("ignore")
     from .errors import EegcodecError
@@ -956,7 +1143,7 @@ def main(argv: list[str] | None = None) -> int:
     except EegcodecError as exc:
         if args.debug:
             raise
-        print(f"eegcodec: error: {exc}", file=sys.stderr)
+        print(f"eegcodec: error: {_message(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("eegcodec: interrupted", file=sys.stderr)

@@ -59,8 +59,9 @@ def read_device(path: str | Path) -> mne.io.RawArray:
     kind = sniff(path)
     if kind is None:
         raise EegcodecError(
-            f"cannot read {path}: not an OpenBCI GUI text file (first line '%OpenBCI ...') nor a Muse CSV "
-            "(Mind Monitor RAW_TP9 ... columns, or muselsl timestamps,TP9,AF7,AF8,TP10)"
+            f"cannot read {path}: not an EEG format eegcodec reads (a .txt or .csv must be an OpenBCI GUI "
+            "recording, first line '%OpenBCI ...', or a Muse CSV: Mind Monitor's RAW_TP9 ... columns, or "
+            "muselsl's timestamps,TP9,AF7,AF8,TP10)"
         )
     try:
         return _openbci(path) if kind == "openbci" else _muse(path, kind)

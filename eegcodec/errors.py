@@ -25,3 +25,17 @@ class ModelMismatchError(EegcodecError):
 
 class InvalidSignalError(EegcodecError):
     """The recording holds values the codec cannot represent (e.g. infinities)."""
+
+
+class OutputExistsError(EegcodecError):
+    """An output file exists and replacing it was not asked for.
+
+    The message speaks the API (``overwrite=True``); :meth:`cli_message` says it in the command
+    line's words (``--force``), which is what the CLI prints."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        super().__init__(f"output exists: {path} (pass overwrite=True to replace it)")
+
+    def cli_message(self) -> str:
+        return f"output exists: {self.path} (use --force to replace it)"

@@ -20,7 +20,7 @@ import mne
 import numpy as np
 
 from .devices import read_device
-from .errors import EegcodecError, UnsupportedFormatError
+from .errors import EegcodecError, OutputExistsError, UnsupportedFormatError
 
 #: Extensions read through :func:`mne.io.read_raw` (lower case, with dot).
 READ_EXTENSIONS = (
@@ -112,7 +112,7 @@ def check_output(path: Path, inputs: list[Path], force: bool) -> None:
         if path.exists() and src.exists() and os.path.samefile(path, src) or path.resolve() == src.resolve():
             raise EegcodecError(f"output {path} is the input file; choose another output name")
     if path.exists() and not force:
-        raise EegcodecError(f"output exists: {path} (overwrite=True; --force on the command line)")
+        raise OutputExistsError(path)
     if path.is_dir():
         raise EegcodecError(f"output {path} is a folder")
 
@@ -486,7 +486,7 @@ def write_raw(
     path = Path(path)
     fmt = output_format(path)
     if path.exists() and not overwrite:
-        raise EegcodecError(f"output exists: {path} (overwrite=True; --force on the command line)")
+        raise OutputExistsError(path)
     if fmt in ("edf", "bdf"):
         _refuse_nan(raw, path)
     path.parent.mkdir(parents=True, exist_ok=True)

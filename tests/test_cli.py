@@ -239,3 +239,45 @@ def test_channels_the_model_cannot_follow_are_reported(tmp_path, pcm_codec, caps
     assert main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "EEG02: 10.0 % of its samples stored exactly" in out and "EEG01:" not in out
+
+
+def test_demo_shows_every_mode_on_the_shipped_recording(tmp_path, capsys, monkeypatch):
+    """``eegcodec demo`` (10 s, one depth): lossless exact, max-error within its bound, prd at or
+    under its target (one 30-s chunk: the target holds for the file), token rows; writes only --json."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "rows.json"
+    assert main(["demo", "--codebooks", "2", "--crop", "10", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "bits/sample" in text and "Which to pick" in text and "tokens, 2 codebooks" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.json"]
+    rows = {r["setting"]: r for r in json.loads(out.read_text())}
+    assert list(rows) == [
+        "lossless",
+        "max-error 2 uV",
+        "max-error 5 uV",
+        "prd 5 %",
+        "prd 10 %",
+        "prd 20 %",
+        "tokens, 2 codebooks",
+    ]
+    # lossless: the file's integers back; in volts, float rounding only (far below the 16-bit step)
+    assert rows["lossless"]["prd_percent"] < 1e-9 and rows["lossless"]["max_abs_error_uv"] < 1e-6
+    for bound in (2, 5):
+        assert rows[f"max-error {bound} uV"]["max_abs_error_uv"] <= bound * (1 + 1e-9)
+    for target in (5, 10, 20):
+        assert rows[f"prd {target} %"]["prd_percent"] <= target * (1 + 1e-6)
+    assert (
+        rows["tokens, 2 codebooks"]["mode"] == "tokens" and rows["tokens, 2 codebooks"]["bits_per_sample"] > 0
+    )
+    assert all(r["bits_per_sample"] > 0 and r["cr16"] > 1 for r in rows.values())
+    assert main(["demo", "--codebooks", "--crop", "2", "--json", str(out)]) == 1  # --json exists: --force
+    assert "use --force" in capsys.readouterr().err
+
+
+def test_eval_takes_lossless_and_max_error_rows(edf, capsys):
+    assert main(["eval", str(edf), "--lossless", "--max-error", "3uV", "-q"]) == 0
+    table = capsys.readouterr().out
+    assert "| lossless |" in table and "| max-error<=3 uV |" in table and "max |err| uV" in table
+    assert "| 1 |" not in table  # no model rows unless --codebooks

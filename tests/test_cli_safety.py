@@ -254,3 +254,159 @@ def test_jobs_split_a_folder_over_processes(tmp_path, capsys):
         np.testing.assert_array_equal(a, b)
     rc, cap = _run([*args, "-o", str(tmp_path / "x"), "--jobs", "2", "--shard", "0/2"], capsys)
     assert rc == 1 and "not both" in cap.err
+
+
+def _bids(root):
+    """A BIDS-like folder: two recordings, sidecars and a README."""
+    _edf(root / "sub-01" / "eeg" / "sub-01_eeg.edf", n_ch=3, seconds=4, seed=1)
+    _edf(root / "sub-02" / "eeg" / "sub-02_eeg.edf", n_ch=3, seconds=4, seed=2)
+    (root / "sub-01" / "eeg" / "sub-01_eeg.json").write_text('{"SamplingFrequency": 160}')
+    (root / "README").write_text("a dataset\n")
+    return root
+
+
+def test_skip_existing_resumes_a_folder_with_sidecars(tmp_path, capsys):
+    """--skip-existing on a BIDS-like folder: recordings and sidecars whose output exists are
+    skipped (not an error), what is missing is written; the same for decompress."""
+    src = _bids(tmp_path / "bids")
+    out, back = tmp_path / "out", tmp_path / "back"
+    assert main(["compress", str(src), "-o", str(out), "--prd", "10", "-q"]) == 0
+    lost = out / "sub-02" / "eeg" / "sub-02_eeg.eegc"
+    kept = out / "sub-01" / "eeg" / "sub-01_eeg.eegc"
+    stamp = kept.stat().st_mtime_ns
+    lost.unlink()
+    (out / "README").unlink()
+    rc, res = _run(["compress", str(src), "-o", str(out), "--prd", "10", "--skip-existing"], capsys)
+    assert rc == 0, res.err
+    assert "skipping 2 files whose output exists" in res.err  # one recording, one sidecar
+    assert lost.is_file() and (out / "README").read_text() == "a dataset\n"
+    assert kept.stat().st_mtime_ns == stamp
+    assert main(["decompress", str(out), "-o", str(back), "-q"]) == 0
+    decoded = back / "sub-02" / "eeg" / "sub-02_eeg.edf"
+    decoded.unlink()
+    (back / "sub-01" / "eeg" / "sub-01_eeg.json").unlink()
+    rc, res = _run(["decompress", str(out), "-o", str(back), "--skip-existing"], capsys)
+    assert rc == 0, res.err
+    assert "skipping" in res.err and decoded.is_file()
+    assert (back / "sub-01" / "eeg" / "sub-01_eeg.json").is_file()
+
+
+def test_output_exists_speaks_cli_on_the_command_line_and_api_in_the_api(tmp_path, capsys):
+    """The CLI says --force; the API says overwrite=True (compress, decompress, write_raw)."""
+    from eegcodec.api import compress, decompress
+    from eegcodec.errors import OutputExistsError
+    from eegcodec.io import write_raw
+
+    rec = _edf(tmp_path / "rec.edf", seconds=4)
+    arc = tmp_path / "rec.eegc"
+    assert main(["compress", str(rec), "-o", str(arc), "--prd", "10", "-q"]) == 0
+    rc, res = _run(["compress", str(rec), "-o", str(arc), "--prd", "10", "-q"], capsys)
+    assert rc == 1 and f"output exists: {arc} (use --force to replace it)" in res.err
+    assert "overwrite=True" not in res.err
+    (tmp_path / "a.edf").write_bytes(b"")
+    rc, res = _run(["decompress", str(arc), "-o", str(tmp_path / "a.edf"), "-q"], capsys)
+    assert rc == 1 and "(use --force to replace it)" in res.err and "overwrite=True" not in res.err
+    raw = mne.io.read_raw(rec, verbose="error")
+    calls = [
+        lambda: compress(rec, arc, lossless=True),
+        lambda: decompress(arc, rec),
+        lambda: write_raw(raw, rec, overwrite=False),
+    ]
+    for call in calls:
+        with pytest.raises(OutputExistsError) as info:
+            call()
+        assert "(pass overwrite=True to replace it)" in str(info.value) and "--force" not in str(info.value)
+
+
+def test_debug_is_accepted_before_or_after_the_verb(tmp_path):
+    """--debug shows the traceback (the error is raised, not printed) wherever it stands."""
+    from eegcodec.errors import EegcodecError
+
+    missing = str(tmp_path / "missing.edf")
+    for argv in (
+        ["--debug", "compress", missing],
+        ["compress", "--debug", missing],
+        ["compress", missing, "--debug"],
+    ):
+        with pytest.raises(EegcodecError, match="input not found"):
+            main([*argv, "--prd", "10"])
+    assert main(["compress", missing, "--prd", "10"]) == 1
+
+
+@pytest.mark.parametrize("kind", ["rd", "downstream", "speed", "prior"])
+def test_each_benchmark_has_its_own_help(kind, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["bench", kind, "--help"])
+    text = capsys.readouterr().out
+    assert info.value.code == 0 and f"eegcodec bench {kind}" in text and "--out" in text
+    assert ("--minutes" in text) == (kind == "speed") and ("--train" in text) == (kind == "prior")
+    assert ("--codebooks" in text) == (kind in ("rd", "downstream"))
+
+
+_NO_TORCH_SCRIPT = """
+import json, sys
+from eegcodec.cli import main
+out = []
+for argv in json.loads(sys.argv[1]):
+    rc = main(argv)
+    out.append([argv[0], rc, "torch" in sys.modules])
+print(json.dumps(out))
+"""
+
+
+def test_every_verb_checks_inputs_and_outputs_before_importing_torch(tmp_path):
+    """A missing input, or an output that exists without --force, is reported before torch is
+    imported (torch and a model take seconds and hundreds of MB); ``models`` lists without torch."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rec = _edf(tmp_path / "rec.edf", seconds=4)
+    arc = tmp_path / "rec.eegc"
+    assert main(["compress", str(rec), "-o", str(arc), "--prd", "10", "-q"]) == 0
+    taken = tmp_path / "taken.json"
+    taken.write_text("{}")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    recipe = str(Path(__file__).resolve().parents[1] / "recipes" / "cpu_small.yaml")
+    gone, t = str(tmp_path / "missing.edf"), str(tmp_path)
+    model = ["--model", "mc-small"]
+    cases = [
+        ["models"],
+        ["demo", "--json", str(taken)],
+        ["compress", gone, *model],
+        ["compress", str(rec), "-o", str(arc), *model],
+        ["decompress", str(tmp_path / "missing.eegc"), *model],
+        ["decompress", str(arc), "-o", str(rec), *model],
+        ["verify", str(tmp_path / "missing.eegc"), *model],
+        ["info", str(tmp_path / "missing.eegc")],
+        ["eval", gone],
+        ["eval", str(rec), "--json", str(taken)],
+        ["train", str(tmp_path / "missing.yaml"), "--out", t],
+        ["train", recipe, "--out", str(tmp_path / "run"), "--resume"],
+        ["train-prior", "--train", gone],
+        ["train-prior", "--train", str(rec), "-o", str(taken)],
+        ["bench", "rd", gone, "--out", t],
+        ["bench", "prior", str(rec), "--train", gone, "--out", t],
+        ["align", "decode", t, gone, "-o", str(tmp_path / "o.wav")],
+        ["align", "decode", t, str(rec), "-o", str(taken)],
+        ["align", "eval", str(tmp_path / "run"), "--data", t, "--out", t],
+        ["align", "train", str(tmp_path / "missing.yaml"), "--data", t, "--out", t],
+        ["align", "make-synthetic", "--out", str(tmp_path / "full")],
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH_SCRIPT, json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    errors = done.stderr.strip().splitlines()
+    assert [rc for _, rc, _ in results] == [0] + [1] * (len(cases) - 1), done.stderr
+    assert len(errors) == len(cases) - 1 and all(e.startswith("eegcodec: error:") for e in errors), errors
+    assert all("not found" in e or "exists" in e or "no checkpoint" in e or "not empty" in e for e in errors)
+    imported = [(case, rc) for case, (_, rc, torch) in zip(cases, results) if torch]
+    assert not imported, f"torch imported by the first of: {imported}"

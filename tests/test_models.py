@@ -137,3 +137,56 @@ def test_in_place_snake_is_bit_identical_and_keeps_gradients():
     h = torch.randn(2, alpha_module.alpha.shape[1], 16, requires_grad=True)
     _snake_in_place(alpha_module, h).sum().backward()
     assert h.grad is not None and torch.isfinite(h.grad).all()
+
+
+def test_models_are_listed_from_metadata_and_cards_without_torch():
+    """``list_models`` (``eegcodec models``) reads the files' metadata and the model cards, not the
+    weights: torch is never imported, and the rows match what loading the model says."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import json, sys; from eegcodec.models import list_models; rows = list_models(); "
+        "print(json.dumps({'rows': rows, 'torch': 'torch' in sys.modules}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["torch"] is False
+    rows = {r["name"]: r for r in got["rows"]}
+    assert set(SHIPPED) <= set(rows) and rows["default"]["status"] == "alias of mc-small"
+    mc = rows["mc-small"]
+    assert mc["summary"].startswith("mc-small") and mc["card"].endswith("mc-small.md")
+    assert mc["size_mb"] > 1 and mc["multichannel_tokens"] == 8
+    info = load_codec("mc-small").info
+    assert (mc["n_codebooks"], mc["default_codebooks"], mc["hop_length"]) == (
+        info.n_codebooks,
+        info.default_codebooks,
+        info.hop_length,
+    )
+
+
+def test_metadata_reader_builds_no_objects(tmp_path):
+    """The torch-free reader builds plain values only: a pickled object of any other class is None."""
+    import collections
+
+    from eegcodec.codecs.dac_mc import MC_KEY
+    from eegcodec.models import MC_KEY as LISTED_KEY
+    from eegcodec.models import read_metadata
+
+    assert LISTED_KEY == MC_KEY
+    torch.save(
+        {"metadata": {"a": [1, 2.5, "x"]}, "w": torch.ones(3), "o": collections.Counter("ab")},
+        tmp_path / "m.pth",
+    )
+    blob = read_metadata(tmp_path / "m.pth")
+    assert blob["metadata"] == {"a": [1, 2.5, "x"]} and blob["w"] is None and blob["o"] is None
+    (tmp_path / "bad.pth").write_bytes(b"not a zip")
+    with pytest.raises(EegcodecError, match="bad.pth"):
+        read_metadata(tmp_path / "bad.pth")

@@ -40,9 +40,11 @@ def cmd_make_synthetic(args) -> int:
 
 def cmd_train(args) -> int:
     from .config import load_align_recipe
+
+    _must_exist(args.recipe, args.data, *([Path(args.out) / "state.pt"] if args.resume else []))
+    cfg = load_align_recipe(args.recipe, args.set or [])
     from .trainer import AlignTrainer
 
-    cfg = load_align_recipe(args.recipe, args.set or [])
     cfg.data.root = args.data
     if args.quick:
         cfg.steps, cfg.val_every, cfg.ckpt_every = 60, 30, 60
@@ -67,6 +69,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    _must_exist(args.run, args.data)
     from .evaluate import evaluate_run
 
     res = evaluate_run(
@@ -85,11 +88,22 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _must_exist(*paths) -> None:
+    """A one-line error for the first path that does not exist (checked before torch loads)."""
+    from ..errors import EegcodecError
+
+    for p in paths:
+        if not Path(p).exists():
+            raise EegcodecError(f"input not found: {p}")
+
+
 def cmd_decode(args) -> int:
     from ..io import check_output
+
+    _must_exist(args.run, args.eeg_file)
+    check_output(Path(args.output), [Path(args.eeg_file)], args.force)
     from .evaluate import decode_eeg_file
 
-    check_output(Path(args.output), [Path(args.eeg_file)], args.force)
     print(
         json.dumps(decode_eeg_file(args.run, args.eeg_file, args.output, args.start, args.seconds), indent=1)
     )

@@ -14,23 +14,24 @@
 
 from __future__ import annotations
 
+import io
+import pickle
 import re
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..codecs.base import Codec
-from ..codecs.dac_codec import dac_codec_from_file, is_dac_file, read_weights_file
-from ..codecs.dac_mc import MC_KEY, dacmc_codec_from_file, is_dacmc_file
-from ..codecs.wavtokenizer_codec import (
-    is_wavtokenizer_export,
-    wavtokenizer_codec_from_checkpoint,
-    wavtokenizer_codec_from_export,
-)
-from ..codeprior import CodePrior, older_priors, prior_path
 from ..errors import EegcodecError
+
+if TYPE_CHECKING:
+    from ..codecs.base import Codec
+
+# The codec modules import torch: they are imported where a model is read or loaded, so that
+# naming, resolving and listing models (``eegcodec models``) start without torch.
 
 HERE = Path(__file__).parent
 #: Shipped models: name -> file in this folder.
@@ -40,6 +41,8 @@ SHIPPED = {
     "mc-320": "mc-320.pth",
     "audio-dac-small": "audio-dac-small.pth",
 }
+#: The metadata key of a DAC-MC file (``codecs.dac_mc.MC_KEY``, here so that describing needs no torch).
+MC_KEY = "dac_mc"
 #: Names that stand for another name.
 ALIASES = {"default": "mc-small"}
 #: DAC's released audio models: name -> (model_type, model_bitrate) for dac.utils.download.
@@ -139,19 +142,39 @@ class Backend:
 #: backend is one module and one line here.
 BACKENDS = {
     "dac-mc": Backend(
-        is_dacmc_file,
-        lambda blob, path, name: dacmc_codec_from_file(path, name=name, blob=blob),
+        lambda blob: _dac_mc().is_dacmc_file(blob),
+        lambda blob, path, name: _dac_mc().dacmc_codec_from_file(path, name=name, blob=blob),
         _dac_describe,
     ),
     "dac": Backend(
-        is_dac_file, lambda blob, path, name: dac_codec_from_file(path, name=name, blob=blob), _dac_describe
+        lambda blob: _dac().is_dac_file(blob),
+        lambda blob, path, name: _dac().dac_codec_from_file(path, name=name, blob=blob),
+        _dac_describe,
     ),
     "wavtokenizer": Backend(
-        is_wavtokenizer_export,
-        lambda blob, path, name: wavtokenizer_codec_from_export(blob, path, name),
+        lambda blob: _wavtokenizer().is_wavtokenizer_export(blob),
+        lambda blob, path, name: _wavtokenizer().wavtokenizer_codec_from_export(blob, path, name),
         _wavtokenizer_describe,
     ),
 }
+
+
+def _dac():
+    from ..codecs import dac_codec
+
+    return dac_codec
+
+
+def _dac_mc():
+    from ..codecs import dac_mc
+
+    return dac_mc
+
+
+def _wavtokenizer():
+    from ..codecs import wavtokenizer_codec
+
+    return wavtokenizer_codec
 
 
 def backend_of(blob: dict, path: Path) -> Backend:
@@ -171,12 +194,14 @@ def backend_of(blob: dict, path: Path) -> Backend:
 
 def load_codec(name_or_path: str | Path = "default", device: str = "cpu") -> Codec:
     """Load a codec by name or path and move it to ``device`` ("cpu" or "cuda")."""
+    from ..codecs.dac_codec import read_weights_file
+    from ..codeprior import CodePrior, older_priors, prior_path
+
     key = ALIASES.get(str(name_or_path), str(name_or_path))
     official = WAVTOKENIZER_NAME.fullmatch(key)
     if official:
-        return wavtokenizer_codec_from_checkpoint(Path(official.group(2)).expanduser(), official.group(1)).to(
-            device
-        )
+        checkpoint = Path(official.group(2)).expanduser()
+        return _wavtokenizer().wavtokenizer_codec_from_checkpoint(checkpoint, official.group(1)).to(device)
     path, name = resolve_model(key)
     blob = read_weights_file(path)
     codec = backend_of(blob, path).load(blob, path, name).to(device)
@@ -188,13 +213,17 @@ def load_codec(name_or_path: str | Path = "default", device: str = "cpu") -> Cod
 
 
 def list_models() -> list[dict]:
-    """Shipped and cached models with their rates and depths (for ``eegcodec models``)."""
+    """Shipped and cached models with their rates, depths, sizes and model cards (for ``eegcodec
+    models``), read from the files' metadata and the cards without loading any weights (no torch)."""
     rows = []
     for name, file in SHIPPED.items():
         rows.append(_describe(name, HERE / file, "shipped"))
     for name, (mt, br) in PRETRAINED_DAC.items():
-        path = dac_cache_path(mt, br)
-        rows.append(_describe(name, path, "cached" if path.exists() else "not downloaded"))
+        cached = sorted((Path.home() / ".cache" / "descript" / "dac").glob(f"weights_{mt}_{br}_*.pth"))
+        path = (
+            cached[-1] if cached else Path.home() / ".cache" / "descript" / "dac" / f"weights_{mt}_{br}_*.pth"
+        )
+        rows.append(_describe(name, path, "cached" if cached else "not downloaded"))
     for alias, target in ALIASES.items():
         rows.append({"name": alias, "status": f"alias of {target}"})
     for variant, hop in (("75", 320), ("40", 600)):
@@ -214,10 +243,62 @@ def list_models() -> list[dict]:
 
 def _describe(name: str, path: Path, status: str) -> dict:
     row = {"name": name, "status": status, "path": str(path)}
-    if path.exists():
+    if path.is_file():
         try:
-            blob = read_weights_file(path)
-            row.update(backend_of(blob, path).describe(blob), size_mb=round(path.stat().st_size / 1e6, 2))
-        except EegcodecError as exc:
+            blob = read_metadata(path)
+            describe = _dac_describe if _is_dac_format(blob) else _wavtokenizer_describe
+            row.update(describe(blob), size_mb=round(path.stat().st_size / 1e6, 2))
+        except (EegcodecError, KeyError, TypeError, AttributeError) as exc:
             row["status"] = f"unreadable: {exc}"
+    card = path.with_suffix(".md")
+    if card.is_file():
+        row["card"] = str(card)
+        row["summary"] = card_summary(card)
     return row
+
+
+def _is_dac_format(blob: dict) -> bool:
+    return isinstance(blob.get("metadata"), dict) and "kwargs" in blob["metadata"]
+
+
+def card_summary(card: Path) -> str:
+    """A model card's title without its ``Model card:`` prefix, e.g. ``mc-small (DAC-MC, multi-channel)``."""
+    lines = card.read_text(encoding="utf-8").splitlines()
+    title = next((line.lstrip("# ").strip() for line in lines if line.startswith("# ")), "")
+    return title.removeprefix("Model card:").strip()
+
+
+class _MetadataUnpickler(pickle.Unpickler):
+    """Reads a ``torch.save`` file's object tree with every tensor left out (None): only plain
+    Python values (dicts, lists, numbers, strings) are built, nothing else is imported or run."""
+
+    SAFE = {("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.SAFE:
+            return super().find_class(module, name)
+        return _nothing  # torch's tensor rebuilders and anything else: no value
+
+    def persistent_load(self, pid):
+        return None  # tensor storages are never read
+
+
+def _nothing(*args, **kwargs) -> None:
+    return None
+
+
+def read_metadata(path: Path) -> dict:
+    """A weights file's dict (``metadata``, ``eegcodec``...) with its tensors as None, read from
+    the ``data.pkl`` of torch's zip format without torch. Raises :class:`EegcodecError` (one line)
+    for a file that is not such a zip."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            pkl = next((n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
+            if pkl is None:
+                raise EegcodecError(f"{path}: no data.pkl inside (not a torch.save file)")
+            blob = _MetadataUnpickler(io.BytesIO(z.read(pkl))).load()
+    except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, OSError) as exc:
+        raise EegcodecError(f"cannot read model {path}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(blob, dict):
+        raise EegcodecError(f"cannot read model {path}: expected a dict")
+    return blob
