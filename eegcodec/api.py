@@ -177,8 +177,13 @@ def write_decoded(
     output: str | Path,
     overwrite: bool = False,
     progress: Progress | None = None,
+    tmin: float | None = None,
+    tmax: float | None = None,
+    picks: list[str] | None = None,
 ) -> mne.io.BaseRaw:
-    """Decode ``archive`` into ``output`` (atomically) and return the recording. FIF outputs of
+    """Decode ``archive`` into ``output`` (atomically) and return the recording; ``tmin``/``tmax``
+    (seconds from the start, ``tmax`` excluded) and ``picks`` (channel names) write only that
+    window, decoding only the chunks it spans (:class:`DecodedRaw`). FIF outputs of
     lossy files are decoded chunk by chunk as MNE writes them (:class:`DecodedRaw`: memory flat
     in length); the other writers take the whole array, and lossless files keep the in-memory
     path that is checked bit for bit (EDF/BDF outputs get the source's channel ranges back, FIF
@@ -187,14 +192,35 @@ def write_decoded(
     coder kept (:func:`output_slack`), checked on the written file."""
     mode = archive.header.mode
     lossless, bounded = mode == "lossless", mode == "max_error"
-    if output_format(Path(output)) == "fif" and not lossless:
+    ranges = (archive.header.source or {}).get("edf") if lossless or bounded else None
+    if tmin is not None or tmax is not None or picks:
+        raw, ranges = _window(DecodedRaw(archive, codec), tmin, tmax, picks, ranges)
+    elif output_format(Path(output)) == "fif" and not lossless:
         raw = DecodedRaw(archive, codec, progress)
     else:
         raw = decompress_archive(archive, codec, progress=progress)
-    ranges = (archive.header.source or {}).get("edf") if lossless or bounded else None
     slack = output_slack(archive, raw) if bounded else None
     write_raw(raw, output, overwrite=overwrite, edf_ranges=ranges, exact=lossless or bounded, slack=slack)
     return raw
+
+
+def _window(raw: DecodedRaw, tmin, tmax, picks, ranges: dict | None) -> tuple[mne.io.BaseRaw, dict | None]:
+    """``raw`` cropped to ``[tmin, tmax)`` seconds and ``picks``, loaded (only those chunks are
+    decoded), with the EDF ranges of the channels kept; a window or channel the recording does not
+    have is an :class:`EegcodecError`."""
+    missing = [name for name in picks or [] if name not in raw.ch_names]
+    if missing:
+        raise EegcodecError(
+            f"no channel named {', '.join(map(repr, missing))} (channels: {', '.join(raw.ch_names)})"
+        )
+    end = raw.times[-1] + 1 / raw.info["sfreq"]
+    start, stop = tmin or 0.0, end if tmax is None else tmax
+    if not 0 <= start < stop <= end + 1e-9:
+        raise EegcodecError(f"tmin={tmin}, tmax={tmax}: the window must lie within 0-{end:g} s, tmin < tmax")
+    raw.crop(start, None if stop >= end else stop, include_tmax=False)
+    keep = [raw.ch_names.index(n) for n in picks] if picks else list(range(len(raw.ch_names)))
+    raw.pick(keep).load_data()
+    return raw, {k: [v[i] for i in keep] for k, v in ranges.items()} if ranges else None
 
 
 __all__ = ["compress", "decompress", "describe", "load_codec", "often_exact_channels", "read_archive"]

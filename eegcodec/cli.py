@@ -357,7 +357,8 @@ def cmd_decompress(args) -> int:
             if args.skip_existing and dst.exists():
                 return
             check_output(dst, [src], args.force)
-        write_decoded(archive, codec_for(archive, codec), dst, args.force, progress)
+        window = {"tmin": args.tmin, "tmax": args.tmax, "picks": args.picks}
+        write_decoded(archive, codec_for(archive, codec), dst, args.force, progress, **window)
         if not args.quiet:
             print(f"{src} -> {dst}")
 
@@ -826,6 +827,11 @@ def _add_decompress(sub) -> None:
     )
     d.add_argument(
         "-f", "--force", action="store_true", help="overwrite existing outputs (never the input itself)"
+    )
+    d.add_argument("--tmin", type=float, metavar="SECONDS", help="write only from this time on")
+    d.add_argument("--tmax", type=float, metavar="SECONDS", help="write only up to this time (excluded)")
+    d.add_argument(
+        "--picks", nargs="+", metavar="CHANNEL", help="write only these channels (names; default: all)"
     )
     d.add_argument("-q", "--quiet", action="store_true")
     _model_args(d, default=None)

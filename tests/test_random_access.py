@@ -7,6 +7,7 @@ import pytest
 from conftest import PCMCodec, synthetic_raw
 
 import eegcodec
+import eegcodec.io
 from eegcodec.adapt import AdapterConfig
 from eegcodec.pipeline import decoded_chunks
 from eegcodec.reader import read_archive
@@ -71,3 +72,22 @@ def test_a_later_chunk_decodes_without_the_ones_before(tmp_path, monkeypatch):
     seen.clear()
     eegcodec.read_raw(path).get_data(start=100 * 160, stop=101 * 160)
     assert len(seen) == 1  # only the chunk holding second 100
+
+
+def test_decompress_writes_only_a_window(tmp_path):
+    from eegcodec.cli import main
+
+    raw = _raw(seconds=70)
+    path = tmp_path / "rec.eegc"
+    eegcodec.compress(raw, path, lossless=True)
+    full = eegcodec.decompress(path)
+    names = [raw.ch_names[2], raw.ch_names[0]]
+    out = tmp_path / "win.fif"
+    args = ["decompress", str(path), "-o", str(out), "--tmin", "31.5", "--tmax", "40", "--picks", *names]
+    assert main(args) == 0
+    got = eegcodec.io.read_raw(out, preload=True)
+    assert got.ch_names == names and got.n_times == int(8.5 * 160)
+    want = full.copy().pick(names).crop(31.5, 40, include_tmax=False).get_data()
+    np.testing.assert_array_equal(got.get_data(), want)
+    assert main(["decompress", str(path), "-o", str(tmp_path / "b.fif"), "--picks", "nope"]) == 1
+    assert main(["decompress", str(path), "-o", str(tmp_path / "c.fif"), "--tmin", "80"]) == 1
