@@ -6,6 +6,8 @@ The public API::
     codec = eegcodec.load_codec("default")          # or a path, or "dac_16khz"
     eegcodec.compress("rec.edf", "rec.eegc", codec, n_codebooks=4)
     raw = eegcodec.decompress("rec.eegc")            # -> mne.io.RawArray (volts)
+    tokens = eegcodec.tokenize("rec.edf", codec)     # codes int64 [rows, depth, frames], times ...
+    raw = eegcodec.detokenize(tokens)
 
 ``compress``/``decompress`` also take and return in-memory objects: an
 ``mne.io.Raw`` in, ``.eegc`` bytes out, and back.
@@ -14,7 +16,16 @@ The public API::
 from .errors import EegcodecError
 from .version import __version__
 
-_API = ("compress", "decompress", "describe", "load_codec", "read_archive")
+_API = (
+    "compress",
+    "decompress",
+    "describe",
+    "load_codec",
+    "read_archive",
+    "tokenize",
+    "detokenize",
+    "Tokens",
+)
 
 
 def __getattr__(name: str):
@@ -27,4 +38,15 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'eegcodec' has no attribute {name!r}")
 
 
-__all__ = ["compress", "decompress", "describe", "load_codec", "read_archive", "EegcodecError", "__version__"]
+__all__ = [
+    "compress",
+    "decompress",
+    "describe",
+    "load_codec",
+    "read_archive",
+    "tokenize",
+    "detokenize",
+    "Tokens",
+    "EegcodecError",
+    "__version__",
+]

@@ -13,6 +13,7 @@ from .errors import EegcodecError
 from .io import atomic_write_bytes, edf_ranges, output_format, read_raw, write_raw
 from .pipeline import DecodedRaw, Progress, compress_raw, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
+from .tokens import Tokens, detokenize, tokenize
 
 if TYPE_CHECKING:
     from .codecs.base import Codec
@@ -168,4 +169,14 @@ def write_decoded(
     return raw
 
 
-__all__ = ["compress", "decompress", "describe", "load_codec", "often_exact_channels", "read_archive"]
+__all__ = [
+    "Tokens",
+    "compress",
+    "decompress",
+    "describe",
+    "detokenize",
+    "load_codec",
+    "often_exact_channels",
+    "read_archive",
+    "tokenize",
+]
