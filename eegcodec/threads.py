@@ -8,8 +8,10 @@ use (``os.sched_getaffinity``), subtracts those other processes keep busy (the n
 runnable tasks in ``/proc/loadavg``, sampled a few times, without this process's own; the
 1-minute load average where that file is absent), divides the rest among ``jobs`` worker
 processes and sets torch's threads and the BLAS / OpenMP pools (:mod:`threadpoolctl`) to it.
-Tokenization (:mod:`eegcodec.tokenize_cli`) and encoder B's embedding
-(:func:`eegcodec.align.dataset.embed_manifest`) use it, re-sizing between work items.
+Encoder B's embedding (:func:`eegcodec.align.dataset.embed_manifest`: torch's own OpenMP
+threads in every convolution) uses it, re-sizing every few seconds; tokenization
+(:func:`eegcodec.tokens.tokenize`, per recording) uses it without the load estimate, since its
+chunk workers run torch on one thread each and do not wait for one another.
 """
 
 from __future__ import annotations
@@ -48,23 +50,33 @@ def busy_elsewhere(path: str = "/proc/loadavg") -> float:
     return float(sorted(counts)[len(counts) // 2])
 
 
-def threads_for(jobs: int = 1, busy: float | None = None, cores: int | None = None) -> int:
+def threads_for(
+    jobs: int = 1, busy: float | None = None, cores: int | None = None, ceiling: int | None = None
+) -> int:
     """Threads for each of ``jobs`` worker processes: the free cores (``cores`` less ``busy``,
-    rounded to whole cores) divided among them, at least 1."""
+    rounded to whole cores) divided among them, at least 1 and at most ``ceiling`` (default:
+    ``OMP_NUM_THREADS`` where set, as ``--jobs`` sets it for its processes)."""
     cores = usable_cores() if cores is None else cores
     busy = busy_elsewhere() if busy is None else busy
     free = cores - min(int(round(busy)), cores - 1)
-    return max(1, free // max(1, jobs))
+    if ceiling is None and os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        ceiling = int(os.environ["OMP_NUM_THREADS"])
+    return max(1, min(free // max(1, jobs), ceiling or cores))
 
 
 class CoreThreads:
     """Context: torch's threads and the BLAS / OpenMP pools set to :func:`threads_for` ``(jobs)``
     on entry and on each :meth:`refit`; the previous settings restored on exit.
 
-    ``threads`` (int) fixes the count instead (no estimate)."""
+    ``threads`` (int) fixes the count instead (no estimate). ``load=False`` counts the usable
+    cores without subtracting the busy ones: for work whose threads do not wait for each other,
+    such as :meth:`Codec.map_chunks`' chunk workers (each runs torch on one thread), where
+    giving up a thread to a busy core only gives up CPU time (tokenizing EEGBCI S001R01 with
+    mc-small beside a busy loop: 11.8 recording-seconds per second with two chunk workers, 7.0
+    with one; two cores, load average about 7 from other work)."""
 
-    def __init__(self, jobs: int = 1, threads: int | None = None):
-        self.jobs, self.fixed = jobs, threads
+    def __init__(self, jobs: int = 1, threads: int | None = None, load: bool = True):
+        self.jobs, self.fixed, self.load = jobs, threads, load
         self.threads, self._limiter, self._torch_before, self._last = 0, None, None, 0.0
 
     def __enter__(self) -> CoreThreads:
@@ -79,7 +91,7 @@ class CoreThreads:
         import torch
         from threadpoolctl import threadpool_limits
 
-        n = self.fixed or threads_for(self.jobs)
+        n = self.fixed or threads_for(self.jobs, busy=None if self.load else 0.0)
         self._last = time.monotonic()
         if n != self.threads:
             if self._limiter is not None:

@@ -219,8 +219,9 @@ def tokenize(
 
     ``model``: a :class:`Codec` or a model name / weights path; ``depth``: codebooks (default:
     the model's recommended depth). The codes are those :func:`eegcodec.compress` stores for
-    the same recording, model and depth. ``threads``: torch / BLAS threads (default: the cores
-    other processes leave free, :mod:`eegcodec.threads`)."""
+    the same recording, model and depth. ``threads``: torch / BLAS threads, and so chunks coded
+    at once (default: the cores this process may use, at most ``OMP_NUM_THREADS``;
+    :class:`eegcodec.threads.CoreThreads`)."""
     from .threads import CoreThreads
 
     source = None
@@ -232,7 +233,7 @@ def tokenize(
         from .models import load_codec
 
         model = load_codec(model)
-    with CoreThreads(threads=threads):
+    with CoreThreads(threads=threads, load=False):  # chunk workers: one torch thread each
         data = compress_raw(raw_or_path, model, n_codebooks=depth, progress=progress, source=source)
     return Tokens.from_archive(data, model)
 

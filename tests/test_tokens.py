@@ -212,18 +212,31 @@ def test_store_matches_tokenize_and_dataset_windows(tmp_path, corpus, tiny_dac_p
 # ---------------------------------------------------------------------------
 
 
-def test_threads_follow_the_free_cores(tmp_path):
+def test_threads_follow_the_free_cores(tmp_path, monkeypatch):
+    from eegcodec import threads
     from eegcodec.threads import CoreThreads, busy_elsewhere, threads_for
 
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert threads_for(busy=0.0, cores=2) == 2
     assert threads_for(busy=1.0, cores=2) == 1  # another process on one of two cores
     assert threads_for(busy=5.0, cores=2) == 1
     assert threads_for(jobs=2, busy=0.0, cores=2) == 1
     assert threads_for(jobs=2, busy=2.0, cores=8) == 3
+    assert threads_for(busy=0.0, cores=8, ceiling=3) == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what --jobs sets for its processes is a ceiling
+    assert threads_for(busy=0.0, cores=2) == 1
     fake = tmp_path / "loadavg"
     fake.write_text("1.90 1.20 0.80 3/412 12345\n")  # this reader + 2 others runnable
     assert busy_elsewhere(str(fake)) == 2.0
     before = torch.get_num_threads()
     with CoreThreads(threads=1) as t:
         assert torch.get_num_threads() == 1 == t.threads
+    assert torch.get_num_threads() == before
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: 7.0)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    with CoreThreads() as t:
+        assert t.threads == 1 == torch.get_num_threads()  # embedding: the busy cores are left alone
+    with CoreThreads(load=False) as t:
+        assert t.threads == 2 == torch.get_num_threads()  # chunk workers: every usable core
     assert torch.get_num_threads() == before
