@@ -240,3 +240,30 @@ def test_threads_follow_the_free_cores(tmp_path, monkeypatch):
     with CoreThreads(load=False) as t:
         assert t.threads == 2 == torch.get_num_threads()  # chunk workers: every usable core
     assert torch.get_num_threads() == before
+
+
+# ---------------------------------------------------------------------------
+# the linear probe benchmark
+# ---------------------------------------------------------------------------
+
+
+def test_probe_separates_alpha_on_synthetic_subjects(tmp_path, pcm_codec):
+    pytest.importorskip("sklearn")
+    from eegcodec.bench.probe import report, run
+
+    files = []
+    for s in range(3):
+        for label in (0, 1):
+            raw = synthetic_raw(n_ch=4, seconds=12, seed=10 * s + label, stim=False)
+            t = raw.times
+            raw._data += label * 40e-6 * np.sin(2 * np.pi * 10 * t)  # "eyes closed": strong alpha
+            path = tmp_path / f"S{s}R{label}_raw.fif"
+            raw.save(path, verbose="error")
+            files.append((path, f"S{s}", label))
+    results = run(files, pcm_codec, depth=4, window_frames=40)  # 1-s windows
+    assert results["windows"] == {"eyes_open": 36, "eyes_closed": 36}
+    assert set(results["accuracy"]) == {"latents", "code_histogram", "band_power"}
+    for scores in results["accuracy"].values():
+        assert set(scores["per_subject"]) == {"S0", "S1", "S2"} and 0 <= scores["mean"] <= 1
+    assert results["accuracy"]["band_power"]["mean"] >= 0.9
+    assert "| band_power |" in report(results)
