@@ -17,6 +17,12 @@ sample), ``recording_frames``, ``rows``, ``depth``, ``dtype``, ``sfreq``, ``fram
 ``channels`` (the coded channels), ``row_mapping`` (``per_channel``: row r is ``channels[r]``;
 ``spatial``: every row stands for all of them, DAC-MC), ``model``, ``model_sha256``.
 
+Codes are the ``.eegc`` file's: chunk after chunk, and consecutive chunks overlap by the
+model's ``overlap_seconds`` (mc-small: 1 s, between 30-s chunks), so a window that crosses a
+chunk border repeats a few frames' worth of time; ``meta.json`` holds each chunk's start
+(``chunk_start_s``) and frame count (``chunk_frames``), from which every frame's time follows
+(:func:`frame_starts`).
+
 A record folder is written under a temporary name and renamed into place, so an
 interrupted run leaves no half-written record; the manifest is rewritten (atomically) from
 the records present at the end of every run.
