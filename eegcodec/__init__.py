@@ -7,6 +7,8 @@ The public API::
     eegcodec.compress("rec.edf", "rec.eegc", codec, n_codebooks=4)
     raw = eegcodec.decompress("rec.eegc")            # -> mne.io.RawArray (volts)
     raw = eegcodec.read_raw("rec.eegc")              # decodes only the samples read
+    tokens = eegcodec.tokenize("rec.edf", codec)     # codes int64 [rows, depth, frames], times ...
+    raw = eegcodec.detokenize(tokens)
 
 ``compress``/``decompress`` also take and return in-memory objects: an
 ``mne.io.Raw`` in, ``.eegc`` bytes out, and back.
@@ -15,7 +17,17 @@ The public API::
 from .errors import EegcodecError
 from .version import __version__
 
-_API = ("compress", "decompress", "describe", "load_codec", "read_archive", "read_raw")
+_API = (
+    "compress",
+    "decompress",
+    "describe",
+    "load_codec",
+    "read_archive",
+    "read_raw",
+    "tokenize",
+    "detokenize",
+    "Tokens",
+)
 
 
 def __getattr__(name: str):
@@ -35,6 +47,9 @@ __all__ = [
     "load_codec",
     "read_archive",
     "read_raw",
+    "tokenize",
+    "detokenize",
+    "Tokens",
     "EegcodecError",
     "__version__",
 ]

@@ -15,6 +15,7 @@ from .io import atomic_write_bytes, edf_ranges, output_format, write_raw
 from .pipeline import MAX_ERROR_RESERVE, DecodedRaw, Progress, compress_raw, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
 from .survey import CODED_TYPES
+from .tokens import Tokens, detokenize, tokenize
 
 if TYPE_CHECKING:
     from .codecs.base import Codec
@@ -223,4 +224,15 @@ def _window(raw: DecodedRaw, tmin, tmax, picks, ranges: dict | None) -> tuple[mn
     return raw, {k: [v[i] for i in keep] for k, v in ranges.items()} if ranges else None
 
 
-__all__ = ["compress", "decompress", "describe", "load_codec", "often_exact_channels", "read_archive"]
+__all__ = [
+    "Tokens",
+    "compress",
+    "decompress",
+    "describe",
+    "detokenize",
+    "load_codec",
+    "often_exact_channels",
+    "read_archive",
+    "read_raw",
+    "tokenize",
+]

@@ -1122,6 +1122,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .align.cli import add_align_parser
 
     add_align_parser(sub)
+    from .tokenize_cli import add_tokenize_parser  # the verb reuses this module's corpus helpers
+
+    add_tokenize_parser(sub, _model_args, _corpus_args, _shard, _for_each_file, _in_processes)
     return p
 
 

@@ -181,22 +181,31 @@ def _windows(
                 progress.update(1)
 
 
+def _embed_one(enc_b: EEGEncoder, grid: FrameGrid, x, names, key, seg_a, segments, e_a, e_b) -> None:
+    """Embed one EEG window into ``e_b`` (and its audio segment into ``e_a`` when new)."""
+    if key not in segments:
+        segments[key] = len(e_a)
+        e_a.append(seg_a)
+    e = enc_b.embed(x, names)
+    if e.shape[-1] != grid.eeg_frames + 2:
+        raise EegcodecError(f"EEG window gave {e.shape[-1]} frames, expected {grid.eeg_frames + 2}")
+    e_b.append(e)
+
+
 def _embed(
     pairs, cfg: AlignConfig, grid: FrameGrid, enc_a: AudioEncoder, enc_b: EEGEncoder, show_progress: bool
 ) -> dict:
+    from ..threads import CoreThreads
+
     segments: dict[tuple[str, float], int] = {}
     e_a, e_b, seg, pair_idx, offsets = [], [], [], [], []
-    for i, off, key, seg_a, x, names in _windows(pairs, cfg, grid, enc_a, enc_b, show_progress):
-        if key not in segments:
-            segments[key] = len(e_a)
-            e_a.append(seg_a)
-        e = enc_b.embed(x, names)
-        if e.shape[-1] != grid.eeg_frames + 2:
-            raise EegcodecError(f"EEG window gave {e.shape[-1]} frames, expected {grid.eeg_frames + 2}")
-        e_b.append(e)
-        seg.append(segments[key])
-        pair_idx.append(i)
-        offsets.append(off)
+    with CoreThreads() as threads:  # sized to the free cores, again every few seconds
+        for i, off, key, seg_a, x, names in _windows(pairs, cfg, grid, enc_a, enc_b, show_progress):
+            threads.maybe_refit()
+            _embed_one(enc_b, grid, x, names, key, seg_a, segments, e_a, e_b)
+            seg.append(segments[key])
+            pair_idx.append(i)
+            offsets.append(off)
     if not e_b:
         raise EegcodecError(f"no window of {cfg.data.window_seconds} s fits in any pair (stimuli too short?)")
     return {
