@@ -40,16 +40,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'eegcodec' has no attribute {name!r}")
 
 
-__all__ = [
-    "compress",
-    "decompress",
-    "describe",
-    "load_codec",
-    "read_archive",
-    "read_raw",
-    "tokenize",
-    "detokenize",
-    "Tokens",
-    "EegcodecError",
-    "__version__",
-]
+__all__ = [*_API, "EegcodecError", "__version__"]
