@@ -44,12 +44,16 @@ from ..metrics import band_powers, bits_per_sample
 from .classical import LOSSY_CODERS, step_for_bps
 from .common import (
     Clock,
+    codebooks_option,
     hardware,
     hardware_line,
     load_models,
     md_table,
     model_card,
+    model_labels,
     pyplot,
+    quick_option,
+    recordings,
     save_figure,
     write_outputs,
 )
@@ -71,6 +75,23 @@ class DownstreamConfig:
     @classmethod
     def quick(cls) -> DownstreamConfig:
         return cls(codebooks=[1], window_seconds=2.0, block_seconds=6.0, max_folds=3)
+
+
+HELP = "classifiers on reconstructed EEG"
+MODELS = True
+
+
+def add_arguments(parser) -> None:
+    codebooks_option(parser, "1, 3, 6, max")
+    quick_option(parser)
+
+
+def main(args, say) -> None:
+    recordings(args.inputs, "downstream")
+    cfg = DownstreamConfig.quick() if args.quick else DownstreamConfig()
+    cfg.codebooks = args.codebooks or cfg.codebooks
+    models, labels = model_labels(args.models)
+    run(args.inputs, models, Path(args.out), cfg, labels=labels, progress=say)
 
 
 @dataclass

@@ -42,13 +42,18 @@ from .classical import (
 )
 from .common import (
     Clock,
+    codebooks_option,
+    crop_option,
     dataset_of,
     hardware,
     hardware_line,
     load_models,
     md_table,
     model_card,
+    model_labels,
     pyplot,
+    quick_option,
+    recordings,
     save_figure,
     write_outputs,
 )
@@ -89,6 +94,25 @@ class RDConfig:
     @classmethod
     def quick(cls) -> RDConfig:
         return cls(crop_seconds=10.0, n_steps=6, figures=True)
+
+
+HELP = "bits vs fidelity, beside classical coders"
+MODELS = True
+
+
+def add_arguments(parser) -> None:
+    codebooks_option(parser, "all")
+    crop_option(parser)
+    quick_option(parser)
+
+
+def main(args, say) -> None:
+    recordings(args.inputs, "rd")
+    cfg = RDConfig.quick() if args.quick else RDConfig()
+    cfg.crop_seconds = args.crop if args.crop is not None else cfg.crop_seconds
+    cfg.codebooks = args.codebooks or cfg.codebooks
+    models, labels = model_labels(args.models)
+    run(args.inputs, models, Path(args.out), cfg, labels=labels, progress=say)
 
 
 @dataclass
