@@ -150,3 +150,28 @@ def test_files_without_tokens_never_import_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
     assert mne.io.read_raw(tmp_path / "l.fif", verbose="error").n_times == 8 * 160
+
+
+def test_developer_tools_run_from_the_checkout_and_stay_out_of_the_wheel(tmp_path):
+    """``python tools/NAME.py`` imports this checkout's eegcodec from any folder; the wheel's
+    packages (``eegcodec*``) hold no tool."""
+    import os
+    import subprocess
+    import sys
+
+    from setuptools import find_packages
+
+    root = PACKAGE.parent
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for tool in ("fuzz", "sprint"):
+        done = subprocess.run(
+            [sys.executable, str(root / "tools" / f"{tool}.py"), "--help"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert done.returncode == 0 and f"python tools/{tool}.py" in done.stdout, done.stderr
+    packages = find_packages(str(root), include=["eegcodec*"])
+    assert "eegcodec.cli" in packages and not any(p.startswith("tools") for p in packages)
+    assert not (PACKAGE / "fuzz.py").exists() and not (PACKAGE / "train" / "sprint.py").exists()
