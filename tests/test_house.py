@@ -7,6 +7,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "eegcodec"
 MAX_FUNCTION_LINES = 60
+#: the command line's modules (one per verb) stay short enough to read at once
+MAX_CLI_MODULE_LINES = 500
 
 
 def _modules() -> dict[str, Path]:
@@ -111,6 +113,16 @@ def test_functions_are_short():
                 lines = node.end_lineno - node.lineno + 1
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []
+
+
+def test_cli_modules_are_short():
+    files = [PACKAGE / "cli.py", *(PACKAGE / "cli").glob("*.py")]
+    long = [
+        f"{f.name} ({n} lines)"
+        for f in files
+        if f.exists() and (n := len(f.read_text().splitlines())) > MAX_CLI_MODULE_LINES
+    ]
     assert long == []
 
 
