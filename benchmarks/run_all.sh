@@ -32,7 +32,7 @@ eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minu
 eegcodec bench rd "$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegbci_more/S00[45]R0[12].edf "$eeg"/eegmat/Subject1[01]_1.edf \
   "$eeg"/eegmat/Subject2[23]_1.edf --models mc-small mc-320 --codebooks 1 2 4 6 12 --out $out/rd_unseen
 # the same unseen EEGBCI files with a 60-Hz notch on original and reconstructions (S005 holds mains)
-python -m eegcodec.bench.notch "$eeg"/eegbci_more/S00[45]R0[12].edf --model mc-small --codebooks 1 6 \
+eegcodec bench notch "$eeg"/eegbci_more/S00[45]R0[12].edf --model mc-small --codebooks 1 6 \
   > $out/rd_unseen/notch.json
 # bits per code under a learned prior, priors fitted on the models' training runs
 eegcodec bench prior "${held_out[@]}" --train "$eeg"/eegbci_S001/S001R0[3-9].edf "$eeg"/eegbci_S001/S001R1[0-4].edf \
@@ -43,4 +43,4 @@ cp eegcodec/models/mc-small.pth runs/mc-small-packed/ && cp eegcodec/models/dac-
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small runs/mc-small-packed/mc-small.pth \
   runs/dac-small-packed/dac-small.pth --minutes 10 --repeats 3 --out $out/speed_prior
 # the reader under damaged and crafted files
-python -m eegcodec.fuzz --cases 10000 --json $out/reliability/fuzz.json > /dev/null
+python tools/fuzz.py --cases 10000 --json $out/reliability/fuzz.json > /dev/null

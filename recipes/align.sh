@@ -30,7 +30,7 @@ for setting in infonce:1:0 infonce:1:1 infonce:1:10 cosine:1:0 cosine:1:1 cosine
     eegcodec align eval "$runs/$name" --data "$data" --out "$report/$name" -q > /dev/null
     evals+=("$report/$name")
 done
-python -m eegcodec.bench.align_table "${evals[@]}" > "$report/ablation.md"
+eegcodec bench align-table "${evals[@]}" > "$report/ablation.md"
 cat "$report/ablation.md"
 eeg=$(ls "$data"/eeg/Subject10_*.fif 2>/dev/null | head -1 || true)
 [ -n "$eeg" ] && eegcodec align decode "$runs/infonce_l1_r1" "$eeg" -o "$report/Subject10_from_eeg.wav" --start 0.2 --seconds 9.6 --force

@@ -42,6 +42,6 @@ eeg=(../shared/eeg/eegmat/Subject10_1.edf ../shared/eeg/eegmat/Subject11_1.edf)
 eegcodec eval "${eeg[@]}" --crop 60 --codebooks 6 12 -q --json "$out/codec_before.json" -f > /dev/null
 eegcodec eval "${eeg[@]}" --crop 60 --codebooks 6 12 -q --model "$runs/tuned_b${blocks}_lr${lrs%% *}/best_encoder_b.pth" \
     --json "$out/codec_after.json" -f > /dev/null
-python -m eegcodec.bench.align_table "${evals[@]}" \
+eegcodec bench align-table "${evals[@]}" \
     --codec "$out/codec_before.json" "$out/codec_after.json" > "$report/finetune.md"
 cat "$report/finetune.md"

@@ -21,5 +21,5 @@ for snr in ${SNRS:--20 -15 -10 -5 0}; do
     eegcodec align eval "$runs/snr$snr" --data "$data" --out "$report/snr$snr" -q > /dev/null
     evals+=("$report/snr$snr")
 done
-python -m eegcodec.bench.align_table --plot "$report/snr.png" "${evals[@]}" > "$report/snr.md"
+eegcodec bench align-table --plot "$report/snr.png" "${evals[@]}" > "$report/snr.md"
 cat "$report/snr.md"

@@ -20,6 +20,6 @@ for p in descript-audio-codec==1.0.0 descript-audiotools==0.7.2 constriction==0.
     $py -m pip download -q --no-deps "${plat[@]}" -d .whl "$p"
 done
 $py -m pip wheel -q --no-deps -w .whl argbind==0.3.9 randomname==0.2.1   # published as sources only
-$py -m eegcodec.train.sprint pack "$recipe" --out sprint --budget-mb "${2:-28}"
+$py tools/sprint.py pack "$recipe" --out sprint --budget-mb "${2:-28}"
 du -sh .whl sprint
 echo "tracked files: $(git ls-files -z | xargs -0 du -cb | tail -1 | cut -f1) bytes"

@@ -105,7 +105,7 @@ def pcm_codec():
 @pytest.fixture(scope="session")
 def tiny_dac_path(tmp_path_factory) -> Path:
     """A small random DAC saved in DAC's own format with eegcodec metadata."""
-    from eegcodec.fuzz import save_tiny_dac
+    from tools.fuzz import save_tiny_dac
 
     adapter = AdapterConfig(model_rate=160.0, chunk_seconds=8.0)
     return save_tiny_dac(tmp_path_factory.mktemp("models") / "tiny.pth", "tiny", adapter)

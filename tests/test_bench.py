@@ -23,9 +23,9 @@ from eegcodec.bench.classical import (
     zstd_bytes,
 )
 from eegcodec.cli import main
-from eegcodec.fuzz import TINY_DAC
 from eegcodec.io import write_raw
 from eegcodec.metrics import BANDS, band_power_error_db, prd, reconstruction_metrics
+from tools.fuzz import TINY_DAC
 
 # ---------------------------------------------------------------------------
 # classical coders
@@ -405,8 +405,8 @@ def test_prior_measures_hand_cases():
     """Plug-in entropy and counted tables on known distributions; the prior network learns codes
     that repeat the row above and a codebook that is a function of the one below, and its
     integer (shipped) form costs about what the float network does."""
-    from eegcodec.bench.prior import PriorConfig, empirical_bits, marginal_bits, net_bits, prior_bits
-    from eegcodec.train.prior import fit_tokens, tokens
+    from eegcodec.bench.prior import empirical_bits, marginal_bits, net_bits, prior_bits
+    from eegcodec.train.prior import PriorTrainConfig, fit_tokens, tokens
 
     uniform = np.tile(np.arange(4), 100)[:, None]
     assert empirical_bits(uniform)[0] == pytest.approx(2.0)
@@ -418,7 +418,7 @@ def test_prior_measures_hand_cases():
     codes = np.repeat(np.concatenate([first, (first * 5 + 3) % 16], axis=1), 3, axis=0)  # 3 equal rows
     train, test = tokens([codes[..., :700]]), tokens([codes[..., 700:]])
     vectors = rng.integers(-127, 128, (2, 16, 4))
-    net, prior = fit_tokens(vectors, train, PriorConfig(steps=500, hidden=64, batch=256))
+    net, prior = fit_tokens(vectors, train, PriorTrainConfig(steps=500, hidden=64, batch=256))
     depth1, depth2 = net_bits(net, test, 1), net_bits(net, test, 2)
     assert depth1 < 2.0 and depth2 < 1.2, (
         depth1,
@@ -449,15 +449,16 @@ def test_bench_prior_quick(tmp_path, tiny_dac_path):
 
 
 def test_notch_check_compares_at_equal_bits(tmp_path, tiny_dac_path, capsys):
-    """``python -m eegcodec.bench.notch``: per depth, the model's and pca_dct's PRD (at the model's
+    """``eegcodec bench notch``: per depth, the model's and pca_dct's PRD (at the model's
     bits) with and without a notch at the mains; a 60-Hz line the notch removes changes both."""
-    from eegcodec.bench import notch
-
     raw = synthetic_raw(n_ch=6, seconds=20, stim=False)
     raw._data += 80e-6 * np.sin(2 * np.pi * 59.97 * raw.times)[None]
     path = tmp_path / "S001R01.edf"
     write_raw(raw, path)
-    assert notch.main([str(path), "--model", str(tiny_dac_path), "--codebooks", "2", "--crop", "15"]) == 0
+    assert (
+        main(["bench", "notch", str(path), "--model", str(tiny_dac_path), "--codebooks", "2", "--crop", "15"])
+        == 0
+    )
     (row,) = json.loads(capsys.readouterr().out)
     assert row["codebooks"] == 2 and abs(row["pca_dct_bits_per_sample"] / row["bits_per_sample"] - 1) < 0.25
     assert row["pca_dct_prd_notched"] != row["pca_dct_prd"]

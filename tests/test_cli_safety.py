@@ -343,6 +343,60 @@ def test_each_benchmark_has_its_own_help(kind, capsys):
     assert ("--codebooks" in text) == (kind in ("rd", "downstream"))
 
 
+_BENCH_HELP_SCRIPT = """
+import contextlib, io, json, sys
+from eegcodec.cli import main
+from eegcodec.cli.bench import BENCHMARKS, declared
+out = {}
+for module in BENCHMARKS:
+    kind, text = declared(module)["NAME"], io.StringIO()
+    with contextlib.redirect_stdout(text):
+        try:
+            main(["bench", kind, "--help"])
+        except SystemExit as exc:
+            out[kind] = [exc.code, text.getvalue()]
+print(json.dumps({"help": out, "torch": "torch" in sys.modules}))
+"""
+
+
+def test_every_registered_benchmark_has_help_and_parses_without_torch():
+    """Each module in ``BENCHMARKS`` is a KIND with its own help; parsing any of them imports no
+    torch (its module is imported to add its options, and the inputs are checked before torch)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", _BENCH_HELP_SCRIPT], capture_output=True, text=True, env=env, timeout=300
+    )
+    res = json.loads(done.stdout.strip().splitlines()[-1])
+    kinds = {"rd", "downstream", "speed", "prior", "probe", "zarr", "notch", "runtimes", "align-table"}
+    assert set(res["help"]) == kinds, done.stderr
+    for kind, (code, text) in res["help"].items():
+        assert code == 0 and f"eegcodec bench {kind}" in text, (kind, text)
+        assert ("--out" in text) == (kind not in ("notch", "runtimes", "align-table")), kind
+        assert ("--models" in text) == (kind in ("rd", "downstream", "speed", "prior")), kind
+    assert not res["torch"]
+
+
+def test_bench_zarr_runs_from_the_command_line(tmp_path, capsys):
+    """``eegcodec bench zarr``: every codec on every chunk, results.json and report.md written."""
+    import json
+
+    pytest.importorskip("numcodecs")
+    rec = _edf(tmp_path / "rec.edf", n_ch=4, seconds=6)
+    out = tmp_path / "zarr"
+    assert main(["bench", "zarr", str(rec), "--out", str(out), "--chunk-seconds", "2"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert (
+        res["chunk_seconds"] == 2 and res["rows"] and "eegcodec" in " ".join(res["summary"][rec.parent.name])
+    )
+    assert "wrote" in capsys.readouterr().out
+    assert main(["bench", "zarr", "--out", str(tmp_path / "x"), "-q"]) == 1  # no recordings
+
+
 _NO_TORCH_SCRIPT = """
 import json, sys
 from eegcodec.cli import main

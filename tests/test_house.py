@@ -7,6 +7,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "eegcodec"
 MAX_FUNCTION_LINES = 60
+#: the command line's modules (one per verb) stay short enough to read at once
+MAX_CLI_MODULE_LINES = 500
 
 
 def _modules() -> dict[str, Path]:
@@ -81,14 +83,10 @@ def test_packages_depend_one_way():
         if mod.startswith("eegcodec.train"):
             assert not any(t.startswith("eegcodec.align") for t in targets), (mod, targets)
         if mod.startswith(("eegcodec.codecs", "eegcodec.models")):  # the model never touches files or the CLI
-            assert not targets & {
-                "eegcodec.pipeline",
-                "eegcodec.cli",
-                "eegcodec.container",
-                "eegcodec.api",
-            }, mod
-        if not mod.startswith("eegcodec.bench"):
-            assert not any(t.startswith("eegcodec.bench") for t in targets if mod != "eegcodec.cli"), (
+            assert not targets & {"eegcodec.pipeline", "eegcodec.container", "eegcodec.api"}, mod
+            assert not any(t.startswith("eegcodec.cli") for t in targets), mod
+        if not mod.startswith("eegcodec.bench"):  # only the CLI's bench verb runs benchmarks
+            assert not any(t.startswith("eegcodec.bench") for t in targets if mod != "eegcodec.cli.bench"), (
                 mod,
                 targets,
             )
@@ -115,6 +113,16 @@ def test_functions_are_short():
                 lines = node.end_lineno - node.lineno + 1
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []
+
+
+def test_cli_modules_are_short():
+    files = [PACKAGE / "cli.py", *(PACKAGE / "cli").glob("*.py")]
+    long = [
+        f"{f.name} ({n} lines)"
+        for f in files
+        if f.exists() and (n := len(f.read_text().splitlines())) > MAX_CLI_MODULE_LINES
+    ]
     assert long == []
 
 
@@ -154,3 +162,28 @@ def test_files_without_tokens_never_import_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
     assert mne.io.read_raw(tmp_path / "l.fif", verbose="error").n_times == 8 * 160
+
+
+def test_developer_tools_run_from_the_checkout_and_stay_out_of_the_wheel(tmp_path):
+    """``python tools/NAME.py`` imports this checkout's eegcodec from any folder; the wheel's
+    packages (``eegcodec*``) hold no tool."""
+    import os
+    import subprocess
+    import sys
+
+    from setuptools import find_packages
+
+    root = PACKAGE.parent
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for tool in ("fuzz", "sprint"):
+        done = subprocess.run(
+            [sys.executable, str(root / "tools" / f"{tool}.py"), "--help"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert done.returncode == 0 and f"python tools/{tool}.py" in done.stdout, done.stderr
+    packages = find_packages(str(root), include=["eegcodec*"])
+    assert "eegcodec.cli" in packages and not any(p.startswith("tools") for p in packages)
+    assert not (PACKAGE / "fuzz.py").exists() and not (PACKAGE / "train" / "sprint.py").exists()

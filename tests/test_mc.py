@@ -15,8 +15,8 @@ from conftest import SHARED_EEG, needs_shared, synthetic_raw
 from eegcodec.adapt import AdapterConfig
 from eegcodec.cli import main
 from eegcodec.codecs.dac_mc import DACMC, save_dacmc_file
-from eegcodec.fuzz import TINY_DAC
 from eegcodec.montage import Montage, normalise_name, pivot_subset, standard_positions
+from tools.fuzz import TINY_DAC
 
 TINY = {**TINY_DAC, "codebook_size": 32}
 NAMES_10_20 = [

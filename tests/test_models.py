@@ -6,8 +6,8 @@ import torch
 
 from eegcodec.codecs.dac_codec import build_dac, read_dac_file, save_dac_file
 from eegcodec.errors import EegcodecError
-from eegcodec.fuzz import TINY_DAC
 from eegcodec.models import SHIPPED, dac_cache_path, list_models, load_codec
+from tools.fuzz import TINY_DAC
 
 
 def test_saved_checkpoint_loads_with_dac_itself(tiny_dac_path):

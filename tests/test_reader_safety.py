@@ -13,8 +13,8 @@ from eegcodec.api import decompress
 from eegcodec.cli import main
 from eegcodec.container import Archive, head_json, head_payload
 from eegcodec.errors import CorruptFileError, EegcodecError
-from eegcodec.fuzz import DAMAGE, KINDS, assemble, fuzz, split_sections
 from eegcodec.pipeline import compress_raw
+from tools.fuzz import DAMAGE, KINDS, assemble, fuzz, split_sections
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_info_validates_what_it_shows(files, tmp_path, capsys):
 
 def test_fuzz_seeded(tmp_path):
     """A few hundred mutants of each kind: only the package's own errors, no hang, no large
-    allocation, no silent wrong output from damage or splicing (python -m eegcodec.fuzz for long runs)."""
+    allocation, no silent wrong output from damage or splicing (python tools/fuzz.py for long runs)."""
     res = fuzz(300, seed=7, timeout=20, memory=2**30, bomb_gib=0.25)
     assert res["failures"] == [], res["failures"][:5]
     refused = sum(v for k, v in res["counts"].items() if k.endswith("refused"))

@@ -10,9 +10,9 @@ import yaml
 from conftest import synthetic_raw
 
 from eegcodec.errors import EegcodecError
-from eegcodec.fuzz import TINY_DAC
 from eegcodec.train.config import load_recipe
 from eegcodec.train.trainer import Trainer
+from tools.fuzz import TINY_DAC
 
 
 @pytest.fixture
@@ -351,7 +351,7 @@ def test_gpu_sprint_kit_packs_and_trains_on_cpu(recipe, tmp_path):
     import sys
 
     from eegcodec.train.data import PackedWindowBank
-    from eegcodec.train.sprint import pack
+    from tools.sprint import pack
 
     sprint = tmp_path / "sprint"
     sizes = pack(str(recipe), sprint, budget_mb=0.05)  # thinned to fit

@@ -1,5 +1,5 @@
 """Tables (and the SNR figure) of ``eegcodec align eval`` outputs:
-``python -m eegcodec.bench.align_table [--plot FIG.png] DIR... [--codec EVAL.json...]``.
+``eegcodec bench align-table [--plot FIG.png] DIR... [--codec EVAL.json...]``.
 
 Each DIR holds a ``results.json``; rows are labelled by the run's loss settings and the
 simulated response's SNR (from the data folder's ``dataset.json``). p-values are the
@@ -8,12 +8,33 @@ block-permutation ones of :func:`eegcodec.align.scoring.block_permutation`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from ..align.evaluate import percent_with_ci
+from ..errors import EegcodecError
+
+HELP = "tables (and the SNR figure) of eegcodec align eval outputs (prints Markdown)"
+INPUTS = "folders written by eegcodec align eval (each holds results.json)"
+OUT = False
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw retrieval against SNR")
+    parser.add_argument(
+        "--codec", nargs="+", type=Path, default=[], metavar="EVAL_JSON", help="eegcodec eval --json outputs"
+    )
+
+
+def main(args, say) -> None:
+    if not args.inputs:
+        raise EegcodecError("bench align-table needs eegcodec align eval folders")
+    dirs = [Path(d) for d in args.inputs]
+    sys.stdout.write(table(dirs))
+    if args.codec:
+        sys.stdout.write("\n" + codec_table(args.codec))
+    if args.plot:
+        plot_snr(dirs, args.plot)
 
 
 def _snr(result: dict) -> float | None:
@@ -42,6 +63,8 @@ def table(dirs: list[Path]) -> str:
         "control top-10 % | control p (top-1, top-10) | chance top-1 / top-10 % | top-10 % via Ê_A | "
         "MSE(Ê_A,E_A) | chance MSE | cos(Ê_A,E_A) |"
     )
+    from ..align.evaluate import percent_with_ci  # torch: loaded when a table is made
+
     lines = [head, "|---" * (head.count("|") - 1) + "|"]
     results = [json.loads((d / "results.json").read_text()) for d in dirs]
     for r in results:
@@ -111,23 +134,3 @@ def plot_snr(dirs: list[Path], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m eegcodec.bench.align_table")
-    parser.add_argument("dirs", nargs="+", type=Path, metavar="EVAL_DIR")
-    parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw retrieval against SNR")
-    parser.add_argument(
-        "--codec", nargs="+", type=Path, default=[], metavar="EVAL_JSON", help="eegcodec eval --json outputs"
-    )
-    args = parser.parse_args(argv)
-    sys.stdout.write(table(args.dirs))
-    if args.codec:
-        sys.stdout.write("\n" + codec_table(args.codec))
-    if args.plot:
-        plot_snr(args.dirs, args.plot)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

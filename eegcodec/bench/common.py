@@ -1,4 +1,4 @@
-"""What every benchmark shares: inputs, models, hardware, outputs, figures.
+"""What every benchmark shares: inputs, models, options, hardware, outputs, figures.
 
 Each benchmark writes ``DIR/results.json`` (machine-readable, schema checked in the
 tests), ``DIR/report.md`` (the tables) and PNG figures, all atomically.
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_bytes
+from ..errors import EegcodecError
+from ..io import atomic_write_bytes, find_recordings
 from ..version import __version__
 
 
@@ -52,6 +53,47 @@ def hardware_line(hw: dict) -> str:
 def dataset_of(path: Path) -> str:
     """A recording's dataset: the name of its folder."""
     return path.resolve().parent.name
+
+
+def recordings(inputs: list[str], kind: str, more: list[str] = ()) -> list[Path]:
+    """The recordings of ``inputs`` (each checked to exist, with those of ``more``, before any model
+    loads); an error when there are none."""
+    find_recordings(list(inputs) + list(more))
+    if not inputs:
+        raise EegcodecError(f"bench {kind} needs recordings (files or folders)")
+    return find_recordings(inputs)
+
+
+def model_labels(entries: list[str]) -> tuple[list[str], list[str | None]]:
+    """``NAME``, ``PATH`` or ``LABEL=NAME_OR_PATH`` -> (models, labels); labels name models in reports."""
+    models, labels = [], []
+    for e in entries:
+        label, sep, model = e.partition("=")
+        if sep and label and "/" not in label:
+            models.append(model)
+            labels.append(label)
+        else:
+            models.append(e)
+            labels.append(None)
+    return models, labels
+
+
+def quick_option(parser) -> None:
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small settings for a smoke run (short crops, one depth, short recordings)",
+    )
+
+
+def codebooks_option(parser, default: str) -> None:
+    parser.add_argument("--codebooks", type=int, nargs="+", metavar="N", help=f"depths (default: {default})")
+
+
+def crop_option(parser) -> None:
+    parser.add_argument(
+        "--crop", type=float, metavar="SECONDS", help="seconds from the start of each recording (default 60)"
+    )
 
 
 def load_models(names: list[str], device: str = "cpu") -> list:

@@ -1,6 +1,6 @@
 """PRD with the mains notched out: how well a token model and ``pca_dct`` keep the EEG itself.
 
-``python -m eegcodec.bench.notch FILE... [--model mc-small] [--codebooks 1 6] [--crop 60] [--hz 60]``
+``eegcodec bench notch FILE... [--model mc-small] [--codebooks 1 6] [--crop 60] [--hz 60]``
 
 PRD counts mains interference as signal, and a file that stores the mains apart
 (:mod:`eegcodec.mains`) gets it back almost exactly. Here each recording (first ``--crop``
@@ -11,7 +11,6 @@ sample, and the median channel PRD is given both plain and with a notch at ``--h
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -22,6 +21,25 @@ from ..io import load_crop
 from ..metrics import prd
 from ..pipeline import compress_raw, decompress_archive
 from .classical import pca_dct_code, step_for_bps
+from .common import recordings
+
+HELP = "PRD with the mains notched out: a token model beside pca_dct at equal bits (prints JSON)"
+OUT = False
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--model", default="default", help="model name or weights file (default: %(default)s)"
+    )
+    parser.add_argument("--codebooks", type=int, nargs="+", default=[1, 6], help="depths (default: 1 6)")
+    parser.add_argument("--crop", type=float, default=60.0, help="seconds of each recording (default: 60)")
+    parser.add_argument("--hz", type=float, default=60.0, help="mains frequency to notch (default: 60)")
+
+
+def main(args, say) -> None:
+    files = [str(f) for f in recordings(args.inputs, "notch")]
+    json.dump(run(files, args.model, args.codebooks, args.crop, args.hz), sys.stdout, indent=1)
+    print()
 
 
 def run(paths: list[str], model: str, depths: list[int], crop: float, hz: float) -> list[dict]:
@@ -55,20 +73,3 @@ def run(paths: list[str], model: str, depths: list[int], crop: float, hz: float)
                 }
             )
     return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eegcodec.bench.notch", description=__doc__.splitlines()[0])
-    p.add_argument("inputs", nargs="+")
-    p.add_argument("--model", default="default")
-    p.add_argument("--codebooks", type=int, nargs="+", default=[1, 6])
-    p.add_argument("--crop", type=float, default=60.0)
-    p.add_argument("--hz", type=float, default=60.0, help="mains frequency to notch (default: %(default)s)")
-    args = p.parse_args(argv)
-    json.dump(run(args.inputs, args.model, args.codebooks, args.crop, args.hz), sys.stdout, indent=1)
-    print()
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -20,22 +20,46 @@ pipeline (``compress_raw`` at the model's full depth, first ``crop_seconds``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
+from ..errors import EegcodecError
 from ..io import find_recordings, load_crop
-from ..train.prior import PriorTrainConfig, file_codes, fit_tokens, quantised_vectors, tokens
-from .common import hardware, load_models, write_outputs
+from .common import crop_option, hardware, load_models, model_labels, quick_option, recordings, write_outputs
+
+if TYPE_CHECKING:  # torch loads once the inputs are checked
+    from ..train.prior import PriorTrainConfig
+
+HELP = "bits per code an entropy coder's prior over the model's codes would spend (fitted on --train)"
+MODELS = True
 
 
-@dataclass
-class PriorConfig(PriorTrainConfig):
-    @classmethod
-    def quick(cls) -> PriorConfig:
-        return cls(crop_seconds=10.0, steps=50, hidden=32)
+def add_arguments(parser) -> None:
+    crop_option(parser)
+    parser.add_argument(
+        "--train", nargs="+", metavar="INPUT", help="recordings the priors are fitted on (INPUTs: held out)"
+    )
+    quick_option(parser)
+
+
+def main(args, say) -> None:
+    recordings(args.inputs, "prior", args.train or [])
+    if not args.train:
+        raise EegcodecError("bench prior needs --train recordings (the prior is fitted on them)")
+    cfg = config(quick=args.quick)
+    cfg.crop_seconds = args.crop if args.crop is not None else cfg.crop_seconds
+    models, labels = model_labels(args.models)
+    run(args.inputs, args.train, models, Path(args.out), cfg, labels=labels, progress=say)
+
+
+def config(quick: bool = False) -> PriorTrainConfig:
+    """The prior's training settings: the defaults, or small ones for a smoke run."""
+    from ..train.prior import PriorTrainConfig
+
+    return PriorTrainConfig(crop_seconds=10.0, steps=50, hidden=32) if quick else PriorTrainConfig()
 
 
 def empirical_bits(y: np.ndarray) -> np.ndarray:
@@ -59,6 +83,8 @@ def marginal_bits(train: np.ndarray, test: np.ndarray, size: int) -> np.ndarray:
 
 def net_bits(net, pairs: np.ndarray, depth: int) -> float:
     """Mean bits per code of a :class:`PriorNet` over codebooks < ``depth`` of ``pairs`` [N, 2, L]."""
+    import torch
+
     data, n = torch.as_tensor(pairs), len(pairs)
     with torch.no_grad():
         nats = [
@@ -79,11 +105,15 @@ def prior_bits(prior, pairs: np.ndarray, depth: int, batch: int = 4096) -> float
 
 
 def _codes(paths, codec, crop: float) -> np.ndarray:
+    from ..train.prior import file_codes, tokens
+
     return tokens([file_codes(load_crop(p, crop), codec) for p in paths])
 
 
-def measure(codec, train_paths, held_paths, cfg: PriorConfig, say) -> dict:
+def measure(codec, train_paths, held_paths, cfg: PriorTrainConfig, say) -> dict:
     """One model's bits per code under each prior at each depth (1..L)."""
+    from ..train.prior import fit_tokens, quantised_vectors
+
     y_train, y_test = (
         _codes(train_paths, codec, cfg.crop_seconds),
         _codes(held_paths, codec, cfg.crop_seconds),
@@ -109,7 +139,9 @@ def measure(codec, train_paths, held_paths, cfg: PriorConfig, say) -> dict:
     return {"tokens_train": len(y_train), "tokens_held_out": len(y_test), "bits_per_code": rows}
 
 
-def run(inputs, train_inputs, models: list[str], out: Path, cfg: PriorConfig, labels=None, progress=None):
+def run(
+    inputs, train_inputs, models: list[str], out: Path, cfg: PriorTrainConfig, labels=None, progress=None
+):
     """Measure each model; writes ``out/results.json`` and ``out/report.md``."""
     say = progress or (lambda msg: None)
     held, train = find_recordings(inputs), find_recordings(train_inputs)

@@ -1,7 +1,7 @@
 """A linear probe on the tokens: eyes open vs eyes closed (EEGBCI R01 vs R02), leave-subjects-out.
 
-``python -m eegcodec.bench.probe [--eeg ../shared/eeg] [--model default] [--codebooks N]
-[--window-frames 10] [-o DIR]``
+``eegcodec bench probe --out DIR [--eeg ../shared/eeg] [--model default] [--codebooks N]
+[--window-frames 10]``
 
 Each recording is tokenized (:func:`eegcodec.tokenize`) and cut into windows of
 ``--window-frames`` consecutive frames (mc-small: 0.4 s a frame, so 10 frames are 4 s). Per
@@ -15,18 +15,19 @@ subject in turn:
 - ``band_power`` (reference, from the EEG itself, not the tokens): log power per EEG channel
   in 1-4, 4-8, 8-13, 13-30 Hz (Welch) over the same span.
 
-Writes ``results.json`` and ``report.md`` into ``-o`` (default ``probe_results``).
+Writes ``results.json`` and ``report.md`` into ``--out``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from .common import Clock, hardware, hardware_line, md_table, model_card, write_outputs
+
+HELP = "linear probe on the tokens: eyes open vs closed, EEGBCI S001-S005, leave one subject out"
+INPUTS = None
 
 #: (subject, run) -> label: R01 eyes open (0), R02 eyes closed (1)
 RUNS = {"R01": 0, "R02": 1}
@@ -131,20 +132,17 @@ def report(results: dict) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eegcodec.bench.probe", description=__doc__.splitlines()[0])
-    p.add_argument("--eeg", default="../shared/eeg", help="folder holding EEGBCI S001-S005 R01/R02")
-    p.add_argument("--model", default="default")
-    p.add_argument("--codebooks", type=int, default=None)
-    p.add_argument("--window-frames", type=int, default=10)
-    p.add_argument("-o", "--output", default="probe_results")
-    args = p.parse_args(argv)
+def add_arguments(parser) -> None:
+    parser.add_argument("--eeg", default="../shared/eeg", help="folder holding EEGBCI S001-S005 R01/R02")
+    parser.add_argument(
+        "--model", default="default", help="model name or weights file (default: %(default)s)"
+    )
+    parser.add_argument("--codebooks", type=int, default=None, help="depth (default: the model's)")
+    parser.add_argument(
+        "--window-frames", type=int, default=10, help="frames per window (default: %(default)s)"
+    )
+
+
+def main(args, say) -> None:
     results = run(eegbci_files(Path(args.eeg)), args.model, args.codebooks, args.window_frames)
-    text = report(results)
-    write_outputs(Path(args.output), results, text)
-    print(text)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    write_outputs(Path(args.out), results, report(results))

@@ -1,5 +1,5 @@
 """Where a token model's time goes, and which runtime runs it fastest:
-``python -m eegcodec.bench.runtimes [--model mc-small] [--channels 64] [--onnx] [--compile]``.
+``eegcodec bench runtimes [--model mc-small] [--channels 64] [--onnx] [--compile]``.
 
 Times the DAC-MC encoder (to latents) and decoder (from latents) on one chunk of random
 codec-domain EEG (``chunk_seconds + overlap_seconds`` of the model's adapter, ``--channels``
@@ -14,14 +14,30 @@ activation instead of the one-buffer version the inference codecs use; with ``--
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+HELP = "where a token model's time goes: encoder and decoder under torch, ONNX Runtime, torch.compile (JSON)"
+INPUTS = None
+OUT = False
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--model", default="default", help="model name or weights file (default: %(default)s)"
+    )
+    parser.add_argument("--channels", type=int, default=64, help="channels (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs, best reported (default: %(default)s)")
+    parser.add_argument("--onnx", action="store_true", help="also ONNX Runtime (needs onnx and onnxruntime)")
+    parser.add_argument("--compile", action="store_true", help="also the decoder under torch.compile")
+    parser.add_argument("--dac-snake", action="store_true", help="time DAC's own Snake activation instead")
+
+
+def main(args, say) -> None:
+    res = run(args.model, args.channels, args.repeats, args.onnx, args.compile, args.dac_snake)
+    print(json.dumps(res, indent=1))
 
 
 def _best(fn, repeats: int) -> float:
@@ -33,21 +49,26 @@ def _best(fn, repeats: int) -> float:
     return min(times)
 
 
-class _Graph(torch.nn.Module):
+def _graph(model, method: str):
     """One method of ``model`` as the module ``torch.onnx.export`` traces (weights as parameters)."""
+    import torch
 
-    def __init__(self, model: torch.nn.Module, method: str):
-        super().__init__()
-        self.model, self.method = model, method
+    class Graph(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
 
-    def forward(self, *args):
-        return getattr(self.model, self.method)(*args)
+        def forward(self, *args):
+            return getattr(self.model, method)(*args)
+
+    return Graph()
 
 
 def _onnx(model, x, emb, zq, depth: int, repeats: int, threads: int) -> dict:
     """ONNX Runtime timings of the encoder and decoder graphs, and codes agreement with torch."""
     import numpy as np
     import onnxruntime as ort
+    import torch
 
     folder = Path(tempfile.mkdtemp(prefix="eegcodec-onnx-"))
     graphs = {
@@ -66,7 +87,7 @@ def _onnx(model, x, emb, zq, depth: int, repeats: int, threads: int) -> dict:
     for name, (method, args, inputs, axes) in graphs.items():
         path = folder / f"{name}.onnx"
         torch.onnx.export(
-            _Graph(model, method),
+            _graph(model, method),
             args,
             path,
             input_names=inputs,
@@ -89,6 +110,8 @@ def _onnx(model, x, emb, zq, depth: int, repeats: int, threads: int) -> dict:
 def run(
     model_name: str, channels: int, repeats: int, onnx: bool, compile_: bool, dac_snake: bool = False
 ) -> dict:
+    import torch
+
     from ..models import load_codec
 
     codec = load_codec(model_name)
@@ -125,21 +148,3 @@ def run(
             res["compile_first_call_s"] = time.perf_counter() - t
             res["compiled_decoder_s"] = _best(lambda: compiled(zq, emb), repeats)
     return res
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eegcodec.bench.runtimes", description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="default")
-    p.add_argument("--channels", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--onnx", action="store_true", help="also ONNX Runtime (needs onnx and onnxruntime)")
-    p.add_argument("--compile", action="store_true", help="also the decoder under torch.compile")
-    p.add_argument("--dac-snake", action="store_true", help="time DAC's own Snake activation instead")
-    args = p.parse_args(argv)
-    res = run(args.model, args.channels, args.repeats, args.onnx, args.compile, args.dac_snake)
-    print(json.dumps(res, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

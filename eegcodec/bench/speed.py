@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import find_recordings
-from .common import Clock, hardware, hardware_line, md_table, pyplot, save_figure, write_outputs
+from .common import Clock, hardware, hardware_line, md_table, pyplot, quick_option, save_figure, write_outputs
 
 DAC16K_ARCH = dict(
     encoder_dim=64,
@@ -50,6 +50,36 @@ class SpeedConfig:
     @classmethod
     def quick(cls) -> SpeedConfig:
         return cls(minutes=[0.1, 0.2], channels=4, repeats=1)
+
+
+HELP = "real-time factor and peak memory of compress and decompress"
+INPUTS = "recording files or folders (the first is tiled to each length)"
+MODELS = (
+    "model names or files, optionally LABEL=MODEL (also dac16k-sized and the modes that need no model: "
+    "lossless, prd=P, max-error=V); default: default"
+)
+
+
+def add_arguments(parser) -> None:
+    quick_option(parser)
+    parser.add_argument("--minutes", type=float, nargs="+", help="recording lengths (default 1 10 60)")
+    parser.add_argument(
+        "--channels", type=int, help="channel count of the built recordings (default: the input's, or 64)"
+    )
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the model runs")
+    parser.add_argument(
+        "--repeats", type=int, metavar="N", help="runs of each verb, median reported (default 3; --quick 1)"
+    )
+
+
+def main(args, say) -> None:
+    find_recordings(args.inputs)  # none: a synthetic recording
+    cfg = SpeedConfig.quick() if args.quick else SpeedConfig()
+    cfg.minutes = args.minutes or cfg.minutes
+    cfg.channels = args.channels or cfg.channels
+    cfg.device = args.device
+    cfg.repeats = args.repeats or cfg.repeats
+    run(args.inputs, args.models, Path(args.out), cfg, progress=say)  # modes: prd=10, not labels
 
 
 def make_recording(

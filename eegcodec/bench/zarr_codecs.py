@@ -19,7 +19,20 @@ from pathlib import Path
 import numpy as np
 
 from .classical import flac_bytes, integer_samples
-from .common import dataset_of, hardware, hardware_line, md_table, write_outputs
+from .common import dataset_of, hardware, hardware_line, md_table, recordings, write_outputs
+
+NAME = "zarr"
+HELP = "eegcodec's numcodecs codec against Blosc, Zstd, LZ4 and FLAC on zarr chunks (the [zarr] extra)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--chunk-seconds", type=float, default=10.0, help="seconds per zarr chunk (default: %(default)s)"
+    )
+
+
+def main(args, say) -> None:
+    run(recordings(args.inputs, "zarr"), Path(args.out), args.chunk_seconds)
 
 
 def _codecs() -> dict:

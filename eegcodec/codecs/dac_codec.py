@@ -106,7 +106,7 @@ def fold_weight_norm(module: torch.nn.Module) -> None:
 def _snake_in_place(self, x: torch.Tensor) -> torch.Tensor:
     """DAC's Snake, x + sin(alpha x)^2 / alpha with alpha [1, C, 1], computed in one new buffer
     instead of five (the same float32 operations in the same order, so bit-identical; less
-    memory traffic: ``python -m eegcodec.bench.runtimes [--dac-snake]`` compares the two).
+    memory traffic: ``eegcodec bench runtimes [--dac-snake]`` compares the two).
     Where gradients are needed, DAC's own."""
     if torch.is_grad_enabled() and (x.requires_grad or self.alpha.requires_grad):
         from dac.nn.layers import snake

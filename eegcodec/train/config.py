@@ -38,7 +38,7 @@ class DataConfig:
     subject_regex: str = r"sub-[A-Za-z0-9]+|S\d{3}(?=R\d)|Subject\d+"
     window_seconds: float = 4.0
     cache_dir: str = "~/.cache/eegcodec/windows"
-    #: a folder written by ``python -m eegcodec.train.sprint pack`` (train.npz, val.npz): train on
+    #: a folder written by ``python tools/sprint.py pack`` (train.npz, val.npz): train on
     #: those adapted windows instead of reading recordings (a bare GPU machine has no EEG files)
     packed: str = ""
 

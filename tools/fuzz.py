@@ -1,6 +1,6 @@
 """Fuzz the ``.eegc`` reader: damaged, truncated, spliced, forged and bomb files.
 
-``python -m eegcodec.fuzz --cases 10000`` builds three valid files (synthetic recordings with
+``python tools/fuzz.py --cases 10000`` builds three valid files (synthetic recordings with
 coded, exactly stored and NaN channels: two token files of a tiny random DAC, entropy-coded
 under a small learned prior, and a ``--prd``
 file with its transform layer), mutates them and decodes each
@@ -33,11 +33,14 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-import zstandard
+if __package__ in (None, ""):  # run as ``python tools/fuzz.py``: this checkout's eegcodec first
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from .container import _SECTION_HEAD, MAGIC, head_json, head_payload
-from .errors import EegcodecError
+import numpy as np  # noqa: E402
+import zstandard  # noqa: E402
+
+from eegcodec.container import _SECTION_HEAD, MAGIC, head_json, head_payload  # noqa: E402
+from eegcodec.errors import EegcodecError  # noqa: E402
 
 #: the tiny DAC's constructor arguments (the tests vary one or two of them)
 TINY_DAC = dict(
@@ -214,8 +217,8 @@ def run_case(
     mutant: bytes, codec, reference: np.ndarray, timeout: float, memory: int
 ) -> tuple[str, str, float, int]:
     """Decode ``mutant``; (outcome, detail, seconds, peak traced bytes); outcomes: module docstring."""
-    from .container import Archive
-    from .pipeline import decompress_archive
+    from eegcodec.container import Archive
+    from eegcodec.pipeline import decompress_archive
 
     def alarm(signum, frame):
         raise _Timeout()
@@ -257,7 +260,7 @@ def save_tiny_dac(path: Path, name: str, adapter) -> Path:
     for fuzzing and tests: every code path of a real model at a fraction of its cost."""
     import torch
 
-    from .codecs.dac_codec import build_dac, save_dac_file
+    from eegcodec.codecs.dac_codec import build_dac, save_dac_file
 
     torch.manual_seed(0)
     save_dac_file(build_dac(dict(TINY_DAC)), path, {"name": name, "adapter": adapter.to_dict()})
@@ -270,11 +273,11 @@ def reference_files(tmp: Path):
     samples, and the codec."""
     import mne
 
-    from .adapt import AdapterConfig
-    from .api import decompress
-    from .models import load_codec
-    from .pipeline import compress_raw
-    from .train.prior import PriorTrainConfig, fit
+    from eegcodec.adapt import AdapterConfig
+    from eegcodec.api import decompress
+    from eegcodec.models import load_codec
+    from eegcodec.pipeline import compress_raw
+    from eegcodec.train.prior import PriorTrainConfig, fit
 
     path = save_tiny_dac(
         tmp / "fuzz-model.pth",
@@ -349,7 +352,7 @@ def fuzz(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eegcodec.fuzz", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python tools/fuzz.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", type=int, default=10_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=20.0, help="seconds after which a case counts as a hang")

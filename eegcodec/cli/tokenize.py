@@ -1,20 +1,19 @@
 """``eegcodec tokenize DIR -o STORE``: a corpus of recordings -> a token store
 (:mod:`eegcodec.tokenstore`: numpy memory maps and a JSON-lines manifest).
 
-The verb runs through the CLI's corpus machinery (``--jobs``, ``--shard``, ``--skip-existing``,
-the progress bars and one-line errors per file), handed over by :func:`add_tokenize_parser`.
+The verb runs through the CLI's corpus machinery (:mod:`eegcodec.cli.common`: ``--jobs``,
+``--shard``, ``--skip-existing``, the progress bars and one-line errors per file).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
+from .common import corpus_args, for_each_file, in_processes, model_args, model_device, shard
 
-def add_tokenize_parser(sub, model_args, corpus_args, shard, for_each_file, in_processes) -> None:
-    """Register the verb; the other arguments are the CLI's helpers (its ``--model`` and corpus
-    options, ``--shard`` parsing, the per-file loop with progress bars, ``--jobs`` processes)."""
+
+def add_parser(sub) -> None:
     t = sub.add_parser(
         "tokenize",
         help="EEG corpus -> token store (numpy memory maps + manifest) for training",
@@ -38,21 +37,18 @@ def add_tokenize_parser(sub, model_args, corpus_args, shard, for_each_file, in_p
     t.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
     model_args(t)
     corpus_args(t)
-    t.set_defaults(
-        func=cmd_tokenize, corpus=dict(shard=shard, for_each_file=for_each_file, in_processes=in_processes)
-    )
 
 
-def cmd_tokenize(args) -> int:
-    from .errors import EegcodecError
-    from .tokenstore import STORE_FILE, write_manifest
+def run(args) -> int:
+    from ..errors import EegcodecError
+    from ..tokenstore import STORE_FILE, write_manifest
 
     if args.window_frames < 0:
         raise EegcodecError(f"--window-frames must be 0 or more, got {args.window_frames}")
     store = Path(args.output)
     if store.exists() and not store.is_dir():
         raise EegcodecError(f"output {store} is a file; a token store is a folder")
-    split = args.corpus["in_processes"](args)  # --jobs N: N child processes, each a --shard
+    split = in_processes(args)  # --jobs N: N child processes, each a --shard
     if split is not None:
         if (store / STORE_FILE).is_file():  # the children are done: one manifest of all records
             _manifest_line(args, store, write_manifest(store, args.window_frames))
@@ -64,16 +60,16 @@ def cmd_tokenize(args) -> int:
 def _plan(args, store: Path) -> list[tuple[Path, Path]]:
     """(recording, path relative to its folder) of this shard's recordings still to do; a
     recording already in the store is an error unless ``--skip-existing`` or ``--force``."""
-    from .errors import EegcodecError
-    from .io import find_inputs
-    from .tokenstore import is_complete, remove_partials
+    from ..errors import EegcodecError
+    from ..io import find_inputs
+    from ..tokenstore import is_complete, remove_partials
 
     inputs = find_inputs(args.inputs)
     rels = [rel for _, rel in inputs]
     if len(set(rels)) != len(rels):
         dup = next(r for r in rels if rels.count(r) > 1)
         raise EegcodecError(f"two inputs have the same path {dup} in their folders; tokenize them apart")
-    rank, world = args.corpus["shard"](args)
+    rank, world = shard(args)
     jobs, skipped = [], 0
     for src, rel in inputs[rank::world]:
         if is_complete(store, rel) and not args.force:
@@ -91,11 +87,11 @@ def _plan(args, store: Path) -> list[tuple[Path, Path]]:
 
 
 def _tokenize_all(args, store: Path, jobs: list[tuple[Path, Path]]) -> int:
-    from .models import load_codec
-    from .tokens import tokenize
-    from .tokenstore import code_dtype, open_store, record_dir, write_manifest, write_record
+    from ..models import load_codec
+    from ..tokens import tokenize
+    from ..tokenstore import code_dtype, open_store, record_dir, write_manifest, write_record
 
-    codec = load_codec(args.model, device=_device(args))
+    codec = load_codec(args.model, device=model_device(args))
     depth = args.codebooks or codec.info.default_codebooks
     codec.check_depth(depth)
     dtype = code_dtype(codec.info.codebook_size)
@@ -113,9 +109,7 @@ def _tokenize_all(args, store: Path, jobs: list[tuple[Path, Path]]) -> int:
         tokens = tokenize(src, codec, depth, progress=progress)  # threads sized per file
         write_record(store, rel_of[src], tokens, dtype, overwrite=args.force)
 
-    status = args.corpus["for_each_file"](
-        [(src, record_dir(store, rel)) for src, rel in jobs], args, work, "tokenized"
-    )
+    status = for_each_file([(src, record_dir(store, rel)) for src, rel in jobs], args, work, "tokenized")
     _manifest_line(args, store, write_manifest(store, args.window_frames))
     return status
 
@@ -123,10 +117,3 @@ def _tokenize_all(args, store: Path, jobs: list[tuple[Path, Path]]) -> int:
 def _manifest_line(args, store: Path, n: int) -> None:
     if not args.quiet:
         print(f"{store / 'manifest.jsonl'}: {n} windows", file=sys.stderr)
-
-
-def _device(args) -> str:
-    """``--device``; with cuda under torchrun, the process's own card (``LOCAL_RANK``)."""
-    if args.device == "cuda" and "LOCAL_RANK" in os.environ:
-        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
-    return args.device

@@ -1,4 +1,4 @@
-"""Pack a training recipe for a bare GPU machine: ``python -m eegcodec.train.sprint pack RECIPE``.
+"""Pack a training recipe for a bare GPU machine: ``python tools/sprint.py pack RECIPE``.
 
 A GPU machine without internet may have torch but neither the EEG files nor most of the
 package's dependencies, and a copy of the repository should stay small (tens of MiB). ``pack``
@@ -20,11 +20,14 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
+if __package__ in (None, ""):  # run as ``python tools/sprint.py``: this checkout's eegcodec first
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from .config import load_recipe, recipe_to_dict
-from .data import pack_bank, split_recordings, window_bank
-from .modules import build_trainable
+import yaml  # noqa: E402
+
+from eegcodec.train.config import load_recipe, recipe_to_dict  # noqa: E402
+from eegcodec.train.data import pack_bank, split_recordings, window_bank  # noqa: E402
+from eegcodec.train.modules import build_trainable  # noqa: E402
 
 
 def pack(recipe: str, out: Path, budget_mb: float = 30.0, overrides: list[str] = ()) -> dict:
@@ -47,7 +50,7 @@ def pack(recipe: str, out: Path, budget_mb: float = 30.0, overrides: list[str] =
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eegcodec.train.sprint", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python tools/sprint.py", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True)
     k = sub.add_parser("pack", help="adapted windows + recipe for a bare GPU machine")
     k.add_argument("recipe")

@@ -1,0 +1,1 @@
+"""Developer tools run from a checkout (``python tools/NAME.py``); not part of the installed package."""
