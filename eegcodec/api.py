@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 
 import mne
 
-from . import io
+from . import io, modes
 from .container import Archive
 from .errors import EegcodecError, OutputExistsError
 from .io import atomic_write_bytes, edf_ranges, output_format, write_raw
-from .pipeline import MAX_ERROR_RESERVE, DecodedRaw, Progress, compress_raw, decompress_archive
+from .modes.max_error import RESERVE
+from .pipeline import DecodedRaw, Progress, compress_raw, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
 from .survey import CODED_TYPES
 from .tokens import Tokens, detokenize, tokenize
@@ -57,6 +58,7 @@ def compress(
     lossless: bool = False,
     max_error: float | None = None,
     prd: float | None = None,
+    mode: modes.Mode | None = None,
     anonymize: bool = False,
     ch_types: dict[str, str] | None = None,
     overwrite: bool = False,
@@ -71,7 +73,10 @@ def compress(
     the EEG-type channels within that bound; neither needs a model. ``prd`` (percent) codes the
     EEG-type channels with the multichannel transform coder so that each chunk's median channel
     PRD is at most ``prd``; it needs a model only with ``n_codebooks`` (tokens under the layer).
+    ``mode`` (:mod:`eegcodec.modes`) may be given instead of those options.
     """
+    options = dict(n_codebooks=n_codebooks, lossless=lossless, max_error=max_error, prd=prd)
+    mode = mode or modes.from_options(**options)  # checked before anything is read
     if output is not None and Path(output).exists() and not overwrite:
         raise OutputExistsError(output)
     source = None
@@ -79,26 +84,16 @@ def compress(
         path = Path(raw)
         raw = io.read_raw(path)
         # lossless and max-error decodes lie on the source's digital grid: EDF/BDF outputs get them back
-        ranges = edf_ranges(path, raw) if lossless or max_error is not None else None
+        ranges = edf_ranges(path, raw) if mode.source_grid else None
         source = {"name": path.name, "bytes": path.stat().st_size, **({"edf": ranges} if ranges else {})}
     elif ch_types:
         raw = raw.copy()
     raw = set_types(raw, ch_types)
-    if lossless or max_error is not None or (prd is not None and n_codebooks is None):
+    if not mode.needs_model():
         codec = None
     elif isinstance(codec, (str, os.PathLike)):
         codec = load_codec(codec)
-    data = compress_raw(
-        raw,
-        codec,
-        n_codebooks=n_codebooks,
-        lossless=lossless,
-        max_error=max_error,
-        prd=prd,
-        anonymize=anonymize,
-        progress=progress,
-        source=source,
-    )
+    data = compress_raw(raw, codec, mode=mode, anonymize=anonymize, progress=progress, source=source)
     if output is not None:
         atomic_write_bytes(output, data)
     return data
@@ -153,10 +148,10 @@ def decompress(
 def output_slack(archive: Archive, raw: mne.io.BaseRaw) -> dict[str, float]:
     """``{channel: volts}``: how far a max-error file's bounded (EEG-type) channels may move in an
     output format's rounding and stay within ``fidelity.max_error_volts`` of the original: the
-    share of the bound the coder kept in reserve (:data:`~eegcodec.pipeline.MAX_ERROR_RESERVE`)."""
+    share of the bound the coder kept in reserve (:data:`~eegcodec.modes.max_error.RESERVE`)."""
     bound = archive.header.max_error
     types = raw.get_channel_types()
-    return {n: bound * MAX_ERROR_RESERVE for n, t in zip(raw.ch_names, types) if t in CODED_TYPES}
+    return {n: bound * RESERVE for n, t in zip(raw.ch_names, types) if t in CODED_TYPES}
 
 
 def read_raw(source: bytes | PathLike, codec: Codec | str | None = None) -> mne.io.BaseRaw:
@@ -191,17 +186,16 @@ def write_decoded(
     outputs float64 samples). Max-error files keep their bound in the written file: FIF holds
     float64, and the other formats may move a bounded channel by no more than the reserve the
     coder kept (:func:`output_slack`), checked on the written file."""
-    mode = archive.header.mode
-    lossless, bounded = mode == "lossless", mode == "max_error"
-    ranges = (archive.header.source or {}).get("edf") if lossless or bounded else None
+    mode = modes.get(archive.header.mode)
+    ranges = (archive.header.source or {}).get("edf") if mode.source_grid else None
     if tmin is not None or tmax is not None or picks:
         raw, ranges = _window(DecodedRaw(archive, codec), tmin, tmax, picks, ranges)
-    elif output_format(Path(output)) == "fif" and not lossless:
+    elif output_format(Path(output)) == "fif" and not mode.exact:
         raw = DecodedRaw(archive, codec, progress)
     else:
         raw = decompress_archive(archive, codec, progress=progress)
-    slack = output_slack(archive, raw) if bounded else None
-    write_raw(raw, output, overwrite=overwrite, edf_ranges=ranges, exact=lossless or bounded, slack=slack)
+    slack = output_slack(archive, raw) if archive.header.max_error is not None else None
+    write_raw(raw, output, overwrite=overwrite, edf_ranges=ranges, exact=mode.source_grid, slack=slack)
     return raw
 
 

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import modes
 from .adapt import AdapterConfig
 from .container import Archive
 from .io import load_crop
 from .metrics import bits_per_sample, prd_per_channel, reconstruction_metrics
+from .modes import Mode
 from .pipeline import archive_codes, compress_raw, decompress_archive
 
 if TYPE_CHECKING:
@@ -32,17 +34,14 @@ def settings_for(
     prds: list[float] = (),
     lossless: bool = False,
     max_errors: list[float] = (),
-    adapter: AdapterConfig | None = None,
-) -> list[tuple[object, str, dict]]:
-    """(setting, label, ``compress_raw`` keywords) per row, in the order lossless, max-error
-    (``max_errors`` in volts), prd, tokens: from the exact copy to the model's codes."""
-    out = [("lossless", "lossless", dict(lossless=True))] if lossless else []
-    for v in max_errors:
-        uv = f"{v * 1e6:g} uV"
-        out.append((f"max-error<={uv}", f"max-error {uv}", dict(max_error=v)))
-    out += [(f"prd<={p:g}", f"prd {p:g} %", dict(prd=p)) for p in prds]
-    out += [(k, f"tokens, {k} codebooks", dict(n_codebooks=k, adapter=adapter)) for k in depths]
-    return out
+) -> list[tuple[object, Mode]]:
+    """(setting, mode) per row, in the order lossless, max-error (``max_errors`` in volts), prd,
+    tokens: from the exact copy to the model's codes. ``setting`` names the row in the results
+    (the depth for token rows)."""
+    out = [("lossless", modes.Lossless())] if lossless else []
+    out += [(f"max-error<={v * 1e6:g} uV", modes.MaxError(v)) for v in max_errors]
+    out += [(f"prd<={p:g}", modes.Prd(p)) for p in prds]
+    return out + [(k, modes.Tokens(k)) for k in depths]
 
 
 def evaluate_raw(
@@ -68,13 +67,15 @@ def evaluate_raw(
     """
     from tqdm import tqdm
 
-    settings = settings_for(depths, prds=prds, lossless=lossless, max_errors=max_errors, adapter=adapter)
+    settings = settings_for(depths, prds=prds, lossless=lossless, max_errors=max_errors)
     rows = []
     bar = tqdm(settings, desc=name, disable=not progress, leave=False)
-    for setting, label, kwargs in bar:
-        bar.set_postfix_str(label)
+    for setting, mode in bar:
+        bar.set_postfix_str(mode.label)
+        label = mode.label
         t0 = time.perf_counter()
-        data = compress_raw(raw, codec if "n_codebooks" in kwargs else None, **kwargs)
+        model = codec if mode.needs_model() else None
+        data = compress_raw(raw, model, mode=mode, adapter=adapter if mode.needs_model() else None)
         t1 = time.perf_counter()
         arc = Archive.from_bytes(data)
         rec = decompress_archive(arc, codec)

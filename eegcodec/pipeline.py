@@ -19,29 +19,24 @@ import mne
 import numpy as np
 import zstandard
 
-from . import streamcoders
+from . import modes, streamcoders
 from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
 from .chunks import ChunkCoder, CodedStream, ExactStream, ResidualStream, exact_span
 from .container import Archive, pack_arrays
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .exact import decode_block, decode_legacy
-from .header import PRD_RANGE, Header, ModelRef, Recording
-from .mains import steps_for
+from .header import Header, ModelRef, Recording
 from .montage import Montage
 from .reader import MAX_VOLTS, annotations_from_json, check_archive
-from .survey import Survey, exact_survey, survey_recording
+from .survey import Survey
 from .transform import TransformDecoder
 from .version import __version__
 
 if TYPE_CHECKING:  # torch: only files with tokens need a codec
     from .codecs.base import Codec
+    from .modes import Mode
 
 Progress = Callable[[int, int], None]
-
-#: share of a max-error file's bound the coder leaves unused, so that an output format's rounding
-#: (EDF's 16 bits over a channel's range, float32 in BrainVision and EEGLAB) fits within the bound
-MAX_ERROR_RESERVE = 2**-8
-
 
 # ---------------------------------------------------------------------------
 # recording metadata <-> JSON / FIF bytes
@@ -76,78 +71,60 @@ def compress_raw(
     raw: mne.io.BaseRaw,
     codec: Codec | None,
     *,
-    n_codebooks: int | None = None,
-    lossless: bool = False,
-    max_error: float | None = None,
-    prd: float | None = None,
+    mode: Mode | None = None,
     anonymize: bool = False,
     adapter: AdapterConfig | None = None,
     progress: Progress | None = None,
     source: dict | None = None,
+    **options,
 ) -> bytes:
     """Compress a recording to ``.eegc`` bytes.
 
     Parameters
     ----------
     raw : any MNE raw (preloaded or not; samples are read chunk by chunk). Volts.
-    codec : the model, from :func:`eegcodec.load_codec` (unused, may be None, with
-        ``lossless``, ``max_error``, or ``prd`` without ``n_codebooks``).
-    n_codebooks : codebook depth, 1..``codec.info.n_codebooks`` (default: the model's
-        ``default_codebooks``; with ``prd``: no tokens unless given).
-    lossless : store every channel exactly (the file's own integer samples; float data bit
-        for bit), coded across channels (:mod:`eegcodec.lossless`).
-    max_error : volts; every sample of the EEG-type channels comes back within it
-        (guaranteed), the other channels exactly.
-    prd : percent; the EEG-type channels are coded by the multichannel transform coder
-        (:mod:`eegcodec.transform`; on top of ``n_codebooks`` of model tokens where they save
-        bits) so that each chunk's median channel PRD is at most ``prd``; the others exactly.
+    codec : the model, from :func:`eegcodec.load_codec` (unused, may be None, where the mode
+        holds no tokens).
+    mode : the fidelity (:mod:`eegcodec.modes`); default: the one ``options`` choose
+        (:func:`eegcodec.modes.from_options`: ``n_codebooks``, ``lossless``, ``max_error`` in
+        volts, ``prd`` in percent), token files when none.
     anonymize : drop subject identity and measurement date (``mne.io.Raw.anonymize``).
     adapter : override the model's adapter settings (must match its training to be useful).
     progress : called as ``progress(samples_done, n_samples)``.
     source : optional ``{"name", "bytes"}`` of the input file, kept in the header.
     """
-    mode = _mode(codec, n_codebooks, lossless, max_error, prd)
-    k = _depth(mode, codec, n_codebooks)
+    if mode is None:
+        mode = modes.from_options(**options)
+    elif any(v is not None and v is not False for v in options.values()):
+        raise EegcodecError(f"give the mode or its options ({', '.join(options)}), not both")
+    k = mode.depth(codec)
     cfg = adapter or (codec.info.adapter if k else AdapterConfig())
     if raw.n_times < 2:
         raise EegcodecError("recording has fewer than 2 samples; nothing to compress")
     if anonymize:
         raw = raw.copy().anonymize(verbose="error")
         source = {**source, "name": None} if source else source  # file names often carry subject identity
-    fields = dict(anonymize=anonymize, source=source, mode=mode, max_error=max_error, target_prd=prd)
-    data = _compress(raw, codec, k, cfg, progress, fields)
-    if mode == "prd" and k:  # the tokens must earn their place: never bigger than the layer alone
-        plain = _compress(raw, None, 0, AdapterConfig(), None, fields)
-        data = _smaller(data, plain)
+    fields = dict(anonymize=anonymize, source=source)
+    data = _compress(raw, codec, mode, k, cfg, progress, fields)
+    other = mode.alternative()  # e.g. a --prd file's layer alone: tokens must earn their place
+    if other is not None:
+        data = min(data, _compress(raw, None, other, 0, AdapterConfig(), None, fields), key=len)
     return data
-
-
-def _smaller(layered: bytes, plain: bytes) -> bytes:
-    """The layered file unless the transform layer alone is smaller."""
-    return min(layered, plain, key=len)
 
 
 def _compress(
     raw: mne.io.BaseRaw,
     codec: Codec | None,
+    mode: Mode,
     k: int,
     cfg: AdapterConfig,
     progress: Progress | None,
     fields: dict,
 ) -> bytes:
-    """One pass over the samples with the streams the mode needs; ``fields`` go to the header."""
-    mode, max_error, prd = fields["mode"], fields["max_error"], fields["target_prd"]
-    why = f"{mode.replace('_', '-')} mode"  # every channel exact, in the header's words
-    survey = survey_recording(raw, cfg) if mode in ("tokens", "prd") else exact_survey(raw, why)
+    """One pass over the samples with the streams ``mode`` needs; ``fields`` go to the header."""
+    survey = mode.survey(raw, cfg)
     layout = ChunkLayout.for_recording(raw.n_times, float(raw.info["sfreq"]), cfg)
-    coded = CodedStream(raw, survey, codec, cfg, k, layout, outliers=mode == "tokens") if k else None
-    residual = (
-        ResidualStream(raw, survey.plan.coded, layout, prd, coded, steps_for(survey.noise))
-        if mode == "prd"
-        else None
-    )
-    coded_bound = None if max_error is None else max_error * (1 - MAX_ERROR_RESERVE)
-    exact = ExactStream(raw, survey.plan.lossless, layout, coded_bound)
+    coded, residual, exact = mode.streams(raw, survey, codec, cfg, k, layout)
     streams = [s for s in (exact, residual or coded) if s is not None]  # the layer drives the tokens
     for start, stop in layout.chunks():  # the one pass over the samples
         for stream in streams:
@@ -160,9 +137,9 @@ def _compress(
         side = {"nan_runs": survey.nan_runs.astype(np.int64), **residual.mains_arrays()}
     else:
         side = {}
-    header = _header(raw, survey, codec, cfg, k, layout, coded, **fields)
+    header = _header(raw, survey, codec, cfg, k, layout, coded, **fields, **mode.header_fields())
     header.version = 6 if "mains_freq" in side else 5
-    if mode == "tokens" and coded is not None and coded.picks:
+    if mode.name == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
     return _archive(header, side, coded, residual, exact, raw.info, codec).to_bytes()
 
@@ -202,48 +179,6 @@ def _archive(
         residual=residual.payload() if residual else b"",
         info_fif=info_fif,
     )
-
-
-def _mode(
-    codec: Codec | None, n_codebooks: int | None, lossless: bool, max_error: float | None, prd: float | None
-) -> str:
-    """ "tokens", "lossless", "max_error" or "prd", with every parameter checked against the others."""
-    if lossless + (max_error is not None) + (prd is not None) > 1:
-        raise EegcodecError("choose one of lossless, max_error and prd")
-    if prd is not None:
-        if not PRD_RANGE[0] <= prd < PRD_RANGE[1]:
-            raise EegcodecError(
-                f"prd must be at least {PRD_RANGE[0]:g} % and below {PRD_RANGE[1]:g} %, got {prd!r} "
-                f"(for an exact copy use lossless, for a bound per sample max_error)"
-            )
-        if n_codebooks is not None and codec is None:
-            raise EegcodecError(
-                "n_codebooks with prd needs the model whose tokens go under the transform layer"
-            )
-        return "prd"
-    if (lossless or max_error is not None) and n_codebooks is not None:
-        raise EegcodecError("n_codebooks applies to token files; lossless and max_error files hold no tokens")
-    if max_error is not None:
-        if not 0 < max_error < 1e3:
-            raise EegcodecError(f"max_error must be a positive voltage below 1 kV, got {max_error!r} V")
-        return "max_error"
-    if lossless:
-        return "lossless"
-    if codec is None:
-        raise EegcodecError("a model is needed unless lossless or max_error is asked for")
-    return "tokens"
-
-
-def _depth(mode: str, codec: Codec | None, n_codebooks: int | None) -> int:
-    """Codebooks of model tokens the file holds (0: none), checked against the model."""
-    if mode not in ("tokens", "prd") or (mode == "prd" and n_codebooks is None):
-        return 0
-    k = codec.info.default_codebooks if n_codebooks is None else int(n_codebooks)
-    if not 1 <= k <= codec.info.n_codebooks:
-        raise EegcodecError(
-            f"n_codebooks must be in 1..{codec.info.n_codebooks} for {codec.info.name}, got {n_codebooks}"
-        )
-    return k
 
 
 def _header(

@@ -14,6 +14,7 @@ import mne
 import numpy as np
 import zstandard
 
+from . import modes
 from .adapt import LOG2_RESOLUTION, Baseline, scale_from_code
 from .container import Archive, inflate, unpack_arrays
 from .errors import CorruptFileError, EegcodecError
@@ -316,15 +317,5 @@ def _mains_summary(fits: list[MainsFit] | None) -> dict | None:
 
 
 def _guarantee(h) -> str:
-    """What a file promises about its samples, in words."""
-    if h.mode == "lossless":
-        return "every sample exact (on the file's own integer grid; float data bit for bit)"
-    if h.mode == "prd":
-        layer = f"{h.codebooks} codebooks of model tokens (where they save bits) and " if h.codebooks else ""
-        return f"{layer}a transform layer: each chunk's median channel PRD at most {h.target_prd:g} %"
-    if h.mode == "max_error":
-        return (
-            f"every sample of the EEG-type channels within {h.max_error * 1e6:g} uV; the other channels exact"
-        )
-    sigma = h.adapter.outlier_sigma
-    return f"{h.codebooks} of the model's codebooks; samples it misses by more than {sigma:g} scales exact"
+    """What a file promises about its samples, in words (its mode's own)."""
+    return modes.get(h.mode).guarantee(h)

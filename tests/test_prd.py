@@ -88,7 +88,7 @@ def test_layered_file_decodes_tokens_plus_layer(pcm_codec, monkeypatch):
     assert not auto.header.has_tokens and auto.residual == plain.residual  # tokens that do not pay: dropped
     # force the tokens in every chunk, as a model that earns its bits would have them
     monkeypatch.setattr(chunks.ResidualStream, "pick", staticmethod(lambda options: options[0]))
-    monkeypatch.setattr("eegcodec.pipeline._smaller", lambda layered, plain: layered)
+    monkeypatch.setattr("eegcodec.modes.Prd.alternative", lambda self: None)  # keep the layered file
     data = compress_raw(raw, pcm_codec, prd=10.0, n_codebooks=2)
     h = read_archive(data).header
     assert h.has_tokens and all(f > 0 for f in h.chunk_frames) and h.model.name == "pcm-test"

@@ -13,7 +13,8 @@ import sys
 import warnings
 from importlib import import_module
 
-from .common import EXIT_ERROR, LazyParser, message, parse_volts
+from ..modes.max_error import parse_volts
+from .common import EXIT_ERROR, LazyParser, message
 
 __all__ = ["VERBS", "build_parser", "main", "parse_volts"]
 

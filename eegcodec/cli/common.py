@@ -219,25 +219,6 @@ def measured_line(measured: dict) -> str:
     return f"PRD {median:g} % median, {p90:g} % p90 (worst: {worst}), measured when compressed"
 
 
-def parse_volts(text: str) -> float:
-    """``"2uV"``, ``"2 µV"``, ``"0.5mV"``, ``"1e-6V"`` -> volts; a number without a unit is an error."""
-    import re
-
-    from ..errors import EegcodecError
-
-    m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(nV|uV|µV|mV|V)\s*", text)
-    scale = {"nV": 1e-9, "uV": 1e-6, "µV": 1e-6, "mV": 1e-3, "V": 1.0}
-    try:
-        value = float(m.group(1)) * scale[m.group(2)] if m else None
-    except ValueError:
-        value = None
-    if value is None or not value > 0:
-        raise EegcodecError(
-            f"--max-error expects a positive voltage with its unit (e.g. 2uV, 0.5uV, 1mV), got {text!r}"
-        )
-    return value
-
-
 def eval_codec(args, needed: bool):
     """The model of ``--model`` (imports torch), or None when no row needs one."""
     if not needed:

@@ -14,7 +14,6 @@ from .common import (
     model_args,
     model_device,
     often_exact_lines,
-    parse_volts,
     plan,
 )
 
@@ -62,24 +61,9 @@ def add_parser(sub) -> None:
         help="codebook depth, 1..the model's maximum (default: the model's recommended depth; see 'eegcodec "
         "models')",
     )
-    c.add_argument(
-        "--lossless",
-        action="store_true",
-        help="store every channel exactly (the file's own integer samples), coded across channels; no model",
-    )
-    c.add_argument(
-        "--max-error",
-        metavar="VOLTS",
-        help="every sample of the EEG channels within this bound, guaranteed, e.g. 2uV; no model",
-    )
-    c.add_argument(
-        "--prd",
-        type=float,
-        metavar="PERCENT",
-        help="code the EEG channels with the multichannel transform coder so that each chunk's median "
-        "channel PRD is at most this (e.g. 10); no model, unless --codebooks puts model tokens under it "
-        "(kept only where they save bits)",
-    )
+    from ..modes import add_cli_options
+
+    add_cli_options(c)  # --prd, --max-error, --lossless, and any other registered mode's options
     c.add_argument(
         "--anonymize",
         action="store_true",
@@ -104,37 +88,24 @@ def run(args) -> int:
     from ..api import compress, load_codec, often_exact_channels
     from ..container import Archive
     from ..errors import EegcodecError
-    from ..header import PRD_RANGE
+    from ..modes import from_cli
 
     ch_types = _parse_ch_types(args.ch_type)
-    max_error = parse_volts(args.max_error) if args.max_error else None
-    if (args.lossless or max_error) and args.codebooks:
-        raise EegcodecError("--codebooks applies to token files; --lossless and --max-error hold no tokens")
-    if args.lossless + (max_error is not None) + (args.prd is not None) > 1:
-        raise EegcodecError("choose one of --lossless, --max-error and --prd")
-    if args.prd is not None and not PRD_RANGE[0] <= args.prd < PRD_RANGE[1]:
-        raise EegcodecError(
-            f"--prd must be at least {PRD_RANGE[0]:g} and below {PRD_RANGE[1]:g} (percent), "
-            f"got {args.prd:g}; for an exact copy use --lossless, for a bound on every sample --max-error"
-        )
+    mode = from_cli(args, args.codebooks)  # every option checked, before any file is touched
     split = in_processes(args)  # after the arguments are checked, before any file is touched
     if split is not None:
         return split
     jobs, sidecars = plan(args, _compress_suffixes(), lambda src, beside: ".eegc")
     if args.output and len(jobs) == 1 and not jobs[0][1].name.endswith(".eegc"):
         raise EegcodecError(f"output {jobs[0][1]} should end in .eegc")
-    no_model = args.lossless or max_error or (args.prd is not None and not args.codebooks)
-    codec = None if no_model else load_codec(args.model, device=model_device(args))
+    codec = load_codec(args.model, device=model_device(args)) if mode.needs_model() else None
 
     def work(src: Path, dst: Path, progress) -> None:
         data = compress(
             src,
             dst,
             codec,
-            lossless=args.lossless,
-            max_error=max_error,
-            prd=args.prd,
-            n_codebooks=args.codebooks,
+            mode=mode,
             anonymize=args.anonymize,
             ch_types=ch_types,
             overwrite=args.force,
@@ -143,7 +114,7 @@ def run(args) -> int:
         if not args.quiet:
             size = src.stat().st_size
             print(f"{src} -> {dst} ({size:,} -> {len(data):,} bytes, {size / len(data):.1f}x)")
-        if codec is not None and args.prd is None:  # token files: what the model kept, missed samples
+        if mode.name == "tokens":  # token files: what the model kept, missed samples
             archive = Archive.from_bytes(data)
             measured = archive.header.measured_prd
             if measured and not args.quiet:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import eval_codec, model_args, parse_volts, show_progress, write_json
+from ..modes.max_error import parse_volts
+from .common import eval_codec, model_args, show_progress, write_json
 
 
 def add_parser(sub) -> None:
