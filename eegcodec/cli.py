@@ -482,7 +482,7 @@ def _eval_codec(args, needed: bool):
     """The model of ``--model`` (imports torch), or None when no row needs one."""
     if not needed:
         return None
-    from .models import load_codec
+    from .backends.registry import load_codec
 
     return load_codec(args.model, device=args.device)
 
@@ -577,7 +577,7 @@ def _demo_advice(rows: list[dict], codec) -> list[str]:
 
 
 def cmd_models(args) -> int:
-    from .models import list_models
+    from .backends.registry import list_models
 
     rows = list_models()
     if args.json:
@@ -623,15 +623,15 @@ def cmd_train(args) -> int:
 
 
 def cmd_train_prior(args) -> int:
+    from .backends.registry import resolve_model
     from .codeprior import CodePrior, kept_prior_path, prior_path
     from .io import atomic_write_bytes, check_output, find_recordings, load_crop
-    from .models import resolve_model
 
     # the model's file, the recordings and the output are checked before torch loads
     out = Path(args.output) if args.output else prior_path(resolve_model(args.model)[0])
     files = find_recordings(args.train)
     check_output(out, files, args.force)
-    from .models import load_codec
+    from .backends.registry import load_codec
     from .train.prior import PriorTrainConfig, fit
 
     cfg = PriorTrainConfig(

@@ -23,7 +23,7 @@ from .metrics import bits_per_sample, prd_per_channel, reconstruction_metrics
 from .pipeline import archive_codes, compress_raw, decompress_archive
 
 if TYPE_CHECKING:
-    from .codecs.base import Codec
+    from .backends.base import Codec
 
 
 def settings_for(

@@ -257,7 +257,8 @@ def save_tiny_dac(path: Path, name: str, adapter) -> Path:
     for fuzzing and tests: every code path of a real model at a fraction of its cost."""
     import torch
 
-    from .codecs.dac_codec import build_dac, save_dac_file
+    from .backends.dac.files import save_dac_file
+    from .backends.dac.network import build_dac
 
     torch.manual_seed(0)
     save_dac_file(build_dac(dict(TINY_DAC)), path, {"name": name, "adapter": adapter.to_dict()})
@@ -272,7 +273,7 @@ def reference_files(tmp: Path):
 
     from .adapt import AdapterConfig
     from .api import decompress
-    from .models import load_codec
+    from .backends.registry import load_codec
     from .pipeline import compress_raw
     from .train.prior import PriorTrainConfig, fit
 

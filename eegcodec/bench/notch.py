@@ -25,7 +25,7 @@ from .classical import pca_dct_code, step_for_bps
 
 
 def run(paths: list[str], model: str, depths: list[int], crop: float, hz: float) -> list[dict]:
-    from ..models import load_codec
+    from ..backends.registry import load_codec
 
     codec = load_codec(model)
     rows = []

@@ -89,7 +89,7 @@ def _onnx(model, x, emb, zq, depth: int, repeats: int, threads: int) -> dict:
 def run(
     model_name: str, channels: int, repeats: int, onnx: bool, compile_: bool, dac_snake: bool = False
 ) -> dict:
-    from ..models import load_codec
+    from ..backends.registry import load_codec
 
     codec = load_codec(model_name)
     model, adapter = codec.model, codec.info.adapter

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import yaml
 
+from ..backends.registry import build_trainable
 from .config import load_recipe, recipe_to_dict
 from .data import pack_bank, split_recordings, window_bank
-from .modules import build_trainable
 
 
 def pack(recipe: str, out: Path, budget_mb: float = 30.0, overrides: list[str] = ()) -> dict:
