@@ -7,6 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "eegcodec"
 MAX_FUNCTION_LINES = 60
+REGISTRY = "eegcodec.backends.registry"
 
 
 def _modules() -> dict[str, Path]:
@@ -80,6 +81,10 @@ def test_packages_depend_one_way():
     for mod, targets in edges.items():
         if mod.startswith("eegcodec.train"):
             assert not any(t.startswith("eegcodec.align") for t in targets), (mod, targets)
+            # training finds a backend's trainable through the registry only
+            assert not {t for t in targets if t.startswith("eegcodec.backends")} - {REGISTRY}, (mod, targets)
+        if mod.startswith("eegcodec.backends.") and mod != REGISTRY:  # backends never know the registry
+            assert REGISTRY not in targets, mod
         if mod.startswith(("eegcodec.backends", "eegcodec.models")):  # codecs never touch files or the CLI
             assert not targets & {
                 "eegcodec.pipeline",

@@ -190,3 +190,28 @@ def test_metadata_reader_builds_no_objects(tmp_path):
     (tmp_path / "bad.pth").write_bytes(b"not a zip")
     with pytest.raises(EegcodecError, match="bad.pth"):
         read_metadata(tmp_path / "bad.pth")
+
+
+def test_a_backend_is_one_package_and_one_registry_line(tmp_path, monkeypatch):
+    """A package giving sniff/load/describe, registered with Backend.of, is what load_codec, the
+    weights sniffing and the recipe families use (the shipped backends are registered the same way)."""
+    import types
+
+    from conftest import PCMCodec
+
+    from eegcodec.backends import registry
+
+    pkg = types.ModuleType("toy")
+    pkg.sniff = lambda blob: blob.get("toy") is True
+    pkg.load = lambda blob, path, name: PCMCodec()
+    pkg.describe = lambda blob: {"n_codebooks": 1}
+    monkeypatch.setitem(registry.BACKENDS, "toy", registry.Backend.of(pkg))
+    torch.save({"toy": True, "state_dict": {}}, tmp_path / "toy.pth")
+    assert isinstance(load_codec(tmp_path / "toy.pth"), PCMCodec)
+    assert registry.Backend.of(pkg).family is None and "toy" not in registry.FAMILIES
+    assert set(registry.FAMILIES) == {"dac", "dac_mc", "wavtokenizer"}
+    torch.save({"other": True}, tmp_path / "other.pth")
+    with pytest.raises(EegcodecError, match="not a file of any backend .*toy"):
+        load_codec(tmp_path / "other.pth")
+    with pytest.raises(EegcodecError, match="recipe family must be one of"):
+        registry.build_trainable("toy", {})
