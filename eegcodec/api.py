@@ -19,12 +19,12 @@ from .survey import CODED_TYPES
 from .tokens import Tokens, detokenize, tokenize
 
 if TYPE_CHECKING:
-    from .codecs.base import Codec
+    from .backends.base import Codec
 
 
 def load_codec(name_or_path: str | os.PathLike = "default", device: str = "cpu") -> Codec:
-    """Load a codec by name or path (:func:`eegcodec.models.load_codec`; imports torch)."""
-    from .models import load_codec as load
+    """Load a codec by name or path (:func:`eegcodec.backends.registry.load_codec`; imports torch)."""
+    from .backends.registry import load_codec as load
 
     return load(name_or_path, device=device)
 

@@ -38,7 +38,7 @@ from .survey import CODED_TYPES, Survey
 from .transform import TransformEncoder
 
 if TYPE_CHECKING:  # the codec's module imports torch; files without tokens never need it
-    from .codecs.base import Codec
+    from .backends.base import Codec
 
 
 class ChunkCoder:

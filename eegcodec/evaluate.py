@@ -25,7 +25,7 @@ from .modes import Mode
 from .pipeline import archive_codes, compress_raw, decompress_archive
 
 if TYPE_CHECKING:
-    from .codecs.base import Codec
+    from .backends.base import Codec
 
 
 def settings_for(

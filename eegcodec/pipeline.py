@@ -1,7 +1,7 @@
 """Compress an ``mne.io.Raw`` to ``.eegc`` bytes and back: the data path end to end.
 
 read (:mod:`eegcodec.io`) -> survey (:mod:`eegcodec.survey`) -> adapt
-(:mod:`eegcodec.adapt`) -> tokenize (:mod:`eegcodec.codecs`) -> pack
+(:mod:`eegcodec.adapt`) -> tokenize (:mod:`eegcodec.backends`) -> pack
 (:mod:`eegcodec.container`), and the same stages backwards. This module only
 wires them together.
 """
@@ -33,7 +33,7 @@ from .transform import TransformDecoder
 from .version import __version__
 
 if TYPE_CHECKING:  # torch: only files with tokens need a codec
-    from .codecs.base import Codec
+    from .backends.base import Codec
     from .modes import Mode
 
 Progress = Callable[[int, int], None]

@@ -30,7 +30,7 @@ from .io import atomic_write_bytes, read_raw
 from .pipeline import Progress, archive_codes, compress_raw, decompress_archive
 
 if TYPE_CHECKING:
-    from .codecs.base import Codec
+    from .backends.base import Codec
 
 PathLike = str | os.PathLike
 #: what :meth:`Tokens.save` writes into its ``.npz``
@@ -105,7 +105,7 @@ class Tokens:
         if codec is None:
             codec = self._codec if self._codec is not None else self.model
         if isinstance(codec, (str, os.PathLike)):
-            from .models import load_codec
+            from .backends.registry import load_codec
 
             codec = load_codec(codec)
         if codec.info.weights_sha256 != self.weights_sha256:
@@ -230,7 +230,7 @@ def tokenize(
         raw_or_path = read_raw(path)
         source = {"name": path.name, "bytes": path.stat().st_size}
     if isinstance(model, (str, os.PathLike)):
-        from .models import load_codec
+        from .backends.registry import load_codec
 
         model = load_codec(model)
     with CoreThreads(threads=threads, load=False):  # chunk workers: one torch thread each

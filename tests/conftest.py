@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from eegcodec.adapt import AdapterConfig
-from eegcodec.codecs.base import CodecInfo, PerChannelCodec
+from eegcodec.backends.base import CodecInfo, PerChannelCodec
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 torch.set_num_threads(1)

@@ -302,7 +302,8 @@ def paired_set(tmp_path_factory):
 @pytest.fixture(scope="module")
 def audio_codec(tmp_path_factory):
     """A small random 16 kHz DAC (hop 320, as dac_16khz) in DAC's format: encoder A."""
-    from eegcodec.codecs.dac_codec import build_dac, save_dac_file
+    from eegcodec.backends.dac.files import save_dac_file
+    from eegcodec.backends.dac.network import build_dac
 
     torch.manual_seed(0)
     model = build_dac(
@@ -486,7 +487,7 @@ def test_finetuned_encoder_b_trains_only_its_tail_and_writes_a_codec(paired_set,
     and the mapper load, and align eval runs on it."""
     from eegcodec.align.encoders import EEGEncoder
     from eegcodec.align.finetune import TunableEncoderB
-    from eegcodec.models import load_codec, resolve_model
+    from eegcodec.backends.registry import load_codec, resolve_model
 
     enc = EEGEncoder("default")
     rng = np.random.default_rng(1)
@@ -539,7 +540,7 @@ def test_finetune_refuses_a_per_channel_encoder(tmp_path):
 
 def test_odd_stride_dac_decodes_whole_frames():
     """dac_16khz's stride 5 makes DAC's decoder return 8 samples fewer than frames x hop."""
-    from eegcodec.codecs.dac_codec import build_dac, fit_length
+    from eegcodec.backends.dac.network import build_dac, fit_length
 
     m = build_dac(
         dict(

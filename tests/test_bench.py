@@ -179,9 +179,9 @@ def test_bench_rd_quick_schema_and_values(tmp_path, tiny_dac_path):
             assert key in r
         assert r["cr16"] == pytest.approx(16 / r["bits_per_sample"])
     # the bits are those of the real .eegc payload
+    from eegcodec.backends.registry import load_codec
     from eegcodec.container import Archive
     from eegcodec.io import read_raw
-    from eegcodec.models import load_codec
     from eegcodec.pipeline import compress_raw
 
     raw = read_raw(data / "S001R01.edf", preload=True).crop(0, 10, include_tmax=False)
@@ -225,7 +225,8 @@ def test_bench_rd_axes_table_when_models_differ(tmp_path, tiny_dac_path):
     import torch
 
     from eegcodec.adapt import AdapterConfig
-    from eegcodec.codecs.dac_codec import build_dac, save_dac_file
+    from eegcodec.backends.dac.files import save_dac_file
+    from eegcodec.backends.dac.network import build_dac
 
     torch.manual_seed(1)
     other = tmp_path / "v16.pth"

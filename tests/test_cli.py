@@ -93,7 +93,7 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path, edf, tiny_dac_path, cap
 
     import torch
 
-    from eegcodec.codecs.dac_codec import read_dac_file
+    from eegcodec.backends.dac.files import read_dac_file
 
     blob = read_dac_file(tiny_dac_path)
     blob["state_dict"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in blob["state_dict"].items()}

@@ -107,7 +107,7 @@ def test_decoding_is_identical_across_thread_counts(tmp_path):
 def test_files_use_the_models_prior(tmp_path, tiny_dac_path):
     """With NAME.prior.npz beside the weights, compress entropy-codes the tokens under it (same
     samples back); without it, or with another prior, decoding is refused with one line."""
-    from eegcodec.models import load_codec
+    from eegcodec.backends.registry import load_codec
     from eegcodec.train.prior import PriorTrainConfig, fit
 
     weights = tmp_path / "tiny.pth"
@@ -302,7 +302,7 @@ def test_split_prior_compiled_and_numpy_weights_agree():
 
 def test_train_prior_split(tmp_path, tiny_dac_path):
     """``train-prior --split-groups`` writes a split prior that files are coded with and decode from."""
-    from eegcodec.models import load_codec
+    from eegcodec.backends.registry import load_codec
 
     weights = tmp_path / "m.pth"
     shutil.copy(tiny_dac_path, weights)

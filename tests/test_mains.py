@@ -92,7 +92,7 @@ def test_prd_files_store_the_mains_apart_for_fewer_bits(monkeypatch):
 def test_mains_removal_lowers_the_error_of_a_model(tiny_dac_path, monkeypatch):
     """A model that cannot follow the line (random weights): with the mains stored apart, the
     reconstruction's error is far lower than without."""
-    from eegcodec.models import load_codec
+    from eegcodec.backends.registry import load_codec
 
     codec = load_codec(tiny_dac_path)
     noisy, _ = _with_mains(synthetic_raw(n_ch=4, seconds=20), 59.98, 100e-6)
@@ -130,9 +130,9 @@ def test_info_names_the_mains(pcm_codec, tmp_path, capsys):
 def test_measured_prd_is_the_decoded_files_prd(tiny_dac_path, tmp_path, capsys):
     """The PRD a token file records when compressed is that of what it decodes to (NaN runs,
     exactly stored outliers and chunk cross-fades included); compress warns where it is poor."""
+    from eegcodec.backends.registry import load_codec
     from eegcodec.cli import main
     from eegcodec.metrics import prd_per_channel
-    from eegcodec.models import load_codec
 
     codec = load_codec(tiny_dac_path)
     raw = synthetic_raw(n_ch=4, seconds=30, seed=3)

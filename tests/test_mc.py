@@ -13,8 +13,9 @@ import yaml
 from conftest import SHARED_EEG, needs_shared, synthetic_raw
 
 from eegcodec.adapt import AdapterConfig
+from eegcodec.backends.dac_mc.files import save_dacmc_file
+from eegcodec.backends.dac_mc.network import DACMC
 from eegcodec.cli import main
-from eegcodec.codecs.dac_mc import DACMC, save_dacmc_file
 from eegcodec.montage import Montage, normalise_name, pivot_subset, standard_positions
 from tools.fuzz import TINY_DAC
 
@@ -157,8 +158,8 @@ def test_shapes_and_identity_start():
 
 
 def test_code_stream_does_not_grow_with_channels(mc_path):
+    from eegcodec.backends.registry import load_codec
     from eegcodec.container import Archive
-    from eegcodec.models import load_codec
     from eegcodec.pipeline import compress_raw
 
     codec = load_codec(mc_path)
@@ -198,7 +199,7 @@ def test_cli_round_trip(tmp_path, mc_path, names):
     h = read_archive(arc).header
     assert h.model.kind == "dac-mc" and h.code_rows == min(4, len(names))
     assert len(h.montage["known"]) == len(names)
-    from eegcodec.models import load_codec
+    from eegcodec.backends.registry import load_codec
 
     used = load_codec(mc_path).montage(mne.io.read_raw(src, verbose="error").ch_names)
     stored = Montage.from_dict(used.names, h.montage)  # the decoder's positions are the encoder's, exactly
@@ -213,8 +214,8 @@ def test_cli_round_trip(tmp_path, mc_path, names):
 
 
 def test_train_dac_mc_recipe_and_init_from_dac(tmp_path, tiny_dac_path):
-    from eegcodec.codecs.dac_codec import read_dac_file
-    from eegcodec.models import load_codec
+    from eegcodec.backends.dac.files import read_dac_file
+    from eegcodec.backends.registry import load_codec
     from eegcodec.train.config import load_recipe
     from eegcodec.train.trainer import Trainer
 
@@ -274,9 +275,9 @@ def test_train_dac_mc_recipe_and_init_from_dac(tmp_path, tiny_dac_path):
 @needs_shared
 def test_real_montages_map_to_positions(mc_path):
     """64-ch EEGBCI (trailing dots), 19+2-ch EEGMAT ('EEG Fp1', old T3..T6), 32-ch EEGLAB (EOG channels)."""
+    from eegcodec.backends.registry import load_codec
     from eegcodec.container import Archive
     from eegcodec.io import read_raw
-    from eegcodec.models import load_codec
     from eegcodec.pipeline import compress_raw, decompress_archive
 
     codec = load_codec(mc_path)

@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from eegcodec.codecs.dac_codec import build_dac, read_dac_file, save_dac_file
+from eegcodec.backends.dac.files import read_dac_file, save_dac_file
+from eegcodec.backends.dac.format import dac_cache_path
+from eegcodec.backends.dac.network import build_dac
+from eegcodec.backends.registry import list_models, load_codec
 from eegcodec.errors import EegcodecError
-from eegcodec.models import SHIPPED, dac_cache_path, list_models, load_codec
+from eegcodec.models import SHIPPED
 from tools.fuzz import TINY_DAC
 
 
@@ -131,7 +134,7 @@ def test_in_place_snake_is_bit_identical_and_keeps_gradients():
     codes = codec.encode_channels(x, 6, montage)
     assert np.array_equal(codes, fast_codes)
     assert np.array_equal(codec.decode_channels(codes, montage), fast_out)
-    from eegcodec.codecs.dac_codec import _snake_in_place
+    from eegcodec.backends.dac.network import _snake_in_place
 
     alpha_module = snakes[0]
     h = torch.randn(2, alpha_module.alpha.shape[1], 16, requires_grad=True)
@@ -149,7 +152,7 @@ def test_models_are_listed_from_metadata_and_cards_without_torch():
     from pathlib import Path
 
     script = (
-        "import json, sys; from eegcodec.models import list_models; rows = list_models(); "
+        "import json, sys; from eegcodec.backends.registry import list_models; rows = list_models(); "
         "print(json.dumps({'rows': rows, 'torch': 'torch' in sys.modules}))"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -176,11 +179,8 @@ def test_metadata_reader_builds_no_objects(tmp_path):
     """The torch-free reader builds plain values only: a pickled object of any other class is None."""
     import collections
 
-    from eegcodec.codecs.dac_mc import MC_KEY
-    from eegcodec.models import MC_KEY as LISTED_KEY
-    from eegcodec.models import read_metadata
+    from eegcodec.backends.weights import read_metadata
 
-    assert LISTED_KEY == MC_KEY
     torch.save(
         {"metadata": {"a": [1, 2.5, "x"]}, "w": torch.ones(3), "o": collections.Counter("ab")},
         tmp_path / "m.pth",
@@ -190,3 +190,28 @@ def test_metadata_reader_builds_no_objects(tmp_path):
     (tmp_path / "bad.pth").write_bytes(b"not a zip")
     with pytest.raises(EegcodecError, match="bad.pth"):
         read_metadata(tmp_path / "bad.pth")
+
+
+def test_a_backend_is_one_package_and_one_registry_line(tmp_path, monkeypatch):
+    """A package giving sniff/load/describe, registered with Backend.of, is what load_codec, the
+    weights sniffing and the recipe families use (the shipped backends are registered the same way)."""
+    import types
+
+    from conftest import PCMCodec
+
+    from eegcodec.backends import registry
+
+    pkg = types.ModuleType("toy")
+    pkg.sniff = lambda blob: blob.get("toy") is True
+    pkg.load = lambda blob, path, name: PCMCodec()
+    pkg.describe = lambda blob: {"n_codebooks": 1}
+    monkeypatch.setitem(registry.BACKENDS, "toy", registry.Backend.of(pkg))
+    torch.save({"toy": True, "state_dict": {}}, tmp_path / "toy.pth")
+    assert isinstance(load_codec(tmp_path / "toy.pth"), PCMCodec)
+    assert registry.Backend.of(pkg).family is None and "toy" not in registry.FAMILIES
+    assert set(registry.FAMILIES) == {"dac", "dac_mc", "wavtokenizer"}
+    torch.save({"other": True}, tmp_path / "other.pth")
+    with pytest.raises(EegcodecError, match="not a file of any backend .*toy"):
+        load_codec(tmp_path / "other.pth")
+    with pytest.raises(EegcodecError, match="recipe family must be one of"):
+        registry.build_trainable("toy", {})

@@ -86,7 +86,7 @@ def test_large_step_artefact_is_not_flattened(pcm_codec):
 
 def test_step_artefact_with_real_codec_is_bounded(tiny_dac_path):
     """With a (random, untrained) DAC the side list still restores the artefact."""
-    from eegcodec.models import load_codec
+    from eegcodec.backends.registry import load_codec
 
     codec = load_codec(tiny_dac_path)
     raw = synthetic_raw(n_ch=2, seconds=20, stim=False)
@@ -282,7 +282,7 @@ def test_chunks_coded_in_threads_equal_one_by_one(tiny_dac_path):
 
     import torch
 
-    from eegcodec.models import load_codec
+    from eegcodec.backends.registry import load_codec
 
     codec = load_codec(tiny_dac_path)
     raw = synthetic_raw(n_ch=3, seconds=40, stim=False)  # 8-s chunks: several in flight

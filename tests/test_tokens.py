@@ -100,8 +100,9 @@ def test_dac_file_tokens_latents_and_save_load(tmp_path, tiny_dac_path):
 def test_dac_mc_rows_are_spatial_tokens_over_all_channels(tmp_path):
     from test_mc import NAMES_10_20, TINY, _named_raw
 
-    from eegcodec.codecs.dac_mc import DACMC, save_dacmc_file
-    from eegcodec.models import load_codec
+    from eegcodec.backends.dac_mc.files import save_dacmc_file
+    from eegcodec.backends.dac_mc.network import DACMC
+    from eegcodec.backends.registry import load_codec
     from eegcodec.montage import standard_positions
 
     torch.manual_seed(0)

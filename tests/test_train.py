@@ -203,7 +203,7 @@ def test_wavtokenizer_recipe_trains_resumes_and_exports(recipe, tmp_path):
 def test_wavtokenizer_finetune_starts_from_an_official_layout_checkpoint(recipe, tmp_path):
     import torch
 
-    from eegcodec.train.modules import WavTokenizerTrainable
+    from eegcodec.backends.wavtokenizer.trainable import WavTokenizerTrainable
 
     donor = WavTokenizerTrainable(_wavtokenizer_recipe(recipe, tmp_path).model).wt
     state = dict(donor.state_dict())
@@ -247,7 +247,7 @@ def test_adversarial_losses_train_and_resume_exactly(recipe, tmp_path):
 def test_every_shipped_recipe_loads():
     from pathlib import Path
 
-    from eegcodec.train.modules import FAMILIES
+    from eegcodec.backends.registry import FAMILIES
 
     recipes = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml"))
     assert len(recipes) >= 10
@@ -275,8 +275,8 @@ def test_finetune_from_dacs_cache_takes_the_files_arguments(recipe, tmp_path, mo
     """init: dac_16khz resolves through DAC's cache; the architecture comes from the file."""
     import torch
 
-    from eegcodec.codecs.dac_codec import build_dac
-    from eegcodec.models import dac_cache_path
+    from eegcodec.backends.dac.format import dac_cache_path
+    from eegcodec.backends.dac.network import build_dac
 
     monkeypatch.setenv("HOME", str(tmp_path))
     kwargs = {**TINY_DAC, "codebook_size": 32, "sample_rate": 16000}

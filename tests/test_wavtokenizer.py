@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from eegcodec.codecs.wavtokenizer import WavTokenizer, WavTokenizerConfig
+from eegcodec.backends.wavtokenizer.network import WavTokenizer, WavTokenizerConfig
 from eegcodec.errors import EegcodecError
 
 SHARED_WT = Path(__file__).resolve().parents[1].parent / "shared" / "wavtokenizer"
@@ -257,8 +257,8 @@ def test_official_checkpoint_through_cli(tmp_path, official_random_ckpt, capsys)
     import mne
     from conftest import synthetic_raw
 
+    from eegcodec.backends.registry import load_codec
     from eegcodec.cli import main
-    from eegcodec.models import load_codec
 
     name = f"wavtokenizer-75:{official_random_ckpt}"
     codec = load_codec(name)

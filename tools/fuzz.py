@@ -260,7 +260,8 @@ def save_tiny_dac(path: Path, name: str, adapter) -> Path:
     for fuzzing and tests: every code path of a real model at a fraction of its cost."""
     import torch
 
-    from eegcodec.codecs.dac_codec import build_dac, save_dac_file
+    from eegcodec.backends.dac.files import save_dac_file
+    from eegcodec.backends.dac.network import build_dac
 
     torch.manual_seed(0)
     save_dac_file(build_dac(dict(TINY_DAC)), path, {"name": name, "adapter": adapter.to_dict()})
@@ -275,7 +276,7 @@ def reference_files(tmp: Path):
 
     from eegcodec.adapt import AdapterConfig
     from eegcodec.api import decompress
-    from eegcodec.models import load_codec
+    from eegcodec.backends.registry import load_codec
     from eegcodec.pipeline import compress_raw
     from eegcodec.train.prior import PriorTrainConfig, fit
 

@@ -25,9 +25,9 @@ if __package__ in (None, ""):  # run as ``python tools/sprint.py``: this checkou
 
 import yaml  # noqa: E402
 
+from eegcodec.backends.registry import build_trainable  # noqa: E402
 from eegcodec.train.config import load_recipe, recipe_to_dict  # noqa: E402
 from eegcodec.train.data import pack_bank, split_recordings, window_bank  # noqa: E402
-from eegcodec.train.modules import build_trainable  # noqa: E402
 
 
 def pack(recipe: str, out: Path, budget_mb: float = 30.0, overrides: list[str] = ()) -> dict:

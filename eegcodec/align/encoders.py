@@ -77,8 +77,8 @@ class AudioEncoder:
     (DAC's cache, downloaded with ``dac.utils.download`` when absent) or a DAC-format file."""
 
     def __init__(self, name_or_path: str, device: str = "cpu"):
-        from ..codecs.dac_codec import DACCodec
-        from ..models import load_codec
+        from ..backends.dac.codec import DACCodec
+        from ..backends.registry import load_codec
 
         codec = load_codec(name_or_path, device=device)
         if not isinstance(codec, DACCodec):
@@ -107,18 +107,18 @@ class AudioEncoder:
     @torch.inference_mode()
     def decode(self, e_a: torch.Tensor) -> np.ndarray:
         """E_A [D_a, F] -> audio float32 [F * hop] through the codec's own decoder."""
-        from ..codecs.dac_codec import fit_length
+        from ..backends.dac.network import fit_length
 
         y = self.model.decode(e_a[None].to(self.device).float())
         return fit_length(y, e_a.shape[-1] * self.hop)[0, 0].cpu().numpy()
 
 
 class EEGEncoder:
-    """Encoder B: an eegcodec EEG model (any :class:`~eegcodec.codecs.base.Codec`) read at
+    """Encoder B: an eegcodec EEG model (any :class:`~eegcodec.backends.base.Codec`) read at
     ``depth`` codebooks; E_B is what its decoder consumes (:meth:`Codec.codes_to_latents`)."""
 
     def __init__(self, name_or_path: str, depth: int | None = None, device: str = "cpu"):
-        from ..models import load_codec
+        from ..backends.registry import load_codec
 
         codec = load_codec(name_or_path, device=device)
         self.rows = codec.max_code_rows  # None: one row per channel, fixed at first use

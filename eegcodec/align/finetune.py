@@ -12,7 +12,7 @@ latent size)::
 
 Only the encoder side moves, so what the tuned encoder writes is read by the codec's own,
 unchanged decoder; :meth:`TunableEncoderB.export` writes it as a DAC-MC file that
-:func:`eegcodec.models.load_codec` loads like any other model (``eegcodec compress
+:func:`eegcodec.backends.registry.load_codec` loads like any other model (``eegcodec compress
 --model``, ``eegcodec eval --model``, and :class:`~eegcodec.align.encoders.EEGEncoder`).
 """
 
@@ -26,11 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..codecs.base import state_dict_sha256
-from ..codecs.dac_codec import read_dac_file
-from ..codecs.dac_mc import DACMC, build_dacmc, is_dacmc_file, save_dacmc_file
+from ..backends.dac.files import read_dac_file
+from ..backends.dac_mc.files import build_dacmc, save_dacmc_file
+from ..backends.dac_mc.format import is_dacmc_file
+from ..backends.dac_mc.network import DACMC
+from ..backends.registry import resolve_model
+from ..backends.weights import state_dict_sha256
 from ..errors import EegcodecError
-from ..models import resolve_model
 from ..train.losses import multiscale_stft_loss
 
 #: FFT sizes (codec samples) of the regulariser's multi-scale STFT term; a window is 640 at 160 Hz

@@ -97,7 +97,7 @@ def crop_option(parser) -> None:
 
 
 def load_models(names: list[str], device: str = "cpu") -> list:
-    from ..models import load_codec
+    from ..backends.registry import load_codec
 
     return [load_codec(n, device=device) for n in names]
 

@@ -43,7 +43,7 @@ def main(args, say) -> None:
 
 
 def run(paths: list[str], model: str, depths: list[int], crop: float, hz: float) -> list[dict]:
-    from ..models import load_codec
+    from ..backends.registry import load_codec
 
     codec = load_codec(model)
     rows = []

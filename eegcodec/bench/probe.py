@@ -89,8 +89,8 @@ def leave_subjects_out(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> dict
 
 def run(files: list[tuple[Path, str, int]], model="default", depth=None, window_frames: int = 10) -> dict:
     """Features of every window of ``files`` ((path, subject, label)) and the probe's accuracies."""
+    from ..backends.registry import load_codec
     from ..io import read_raw
-    from ..models import load_codec
     from ..tokens import tokenize
 
     clock = Clock()

@@ -112,7 +112,7 @@ def run(
 ) -> dict:
     import torch
 
-    from ..models import load_codec
+    from ..backends.registry import load_codec
 
     codec = load_codec(model_name)
     model, adapter = codec.model, codec.info.adapter

@@ -115,7 +115,8 @@ def dac16k_sized(path: Path) -> Path:
     import torch
 
     from ..adapt import AdapterConfig
-    from ..codecs.dac_codec import build_dac, save_dac_file
+    from ..backends.dac.files import save_dac_file
+    from ..backends.dac.network import build_dac
 
     torch.manual_seed(0)
     save_dac_file(

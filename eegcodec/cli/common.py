@@ -223,7 +223,7 @@ def eval_codec(args, needed: bool):
     """The model of ``--model`` (imports torch), or None when no row needs one."""
     if not needed:
         return None
-    from ..models import load_codec
+    from ..backends.registry import load_codec
 
     return load_codec(args.model, device=args.device)
 

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..models import list_models
+    from ..backends.registry import list_models
 
     rows = list_models()
     if args.json:

@@ -87,7 +87,7 @@ def _plan(args, store: Path) -> list[tuple[Path, Path]]:
 
 
 def _tokenize_all(args, store: Path, jobs: list[tuple[Path, Path]]) -> int:
-    from ..models import load_codec
+    from ..backends.registry import load_codec
     from ..tokens import tokenize
     from ..tokenstore import code_dtype, open_store, record_dir, write_manifest, write_record
 

@@ -37,15 +37,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..backends.registry import resolve_model
     from ..codeprior import CodePrior, kept_prior_path, prior_path
     from ..io import atomic_write_bytes, check_output, find_recordings, load_crop
-    from ..models import resolve_model
 
     # the model's file, the recordings and the output are checked before torch loads
     out = Path(args.output) if args.output else prior_path(resolve_model(args.model)[0])
     files = find_recordings(args.train)
     check_output(out, files, args.force)
-    from ..models import load_codec
+    from ..backends.registry import load_codec
     from ..train.prior import PriorTrainConfig, fit
 
     cfg = PriorTrainConfig(

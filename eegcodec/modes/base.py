@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import mne
 
     from ..adapt import AdapterConfig, ChunkLayout
-    from ..codecs.base import Codec
+    from ..backends.base import Codec
     from ..header import Header
     from ..survey import Survey
 

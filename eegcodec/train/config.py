@@ -104,7 +104,7 @@ class TrainConfig:
     """A whole recipe.
 
     ``family`` is the network (``dac``, ``dac_mc`` or ``wavtokenizer``, see
-    :mod:`eegcodec.train.modules`); ``model`` holds its constructor arguments
+    :data:`eegcodec.backends.registry.FAMILIES`); ``model`` holds its constructor arguments
     (``dac.DAC`` arguments, or WavTokenizer ``variant`` and fields); ``init`` is
     ``"scratch"`` or a model name/path whose weights initialise the network
     (e.g. ``dac_16khz``, ``wavtokenizer-75:PATH``).

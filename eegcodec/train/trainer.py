@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import yaml
 
+from ..backends.registry import build_trainable
 from ..errors import EegcodecError
 from ..io import atomic_write_bytes
 from ..metrics import spectral_error_db
@@ -32,7 +33,6 @@ from .augment import augment
 from .config import recipe_to_dict
 from .data import PackedWindowBank, split_recordings, window_bank
 from .losses import Adversary, codec_loss, gan_enabled
-from .modules import build_trainable
 
 
 def _dist_info() -> tuple[int, int, int]:
@@ -285,7 +285,7 @@ class BaseTrainer:
 
 
 class Trainer(BaseTrainer):
-    """Train a codec (any family of :mod:`eegcodec.train.modules`) on EEG (or audio) windows
+    """Train a codec (any family of :data:`eegcodec.backends.registry.FAMILIES`) on EEG (or audio) windows
     as a :class:`~eegcodec.train.config.TrainConfig` recipe says."""
 
     def build(self) -> torch.nn.Module:

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 
-from ..adapt import AdapterConfig
-from ..errors import EegcodecError
-from .base import CodecInfo, PerChannelCodec, state_dict_sha256
-from .wavtokenizer import WavTokenizer, WavTokenizerConfig, load_wavtokenizer_state
+from ...adapt import AdapterConfig
+from ...errors import EegcodecError
+from ..base import CodecInfo, PerChannelCodec
+from ..weights import state_dict_sha256
+from .network import WavTokenizer, WavTokenizerConfig, load_wavtokenizer_state
 
 
 class WavTokenizerCodec(PerChannelCodec):
@@ -88,13 +89,9 @@ def save_wavtokenizer_file(model: WavTokenizer, path: str | Path, eegcodec_meta:
     """Save an eegcodec WavTokenizer export atomically. The ``state_dict`` entry uses
     the official key names, so the official loader reads the weights (it also needs the
     unused SEANet decoder keys, which this file does not carry)."""
-    from ..io import atomic_write_bytes
+    from ...io import atomic_write_bytes
 
     meta = {**eegcodec_meta, "kind": "wavtokenizer", "config": model.cfg.to_dict()}
     buf = _io.BytesIO()
     torch.save({"state_dict": model.state_dict(), "eegcodec": meta}, buf)
     return atomic_write_bytes(path, buf.getvalue())
-
-
-def is_wavtokenizer_export(blob: dict) -> bool:
-    return isinstance(blob.get("eegcodec"), dict) and blob["eegcodec"].get("kind") == "wavtokenizer"

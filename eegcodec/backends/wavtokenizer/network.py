@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import EegcodecError
+from ...errors import EegcodecError
 
 #: Prefixes of the state-dict keys the official loader keeps from a Lightning checkpoint.
 KEPT_PREFIXES = ("feature_extractor.", "backbone.", "head.")

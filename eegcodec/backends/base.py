@@ -7,7 +7,6 @@ it, the container (:mod:`eegcodec.container`) stores what it returns.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -22,20 +21,6 @@ from ..adapt import AdapterConfig
 from ..errors import EegcodecError
 
 
-def state_dict_sha256(state_dict: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over a state dict's names, dtypes, shapes and values (sorted by name).
-
-    Independent of how the weights were serialised, so a model saved twice, or
-    moved between devices, keeps its identity.
-    """
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().to("cpu").contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
 @dataclass
 class CodecInfo:
     """What a file needs to know about the codec that made it.
@@ -48,7 +33,7 @@ class CodecInfo:
     hop_length : codec samples per code frame.
     n_codebooks : maximum codebook depth.
     codebook_size : entries per codebook (codes are ``ceil(log2(codebook_size))`` bits).
-    weights_sha256 : :func:`state_dict_sha256` of the weights.
+    weights_sha256 : :func:`~eegcodec.backends.weights.state_dict_sha256` of the weights.
     adapter : the adapter settings the model was trained with.
     default_codebooks : depth used when none is asked for (a model's metadata may
         recommend one below the maximum, where more codebooks stop paying off).

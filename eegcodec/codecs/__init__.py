@@ -1,1 +1,0 @@
-"""Codec backends behind one interface (:class:`eegcodec.codecs.base.Codec`)."""
