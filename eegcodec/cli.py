@@ -576,6 +576,7 @@ def cmd_bench(args) -> int:
         cfg.channels = args.channels or cfg.channels
         cfg.device = args.device
         cfg.repeats = args.repeats or cfg.repeats
+        cfg.busy = args.busy
         speed.run(args.inputs, args.models, out, cfg, progress=say)  # modes: prd=10, not labels
     else:
         if not args.inputs:
@@ -912,6 +913,11 @@ def _add_speed_args(b) -> None:
         type=int,
         metavar="N",
         help="speed: runs of each verb, median reported (default 3; --quick 1)",
+    )
+    b.add_argument(
+        "--busy",
+        action="store_true",
+        help="speed: also time each model and length beside a process spinning on another core",
     )
 
 

@@ -11,11 +11,18 @@ The model name ``dac16k-sized`` builds a DAC with the 16-kHz DAC architecture (7
 parameters, hop 320) and random weights, with the adapter of ``recipes/dac16k_finetune.yaml``
 (EEG at 1000 Hz): a speed stand-in for a fine-tuned DAC-16k, not a codec to judge quality by.
 The names ``lossless``, ``prd=P`` and ``max-error=V`` time those modes (no model).
+
+With ``busy`` each (model, length) is timed twice: with the machine as it is, then beside a
+process spinning on another core (:func:`busy_core`), as a laptop or a shared server often
+is. The rows say which, and the load average before each row (``/proc/loadavg``, where the
+system has one) and the thread variables the children inherited are kept with the results.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,6 +53,7 @@ class SpeedConfig:
     channels: int | None = None  #: channels of the built recordings (None: the input's, or 64)
     device: str = "cpu"
     repeats: int = 3  #: runs of each verb; the median time and the highest peak are reported
+    busy: bool = False  #: also time each (model, length) beside a process spinning on another core
 
     @classmethod
     def quick(cls) -> SpeedConfig:
@@ -114,6 +122,37 @@ def _child(cmd: list[str]) -> tuple[float, float]:
     return float(seconds), float(peak)
 
 
+#: the environment variables that set native thread pools, kept with the results
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def busy_core():
+    """A child process spinning in a loop meanwhile, pinned to the last CPU this process may run
+    on (where ``os.sched_setaffinity`` exists; on one CPU it shares that one). Yields
+    ``(pid, cpu)`` (cpu None where unpinned); the process is killed and reaped on exit."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    cpu = cpus[-1] if cpus else None
+    pin = f"import os; os.sched_setaffinity(0, {{{cpu}}})\n" if cpu is not None else ""
+    spin = pin + "print(flush=True)\nwhile True:\n    pass"
+    proc = subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE)
+    try:
+        proc.stdout.readline()  # spinning from here on
+        yield proc.pid, cpu
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (``/proc/loadavg``; None where the system has none)."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _median_time(runs: list[tuple[float, float]]) -> tuple[float, float]:
     """(median wall seconds, highest peak MB) of repeated runs of one verb."""
     return float(np.median([t for t, _ in runs])), max(m for _, m in runs)
@@ -129,12 +168,14 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, 
         for name in model_names:
             model = str(dac16k_sized(tmp / "dac16k-sized.pth")) if name == "dac16k-sized" else name
             for minutes in cfg.minutes:
-                progress(f"speed: {name}, {minutes:g} min")
-                rows.append({"model": name, **_time_one(tmp, source, model, minutes, cfg)})
+                for busy in (False, True) if cfg.busy else (False,):
+                    progress(f"speed: {name}, {minutes:g} min" + (", another core busy" if busy else ""))
+                    rows.append({"model": name, **_time_beside(tmp, source, model, minutes, cfg, busy)})
     results = {
         "benchmark": "speed",
         "config": asdict(cfg),
         "hardware": hardware(),
+        "thread_variables": {v: os.environ.get(v) for v in THREAD_VARIABLES},
         "source": str(source) if source else "synthetic",
         "rows": rows,
         "elapsed_s": clock.seconds(),
@@ -154,6 +195,14 @@ def verb_flags(model: str, device: str) -> tuple[list[str], list[str]]:
     if kind in ("prd", "max-error") and value:
         return [f"--{kind}", value, *common], common
     return ["--model", model, *common], ["--model", model, *common]
+
+
+def _time_beside(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig, busy: bool) -> dict:
+    """:func:`_time_one`, beside :func:`busy_core` if ``busy``; the row says which and the load
+    average before it."""
+    load = load_average()
+    with busy_core() if busy else contextlib.nullcontext((None, None)) as (_, cpu):
+        return {"busy": busy, "busy_cpu": cpu, "loadavg": load, **_time_one(tmp, source, model, minutes, cfg)}
 
 
 def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -> dict:
@@ -199,6 +248,13 @@ def report(res: dict) -> str:
         f"{res['config']['repeats']} "
         f"time(s): median seconds (range in brackets), highest peak. Run time {res['elapsed_s']} s.\n",
     ]
+    if "thread_variables" in res:
+        env = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in res["thread_variables"].items())
+        lines.append(
+            f"Thread variables: {env}. *Beside it*: a process spinning on another core during the row's "
+            "runs (busy loop) or nothing added by the benchmark, and the 1-minute load average before "
+            "the row (other work on the machine shows there).\n"
+        )
 
     def secs(r: dict, verb: str) -> str:
         runs = r[f"{verb}_runs_s"]
@@ -207,6 +263,7 @@ def report(res: dict) -> str:
     rows = [
         [
             r["model"],
+            _beside(r),
             r["minutes"],
             f"{r['channels']} x {r['sfreq']:g} Hz",
             r["codebooks"],
@@ -224,6 +281,7 @@ def report(res: dict) -> str:
         md_table(
             [
                 "model",
+                "beside it",
                 "minutes",
                 "recording",
                 "codebooks",
@@ -236,7 +294,7 @@ def report(res: dict) -> str:
                 "decompress peak MB",
             ],
             rows,
-            {1: "g", 4: ".3f", 6: ".3g", 7: ".0f", 9: ".3g", 10: ".0f"},
+            {2: "g", 5: ".3f", 7: ".3g", 8: ".0f", 10: ".3g", 11: ".0f"},
         )
         + "\n"
     )
@@ -244,15 +302,26 @@ def report(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _beside(row: dict) -> str:
+    """What ran beside a row's timings (a busy loop or nothing added) and the load before it."""
+    if "busy" not in row:  # results written before the busy rows
+        return "-"
+    cpu = row.get("busy_cpu")
+    text = ("busy loop" + (f" on CPU {cpu}" if cpu is not None else "")) if row["busy"] else "no busy loop"
+    load = row.get("loadavg")
+    return text + (f" (load {load:.2f})" if load is not None else "")
+
+
 def plot(res: dict, out: Path) -> list[str]:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for model in dict.fromkeys(r["model"] for r in res["rows"]):
-        rs = [r for r in res["rows"] if r["model"] == model]
+    for model, busy in dict.fromkeys((r["model"], r.get("busy", False)) for r in res["rows"]):
+        rs = [r for r in res["rows"] if r["model"] == model and r.get("busy", False) == busy]
         m = [r["minutes"] for r in rs]
+        name = f"{model}, core busy" if busy else model
         for verb, ls in (("compress", "-"), ("decompress", "--")):
-            axes[0].plot(m, [r[f"{verb}_realtime"] for r in rs], ls=ls, marker="o", label=f"{model} {verb}")
-            axes[1].plot(m, [r[f"{verb}_peak_mb"] for r in rs], ls=ls, marker="o", label=f"{model} {verb}")
+            axes[0].plot(m, [r[f"{verb}_realtime"] for r in rs], ls=ls, marker="o", label=f"{name} {verb}")
+            axes[1].plot(m, [r[f"{verb}_peak_mb"] for r in rs], ls=ls, marker="o", label=f"{name} {verb}")
     for ax, title in zip(axes, ("x real time (higher is faster)", "peak memory MB")):
         ax.set_xscale("log")
         ax.set_xlabel("recording minutes")
