@@ -104,12 +104,14 @@ def dac16k_sized(path: Path) -> Path:
     return path
 
 
-def _child(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd`` under a fresh Python that reports its child's wall seconds and peak RSS (MB)."""
+def _child(cmd: list[str]) -> tuple[float, float, float]:
+    """Run ``cmd`` under a fresh Python that reports its child's wall seconds, peak RSS (MB) and
+    CPU seconds (user + system, all its threads)."""
     probe = (
         "import resource,subprocess,sys,time;t=time.perf_counter();"
         "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE,text=True);"
-        "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024);"
+        "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "print(time.perf_counter()-t, u.ru_maxrss/1024, u.ru_utime+u.ru_stime);"
         "sys.stderr.write(r.stderr);sys.exit(r.returncode)"
     )
     done = subprocess.run([sys.executable, "-c", probe] + cmd, capture_output=True, text=True)
@@ -118,8 +120,8 @@ def _child(cmd: list[str]) -> tuple[float, float]:
             f"{' '.join(cmd[2:4])} failed: "
             f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
         )
-    seconds, peak = done.stdout.split()
-    return float(seconds), float(peak)
+    seconds, peak, cpu = done.stdout.split()
+    return float(seconds), float(peak), float(cpu)
 
 
 #: the environment variables that set native thread pools, kept with the results
@@ -153,9 +155,9 @@ def load_average() -> float | None:
         return None
 
 
-def _median_time(runs: list[tuple[float, float]]) -> tuple[float, float]:
+def _median_time(runs: list[tuple[float, float, float]]) -> tuple[float, float]:
     """(median wall seconds, highest peak MB) of repeated runs of one verb."""
-    return float(np.median([t for t, _ in runs])), max(m for _, m in runs)
+    return float(np.median([t for t, _, _ in runs])), max(m for _, m, _ in runs)
 
 
 def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, progress=print) -> dict:
@@ -231,8 +233,10 @@ def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -
         "decompress_s": td,
         "decompress_realtime": sec / td,
         "decompress_peak_mb": md,
-        "compress_runs_s": [t for t, _ in runs_c],
-        "decompress_runs_s": [t for t, _ in runs_d],
+        "compress_runs_s": [t for t, _, _ in runs_c],
+        "decompress_runs_s": [t for t, _, _ in runs_d],
+        "compress_cpu_s": float(np.median([c for _, _, c in runs_c])),
+        "decompress_cpu_s": float(np.median([c for _, _, c in runs_d])),
     }
 
 
@@ -253,12 +257,15 @@ def report(res: dict) -> str:
         lines.append(
             f"Thread variables: {env}. *Beside it*: a process spinning on another core during the row's "
             "runs (busy loop) or nothing added by the benchmark, and the 1-minute load average before "
-            "the row (other work on the machine shows there).\n"
+            "the row (other work on the machine shows there). *CPU*: the median run's CPU seconds (user "
+            "and system, all threads): threads waiting on each other show there, another process's "
+            "share of the cores does not.\n"
         )
 
     def secs(r: dict, verb: str) -> str:
-        runs = r[f"{verb}_runs_s"]
-        return f"{r[verb + '_s']:.1f}" + (f" [{min(runs):.1f}-{max(runs):.1f}]" if len(runs) > 1 else "")
+        runs, cpu = r[f"{verb}_runs_s"], r.get(f"{verb}_cpu_s")
+        spread = f" [{min(runs):.1f}-{max(runs):.1f}]" if len(runs) > 1 else ""
+        return f"{r[verb + '_s']:.1f}{spread}" + (f", CPU {cpu:.1f}" if cpu is not None else "")
 
     rows = [
         [
