@@ -99,8 +99,7 @@ def reconstruction_metrics(original: np.ndarray, recon: np.ndarray, sfreq: float
     """PRD % (median over channels, and the 90th percentile: the worst decile's edge), SNR dB,
     Pearson r, spectral error dB and per-band power error dB (``band_error_db_<band>``) in one
     dict (NaN samples ignored: filled with 0 in both). numpy's BLAS runs on one thread meanwhile,
-    as in the model-free modes (:func:`eegcodec.pipeline.blas_pin`): the same values, without
-    OpenBLAS's threads waiting on a busy core."""
+    as in the model-free modes (:func:`eegcodec.pipeline.blas_pin`; the same values)."""
     mask = np.isnan(original) | np.isnan(recon)
     x = np.where(mask, 0.0, original)
     y = np.where(mask, 0.0, recon)

@@ -258,8 +258,8 @@ def report(res: dict) -> str:
             f"Thread variables: {env}. *Beside it*: a process spinning on another core during the row's "
             "runs (busy loop) or nothing added by the benchmark, and the 1-minute load average before "
             "the row (other work on the machine shows there). *CPU*: the median run's CPU seconds (user "
-            "and system, all threads): threads waiting on each other show there, another process's "
-            "share of the cores does not.\n"
+            "and system, all threads): the work and any spinning, not the time spent waiting for a "
+            "core.\n"
         )
 
     def secs(r: dict, verb: str) -> str:
