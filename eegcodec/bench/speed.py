@@ -252,15 +252,7 @@ def report(res: dict) -> str:
         f"{res['config']['repeats']} "
         f"time(s): median seconds (range in brackets), highest peak. Run time {res['elapsed_s']} s.\n",
     ]
-    if "thread_variables" in res:
-        env = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in res["thread_variables"].items())
-        lines.append(
-            f"Thread variables: {env}. *Beside it*: a process spinning on another core during the row's "
-            "runs (busy loop) or nothing added by the benchmark, and the 1-minute load average before "
-            "the row (other work on the machine shows there). *CPU*: the median run's CPU seconds (user "
-            "and system, all threads): the work and any spinning, not the time spent waiting for a "
-            "core.\n"
-        )
+    lines += _conditions(res)
 
     def secs(r: dict, verb: str) -> str:
         runs, cpu = r[f"{verb}_runs_s"], r.get(f"{verb}_cpu_s")
@@ -307,6 +299,20 @@ def report(res: dict) -> str:
     )
     lines += [f"![{f}]({f})\n" for f in res.get("figures", [])]
     return "\n".join(lines)
+
+
+def _conditions(res: dict) -> list[str]:
+    """The report's line on the thread variables and the *beside it* and *CPU* columns (results
+    written before them: none)."""
+    if "thread_variables" not in res:
+        return []
+    env = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in res["thread_variables"].items())
+    return [
+        f"Thread variables: {env}. *Beside it*: a process spinning on another core during the row's "
+        "runs (busy loop) or nothing added by the benchmark, and the 1-minute load average before "
+        "the row (other work on the machine shows there). *CPU*: the median run's CPU seconds (user "
+        "and system, all threads): the work and any spinning, not the time spent waiting for a core.\n"
+    ]
 
 
 def _beside(row: dict) -> str:
