@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.signal import welch
+from threadpoolctl import threadpool_limits
 
 
 def prd_per_channel(original: np.ndarray, recon: np.ndarray) -> np.ndarray:
@@ -93,10 +94,12 @@ def bits_per_sample(payload_bytes: int, n_channels: int, n_samples: int) -> floa
     return 8.0 * payload_bytes / max(1, n_channels * n_samples)
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def reconstruction_metrics(original: np.ndarray, recon: np.ndarray, sfreq: float) -> dict[str, float]:
     """PRD % (median over channels, and the 90th percentile: the worst decile's edge), SNR dB,
     Pearson r, spectral error dB and per-band power error dB (``band_error_db_<band>``) in one
-    dict (NaN samples ignored: filled with 0 in both)."""
+    dict (NaN samples ignored: filled with 0 in both). numpy's BLAS runs on one thread meanwhile,
+    as in the model-free modes (:func:`eegcodec.pipeline.blas_pin`; the same values)."""
     mask = np.isnan(original) | np.isnan(recon)
     x = np.where(mask, 0.0, original)
     y = np.where(mask, 0.0, recon)

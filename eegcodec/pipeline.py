@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mne
 import numpy as np
 import zstandard
+from threadpoolctl import ThreadpoolController
 
 from . import modes, streamcoders
 from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
@@ -37,6 +39,24 @@ if TYPE_CHECKING:  # torch: only files with tokens need a codec
     from .modes import Mode
 
 Progress = Callable[[int, int], None]
+
+
+def blas_pin(pin: bool, controller: ThreadpoolController | None = None) -> AbstractContextManager:
+    """A context in which numpy's BLAS (every BLAS library loaded) runs on one thread where ``pin``
+    (a mode's :attr:`~eegcodec.modes.base.Mode.blas_one_thread`: the model-free modes); a no-op
+    otherwise (the network's threads are the codec's).
+
+    Their BLAS calls (the lossless predictor's least squares, the transform coder's KLT) are
+    small, and OpenBLAS's threads spent their time waiting for each other: beside one other
+    busy core ``--lossless`` on 61 s of 64 channels took twice as long, on a loaded machine
+    6 to 16 times as long, as on one thread. The files and the decoded samples are the same
+    on one thread as on two. ``controller``: a ``threadpoolctl.ThreadpoolController`` to
+    reuse (finding the libraries takes a millisecond or two, limiting through it microseconds).
+    """
+    if not pin:
+        return nullcontext()
+    return (controller or ThreadpoolController()).limit(limits=1, user_api="blas")
+
 
 # ---------------------------------------------------------------------------
 # recording metadata <-> JSON / FIF bytes
@@ -105,10 +125,11 @@ def compress_raw(
         raw = raw.copy().anonymize(verbose="error")
         source = {**source, "name": None} if source else source  # file names often carry subject identity
     fields = dict(anonymize=anonymize, source=source)
-    data = _compress(raw, codec, mode, k, cfg, progress, fields)
-    other = mode.alternative()  # e.g. a --prd file's layer alone: tokens must earn their place
-    if other is not None:
-        data = min(data, _compress(raw, None, other, 0, AdapterConfig(), None, fields), key=len)
+    with blas_pin(mode.blas_one_thread):
+        data = _compress(raw, codec, mode, k, cfg, progress, fields)
+        other = mode.alternative()  # e.g. a --prd file's layer alone: tokens must earn their place
+        if other is not None:
+            data = min(data, _compress(raw, None, other, 0, AdapterConfig(), None, fields), key=len)
     return data
 
 
@@ -308,13 +329,32 @@ def _with_annotations(raw: mne.io.BaseRaw, archive: Archive) -> mne.io.BaseRaw:
 
 def decoded_chunks(
     archive: Archive, codec: Codec | None, side=None, progress: Progress | None = None, first: int = 0
-):
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yields (first sample, volts float64 [channels, m]) of each chunk's own span, in order,
     from chunk ``first`` to the end of the recording: the exactly stored channels, the coded ones
     (tokens through the model and/or the transform layer), the exactly stored outliers and the
     NaN runs. A later ``first`` decodes only what its chunks need (the chunk before it for the
     token path's cross-fade, the last frame with a spatial basis for the transform layer), with
-    the same values. A damaged file raises :class:`CorruptFileError` at the chunk where it shows."""
+    the same values. A damaged file raises :class:`CorruptFileError` at the chunk where it shows.
+    Each chunk is decoded under :func:`blas_pin` (the caller's own thread settings are back
+    while it holds the chunk)."""
+    chunks = _decoded_chunks(archive, codec, side, progress, first)
+    pin = modes.get(archive.header.mode).blas_one_thread
+    controller = ThreadpoolController() if pin else None
+    try:
+        while True:
+            with blas_pin(pin, controller):
+                item = next(chunks, None)
+            if item is None:
+                return
+            yield item
+    finally:
+        with blas_pin(pin, controller):
+            chunks.close()
+
+
+def _decoded_chunks(archive: Archive, codec: Codec | None, side, progress: Progress | None, first: int):
+    """:func:`decoded_chunks` without the thread settings."""
     h = archive.header
     check_model(h, codec)
     side = side if side is not None else check_archive(archive)

@@ -371,6 +371,38 @@ def test_bench_speed_quick(tmp_path, tiny_dac_path):
     assert (out / "speed.png").exists() and "| " in (out / "report.md").read_text()
 
 
+def test_bench_speed_busy_rows(tmp_path):
+    """--busy: each length timed as it is, then beside a spinning process; the rows say which."""
+    out = tmp_path / "speed"
+    args = ["bench", "speed", "--out", str(out), "--models", "lossless", "--minutes", "0.05"]
+    assert main(args + ["--channels", "2", "--repeats", "1", "--busy", "-q"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    idle, busy = res["rows"]
+    assert (idle["busy"], busy["busy"]) == (False, True) and idle["minutes"] == busy["minutes"] == 0.05
+    assert "OPENBLAS_NUM_THREADS" in res["thread_variables"]
+    assert busy["compress_cpu_s"] > 0 and "| lossless | busy loop" in (out / "report.md").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_busy_core_spins_meanwhile_and_is_gone_after():
+    import os
+    import time
+
+    from eegcodec.bench.speed import busy_core
+
+    def cpu_ticks(pid: int) -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+
+    with busy_core() as (pid, cpu):
+        before = cpu_ticks(pid)
+        time.sleep(0.5)
+        assert cpu_ticks(pid) > before
+        assert cpu is None or os.sched_getaffinity(pid) == {cpu}
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)
+
+
 def test_csp_classifier_separates_lateralised_rhythms():
     """The imagery task's CSP pipeline (8-30 Hz epochs -> MNE's CSP -> LDA) finds a class that
     differs only in which channel carries a 12 Hz rhythm; band power of the same windows too."""

@@ -11,11 +11,18 @@ The model name ``dac16k-sized`` builds a DAC with the 16-kHz DAC architecture (7
 parameters, hop 320) and random weights, with the adapter of ``recipes/dac16k_finetune.yaml``
 (EEG at 1000 Hz): a speed stand-in for a fine-tuned DAC-16k, not a codec to judge quality by.
 The names ``lossless``, ``prd=P`` and ``max-error=V`` time those modes (no model).
+
+With ``busy`` each (model, length) is timed twice: with the machine as it is, then beside a
+process spinning on another core (:func:`busy_core`), as a laptop or a shared server often
+is. The rows say which, and the load average before each row (``/proc/loadavg``, where the
+system has one) and the thread variables the children inherited are kept with the results.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,6 +53,7 @@ class SpeedConfig:
     channels: int | None = None  #: channels of the built recordings (None: the input's, or 64)
     device: str = "cpu"
     repeats: int = 3  #: runs of each verb; the median time and the highest peak are reported
+    busy: bool = False  #: also time each (model, length) beside a process spinning on another core
 
     @classmethod
     def quick(cls) -> SpeedConfig:
@@ -70,6 +78,11 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--repeats", type=int, metavar="N", help="runs of each verb, median reported (default 3; --quick 1)"
     )
+    parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="also time each model and length beside a process spinning on another core",
+    )
 
 
 def main(args, say) -> None:
@@ -79,6 +92,7 @@ def main(args, say) -> None:
     cfg.channels = args.channels or cfg.channels
     cfg.device = args.device
     cfg.repeats = args.repeats or cfg.repeats
+    cfg.busy = args.busy
     run(args.inputs, args.models, Path(args.out), cfg, progress=say)  # modes: prd=10, not labels
 
 
@@ -127,12 +141,14 @@ def dac16k_sized(path: Path) -> Path:
     return path
 
 
-def _child(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd`` under a fresh Python that reports its child's wall seconds and peak RSS (MB)."""
+def _child(cmd: list[str]) -> tuple[float, float, float]:
+    """Run ``cmd`` under a fresh Python that reports its child's wall seconds, peak RSS (MB) and
+    CPU seconds (user + system, all its threads)."""
     probe = (
         "import resource,subprocess,sys,time;t=time.perf_counter();"
         "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE,text=True);"
-        "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024);"
+        "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
+        "print(time.perf_counter()-t, u.ru_maxrss/1024, u.ru_utime+u.ru_stime);"
         "sys.stderr.write(r.stderr);sys.exit(r.returncode)"
     )
     done = subprocess.run([sys.executable, "-c", probe] + cmd, capture_output=True, text=True)
@@ -141,13 +157,44 @@ def _child(cmd: list[str]) -> tuple[float, float]:
             f"{' '.join(cmd[2:4])} failed: "
             f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
         )
-    seconds, peak = done.stdout.split()
-    return float(seconds), float(peak)
+    seconds, peak, cpu = done.stdout.split()
+    return float(seconds), float(peak), float(cpu)
 
 
-def _median_time(runs: list[tuple[float, float]]) -> tuple[float, float]:
+#: the environment variables that set native thread pools, kept with the results
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def busy_core():
+    """A child process spinning in a loop meanwhile, pinned to the last CPU this process may run
+    on (where ``os.sched_setaffinity`` exists; on one CPU it shares that one). Yields
+    ``(pid, cpu)`` (cpu None where unpinned); the process is killed and reaped on exit."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    cpu = cpus[-1] if cpus else None
+    pin = f"import os; os.sched_setaffinity(0, {{{cpu}}})\n" if cpu is not None else ""
+    spin = pin + "print(flush=True)\nwhile True:\n    pass"
+    proc = subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE)
+    try:
+        proc.stdout.readline()  # spinning from here on
+        yield proc.pid, cpu
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (``/proc/loadavg``; None where the system has none)."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _median_time(runs: list[tuple[float, float, float]]) -> tuple[float, float]:
     """(median wall seconds, highest peak MB) of repeated runs of one verb."""
-    return float(np.median([t for t, _ in runs])), max(m for _, m in runs)
+    return float(np.median([t for t, _, _ in runs])), max(m for _, m, _ in runs)
 
 
 def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, progress=print) -> dict:
@@ -160,12 +207,14 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, 
         for name in model_names:
             model = str(dac16k_sized(tmp / "dac16k-sized.pth")) if name == "dac16k-sized" else name
             for minutes in cfg.minutes:
-                progress(f"speed: {name}, {minutes:g} min")
-                rows.append({"model": name, **_time_one(tmp, source, model, minutes, cfg)})
+                for busy in (False, True) if cfg.busy else (False,):
+                    progress(f"speed: {name}, {minutes:g} min" + (", another core busy" if busy else ""))
+                    rows.append({"model": name, **_time_beside(tmp, source, model, minutes, cfg, busy)})
     results = {
         "benchmark": "speed",
         "config": asdict(cfg),
         "hardware": hardware(),
+        "thread_variables": {v: os.environ.get(v) for v in THREAD_VARIABLES},
         "source": str(source) if source else "synthetic",
         "rows": rows,
         "elapsed_s": clock.seconds(),
@@ -185,6 +234,14 @@ def verb_flags(model: str, device: str) -> tuple[list[str], list[str]]:
     if kind in ("prd", "max-error") and value:
         return [f"--{kind}", value, *common], common
     return ["--model", model, *common], ["--model", model, *common]
+
+
+def _time_beside(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig, busy: bool) -> dict:
+    """:func:`_time_one`, beside :func:`busy_core` if ``busy``; the row says which and the load
+    average before it."""
+    load = load_average()
+    with busy_core() if busy else contextlib.nullcontext((None, None)) as (_, cpu):
+        return {"busy": busy, "busy_cpu": cpu, "loadavg": load, **_time_one(tmp, source, model, minutes, cfg)}
 
 
 def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -> dict:
@@ -213,8 +270,10 @@ def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -
         "decompress_s": td,
         "decompress_realtime": sec / td,
         "decompress_peak_mb": md,
-        "compress_runs_s": [t for t, _ in runs_c],
-        "decompress_runs_s": [t for t, _ in runs_d],
+        "compress_runs_s": [t for t, _, _ in runs_c],
+        "decompress_runs_s": [t for t, _, _ in runs_d],
+        "compress_cpu_s": float(np.median([c for _, _, c in runs_c])),
+        "decompress_cpu_s": float(np.median([c for _, _, c in runs_d])),
     }
 
 
@@ -230,14 +289,17 @@ def report(res: dict) -> str:
         f"{res['config']['repeats']} "
         f"time(s): median seconds (range in brackets), highest peak. Run time {res['elapsed_s']} s.\n",
     ]
+    lines += _conditions(res)
 
     def secs(r: dict, verb: str) -> str:
-        runs = r[f"{verb}_runs_s"]
-        return f"{r[verb + '_s']:.1f}" + (f" [{min(runs):.1f}-{max(runs):.1f}]" if len(runs) > 1 else "")
+        runs, cpu = r[f"{verb}_runs_s"], r.get(f"{verb}_cpu_s")
+        spread = f" [{min(runs):.1f}-{max(runs):.1f}]" if len(runs) > 1 else ""
+        return f"{r[verb + '_s']:.1f}{spread}" + (f", CPU {cpu:.1f}" if cpu is not None else "")
 
     rows = [
         [
             r["model"],
+            _beside(r),
             r["minutes"],
             f"{r['channels']} x {r['sfreq']:g} Hz",
             r["codebooks"],
@@ -255,6 +317,7 @@ def report(res: dict) -> str:
         md_table(
             [
                 "model",
+                "beside it",
                 "minutes",
                 "recording",
                 "codebooks",
@@ -267,7 +330,7 @@ def report(res: dict) -> str:
                 "decompress peak MB",
             ],
             rows,
-            {1: "g", 4: ".3f", 6: ".3g", 7: ".0f", 9: ".3g", 10: ".0f"},
+            {2: "g", 5: ".3f", 7: ".3g", 8: ".0f", 10: ".3g", 11: ".0f"},
         )
         + "\n"
     )
@@ -275,15 +338,40 @@ def report(res: dict) -> str:
     return "\n".join(lines)
 
 
+def _conditions(res: dict) -> list[str]:
+    """The report's line on the thread variables and the *beside it* and *CPU* columns (results
+    written before them: none)."""
+    if "thread_variables" not in res:
+        return []
+    env = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in res["thread_variables"].items())
+    return [
+        f"Thread variables: {env}. *Beside it*: a process spinning on another core during the row's "
+        "runs (busy loop) or nothing added by the benchmark, and the 1-minute load average before "
+        "the row (other work on the machine shows there). *CPU*: the median run's CPU seconds (user "
+        "and system, all threads): the work and any spinning, not the time spent waiting for a core.\n"
+    ]
+
+
+def _beside(row: dict) -> str:
+    """What ran beside a row's timings (a busy loop or nothing added) and the load before it."""
+    if "busy" not in row:  # results written before the busy rows
+        return "-"
+    cpu = row.get("busy_cpu")
+    text = ("busy loop" + (f" on CPU {cpu}" if cpu is not None else "")) if row["busy"] else "no busy loop"
+    load = row.get("loadavg")
+    return text + (f" (load {load:.2f})" if load is not None else "")
+
+
 def plot(res: dict, out: Path) -> list[str]:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for model in dict.fromkeys(r["model"] for r in res["rows"]):
-        rs = [r for r in res["rows"] if r["model"] == model]
+    for model, busy in dict.fromkeys((r["model"], r.get("busy", False)) for r in res["rows"]):
+        rs = [r for r in res["rows"] if r["model"] == model and r.get("busy", False) == busy]
         m = [r["minutes"] for r in rs]
+        name = f"{model}, core busy" if busy else model
         for verb, ls in (("compress", "-"), ("decompress", "--")):
-            axes[0].plot(m, [r[f"{verb}_realtime"] for r in rs], ls=ls, marker="o", label=f"{model} {verb}")
-            axes[1].plot(m, [r[f"{verb}_peak_mb"] for r in rs], ls=ls, marker="o", label=f"{model} {verb}")
+            axes[0].plot(m, [r[f"{verb}_realtime"] for r in rs], ls=ls, marker="o", label=f"{name} {verb}")
+            axes[1].plot(m, [r[f"{verb}_peak_mb"] for r in rs], ls=ls, marker="o", label=f"{name} {verb}")
     for ax, title in zip(axes, ("x real time (higher is faster)", "peak memory MB")):
         ax.set_xscale("log")
         ax.set_xlabel("recording minutes")

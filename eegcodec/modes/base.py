@@ -37,6 +37,9 @@ class Mode:
     stored_as: ClassVar[str] = ""
     #: the keyword options (API) this mode owns; giving one of them chooses the mode
     options: ClassVar[tuple[str, ...]] = ()
+    #: numpy's BLAS on one thread while compressing and decoding (its products are small; the
+    #: network's threads, where there is one, are the codec's)
+    blas_one_thread: ClassVar[bool] = True
     #: every sample comes back exactly (the decoder's output is checked bit for bit in memory)
     exact: ClassVar[bool] = False
     #: decoded samples lie on the source's sample grid: EDF/BDF outputs get the source's channel

@@ -30,6 +30,7 @@ class Tokens(Mode):
 
     n_codebooks: int | None = None
     name: ClassVar[str] = "tokens"
+    blas_one_thread: ClassVar[bool] = False
 
     @classmethod
     def from_options(cls, options: dict) -> Mode:
