@@ -562,7 +562,7 @@ def cmd_bench(args) -> int:
     from .errors import EegcodecError
 
     try:
-        from .bench import downstream, prior, rd, speed
+        from .bench import downstream, lossless, prior, rd, speed
     except ImportError as exc:  # scikit-learn, PyWavelets, matplotlib: the [bench] extra
         raise EegcodecError(
             f"benchmarks need the [bench] extra ({exc}): pip install 'eegcodec[bench]'"
@@ -580,7 +580,9 @@ def cmd_bench(args) -> int:
     else:
         if not args.inputs:
             raise EegcodecError(f"bench {args.kind} needs recordings (files or folders)")
-        if args.kind == "prior":
+        if args.kind == "lossless":
+            lossless.run(args.inputs, out, progress=say)
+        elif args.kind == "prior":
             cfg = prior.PriorConfig.quick() if args.quick else prior.PriorConfig()
             cfg.crop_seconds = args.crop if args.crop is not None else cfg.crop_seconds
             if not args.train:
@@ -849,10 +851,11 @@ def _add_bench(sub) -> None:
     )
     b.add_argument(
         "kind",
-        choices=["rd", "downstream", "speed", "prior"],
+        choices=["rd", "downstream", "speed", "prior", "lossless"],
         help="rd: bits vs fidelity with classical coders; downstream: "
         "classifiers on reconstructed EEG; speed: real-time factor and peak memory; prior: bits per code "
-        "an entropy coder's prior over the model's codes would spend (fitted on --train)",
+        "an entropy coder's prior over the model's codes would spend (fitted on --train); lossless: bits per "
+        "sample of --lossless and --max-error against flac, wavpack, xz, zstd",
     )
     b.add_argument(
         "inputs",
