@@ -7,7 +7,8 @@ Each channel (in order) is predicted in two stages, integer arithmetic only:
 1. the per-chunk LPC of :mod:`eegcodec.lossless` (own past, order :data:`~eegcodec.lossless.ORDER`,
    and up to :data:`~eegcodec.lossless.CROSS` earlier channels at lags -1, 0, +1; coefficients
    fitted by least squares, sent as integers with :data:`~eegcodec.lossless.SHIFT` fractional bits);
-2. a normalised LMS filter of :data:`TAPS` taps over the stage-1 errors, starting from zero
+2. a normalised LMS filter over the channel's last :data:`TAPS` stage-1 errors and the stage-1
+   errors of its cross channels at the same sample, starting from zero
    weights in every chunk and channel and updated after every sample (weights with
    :data:`W_SHIFT` fractional bits; the step is ``2**-MU_SHIFT`` over the window's energy, from
    one integer reciprocal per sample).
@@ -39,7 +40,7 @@ from .rangecoder import Decoder, Encoder
 
 TAPS = 32
 W_SHIFT = 16
-MU_SHIFT = 6
+MU_SHIFT = 5
 INV_BITS = 40
 #: bounds that keep every product inside int64 (also on damaged input)
 E_CLAMP = 1 << 20
@@ -48,27 +49,33 @@ W_CLAMP = 1 << 24
 P_CLAMP = 1 << 30
 _HEAD = struct.Struct("<HII")
 SHIFT = lossless.SHIFT
+#: earlier channels whose stage-1 errors feed the NLMS stage (the first CROSS of them also the LPC)
+N_SIDE = 8
 
 
 @njit(cache=True, nogil=True)
-def _predict_run(x, r, base, own, step, decode):
+def _predict_run(x, r, e, base, side, own, step, decode):
     """One channel through both stages. ``decode`` False: ``x`` int64 [n] holds the samples; fills
     ``r`` with the (quantised) residuals and overwrites ``x`` with the rebuilt samples. ``decode``
-    True: rebuilds ``x`` from ``r``. ``base`` int64 [n]: the cross-channel part of the LPC sum;
-    ``own`` int64 [P]: own-past coefficients; ``step`` = 2m + 1."""
-    n, p = x.size, own.size
+    True: rebuilds ``x`` from ``r``. Either way fills ``e`` int64 [n] with the stage-1 errors
+    (clamped to :data:`E_CLAMP`). ``base`` int64 [n]: the cross-channel part of the LPC sum;
+    ``side`` int64 [S, n]: the stage-1 errors of the cross channels (NLMS inputs at the same
+    sample); ``own`` int64 [P]: own-past coefficients; ``step`` = 2m + 1."""
+    n, p, n_side = x.size, own.size, side.shape[0]
     half, m = 1 << (SHIFT - 1), (step - 1) // 2
-    w = np.zeros(TAPS, np.int64)
-    e = np.zeros(n, np.int64)
+    w = np.zeros(TAPS + n_side, np.int64)
     energy = 0
     for t in range(n):
         acc = base[t] + half
         for i in range(min(p, t)):
             acc += own[i] * x[t - 1 - i]
         p1 = min(max(acc >> SHIFT, -P_CLAMP), P_CLAMP)
-        acc2 = 0
+        acc2, norm = 0, energy + TAPS * 16
         for j in range(min(TAPS, t)):
             acc2 += w[j] * e[t - 1 - j]
+        for s in range(n_side):
+            acc2 += w[TAPS + s] * side[s, t]
+            norm += side[s, t] * side[s, t]
         pred = p1 + ((acc2 + (1 << (W_SHIFT - 1))) >> W_SHIFT)
         if decode:
             x[t] = pred + r[t] * step
@@ -76,14 +83,39 @@ def _predict_run(x, r, base, own, step, decode):
             q = (x[t] - pred + m) // step
             r[t] = q
             x[t] = pred + q * step
-        err = x[t] - pred
         e[t] = min(max(x[t] - p1, -E_CLAMP), E_CLAMP)
-        g = min(max((err * ((1 << INV_BITS) // (energy + TAPS * 16))) >> MU_SHIFT, -G_CLAMP), G_CLAMP)
+        g = min(max(((x[t] - pred) * ((1 << INV_BITS) // norm)) >> MU_SHIFT, -G_CLAMP), G_CLAMP)
         for j in range(min(TAPS, t)):
             w[j] = min(max(w[j] + ((g * e[t - 1 - j]) >> (INV_BITS - W_SHIFT)), -W_CLAMP), W_CLAMP)
+        for s in range(n_side):
+            w[TAPS + s] = min(
+                max(w[TAPS + s] + ((g * side[s, t]) >> (INV_BITS - W_SHIFT)), -W_CLAMP), W_CLAMP
+            )
         energy += e[t] * e[t]
         if t >= TAPS:
             energy -= e[t - TAPS] * e[t - TAPS]
+
+
+def _ranking(k: np.ndarray, c: int) -> list[int]:
+    """Channels before ``c`` by decreasing |correlation| of first differences with it (at most
+    :data:`N_SIDE`)."""
+    if not c:
+        return []
+    d = np.diff(k[: c + 1], axis=1).astype(np.float64)
+    d -= d.mean(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.abs(d[:c] @ d[c]) / (np.sqrt((d[:c] ** 2).sum(1) * (d[c] ** 2).sum()))
+    return [int(j) for j in np.argsort(-np.nan_to_num(corr), kind="stable")[:N_SIDE]]
+
+
+def _fit(k: np.ndarray, c: int, cross: list[int]) -> np.ndarray:
+    """Integer LPC coefficients int64 [ORDER + 3 len(cross)] of channel ``c`` (least squares)."""
+    order = lossless.ORDER
+    x = lossless._regressors(k, c, cross, order).astype(np.float64)[order:-1]
+    if not len(x):
+        return np.zeros(order + 3 * len(cross), np.int64)
+    coef, *_ = np.linalg.lstsq(x, k[c, order:-1].astype(np.float64), rcond=None)
+    return np.clip(np.round(coef * 2**SHIFT), -lossless.MAX_COEF, lossless.MAX_COEF).astype(np.int64)
 
 
 def _base(k: np.ndarray, c: int, cross: list[int], coef: np.ndarray, order: int) -> np.ndarray:
@@ -100,15 +132,20 @@ def encode_ints(k: np.ndarray, bounds: np.ndarray | None = None) -> tuple[bytes,
     k = np.asarray(k, dtype=np.int64)
     c_all, n = k.shape
     bounds = np.zeros(c_all, np.int64) if bounds is None else np.asarray(bounds, np.int64)
-    rebuilt = k.copy()
+    rebuilt, errors = k.copy(), np.zeros_like(k)
     desc, res = Encoder(64 * c_all + 64), Encoder(10 * k.size + 64)
+    order = lossless.ORDER
     for c in range(c_all):
-        cross, coef = lossless._fit(k, c)
-        order = lossless.ORDER
-        desc.residuals(np.array([bounds[c], order, len(cross), *cross, *coef.tolist()], np.int64))
+        ranked = _ranking(k, c)
+        cross = ranked[: lossless.CROSS]
+        coef = _fit(k, c, cross)
+        desc.residuals(
+            np.array([bounds[c], order, len(cross), len(ranked), *ranked, *coef.tolist()], np.int64)
+        )
         r = np.zeros(n, np.int64)
         base = _base(rebuilt, c, cross, coef, order)
-        _predict_run(rebuilt[c], r, base, coef[:order].copy(), 2 * int(bounds[c]) + 1, False)
+        side = errors[ranked] if ranked else np.zeros((0, n), np.int64)
+        _predict_run(rebuilt[c], r, errors[c], base, side, coef[:order].copy(), 2 * int(bounds[c]) + 1, False)
         res.residuals(r)
     d = desc.finish()
     return _HEAD.pack(c_all, n, len(d)) + d + res.finish(), rebuilt
@@ -123,19 +160,24 @@ def decode_ints(frame: bytes, c_all: int, n: int) -> np.ndarray:
         raise CorruptFileError("adaptive exact frame is truncated")
     desc = Decoder(frame[_HEAD.size : _HEAD.size + size])
     res = Decoder(frame[_HEAD.size + size :])
-    k = np.zeros((c_all, n), np.int64)
+    k, errors = np.zeros((c_all, n), np.int64), np.zeros((c_all, n), np.int64)
     for c in range(c_all):
-        m, order, n_cross = desc.residuals(3).tolist()
-        if not (0 <= m < 2**24 and 0 <= order <= 64 and 0 <= n_cross <= lossless.CROSS):
+        m, order, n_cross, n_side = desc.residuals(4).tolist()
+        if not (
+            0 <= m < 2**24 and 0 <= order <= 64 and 0 <= n_cross <= min(lossless.CROSS, n_side) <= N_SIDE
+        ):
             raise CorruptFileError("adaptive exact frame is damaged (predictor size)")
-        cross = desc.residuals(n_cross).tolist()
+        ranked = desc.residuals(n_side).tolist()
+        cross = ranked[:n_cross]
         coef = desc.residuals(order + 3 * n_cross)
-        if any(not 0 <= j < c for j in cross) or np.abs(coef).max(initial=0) > lossless.MAX_COEF:
+        if any(not 0 <= j < c for j in ranked) or np.abs(coef).max(initial=0) > lossless.MAX_COEF:
             raise CorruptFileError("adaptive exact frame is damaged (predictor)")
         r = res.residuals(n)
         if np.abs(r).max(initial=0) >= 2**26:
             raise CorruptFileError("adaptive exact frame is damaged (residual)")
-        _predict_run(k[c], r, _base(k, c, cross, coef, order), coef[:order].copy(), 2 * m + 1, True)
+        side = errors[ranked] if ranked else np.zeros((0, n), np.int64)
+        base = _base(k, c, cross, coef, order)
+        _predict_run(k[c], r, errors[c], base, side, coef[:order].copy(), 2 * m + 1, True)
     if desc.overrun() or res.overrun():
         raise CorruptFileError("adaptive exact frame is truncated")
     return k

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 PROB_BITS = 15
-FAST, SLOW = 4, 7
+FAST, SLOW = 5, 8
 TOP = 1 << 24
 N_CTX = 64
 MAX_BITS = 40  # unary positions: magnitudes below 2**40
