@@ -96,16 +96,19 @@ def _predict_run(x, r, e, base, side, own, step, decode):
             energy -= e[t - TAPS] * e[t - TAPS]
 
 
-def _ranking(k: np.ndarray, c: int) -> list[int]:
-    """Channels before ``c`` by decreasing |correlation| of first differences with it (at most
-    :data:`N_SIDE`)."""
-    if not c:
-        return []
-    d = np.diff(k[: c + 1], axis=1).astype(np.float64)
+def _unit_diffs(k: np.ndarray) -> np.ndarray:
+    """float64 [C, n - 1]: each channel's first differences, centred and scaled to unit norm (0 if flat)."""
+    d = np.diff(k, axis=1).astype(np.float64)
     d -= d.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.abs(d[:c] @ d[c]) / (np.sqrt((d[:c] ** 2).sum(1) * (d[c] ** 2).sum()))
-    return [int(j) for j in np.argsort(-np.nan_to_num(corr), kind="stable")[:N_SIDE]]
+    norm = np.sqrt((d**2).sum(axis=1, keepdims=True))
+    return np.divide(d, norm, out=np.zeros_like(d), where=norm > 0)
+
+
+def _ranking(unit: np.ndarray, c: int) -> list[int]:
+    """Channels before ``c`` by decreasing |correlation| of first differences with it (at most
+    :data:`N_SIDE`); ``unit`` from :func:`_unit_diffs`."""
+    corr = np.abs(unit[:c] @ unit[c])
+    return [int(j) for j in np.argsort(-corr, kind="stable")[:N_SIDE]]
 
 
 def _fit(k: np.ndarray, c: int, cross: list[int]) -> np.ndarray:
@@ -114,7 +117,14 @@ def _fit(k: np.ndarray, c: int, cross: list[int]) -> np.ndarray:
     x = lossless._regressors(k, c, cross, order).astype(np.float64)[order:-1]
     if not len(x):
         return np.zeros(order + 3 * len(cross), np.int64)
-    coef, *_ = np.linalg.lstsq(x, k[c, order:-1].astype(np.float64), rcond=None)
+    y = k[c, order:-1].astype(np.float64)
+    gram = x.T @ x
+    # normal equations (SVD-based lstsq is 5x slower); lstsq where they are singular
+    try:
+        coef = np.linalg.solve(gram, x.T @ y)
+    except np.linalg.LinAlgError:
+        coef = np.linalg.lstsq(x, y, rcond=None)[0]
+    coef = np.nan_to_num(coef)
     return np.clip(np.round(coef * 2**SHIFT), -lossless.MAX_COEF, lossless.MAX_COEF).astype(np.int64)
 
 
@@ -134,9 +144,9 @@ def encode_ints(k: np.ndarray, bounds: np.ndarray | None = None) -> tuple[bytes,
     bounds = np.zeros(c_all, np.int64) if bounds is None else np.asarray(bounds, np.int64)
     rebuilt, errors = k.copy(), np.zeros_like(k)
     desc, res = Encoder(64 * c_all + 64), Encoder(10 * k.size + 64)
-    order = lossless.ORDER
+    order, unit = lossless.ORDER, _unit_diffs(k)
     for c in range(c_all):
-        ranked = _ranking(k, c)
+        ranked = _ranking(unit, c)
         cross = ranked[: lossless.CROSS]
         coef = _fit(k, c, cross)
         desc.residuals(
