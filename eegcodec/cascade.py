@@ -99,6 +99,8 @@ def _predict_run(x, r, e, base, side, own, step, decode):
 def _unit_diffs(k: np.ndarray) -> np.ndarray:
     """float64 [C, n - 1]: each channel's first differences, centred and scaled to unit norm (0 if flat)."""
     d = np.diff(k, axis=1).astype(np.float64)
+    if not d.shape[1]:
+        return d
     d -= d.mean(axis=1, keepdims=True)
     norm = np.sqrt((d**2).sum(axis=1, keepdims=True))
     return np.divide(d, norm, out=np.zeros_like(d), where=norm > 0)
