@@ -185,7 +185,7 @@ def decode_ints(frame: bytes, c_all: int, n: int) -> np.ndarray:
         if any(not 0 <= j < c for j in ranked) or np.abs(coef).max(initial=0) > lossless.MAX_COEF:
             raise CorruptFileError("adaptive exact frame is damaged (predictor)")
         r = res.residuals(n)
-        if np.abs(r).max(initial=0) >= 2**26:
+        if np.abs(r).max(initial=0) >= 2**36:  # |sample - prediction| < 2**24 + 2**30 + 2**34
             raise CorruptFileError("adaptive exact frame is damaged (residual)")
         side = errors[ranked] if ranked else np.zeros((0, n), np.int64)
         base = _base(k, c, cross, coef, order)
