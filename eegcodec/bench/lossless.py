@@ -86,8 +86,10 @@ def _file_coder_bytes(name: str, path: Path) -> int:
 def edf_digital(path: Path) -> np.ndarray | None:
     """The digital samples int16 [signals, N] of an EDF/EDF+ file (annotation signals left out), or
     None when the file is not EDF or its signals have different sample counts per record."""
+    if path.suffix.lower() != ".edf":
+        return None
     data = path.read_bytes()
-    if path.suffix.lower() != ".edf" or len(data) < 256 or data[:1] != b"0":
+    if len(data) < 256 or data[:1] != b"0":
         return None
     n_rec, ns = int(data[236:244]), int(data[252:256])
     labels = [data[256 + 16 * i : 256 + 16 * (i + 1)].decode("latin-1").strip() for i in range(ns)]
@@ -210,7 +212,7 @@ def _groups(files: list[dict]) -> dict[str, dict]:
         for a in ANCHORS:
             vals = [f["anchors"][a] for f in fs]
             g[a] = mean(vals) if all(isinstance(v, float) for v in vals) else "not installed"
-        best = min(v for k, v in g.items() if k in ANCHORS and isinstance(v, float))
+        best = min((v for k, v in g.items() if k in ANCHORS and isinstance(v, float)), default=float("nan"))
         ratios = [f["ratio_to_best"] for f in fs]
         groups[name] = {
             "files": len(fs),
