@@ -141,7 +141,8 @@ def encode_ints(k: np.ndarray, bounds: np.ndarray | None = None) -> tuple[bytes,
     """Integer samples int64 [C, n] (|k| < 2**24) -> (frame, rebuilt samples int64 [C, n]).
 
     ``bounds`` int64 [C] (grid units, default 0): each rebuilt sample within its channel's bound."""
-    k = np.asarray(k, dtype=np.int64)
+    offsets = np.median(k, axis=1).astype(np.int64) if k.size else np.zeros(len(k), np.int64)
+    k = np.asarray(k, dtype=np.int64) - offsets[:, None]  # centred: the LPC has no constant term
     c_all, n = k.shape
     bounds = np.zeros(c_all, np.int64) if bounds is None else np.asarray(bounds, np.int64)
     rebuilt, errors = k.copy(), np.zeros_like(k)
@@ -152,7 +153,9 @@ def encode_ints(k: np.ndarray, bounds: np.ndarray | None = None) -> tuple[bytes,
         cross = ranked[: lossless.CROSS]
         coef = _fit(k, c, cross)
         desc.residuals(
-            np.array([bounds[c], order, len(cross), len(ranked), *ranked, *coef.tolist()], np.int64)
+            np.array(
+                [bounds[c], offsets[c], order, len(cross), len(ranked), *ranked, *coef.tolist()], np.int64
+            )
         )
         r = np.zeros(n, np.int64)
         base = _base(rebuilt, c, cross, coef, order)
@@ -160,7 +163,7 @@ def encode_ints(k: np.ndarray, bounds: np.ndarray | None = None) -> tuple[bytes,
         _predict_run(rebuilt[c], r, errors[c], base, side, coef[:order].copy(), 2 * int(bounds[c]) + 1, False)
         res.residuals(r)
     d = desc.finish()
-    return _HEAD.pack(c_all, n, len(d)) + d + res.finish(), rebuilt
+    return _HEAD.pack(c_all, n, len(d)) + d + res.finish(), rebuilt + offsets[:, None]
 
 
 def decode_ints(frame: bytes, c_all: int, n: int) -> np.ndarray:
@@ -173,8 +176,9 @@ def decode_ints(frame: bytes, c_all: int, n: int) -> np.ndarray:
     desc = Decoder(frame[_HEAD.size : _HEAD.size + size])
     res = Decoder(frame[_HEAD.size + size :])
     k, errors = np.zeros((c_all, n), np.int64), np.zeros((c_all, n), np.int64)
+    offsets = np.zeros(c_all, np.int64)
     for c in range(c_all):
-        m, order, n_cross, n_side = desc.residuals(4).tolist()
+        m, offsets[c], order, n_cross, n_side = desc.residuals(5).tolist()
         if not (
             0 <= m < 2**24 and 0 <= order <= 64 and 0 <= n_cross <= min(lossless.CROSS, n_side) <= N_SIDE
         ):
@@ -192,4 +196,6 @@ def decode_ints(frame: bytes, c_all: int, n: int) -> np.ndarray:
         _predict_run(k[c], r, errors[c], base, side, coef[:order].copy(), 2 * m + 1, True)
     if desc.overrun() or res.overrun():
         raise CorruptFileError("adaptive exact frame is truncated")
-    return k
+    if np.abs(offsets).max(initial=0) >= 2**40:
+        raise CorruptFileError("adaptive exact frame is damaged (offset)")
+    return k + offsets[:, None]

@@ -78,10 +78,14 @@ def find_grid(x: np.ndarray) -> tuple[float, float, np.ndarray] | None:
     step = float(np.min(np.diff(levels)))
     if step <= 0 or not np.isfinite(step) or (levels[-1] - origin) / step >= 2**31:
         return None
-    k = np.rint((x - origin) / step)
-    if np.max(np.abs(origin + k * step - x)) > GRID_TOLERANCE * step:
-        return None
-    return origin, step, k.astype(np.int64)
+    # the span over its whole number of steps: the smallest gap alone is off by its rounding, which
+    # adds up over tens of thousands of levels (a 16-bit channel's full range)
+    span = (levels[-1] - origin) / round((levels[-1] - origin) / step)
+    for s in (span, step):
+        k = np.rint((x - origin) / s)
+        if np.max(np.abs(origin + k * s - x)) <= GRID_TOLERANCE * s:
+            return origin, s, k.astype(np.int64)
+    return None
 
 
 def _quantised(x: np.ndarray, bound: float) -> tuple[float, float, np.ndarray] | None:
