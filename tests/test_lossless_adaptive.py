@@ -143,3 +143,17 @@ def test_real_recordings_round_trip(rel):
         err = np.abs(y - x).max(axis=1)
         grid = np.array([np.diff(np.unique(r)).min() for r in x])
         assert np.all(err <= np.maximum(bound, 1e-6 * grid)), (rel, kw)
+
+
+def test_grid_of_a_full_16_bit_range_is_found():
+    """A channel over the whole 16-bit range with an awkward gain: the smallest gap between levels
+    is off by its rounding, which adds up over 65,535 steps (such chunks fell back to float32)."""
+    from eegcodec.exact import find_grid
+
+    rng = np.random.default_rng(10)
+    d = np.concatenate([[-32768, 32767], rng.integers(-32768, 32768, 14000)])
+    gain = rng.uniform(0.5e-9, 2e-8)
+    x = (d.astype(np.float64) + 0.5) * gain + rng.uniform(-1e-4, 1e-4)
+    origin, step, k = find_grid(x)
+    np.testing.assert_array_equal(k, d + 32768)
+    assert np.max(np.abs(origin + k * step - x)) <= 1e-6 * step
