@@ -40,6 +40,8 @@ from .errors import CorruptFileError
 from .lossless import MAX_SAMPLE, decode_ints
 
 GRID_TOLERANCE = 1e-6
+#: samples (at least; or an eighth of the chunk) on which max-error picks the grid or the closed loop
+PROBE = 1024
 _GRID = struct.Struct("<dd")
 _SCALE = struct.Struct("<d")
 #: units a float32 source may have been scaled by when read (volts per unit)
@@ -150,18 +152,26 @@ def _closed_loop(block: np.ndarray, bounds: np.ndarray) -> tuple[list, list[int]
 
 def encode_block(block: np.ndarray, max_error: np.ndarray | None = None) -> bytes:
     """Exactly stored channels of one chunk, float64 [L, n] -> one frame. ``max_error`` [L]
-    (volts, 0: exact) lets a channel come back within that bound instead: the smaller of a
-    coarser grid coded losslessly and the closed loop on the channel's own grid
-    (:mod:`eegcodec.cascade`)."""
+    (volts, 0: exact) lets a channel come back within that bound instead: a coarser grid coded
+    losslessly or the closed loop on the channel's own grid (:mod:`eegcodec.cascade`), whichever
+    codes the chunk's first eighth (at least :data:`PROBE` samples) smaller."""
     block = np.asarray(block, dtype=np.float64)
     bounds = np.zeros(len(block)) if max_error is None else np.asarray(max_error, dtype=np.float64)
     grids = [_quantised(x, float(bound)) for x, bound in zip(block, bounds)]
-    frame = _frame(block, grids, [0] * len(grids))
     loop = _closed_loop(block, bounds) if np.any(bounds > 0) else None
-    if loop is not None:
-        other = _frame(block, *loop)
-        frame = other if len(other) < len(frame) else frame
-    return frame
+    if loop is None:
+        return _frame(block, grids, [0] * len(grids))
+    probe = min(block.shape[1], max(PROBE, block.shape[1] // 8))  # the chunk's start decides the way
+    if len(_frame(block[:, :probe], *_head(loop[0], probe), loop[1])) < len(
+        _frame(block[:, :probe], *_head(grids, probe), [0] * len(grids))
+    ):
+        return _frame(block, *loop)
+    return _frame(block, grids, [0] * len(grids))
+
+
+def _head(grids: list, n: int) -> tuple[list]:
+    """The grids with their integers cut to the first ``n`` samples."""
+    return ([None if g is None else (g[0], g[1], g[2][:n]) for g in grids],)
 
 
 def decode_block(frame: bytes, n_channels: int, n: int) -> np.ndarray:
