@@ -5,7 +5,7 @@ The coder is LZMA's (a 32-bit range, carries through a cached byte, probabilitie
 ``2**-FAST`` and ``2**-SLOW``. Everything is integer arithmetic in numba-compiled loops, so
 encoder and decoder agree bit for bit on any machine.
 
-Residual model (:func:`encode_residuals` / :func:`decode_residuals`): a residual ``r`` is its
+Residual model (:meth:`Encoder.residuals` / :meth:`Decoder.residuals`): a residual ``r`` is its
 magnitude's bit length ``b`` (0 for ``r == 0``) in unary, each of its binary decisions with its
 own adaptive probability per context, then (``b > 0``) its sign (context: the previous residual's
 sign), the bit below the leading one (context: ``b``) and the remaining ``b - 2`` bits raw. The
@@ -25,21 +25,6 @@ TOP = 1 << 24
 N_CTX = 64
 MAX_BITS = 40  # unary positions: magnitudes below 2**40
 A_SHIFT = 4
-N_SIDE = 4
-
-
-@njit(cache=True, nogil=True)
-def side_classes(r, a0):
-    """uint8-valued int64 [n]: how a reference channel's residual ``r`` [n] compares with its own
-    running level at each sample (0: below half, 1: up to 1.5x, 2: up to 3x, 3: above)."""
-    out = np.zeros(r.size, np.int64)
-    a = a0
-    for t in range(r.size):
-        m = r[t] if r[t] >= 0 else -r[t]
-        x = m << (A_SHIFT + 1)  # 2 * m * 2**A_SHIFT against 2 * level
-        out[t] = 0 if x < a else (1 if x < 3 * a else (2 if x < 6 * a else 3))
-        a += m - (a >> A_SHIFT)
-    return out
 
 
 @njit(cache=True, nogil=True)
@@ -160,20 +145,20 @@ def _context(a):
 def new_model() -> dict:
     """Fresh model state: probabilities of 0 at one half (16-bit counters, two rates)."""
     return {
-        "unary": np.full((N_SIDE * N_CTX * (MAX_BITS + 1), 2), 32768, np.int64),
+        "unary": np.full((N_CTX * (MAX_BITS + 1), 2), 32768, np.int64),
         "sign": np.full((3, 2), 32768, np.int64),
         "mant": np.full((MAX_BITS + 1, 2), 32768, np.int64),
     }
 
 
 @njit(cache=True, nogil=True)
-def _encode(r, side, st, buf, unary, sign, mant, lv):
+def _encode(r, st, buf, unary, sign, mant, lv):
     a, prev = lv[0], lv[1]
     for t in range(r.size):
         v = r[t]
         m = -v if v < 0 else v
         b = _bit_length(m)
-        base = (side[t] * N_CTX + _context(a)) * (MAX_BITS + 1)
+        base = _context(a) * (MAX_BITS + 1)
         for i in range(b):
             _enc_bit(st, buf, unary, base + i, 1)
         if b < MAX_BITS:
@@ -192,10 +177,10 @@ def _encode(r, side, st, buf, unary, sign, mant, lv):
 
 
 @njit(cache=True, nogil=True)
-def _decode(out, side, st, buf, unary, sign, mant, lv):
+def _decode(out, st, buf, unary, sign, mant, lv):
     a, prev = lv[0], lv[1]
     for t in range(out.size):
-        base = (side[t] * N_CTX + _context(a)) * (MAX_BITS + 1)
+        base = _context(a) * (MAX_BITS + 1)
         b = 0
         while b < MAX_BITS and _dec_bit(st, buf, unary, base + b):
             b += 1
@@ -230,14 +215,11 @@ class Encoder:
         self.model = new_model()
         self.level = np.array([16, 1], np.int64)  # running magnitude sum, previous sign context
 
-    def residuals(self, r: np.ndarray, side: np.ndarray | None = None) -> None:
-        """Append int64 ``r`` [n] (|r| < 2**40); ``side`` int64 [n] in ``[0, N_SIDE)``: a context
-        the decoder knows (:func:`side_classes` of a channel coded before)."""
+    def residuals(self, r: np.ndarray) -> None:
+        """Append int64 ``r`` [n] (|r| < 2**40)."""
         m = self.model
-        side = np.zeros(r.size, np.int64) if side is None else side
         _encode(
             np.ascontiguousarray(r, np.int64),
-            side,
             self.st,
             self.buf,
             m["unary"],
@@ -262,12 +244,11 @@ class Decoder:
         self.model = new_model()
         self.level = np.array([16, 1], np.int64)  # running magnitude sum, previous sign context
 
-    def residuals(self, n: int, side: np.ndarray | None = None) -> np.ndarray:
-        """The next ``n`` residuals, int64 [n] (``side`` as the encoder had it)."""
+    def residuals(self, n: int) -> np.ndarray:
+        """The next ``n`` residuals, int64 [n]."""
         out = np.zeros(n, np.int64)
         m = self.model
-        side = np.zeros(n, np.int64) if side is None else side
-        _decode(out, side, self.st, self.buf, m["unary"], m["sign"], m["mant"], self.level)
+        _decode(out, self.st, self.buf, m["unary"], m["sign"], m["mant"], self.level)
         return out
 
     def overrun(self) -> bool:
