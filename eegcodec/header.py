@@ -27,7 +27,7 @@ from .mains import HARMONICS
 from .streamcoders import CODERS
 
 #: format versions whose headers this module reads
-VERSIONS = (1, 2, 3, 4, 5, 6)
+VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 #: bounds that no real recording reaches; a header past them is damaged or forged
 MAX_CHANNELS = 65536
 MAX_SAMPLES = 2**40
@@ -73,15 +73,16 @@ SIDE_SHAPES[5] = {
     "outlier_grid": "C2",
     "nan_runs": "R3",
 }
-#: version 6: the chunks' mains (:mod:`eegcodec.mains`; H: cosine and sine of each harmonic)
+#: version 6: the chunks' mains (:mod:`eegcodec.mains`; H: cosine and sine of each harmonic); in
+#: version 7 all three or none (version 7 marks the adaptive exact coder, not the mains)
 MAINS_SHAPES = {"mains_step_log2": "C", "mains_freq": "N", "mains_levels": "NCH"}
-SIDE_SHAPES[6] = {**SIDE_SHAPES[5], **MAINS_SHAPES}
+SIDE_SHAPES[6] = SIDE_SHAPES[7] = {**SIDE_SHAPES[5], **MAINS_SHAPES}
 #: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4; 6: mains)
 SIDE_SHAPES_NO_TOKENS = {v: {"nan_runs": "R3"} for v in VERSIONS}
-SIDE_SHAPES_NO_TOKENS[6] = {"nan_runs": "R3", **MAINS_SHAPES}
+SIDE_SHAPES_NO_TOKENS[6] = SIDE_SHAPES_NO_TOKENS[7] = {"nan_runs": "R3", **MAINS_SHAPES}
 #: what a file may promise, per version
 MODES = {1: ("tokens",), 2: ("tokens",), 3: ("tokens", "lossless", "max_error")}
-MODES[4] = MODES[5] = MODES[6] = (*MODES[3], "prd")
+MODES[4] = MODES[5] = MODES[6] = MODES[7] = (*MODES[3], "prd")
 #: a target PRD (%) outside this range is refused
 PRD_RANGE = (0.1, 100.0)
 
@@ -540,10 +541,11 @@ class Header:
                 )
             specs.append(ArraySpec(name, dtype, shape, offset, nbytes))
             offset += nbytes
-        if self.coded and {s.name for s in specs} != set(allowed):
-            raise CorruptFileError(
-                f"{_where('side')} lacks arrays: {sorted(set(allowed) - {s.name for s in specs})}"
-            )
+        names, need = {s.name for s in specs}, set(allowed)
+        if self.version >= 7 and not names & set(MAINS_SHAPES):  # version 7: the mains arrays or none
+            need -= set(MAINS_SHAPES)
+        if self.coded and names != need:
+            raise CorruptFileError(f"{_where('side')} lacks arrays: {sorted(need - names)}")
         return specs
 
     def check_sections(self, sizes: dict[str, int]) -> None:

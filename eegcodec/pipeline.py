@@ -159,10 +159,17 @@ def _compress(
     else:
         side = {}
     header = _header(raw, survey, codec, cfg, k, layout, coded, **fields, **mode.header_fields())
-    header.version = 6 if "mains_freq" in side else 5
+    header.version = written_version(survey.plan.lossless, "mains_freq" in side)
     if mode.name == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
     return _archive(header, side, coded, residual, exact, raw.info, codec).to_bytes()
+
+
+def written_version(exact_channels: list[int], mains: bool) -> int:
+    """The format version of a new file: 7 where it stores channels exactly (their ``RAWC`` frames
+    use channel mode 3, the adaptive coder, which readers before version 7 do not know), else 6
+    where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
+    return 7 if exact_channels else 6 if mains else 5
 
 
 def _archive(

@@ -372,7 +372,18 @@ def test_every_registered_benchmark_has_help_and_parses_without_torch():
         [sys.executable, "-c", _BENCH_HELP_SCRIPT], capture_output=True, text=True, env=env, timeout=300
     )
     res = json.loads(done.stdout.strip().splitlines()[-1])
-    kinds = {"rd", "downstream", "speed", "prior", "probe", "zarr", "notch", "runtimes", "align-table"}
+    kinds = {
+        "rd",
+        "downstream",
+        "speed",
+        "prior",
+        "lossless",
+        "probe",
+        "zarr",
+        "notch",
+        "runtimes",
+        "align-table",
+    }
     assert set(res["help"]) == kinds, done.stderr
     for kind, (code, text) in res["help"].items():
         assert code == 0 and f"eegcodec bench {kind}" in text, (kind, text)

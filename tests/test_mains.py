@@ -61,7 +61,7 @@ def test_harmonics_below_the_rate_are_fitted():
 
 
 def test_file_with_mains_is_version_6_and_round_trips(pcm_codec):
-    raw = synthetic_raw(n_ch=4, seconds=20)
+    raw = synthetic_raw(n_ch=4, seconds=20, stim=False)  # no channel stored exactly: not version 7
     noisy, _ = _with_mains(raw, 60.03, 80e-6)
     data = compress_raw(noisy, pcm_codec, n_codebooks=4)
     arc = Archive.from_bytes(data)
@@ -72,12 +72,17 @@ def test_file_with_mains_is_version_6_and_round_trips(pcm_codec):
     assert _prd(noisy.get_data(picks="eeg"), out) < 1.0  # the near-lossless test codec stays so
     clean = Archive.from_bytes(compress_raw(raw, pcm_codec, n_codebooks=4))
     assert clean.header.version == 5 and check_archive(clean).mains is None
+    # with a channel stored exactly (the stim channel): version 7, with or without the mains arrays
+    with_stim = synthetic_raw(n_ch=4, seconds=20)
+    for rec, has_mains in ((_with_mains(with_stim, 60.03, 80e-6)[0], True), (with_stim, False)):
+        arc = Archive.from_bytes(compress_raw(rec, pcm_codec, n_codebooks=4))
+        assert arc.header.version == 7 and (check_archive(arc).mains is not None) == has_mains
 
 
 def test_prd_files_store_the_mains_apart_for_fewer_bits(monkeypatch):
     """A ``--prd`` file (no model) meets its target on the original with the mains stored apart,
     in fewer bytes than coding the mains in its layer."""
-    noisy, _ = _with_mains(synthetic_raw(n_ch=6, seconds=40), 59.97, 60e-6)
+    noisy, _ = _with_mains(synthetic_raw(n_ch=6, seconds=40, stim=False), 59.97, 60e-6)
     x = noisy.get_data(picks="eeg")
     data = compress_raw(noisy, None, prd=10.0)
     arc = Archive.from_bytes(data)
@@ -95,7 +100,7 @@ def test_mains_removal_lowers_the_error_of_a_model(tiny_dac_path, monkeypatch):
     from eegcodec.backends.registry import load_codec
 
     codec = load_codec(tiny_dac_path)
-    noisy, _ = _with_mains(synthetic_raw(n_ch=4, seconds=20), 59.98, 100e-6)
+    noisy, _ = _with_mains(synthetic_raw(n_ch=4, seconds=20, stim=False), 59.98, 100e-6)
     ref = noisy.get_data(picks="eeg")
     with_mains = decompress(compress_raw(noisy, codec, n_codebooks=2), codec=codec).get_data(picks="eeg")
     monkeypatch.setattr(mains, "MIN_SHARE", 2.0)  # never kept

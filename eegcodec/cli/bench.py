@@ -31,6 +31,7 @@ BENCHMARKS = (
     "downstream",
     "speed",
     "prior",
+    "lossless",
     "probe",
     "zarr_codecs",
     "notch",

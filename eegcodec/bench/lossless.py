@@ -1,0 +1,303 @@
+"""Lossless and near-lossless bits per sample against the general-purpose and audio lossless coders.
+
+``eegcodec bench lossless INPUT... --out DIR``
+
+Per recording (all of its signals), bits per sample of
+
+* ``eegcodec --lossless`` and ``--max-error`` at each bound (microvolts): the whole ``.eegc`` file;
+* ``flac -8`` and ``wavpack -hh -x6`` on the EDF's digital samples (16-bit raw PCM at the
+  recording's rate), the smaller of one channel per file and eight channels per file (FLAC holds
+  at most 8), the files' whole sizes;
+* ``xz -9e`` and ``zstd --ultra -22`` on the recording file itself;
+
+a coder that is not installed gives a row saying so. The *best anchor* of a file is the smallest
+of the four; ``ratio`` is eegcodec's lossless figure over it. Recordings are grouped by dataset
+(their folder) and by whether their subject is one the shipped models were trained on
+(:data:`SEEN_PREFIXES`). Speed: compression and decompression samples per second of the
+lossless and max-error modes (wall time, this process, one thread).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..io import find_inputs, read_raw
+from .classical import integer_samples
+from .common import Clock, dataset_of, md_table, write_outputs
+
+HELP = "--lossless and --max-error bits per sample against flac, wavpack, xz and zstd"
+INPUTS = "recording files or folders (EDF/BDF: the anchors code their digital samples)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument(
+        "--max-error",
+        type=float,
+        nargs="+",
+        metavar="UV",
+        help="max-error bounds in microvolts (default: 1 2 5)",
+    )
+
+
+def main(args, say) -> None:
+    from .common import recordings
+
+    recordings(args.inputs, "lossless")
+    cfg = LosslessConfig(max_errors_uv=args.max_error) if args.max_error else LosslessConfig()
+    run(args.inputs, Path(args.out), cfg, progress=say)
+
+
+#: file-name prefixes of the subjects the shipped models were trained on (EEGBCI S001)
+SEEN_PREFIXES = ("S001",)
+ANCHORS = {
+    "flac -8": ("flac",),
+    "wavpack -hh -x6": ("wavpack",),
+    "xz -9e": ("xz",),
+    "zstd --ultra -22": ("zstd",),
+}
+
+
+@dataclass
+class LosslessConfig:
+    max_errors_uv: list[float] = field(default_factory=lambda: [1.0, 2.0, 5.0])
+    group: int = 8  # channels per FLAC / WavPack file besides one channel per file
+
+
+def _run(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _pcm_coder_bytes(name: str, ints: np.ndarray, sfreq: float, tmp: Path) -> int:
+    """Size of ``name`` (flac or wavpack) over int16 samples ints [C, N]: raw PCM files of ``C``
+    channels; the caller picks the grouping."""
+    c = ints.shape[0]
+    src, dst = tmp / "in.raw", tmp / "out.bin"
+    src.write_bytes(np.ascontiguousarray(ints.T, dtype="<i2").tobytes())
+    rate = max(1, int(round(sfreq)))
+    if name == "flac -8":
+        _run(
+            ["flac", "-8", "-f", "-s", "--force-raw-format", "--endian=little", "--sign=signed"]
+            + [f"--channels={c}", "--bps=16", f"--sample-rate={rate}", "-o", str(dst), str(src)]
+        )
+    else:
+        _run(["wavpack", "-q", "-y", "-hh", "-x6", f"--raw-pcm={rate},16,{c},le", str(src), "-o", str(dst)])
+    size = dst.stat().st_size
+    dst.unlink()
+    return size
+
+
+def _pcm_best(name: str, ints: np.ndarray, sfreq: float, group: int, tmp: Path) -> int:
+    """The smaller of one channel per file and ``group`` channels per file."""
+    singles = sum(_pcm_coder_bytes(name, ints[i : i + 1], sfreq, tmp) for i in range(len(ints)))
+    grouped = sum(_pcm_coder_bytes(name, ints[i : i + group], sfreq, tmp) for i in range(0, len(ints), group))
+    return min(singles, grouped)
+
+
+def _file_coder_bytes(name: str, path: Path) -> int:
+    cmd = ["xz", "-9e", "-c", str(path)] if name == "xz -9e" else ["zstd", "--ultra", "-22", "-c", str(path)]
+    return len(subprocess.run(cmd, check=True, capture_output=True).stdout)
+
+
+def edf_digital(path: Path) -> np.ndarray | None:
+    """The digital samples int16 [signals, N] of an EDF/EDF+ file (annotation signals left out), or
+    None when the file is not EDF or its signals have different sample counts per record."""
+    if path.suffix.lower() != ".edf":
+        return None
+    data = path.read_bytes()
+    if len(data) < 256 or data[:1] != b"0":
+        return None
+    n_rec, ns = int(data[236:244]), int(data[252:256])
+    labels = [data[256 + 16 * i : 256 + 16 * (i + 1)].decode("latin-1").strip() for i in range(ns)]
+    pos = 256 + ns * (16 + 80 + 8 + 8 + 8 + 8 + 8 + 80)
+    counts = [int(data[pos + 8 * i : pos + 8 * (i + 1)]) for i in range(ns)]
+    keep = [i for i in range(ns) if labels[i] != "EDF Annotations"]
+    if n_rec <= 0 or len({counts[i] for i in keep}) != 1:
+        return None
+    rec = np.frombuffer(data, "<i2", count=n_rec * sum(counts), offset=256 * (ns + 1)).reshape(n_rec, -1)
+    starts = np.cumsum([0] + counts)
+    return np.stack([rec[:, starts[i] : starts[i + 1]].ravel() for i in keep]).astype(np.int64)
+
+
+def anchors(path: Path, raw, group: int) -> dict[str, float | str]:
+    """Bits per sample of each anchor on one recording (a string where it cannot run)."""
+    x = raw.get_data()
+    ints = edf_digital(path)
+    exact = ints is not None and ints.shape == x.shape
+    if not exact:
+        ints, _, _, exact = integer_samples(x)
+    n = x.size
+    out: dict[str, float | str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (tool,) in ANCHORS.items():
+            if shutil.which(tool) is None:
+                out[name] = "not installed"
+            elif name in ("flac -8", "wavpack -hh -x6") and (
+                not exact or ints.min() < -(2**15) or ints.max() >= 2**15
+            ):
+                out[name] = "samples not 16-bit integers"
+            elif name in ("flac -8", "wavpack -hh -x6"):
+                out[name] = 8 * _pcm_best(name, ints, raw.info["sfreq"], group, Path(tmp)) / n
+            else:
+                out[name] = 8 * _file_coder_bytes(name, path) / n
+    return out
+
+
+def eegcodec_modes(raw, max_errors_uv: list[float]) -> dict[str, dict]:
+    """Per mode (``lossless``, ``max-error=E``): bits per sample, compress and decompress samples/s,
+    and (max-error) the largest error in microvolts."""
+    from ..container import Archive
+    from ..pipeline import compress_raw, decompress_archive
+
+    x = raw.get_data()
+    out = {}
+    for label, kw in [("lossless", {"lossless": True})] + [
+        (f"max-error={e:g}", {"max_error": e * 1e-6}) for e in max_errors_uv
+    ]:
+        t0 = time.perf_counter()
+        blob = compress_raw(raw, None, **kw)
+        t1 = time.perf_counter()
+        y = decompress_archive(Archive.from_bytes(blob), None).get_data()
+        t2 = time.perf_counter()
+        err = float(np.max(np.abs(y - x))) * 1e6 if x.size else 0.0
+        if "lossless" in kw and err > 1e-6:  # the grid's origin + k * step: within a millionth of a step
+            raise AssertionError("lossless round trip is not exact")
+        out[label] = {
+            "bits_per_sample": 8 * len(blob) / x.size,
+            "compress_samples_per_s": x.size / (t1 - t0),
+            "decompress_samples_per_s": x.size / (t2 - t1),
+            "max_abs_error_uv": err,
+        }
+    return out
+
+
+def _group(path: Path) -> str:
+    seen = any(path.name.startswith(p) for p in SEEN_PREFIXES)
+    return (
+        f"{dataset_of(path)} ({'seen' if seen else 'unseen'} subjects)"
+        if "eegbci" in str(path)
+        else (dataset_of(path))
+    )
+
+
+def run(inputs: list[str], out: Path, cfg: LosslessConfig | None = None, progress=print) -> dict:
+    """Measure every recording in ``inputs`` (files or folders); writes ``out/results.json`` and
+    ``out/report.md``."""
+    cfg = cfg or LosslessConfig()
+    clock = Clock()
+    files = []
+    for path, _ in find_inputs(inputs):
+        raw = read_raw(path)
+        raw.load_data()
+        progress(f"{path.name}: eegcodec")
+        modes = eegcodec_modes(raw, cfg.max_errors_uv)
+        progress(f"{path.name}: anchors")
+        anc = anchors(path, raw, cfg.group)
+        numeric = [v for v in anc.values() if isinstance(v, float)]
+        best = min(numeric) if numeric else float("nan")
+        files.append(
+            {
+                "file": path.name,
+                "group": _group(path),
+                "channels": len(raw.ch_names),
+                "samples": raw.n_times,
+                "sfreq": raw.info["sfreq"],
+                "eegcodec": modes,
+                "anchors": anc,
+                "best_anchor_bits_per_sample": best,
+                "ratio_to_best": modes["lossless"]["bits_per_sample"] / best,
+            }
+        )
+    results = {"config": cfg.__dict__, "files": files, "groups": _groups(files), "seconds": clock.seconds()}
+    write_outputs(out, results, report(results))
+    return results
+
+
+def _groups(files: list[dict]) -> dict[str, dict]:
+    """Per group: samples-weighted mean bits per sample of every coder, ratios, speed."""
+    groups: dict[str, dict] = {}
+    for name in dict.fromkeys(f["group"] for f in files):
+        fs = [f for f in files if f["group"] == name]
+        w = np.array([f["channels"] * f["samples"] for f in fs], float)
+
+        def mean(vals, w=w):
+            v = np.array(vals, float)
+            return float(np.sum(v * w) / np.sum(w))
+
+        g = {m: mean([f["eegcodec"][m]["bits_per_sample"] for f in fs]) for m in fs[0]["eegcodec"]}
+        for a in ANCHORS:
+            vals = [f["anchors"][a] for f in fs]
+            g[a] = mean(vals) if all(isinstance(v, float) for v in vals) else "not installed"
+        best = min((v for k, v in g.items() if k in ANCHORS and isinstance(v, float)), default=float("nan"))
+        ratios = [f["ratio_to_best"] for f in fs]
+        groups[name] = {
+            "files": len(fs),
+            "bits_per_sample": g,
+            "best_anchor": best,
+            "ratio_to_best": g["lossless"] / best,
+            "file_ratio_range": [min(ratios), max(ratios)],
+            "compress_samples_per_s": {
+                m: mean([f["eegcodec"][m]["compress_samples_per_s"] for f in fs])
+                for m in g
+                if m in fs[0]["eegcodec"]
+            },
+            "decompress_samples_per_s": {
+                m: mean([f["eegcodec"][m]["decompress_samples_per_s"] for f in fs])
+                for m in g
+                if m in fs[0]["eegcodec"]
+            },
+        }
+    return groups
+
+
+def report(res: dict) -> str:
+    modes = list(res["files"][0]["eegcodec"]) if res["files"] else []
+    head = ["recording", "group"] + modes + list(ANCHORS) + ["best anchor", "lossless / best"]
+    rows = []
+    for f in res["files"]:
+        rows.append(
+            [f["file"], f["group"]]
+            + [f["eegcodec"][m]["bits_per_sample"] for m in modes]
+            + [f["anchors"][a] for a in ANCHORS]
+            + [f["best_anchor_bits_per_sample"], f["ratio_to_best"]]
+        )
+    fmt = {i: ".3f" for i in range(2, len(head))}
+    grow = []
+    for name, g in res["groups"].items():
+        grow.append(
+            [name, g["files"]]
+            + [g["bits_per_sample"][m] for m in modes]
+            + [g["bits_per_sample"][a] for a in ANCHORS]
+            + [g["best_anchor"], g["ratio_to_best"], "{:.3f}-{:.3f}".format(*g["file_ratio_range"])]
+        )
+    ghead = ["group", "files"] + modes + list(ANCHORS) + ["best anchor", "lossless / best", "per file"]
+    speed = [
+        [name, m, g["compress_samples_per_s"][m] / 1e6, g["decompress_samples_per_s"][m] / 1e6]
+        for name, g in res["groups"].items()
+        for m in modes
+    ]
+    return (
+        "\n\n".join(
+            [
+                "# Lossless and near-lossless coding against lossless anchors",
+                "Bits per sample over all signals (eegcodec: the whole `.eegc` file; flac/wavpack: the "
+                "EDF's digital samples as 16-bit PCM, the better of 1 and 8 channels per file; xz/zstd: "
+                "the EDF file). Group figures are means weighted by samples. `max-error=E`: every "
+                "sample within E microvolts.",
+                "## Per dataset",
+                md_table(ghead, grow, {i: ".3f" for i in range(2, len(ghead) - 1)}),
+                "## Per recording",
+                md_table(head, rows, fmt),
+                "## Speed (million samples per second, wall time, one thread)",
+                md_table(["group", "mode", "compress", "decompress"], speed, {2: ".2f", 3: ".2f"}),
+                f"Run time {res['seconds']} s.",
+            ]
+        )
+        + "\n"
+    )
