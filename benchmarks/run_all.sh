@@ -42,5 +42,12 @@ mkdir -p runs/mc-small-packed runs/dac-small-packed
 cp eegcodec/models/mc-small.pth runs/mc-small-packed/ && cp eegcodec/models/dac-small.pth runs/dac-small-packed/
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small runs/mc-small-packed/mc-small.pth \
   runs/dac-small-packed/dac-small.pth --minutes 10 --repeats 3 --out $out/speed_prior
+# --lossless and --max-error against flac, wavpack, xz and zstd: unseen EEGBCI subjects, EEGMAT 12-23, S001 apart
+eegcodec bench lossless "$eeg"/eegbci_more/*.edf "$eeg"/eegmat/Subject1[2-9]_*.edf "$eeg"/eegmat/Subject2*_*.edf \
+  "$eeg"/eegbci_S001/S001R0[1-3].edf --out $out/lossless
+# the numcodecs codec in zarr chunks against Blosc, Zstd, LZ4 and FLAC
+eegcodec bench zarr "$eeg"/eegbci_more/S002R01.edf "$eeg"/eegbci_more/S003R03.edf "$eeg"/eegbci_more/S004R04.edf \
+  "$eeg"/eegbci_more/S005R02.edf "$eeg"/eegmat/Subject12_1.edf "$eeg"/eegmat/Subject20_2.edf "$eeg"/eegmat/Subject23_1.edf \
+  --out $out/zarr_codecs
 # the reader under damaged and crafted files
 python tools/fuzz.py --cases 10000 --json $out/reliability/fuzz.json > /dev/null
