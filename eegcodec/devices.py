@@ -30,7 +30,7 @@ from pathlib import Path
 import mne
 import numpy as np
 
-from .errors import EegcodecError
+from .errors import EegcodecError, UnsupportedFormatError
 
 MUSE_RATE = 256.0
 _MUSE_EEG = ("TP9", "AF7", "AF8", "TP10")
@@ -54,11 +54,12 @@ def sniff(path: Path) -> str | None:
 
 def read_device(path: str | Path) -> mne.io.RawArray:
     """The recording in ``path`` (an OpenBCI GUI ``.txt`` or a Muse ``.csv``) as volts; a file
-    of neither kind, or a damaged one, is an :class:`~eegcodec.errors.EegcodecError` naming it."""
+    of neither kind is an :class:`~eegcodec.errors.UnsupportedFormatError`, a damaged one an
+    :class:`~eegcodec.errors.EegcodecError`, each naming it."""
     path = Path(path)
     kind = sniff(path)
     if kind is None:
-        raise EegcodecError(
+        raise UnsupportedFormatError(
             f"cannot read {path}: not an EEG format eegcodec reads (a .txt or .csv must be an OpenBCI GUI "
             "recording, first line '%OpenBCI ...', or a Muse CSV: Mind Monitor's RAW_TP9 ... columns, or "
             "muselsl's timestamps,TP9,AF7,AF8,TP10)"
