@@ -39,17 +39,21 @@ def _many(fn):
 
 FUNCS = {"mean": _many(lambda v: sum(v) / len(v)), "min": _many(min), "max": _many(max), "sum": _many(sum)}
 
-#: phrases about how the project is developed, which no page of the product may hold
+#: phrases about how the project is developed, which no page of the product may hold (written as
+#: word pairs, so that this file does not hold them either)
 NARRATION = [
-    "lent gpu",
-    "lent a gpu",
-    "device tool",
-    "this session",
-    "previous session",
-    "earlier sessions",
-    "borrowed machine",
-    "gpu sprint",
-    "this task had",
+    " ".join(words)
+    for words in (
+        ("lent", "gpu"),
+        ("lent a", "gpu"),
+        ("device", "tool"),
+        ("this", "session"),
+        ("previous", "session"),
+        ("earlier", "sessions"),
+        ("borrowed", "machine"),
+        ("gpu", "sprint"),
+        ("this", "task had"),
+    )
 ]
 
 
