@@ -76,6 +76,8 @@ def compress(
     ``mode`` (:mod:`eegcodec.modes`) may be given instead of those options.
     """
     options = dict(n_codebooks=n_codebooks, lossless=lossless, max_error=max_error, prd=prd)
+    if mode is not None and any(v is not None and v is not False for v in options.values()):
+        raise EegcodecError("give the mode or its options (n_codebooks, lossless, max_error, prd), not both")
     mode = mode or modes.from_options(**options)  # checked before anything is read
     if output is not None and Path(output).exists() and not overwrite:
         raise OutputExistsError(output)
@@ -148,10 +150,12 @@ def decompress(
 def output_slack(archive: Archive, raw: mne.io.BaseRaw) -> dict[str, float]:
     """``{channel: volts}``: how far a max-error file's bounded (EEG-type) channels may move in an
     output format's rounding and stay within ``fidelity.max_error_volts`` of the original: the
-    share of the bound the coder kept in reserve (:data:`~eegcodec.modes.max_error.RESERVE`)."""
-    bound = archive.header.max_error
+    share of the bound the coder kept in reserve (:data:`~eegcodec.modes.max_error.RESERVE`); none
+    for files written before the reserve (format versions up to 6), which were coded to the whole
+    bound: their outputs must hold their samples exactly."""
+    reserve = archive.header.max_error * RESERVE if archive.header.version >= 7 else 0.0
     types = raw.get_channel_types()
-    return {n: bound * RESERVE for n, t in zip(raw.ch_names, types) if t in CODED_TYPES}
+    return {n: reserve for n, t in zip(raw.ch_names, types) if t in CODED_TYPES}
 
 
 def read_raw(source: bytes | PathLike, codec: Codec | str | None = None) -> mne.io.BaseRaw:
@@ -182,7 +186,7 @@ def write_decoded(
     window, decoding only the chunks it spans (:class:`DecodedRaw`). FIF outputs of
     lossy files are decoded chunk by chunk as MNE writes them (:class:`DecodedRaw`: memory flat
     in length); the other writers take the whole array, and lossless files keep the in-memory
-    path that is checked bit for bit (EDF/BDF outputs get the source's channel ranges back, FIF
+    path (EDF/BDF outputs get the source's channel ranges back, FIF
     outputs float64 samples). Max-error files keep their bound in the written file: FIF holds
     float64, and the other formats may move a bounded channel by no more than the reserve the
     coder kept (:func:`output_slack`), checked on the written file."""

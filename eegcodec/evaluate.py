@@ -38,10 +38,10 @@ def settings_for(
     """(setting, mode) per row, in the order lossless, max-error (``max_errors`` in volts), prd,
     tokens: from the exact copy to the model's codes. ``setting`` names the row in the results
     (the depth for token rows)."""
-    out = [("lossless", modes.Lossless())] if lossless else []
-    out += [(f"max-error<={v * 1e6:g} uV", modes.MaxError(v)) for v in max_errors]
-    out += [(f"prd<={p:g}", modes.Prd(p)) for p in prds]
-    return out + [(k, modes.Tokens(k)) for k in depths]
+    out = [("lossless", modes.from_options(lossless=True))] if lossless else []
+    out += [(f"max-error<={v * 1e6:g} uV", modes.from_options(max_error=v)) for v in max_errors]
+    out += [(f"prd<={p:g}", modes.from_options(prd=p)) for p in prds]
+    return out + [(k, modes.from_options(n_codebooks=k)) for k in depths]
 
 
 def evaluate_raw(

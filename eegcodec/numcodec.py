@@ -4,7 +4,7 @@ written through hdmf-zarr and SpikeInterface-style pipelines.
 Registered under the id ``"eegcodec"`` through numcodecs' entry point (``numcodecs.codecs``), so
 ``numcodecs.get_codec({"id": "eegcodec", "mode": "lossless"})`` and zarr find it by name once the
 package is installed. Each zarr chunk is one frame of :mod:`eegcodec.exact` (each channel on its
-own sample grid, channels predicted from each other, integer arithmetic, ANS-coded)::
+own sample grid, channels predicted from each other, integer arithmetic, range-coded)::
 
     b"EEGZ" | u8 format (1) | u8 mode (0 lossless, 1 max_error) | u8 time axis | u8 ndim
     | 8 ASCII bytes dtype (numpy's ``dtype.str``, space-padded) | ndim x u64 shape
@@ -39,6 +39,9 @@ from .exact import decode_block, encode_block
 MAGIC = b"EEGZ"
 FORMAT = 1
 MODES = ("lossless", "max_error")
+#: largest chunk a frame may declare (its float64 working copy), bytes: a damaged header is refused
+#: instead of allocating
+MAX_CHUNK_BYTES = 2**33
 _HEAD = struct.Struct("<4sBBBB8s")
 _KINDS = "iuf"
 
@@ -82,6 +85,8 @@ class EEGCodec(Codec):
         bound = self.max_error if self.mode == "max_error" else 0.0
         if bound and arr.dtype.kind in "iu":  # integers come back rounded: whole counts are the bound
             bound = np.floor(bound) + 0.5 if bound >= 1 else 0.0
+        elif bound and arr.dtype.itemsize < 8:  # float32 and float16 values come back rounded too
+            bound = max(bound - float(np.spacing(arr.dtype.type(np.abs(block).max(initial=0)))), 0.0)
         frame = encode_block(block, np.full(len(block), bound) if bound else None)
         head = _HEAD.pack(
             MAGIC, FORMAT, MODES.index(self.mode), axis, len(shape), arr.dtype.str.encode().ljust(8)
@@ -106,6 +111,8 @@ class EEGCodec(Codec):
         except (struct.error, TypeError, UnicodeDecodeError) as exc:
             raise CorruptFileError(f"eegcodec numcodecs frame: damaged header ({exc})") from None
         start = _HEAD.size + dims.size
+        if np.prod(shape, dtype=np.float64) * max(dtype.itemsize, 8) > MAX_CHUNK_BYTES:
+            raise CorruptFileError(f"eegcodec numcodecs frame: a chunk of shape {tuple(shape)} is too large")
         result = _values(data[start : start + size], shape, axis, dtype)
         rest = data[start + size :]
         if rest:

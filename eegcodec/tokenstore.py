@@ -100,8 +100,12 @@ def write_record(store: Path, rel: Path, tokens, dtype: np.dtype, overwrite: boo
                 raise EegcodecError(
                     f"output exists: {final} (--force to redo it, --skip-existing to keep it)"
                 )
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+            old = final.with_name(f".{final.name}.replaced")  # whole until the new record is in
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
@@ -111,7 +115,10 @@ def remove_partials(store: Path, rel: Path) -> None:
     """Remove what an interrupted write of this record left (its hidden temporary folders)."""
     final = record_dir(store, rel)
     if final.parent.is_dir():
-        for left in final.parent.glob(f".{final.name}.*.partial"):
+        for left in [
+            *final.parent.glob(f".{final.name}.*.partial"),
+            final.with_name(f".{final.name}.replaced"),
+        ]:
             shutil.rmtree(left, ignore_errors=True)
 
 

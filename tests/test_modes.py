@@ -86,3 +86,9 @@ def test_each_stored_mode_says_what_it_guarantees(tmp_path):
         assert described["mode"] == mode.name and words in described["guarantee"]
     with pytest.raises(CorruptFileError, match="not one this eegcodec knows"):
         modes.get("quantum")
+
+
+def test_a_mode_and_its_options_together_are_refused():
+    raw = synthetic_raw(n_ch=2, seconds=4)
+    with pytest.raises(EegcodecError, match="not both"):
+        eegcodec.compress(raw, None, mode=modes.Tokens(), lossless=True)

@@ -81,3 +81,21 @@ def test_bad_arguments_and_frames_are_refused():
         EEGCodec().decode(b"nope" + bytes(frame[4:]))
     with pytest.raises(CorruptFileError):
         EEGCodec().decode(bytes(frame[:40]))
+
+
+def test_float32_bound_holds_after_rounding_back_to_float32():
+    rng = np.random.default_rng(3)
+    x = (100 + 100 * rng.random((4000, 4))).astype(np.float32)
+    for bound in (1e-5, 2.3e-5, 1e-4):
+        codec = EEGCodec("max_error", bound)
+        back = codec.decode(codec.encode(x))
+        assert back.dtype == np.float32 and np.abs(back.astype(np.float64) - x).max() <= bound
+
+
+def test_a_frame_declaring_a_huge_chunk_is_refused_without_allocating():
+    import struct
+
+    frame = bytearray(EEGCodec().encode(_ephys(500, 2)))
+    struct.pack_into("<Q", frame, 16, 2**40)  # the time dimension
+    with pytest.raises(CorruptFileError, match="too large"):
+        EEGCodec().decode(bytes(frame))

@@ -83,7 +83,7 @@ def _pcm_coder_bytes(name: str, ints: np.ndarray, sfreq: float, tmp: Path) -> in
     rate = max(1, int(round(sfreq)))
     if name == "flac -8":
         _run(
-            ["flac", "-8", "-f", "-s", "--force-raw-format", "--endian=little", "--sign=signed"]
+            ["flac", "-8", "--no-padding", "-f", "-s", "--force-raw-format", "--endian=little", "--sign=signed"]
             + [f"--channels={c}", "--bps=16", f"--sample-rate={rate}", "-o", str(dst), str(src)]
         )
     else:
@@ -93,7 +93,7 @@ def _pcm_coder_bytes(name: str, ints: np.ndarray, sfreq: float, tmp: Path) -> in
     return size
 
 
-def _pcm_best(name: str, ints: np.ndarray, sfreq: float, group: int, tmp: Path) -> int:
+def pcm_best(name: str, ints: np.ndarray, sfreq: float, group: int, tmp: Path) -> int:
     """The smaller of one channel per file and ``group`` channels per file."""
     singles = sum(_pcm_coder_bytes(name, ints[i : i + 1], sfreq, tmp) for i in range(len(ints)))
     grouped = sum(_pcm_coder_bytes(name, ints[i : i + group], sfreq, tmp) for i in range(0, len(ints), group))
@@ -143,7 +143,7 @@ def anchors(path: Path, raw, group: int) -> dict[str, float | str]:
             ):
                 out[name] = "samples not 16-bit integers"
             elif name in ("flac -8", "wavpack -hh -x6"):
-                out[name] = 8 * _pcm_best(name, ints, raw.info["sfreq"], group, Path(tmp)) / n
+                out[name] = 8 * pcm_best(name, ints, raw.info["sfreq"], group, Path(tmp)) / n
             else:
                 out[name] = 8 * _file_coder_bytes(name, path) / n
     return out

@@ -1,13 +1,14 @@
 """``eegcodec bench zarr``: eegcodec's numcodecs codec against the codecs zarr users keep EEG in.
 
-Each recording's integer samples (the EDF's own digital values, ``int16``/``int32``
-``[time, channels]``, as NWB and SpikeInterface store traces) are cut into zarr chunks of
-``chunk_seconds`` x all channels and each chunk is encoded and decoded by every codec: eegcodec
-(lossless; max-error of 2 counts), Blosc (zstd, byte shuffle, level 9), Zstd (level 19) and LZ4,
-and, where installed, FLAC (the ``flac`` program, ``-8``, 8 channels per stream; size only).
-Figures: bits per sample over all chunks, encode and decode speed in million samples per second
-(one process, numpy's BLAS on one thread). The float64 volts MNE reads are also coded bit for bit
-by eegcodec and Blosc, for readers who keep volts.
+Each recording's integer samples (recovered from the volts MNE reads, on their grid:
+:func:`eegcodec.bench.classical.integer_samples`; ``int16``/``int32`` ``[time, channels]``, as
+NWB and SpikeInterface store traces) are cut into zarr chunks of ``chunk_seconds`` x all channels
+and each chunk is encoded and decoded by every codec: eegcodec (lossless; max-error of 2 counts),
+Blosc (zstd, byte shuffle, level 9), Zstd (level 19) and LZ4, and, where installed, FLAC (the
+``flac`` program, ``-8``, the smaller of 1 and 8 channels per stream; size only). Figures: bits
+per sample over all chunks, encode and decode speed in million samples per second (one process,
+numpy's BLAS on one thread). The float64 volts MNE reads are also coded bit for bit by eegcodec
+and Blosc, for readers who keep volts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .classical import flac_bytes, integer_samples
+from .classical import integer_samples
 from .common import dataset_of, hardware, hardware_line, md_table, recordings, write_outputs
 
 NAME = "zarr"
@@ -89,12 +90,12 @@ def _file_rows(path: Path, chunk_seconds: float) -> list[dict]:
             {"file": path.name, "dataset": dataset_of(path), "codec": name, **_measure(codec, chunks)}
         )
     if shutil.which("flac"):
-        size = sum(flac_bytes(c.T.astype(np.int64), raw.info["sfreq"]) for c in chunks)
+        size = _flac_bytes(chunks, raw.info["sfreq"])
         rows.append(
             {
                 "file": path.name,
                 "dataset": dataset_of(path),
-                "codec": "flac -8 (program)",
+                "codec": "flac -8",
                 "bits_per_sample": 8 * size / traces.size,
                 "exact": True,
             }
@@ -110,6 +111,17 @@ def _file_rows(path: Path, chunk_seconds: float) -> list[dict]:
             }
         )
     return rows
+
+
+def _flac_bytes(chunks: list[np.ndarray], sfreq: float) -> int:
+    """``flac -8``'s bytes over the chunks (each [time, channels]), the smaller of one channel and
+    eight channels per stream (:func:`eegcodec.bench.lossless.pcm_best`)."""
+    import tempfile
+
+    from .lossless import pcm_best
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return sum(pcm_best("flac -8", c.T.astype(np.int16), sfreq, 8, Path(tmp)) for c in chunks)
 
 
 def run(paths: list[Path], out: Path, chunk_seconds: float = 10.0) -> dict:

@@ -40,7 +40,7 @@ class Mode:
     #: numpy's BLAS on one thread while compressing and decoding (its products are small; the
     #: network's threads, where there is one, are the codec's)
     blas_one_thread: ClassVar[bool] = True
-    #: every sample comes back exactly (the decoder's output is checked bit for bit in memory)
+    #: every sample comes back exactly (decoded whole in memory for outputs, not chunk by chunk)
     exact: ClassVar[bool] = False
     #: decoded samples lie on the source's sample grid: EDF/BDF outputs get the source's channel
     #: ranges back, FIF outputs float64 samples

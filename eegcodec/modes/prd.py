@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import EegcodecError
-from ..header import PRD_RANGE
 from .base import Mode
 from .tokens import model_depth
 
@@ -24,6 +23,8 @@ class Prd(Mode):
 
     @classmethod
     def from_options(cls, options: dict) -> Mode:
+        from ..header import PRD_RANGE  # the format's range (imported here: start-up)
+
         target = options["prd"]
         if not isinstance(target, (int, float)) or not PRD_RANGE[0] <= target < PRD_RANGE[1]:
             raise EegcodecError(
