@@ -30,12 +30,12 @@ from .adapt import (
     round_scale,
     scale_to_code,
 )
-from .exact import encode_block, find_grid
+from .format.exact import encode_block, find_grid
+from .format.transform import TransformEncoder
 from .mains import MainsFit, steps_for
 from .mains import fit as mains_fit
 from .mains import to_arrays as mains_to_arrays
 from .survey import CODED_TYPES, Survey
-from .transform import TransformEncoder
 
 if TYPE_CHECKING:  # the codec's module imports torch; files without tokens never need it
     from .backends.base import Codec
@@ -96,7 +96,7 @@ def exact_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:
 
 
 class ExactStream:
-    """The channels stored exactly (or within a bound): one :func:`~eegcodec.exact.encode_block`
+    """The channels stored exactly (or within a bound): one :func:`~eegcodec.format.exact.encode_block`
     frame per chunk. With ``max_error`` (volts) the EEG-type channels (:data:`CODED_TYPES`)
     come back within that bound, the others exactly."""
 
@@ -268,7 +268,7 @@ def outlier_arrays(
     """The exactly stored samples (coded row, sample index, volts float64) as side arrays,
     sorted by (row, index): per row their count, the gaps between their indices (runs of
     consecutive samples cost nearly nothing), and their values as integer levels on the row's
-    grid (``origin + level * step``, :func:`~eegcodec.exact.find_grid`; step 0: no grid, the
+    grid (``origin + level * step``, :func:`~eegcodec.format.exact.find_grid`; step 0: no grid, the
     level holds the float32 value's bits), first differences along each row."""
     order = np.lexsort((idx, rows))
     rows, idx, values = rows[order], idx[order], values[order]
@@ -298,7 +298,7 @@ def reference_norm(x: np.ndarray) -> np.ndarray:
 
 
 class ResidualStream:
-    """The transform layer of ``prd`` files (:mod:`eegcodec.transform`): per chunk, the coded
+    """The transform layer of ``prd`` files (:mod:`eegcodec.format.transform`): per chunk, the coded
     channels minus what the tokens rebuild, coded so that the chunk's median channel PRD is at
     most ``target_prd``. With a :class:`CodedStream`, each chunk keeps its tokens only where
     tokens plus layer take fewer bytes than the layer alone. Without tokens, each chunk's mains

@@ -2,7 +2,7 @@
 
 read (:mod:`eegcodec.io`) -> survey (:mod:`eegcodec.survey`) -> adapt
 (:mod:`eegcodec.adapt`) -> tokenize (:mod:`eegcodec.backends`) -> pack
-(:mod:`eegcodec.container`), and the same stages backwards. This module only
+(:mod:`eegcodec.format.container`), and the same stages backwards. This module only
 wires them together.
 """
 
@@ -21,17 +21,18 @@ import numpy as np
 import zstandard
 from threadpoolctl import ThreadpoolController
 
-from . import modes, streamcoders
+from . import modes
 from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
 from .chunks import ChunkCoder, CodedStream, ExactStream, ResidualStream, exact_span
-from .container import Archive, pack_arrays
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
-from .exact import decode_block, decode_legacy
-from .header import Header, ModelRef, Recording
+from .format import streamcoders
+from .format.container import Archive, pack_arrays
+from .format.exact import decode_block, decode_legacy
+from .format.header import Header, ModelRef, Recording
+from .format.transform import TransformDecoder
 from .montage import Montage
 from .reader import MAX_VOLTS, annotations_from_json, check_archive
 from .survey import Survey
-from .transform import TransformDecoder
 from .version import __version__
 
 if TYPE_CHECKING:  # torch: only files with tokens need a codec

@@ -16,9 +16,9 @@ import zstandard
 
 from . import modes
 from .adapt import LOG2_RESOLUTION, Baseline, scale_from_code
-from .container import Archive, inflate, unpack_arrays
 from .errors import CorruptFileError, EegcodecError
-from .header import MAX_INFO_BYTES, Header
+from .format.container import Archive, inflate, unpack_arrays
+from .format.header import MAX_INFO_BYTES, Header
 from .mains import FREQ_UNIT, MainsFit
 from .mains import from_arrays as mains_from_arrays
 
@@ -192,7 +192,7 @@ def _check_nan_runs(runs: np.ndarray, c: int, n: int) -> None:
 
 def _info_from_fif(payload: bytes, size: int | None) -> mne.Info:
     """The INFO section back to ``mne.Info``; ``size`` is its declared inflated size
-    (None in files before version 3: at most :data:`~eegcodec.header.MAX_INFO_BYTES`)."""
+    (None in files before version 3: at most :data:`~eegcodec.format.header.MAX_INFO_BYTES`)."""
     if size is None:
         try:
             data = (

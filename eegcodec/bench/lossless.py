@@ -152,7 +152,7 @@ def anchors(path: Path, raw, group: int) -> dict[str, float | str]:
 def eegcodec_modes(raw, max_errors_uv: list[float]) -> dict[str, dict]:
     """Per mode (``lossless``, ``max-error=E``): bits per sample, compress and decompress samples/s,
     and (max-error) the largest error in microvolts."""
-    from ..container import Archive
+    from ..format.container import Archive
     from ..pipeline import compress_raw, decompress_archive
 
     x = raw.get_data()

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from .adapt import AdapterConfig, ChunkAdapter, ChunkLayout
-from .errors import CorruptFileError, EegcodecError
-from .mains import HARMONICS
+from ..adapt import AdapterConfig, ChunkAdapter, ChunkLayout
+from ..errors import CorruptFileError, EegcodecError
+from ..mains import HARMONICS
 from .streamcoders import CODERS
 
 #: format versions whose headers this module reads
@@ -284,7 +284,7 @@ class Header:
     max_error: float | None = None
     target_prd: float | None = None
     residual_frames: list[int] = field(default_factory=list)
-    #: version 5: the stream coder of ``CODE`` (:data:`eegcodec.streamcoders.CODERS`), and with
+    #: version 5: the stream coder of ``CODE`` (:data:`eegcodec.format.streamcoders.CODERS`), and with
     #: ``prior`` the SHA-256 of the model's prior file
     code_coder: str = "packed"
     prior_sha256: str | None = None
