@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import EegcodecError
-from ..format.header import PRD_RANGE
+from ..format.header_checks import PRD_RANGE
 from .base import Mode
 from .tokens import model_depth
 
