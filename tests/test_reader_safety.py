@@ -110,6 +110,7 @@ def test_hostile_json_is_one_line(files):
         (("montage",), {"positions": [[1e308, 0, 0]], "known": [1]}),
         (("adapter", "model_rate"), 1e-9),
         (("recording", "ch_names"), ["a", "a", "b", "c", "d"]),
+        (("fidelity", "measured_prd"), {"median": -1, "p90": 1, "worst": []}),
     ],
 )
 def test_forged_header_values_are_refused(files, path, value):

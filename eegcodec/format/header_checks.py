@@ -213,9 +213,9 @@ def measured_prd(d: Any, ch_names: list[str]) -> dict | None:
         return None
     p = "fidelity.measured_prd"
 
-    def percent(v, where):
+    def percent(v, at):
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < 1e9:
-            raise CorruptFileError(f"{where(where)} = {v!r} is not a percentage")
+            raise CorruptFileError(f"{where(at)} = {v!r} is not a percentage")
         return float(v)
 
     if not isinstance(d, dict) or set(d) != {"median", "p90", "worst"} or not isinstance(d["worst"], list):
