@@ -122,6 +122,21 @@ def test_file_code_never_touches_gradients():
         assert not imported & banned, (path.name, imported)
 
 
+def test_format_loads_neither_torch_nor_mne():
+    """Importing the format's modules (all but ``meta``) pulls in neither torch nor MNE, however
+    indirectly: the zarr codec and ``eegcodec info`` stay light."""
+    import subprocess
+    import sys
+
+    names = sorted(f.stem for f in (PACKAGE / "format").glob("*.py") if f.stem not in ("__init__", "meta"))
+    code = (
+        f"import sys, importlib; [importlib.import_module('eegcodec.format.' + n) for n in {names!r}]; "
+        "print(sorted(m for m in ('torch', 'mne') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_functions_are_short():
     long = []
     for path in PACKAGE.rglob("*.py"):
