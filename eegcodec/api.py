@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import mne
 
 from . import io, modes
-from .container import Archive
+from .edf import edf_ranges
 from .errors import EegcodecError, OutputExistsError
-from .io import atomic_write_bytes, edf_ranges, output_format, write_raw
+from .format.container import Archive
+from .io import atomic_write_bytes, output_format, write_raw
 from .modes.max_error import RESERVE
 from .pipeline import DecodedRaw, Progress, compress_raw, decompress_archive
 from .reader import describe, often_exact_channels, read_archive

@@ -30,12 +30,13 @@ from .adapt import (
     round_scale,
     scale_to_code,
 )
-from .exact import encode_block, find_grid
+from .format.exact import encode_block
+from .format.side import nan_runs_to_arrays, outliers_to_arrays, scales_to_arrays
+from .format.transform import TransformEncoder
 from .mains import MainsFit, steps_for
 from .mains import fit as mains_fit
 from .mains import to_arrays as mains_to_arrays
 from .survey import CODED_TYPES, Survey
-from .transform import TransformEncoder
 
 if TYPE_CHECKING:  # the codec's module imports torch; files without tokens never need it
     from .backends.base import Codec
@@ -96,7 +97,7 @@ def exact_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:
 
 
 class ExactStream:
-    """The channels stored exactly (or within a bound): one :func:`~eegcodec.exact.encode_block`
+    """The channels stored exactly (or within a bound): one :func:`~eegcodec.format.exact.encode_block`
     frame per chunk. With ``max_error`` (volts) the EEG-type channels (:data:`CODED_TYPES`)
     come back within that bound, the others exactly."""
 
@@ -252,42 +253,12 @@ class CodedStream:
             ch, idx, val = (np.concatenate(part) for part in zip(*self._outliers))
         else:
             ch, idx, val = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-        scales = np.stack(self.scale_codes) if self.scale_codes else np.zeros((0, 0), np.int64)
         return {
-            **self.survey.baseline.to_arrays(),
-            "chunk_scale_log2": np.diff(scales, axis=0, prepend=0),
-            **outlier_arrays(ch, idx, val, len(self.picks)),
-            "nan_runs": self.survey.nan_runs.astype(np.int64),
+            **scales_to_arrays(self.survey.baseline, self.scale_codes),
+            **outliers_to_arrays(ch, idx, val, len(self.picks)),
+            **nan_runs_to_arrays(self.survey.nan_runs),
             **mains_to_arrays(self.mains, self.coder.mains_step),
         }
-
-
-def outlier_arrays(
-    rows: np.ndarray, idx: np.ndarray, values: np.ndarray, n_rows: int
-) -> dict[str, np.ndarray]:
-    """The exactly stored samples (coded row, sample index, volts float64) as side arrays,
-    sorted by (row, index): per row their count, the gaps between their indices (runs of
-    consecutive samples cost nearly nothing), and their values as integer levels on the row's
-    grid (``origin + level * step``, :func:`~eegcodec.exact.find_grid`; step 0: no grid, the
-    level holds the float32 value's bits), first differences along each row."""
-    order = np.lexsort((idx, rows))
-    rows, idx, values = rows[order], idx[order], values[order]
-    grid = np.zeros((n_rows, 2))
-    levels = np.zeros(rows.size, np.int64)
-    for r in np.unique(rows):
-        at = rows == r
-        found = find_grid(values[at])
-        if found is None:
-            levels[at] = values[at].astype(np.float32).view(np.int32)
-        else:
-            grid[r], levels[at] = found[:2], found[2]
-    first = np.r_[True, rows[1:] != rows[:-1]] if rows.size else np.zeros(0, bool)
-    return {
-        "outlier_count": np.bincount(rows, minlength=n_rows).astype(np.int64),
-        "outlier_index_gap": np.where(first, idx, np.diff(idx, prepend=0) - 1),
-        "outlier_level_delta": np.where(first, levels, np.diff(levels, prepend=0)),
-        "outlier_grid": grid,
-    }
 
 
 def reference_norm(x: np.ndarray) -> np.ndarray:
@@ -298,7 +269,7 @@ def reference_norm(x: np.ndarray) -> np.ndarray:
 
 
 class ResidualStream:
-    """The transform layer of ``prd`` files (:mod:`eegcodec.transform`): per chunk, the coded
+    """The transform layer of ``prd`` files (:mod:`eegcodec.format.transform`): per chunk, the coded
     channels minus what the tokens rebuild, coded so that the chunk's median channel PRD is at
     most ``target_prd``. With a :class:`CodedStream`, each chunk keeps its tokens only where
     tokens plus layer take fewer bytes than the layer alone. Without tokens, each chunk's mains

@@ -17,7 +17,7 @@ for ``.txt`` and ``.csv`` inputs). Each reader returns an :class:`mne.io.RawArra
   irregular).
 
 The values keep their decimals: a text file's two-decimal microvolts lie on a grid of 0.01 uV,
-which :func:`eegcodec.exact.find_grid` finds, so ``--lossless`` stores those integers.
+which :func:`eegcodec.format.exact.find_grid` finds, so ``--lossless`` stores those integers.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import modes
 from .adapt import AdapterConfig
-from .container import Archive
+from .format.container import Archive
 from .io import load_crop
 from .metrics import bits_per_sample, prd_per_channel, reconstruction_metrics
 from .modes import Mode

@@ -3,8 +3,8 @@ written through hdmf-zarr and SpikeInterface-style pipelines.
 
 Registered under the id ``"eegcodec"`` through numcodecs' entry point (``numcodecs.codecs``), so
 ``numcodecs.get_codec({"id": "eegcodec", "mode": "lossless"})`` and zarr find it by name once the
-package is installed. Each zarr chunk is one frame of :mod:`eegcodec.exact` (each channel on its
-own sample grid, channels predicted from each other, integer arithmetic, range-coded)::
+package is installed. Each zarr chunk is one frame of :mod:`eegcodec.format.exact` (each channel
+on its own sample grid, channels predicted from each other, integer arithmetic, range-coded)::
 
     b"EEGZ" | u8 format (1) | u8 mode (0 lossless, 1 max_error) | u8 time axis | u8 ndim
     | 8 ASCII bytes dtype (numpy's ``dtype.str``, space-padded) | ndim x u64 shape
@@ -32,9 +32,9 @@ import zstandard
 from numcodecs.abc import Codec
 from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray, ndarray_copy
 
-from .container import inflate
 from .errors import CorruptFileError, EegcodecError
-from .exact import decode_block, encode_block
+from .format.container import inflate
+from .format.exact import decode_block, encode_block
 
 MAGIC = b"EEGZ"
 FORMAT = 1

@@ -2,37 +2,34 @@
 
 read (:mod:`eegcodec.io`) -> survey (:mod:`eegcodec.survey`) -> adapt
 (:mod:`eegcodec.adapt`) -> tokenize (:mod:`eegcodec.backends`) -> pack
-(:mod:`eegcodec.container`), and the same stages backwards. This module only
+(:mod:`eegcodec.format.container`), and the same stages backwards. This module only
 wires them together.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mne
 import numpy as np
-import zstandard
 from threadpoolctl import ThreadpoolController
 
-from . import modes, streamcoders
+from . import modes
 from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
 from .chunks import ChunkCoder, CodedStream, ExactStream, ResidualStream, exact_span
-from .container import Archive, pack_arrays
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
-from .exact import decode_block, decode_legacy
-from .header import Header, ModelRef, Recording
+from .format import streamcoders
+from .format.container import Archive, pack_arrays
+from .format.exact import decode_block, decode_legacy
+from .format.header import Header
+from .format.meta import annotations_from_json, annotations_to_json, info_to_fif
+from .format.side import MAX_VOLTS, nan_runs_to_arrays
+from .format.transform import TransformDecoder
 from .montage import Montage
-from .reader import MAX_VOLTS, annotations_from_json, check_archive
-from .survey import Survey
-from .transform import TransformDecoder
-from .version import __version__
+from .reader import check_archive
 
 if TYPE_CHECKING:  # torch: only files with tokens need a codec
     from .backends.base import Codec
@@ -56,30 +53,6 @@ def blas_pin(pin: bool, controller: ThreadpoolController | None = None) -> Abstr
     if not pin:
         return nullcontext()
     return (controller or ThreadpoolController()).limit(limits=1, user_api="blas")
-
-
-# ---------------------------------------------------------------------------
-# recording metadata <-> JSON / FIF bytes
-# ---------------------------------------------------------------------------
-
-
-def _info_to_fif(info: mne.Info) -> tuple[bytes, bytes]:
-    """(zstd of the FIF bytes, the FIF bytes) of ``info``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "meas-info.fif"
-        mne.io.write_info(path, info)
-        fif = path.read_bytes()
-    return zstandard.ZstdCompressor(level=19).compress(fif), fif
-
-
-def _annotations_to_json(ann: mne.Annotations) -> dict:
-    return {
-        "orig_time": None if ann.orig_time is None else ann.orig_time.isoformat(),
-        "onset": [float(v) for v in ann.onset],
-        "duration": [float(v) for v in ann.duration],
-        "description": [str(v) for v in ann.description],
-        "ch_names": [list(v) for v in ann.ch_names],
-    }
 
 
 # ---------------------------------------------------------------------------
@@ -155,10 +128,13 @@ def _compress(
     if coded is not None:
         side = coded.to_arrays()
     elif survey.plan.coded:  # a prd file without tokens
-        side = {"nan_runs": survey.nan_runs.astype(np.int64), **residual.mains_arrays()}
+        side = {**nan_runs_to_arrays(survey.nan_runs), **residual.mains_arrays()}
     else:
         side = {}
-    header = _header(raw, survey, codec, cfg, k, layout, coded, **fields, **mode.header_fields())
+    annotations = annotations_to_json(raw.annotations)
+    header = Header.for_recording(
+        raw, survey, codec, cfg, k, layout, coded, annotations=annotations, **fields, **mode.header_fields()
+    )
     header.version = written_version(survey.plan.lossless, "mains_freq" in side)
     if mode.name == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
@@ -183,7 +159,7 @@ def _archive(
 ) -> Archive:
     """The file's sections from the filled streams; the header learns their sizes."""
     side_payload, header.side = pack_arrays(side, header.version)
-    info_fif, info_bytes = _info_to_fif(info)
+    info_fif, info_bytes = info_to_fif(info)
     header.exact_frames, header.info_bytes = [len(f) for f in exact.frames], len(info_bytes)
     header.residual_frames = [len(f) for f in residual.frames] if residual and header.coded else []
     codes = b""
@@ -206,66 +182,6 @@ def _archive(
         raw_channels=exact.payload(),
         residual=residual.payload() if residual else b"",
         info_fif=info_fif,
-    )
-
-
-def _header(
-    raw,
-    survey: Survey,
-    codec: Codec,
-    cfg: AdapterConfig,
-    k: int,
-    layout: ChunkLayout,
-    coded: CodedStream | None,
-    *,
-    anonymize: bool,
-    source: dict | None,
-    mode: str,
-    max_error: float | None,
-    target_prd: float | None,
-) -> Header:
-    """The header of a file being written (side index and section sizes are filled in by :func:`_archive`)."""
-    c = codec.info if k and survey.plan.coded else None
-    return Header(
-        recording=Recording(
-            sfreq=float(raw.info["sfreq"]),
-            n_samples=int(raw.n_times),
-            first_samp=int(raw.first_samp),
-            ch_names=list(raw.ch_names),
-            ch_types=raw.get_channel_types(),
-            meas_date=None if raw.info["meas_date"] is None else raw.info["meas_date"].isoformat(),
-            anonymized=bool(anonymize),
-        ),
-        annotations=_annotations_to_json(raw.annotations),
-        coded=survey.plan.coded,
-        lossless=survey.plan.lossless,
-        lossless_reasons=dict(survey.plan.reasons),
-        model=None
-        if c is None
-        else ModelRef(
-            c.name,
-            c.kind,
-            c.weights_sha256,
-            float(c.sample_rate),
-            int(c.hop_length),
-            int(c.codebook_size),
-            int(c.bits_per_code),
-        ),
-        codebooks=k if survey.plan.coded or mode == "tokens" else 0,
-        code_rows=codec.code_rows(len(survey.plan.coded)) if c else 0,
-        montage=None if coded is None or coded.montage is None else coded.montage.to_dict(),
-        adapter=cfg,
-        baseline_spacing=survey.baseline.spacing,
-        chunk_length=layout.length,
-        chunk_overlap=layout.overlap,
-        chunk_frames=coded.frames if c else [],
-        side=[],
-        source=source,
-        eegcodec_version=__version__,
-        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        mode=mode,
-        max_error=max_error,
-        target_prd=target_prd,
     )
 
 

@@ -4,21 +4,20 @@ they show or decode anything; nothing here imports torch, so ``eegcodec info`` s
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import mne
 import numpy as np
-import zstandard
 
 from . import modes
-from .adapt import LOG2_RESOLUTION, Baseline, scale_from_code
-from .container import Archive, inflate, unpack_arrays
+from .adapt import Baseline
 from .errors import CorruptFileError, EegcodecError
-from .header import MAX_INFO_BYTES, Header
+from .format.container import Archive, unpack_arrays
+from .format.header import Header
+from .format.meta import info_from_fif
+from .format.side import nan_runs_from_arrays, outliers_from_arrays, scales_from_arrays
 from .mains import FREQ_UNIT, MainsFit
 from .mains import from_arrays as mains_from_arrays
 
@@ -26,9 +25,6 @@ PathLike = str | os.PathLike
 #: a coded channel with more than this fraction of its samples stored exactly is reported
 OFTEN_EXACT = 0.05
 
-#: decoded coded-channel samples and side-data voltages beyond this are refused (volts)
-MAX_VOLTS = 1e3
-MIN_VOLTS = 1e-30
 #: the largest recording a file may decode to (float64 bytes): half this machine's memory
 MAX_OUTPUT_BYTES = (
     int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2) if hasattr(os, "sysconf") else 2**34
@@ -68,11 +64,10 @@ def check_archive(archive: Archive) -> SideData:
             f"more than this machine's limit of {MAX_OUTPUT_BYTES / 2**30:.1f} GiB"
         )
     side = unpack_arrays(archive.side, h.side, h.version)
-    baseline, scales = _read_scales(side, h) if h.has_tokens else (None, None)
-    outliers = _read_outliers(side, h) if h.has_tokens else None
-    if h.coded:
-        _check_nan_runs(side["nan_runs"], len(h.coded), h.recording.n_samples)
-    info = _info_from_fif(archive.info_fif, h.info_bytes)
+    baseline, scales = scales_from_arrays(side, h) if h.has_tokens else (None, None)
+    outliers = outliers_from_arrays(side, h) if h.has_tokens else None
+    nan_runs = nan_runs_from_arrays(side, h)
+    info = info_from_fif(archive.info_fif, h.info_bytes)
     if info["ch_names"] != h.recording.ch_names:
         raise CorruptFileError("INFO section and header disagree on the channels")
     mains = None
@@ -81,145 +76,7 @@ def check_archive(archive: Archive) -> SideData:
             mains = mains_from_arrays(side)
         except ValueError as exc:
             raise CorruptFileError(f"side data is damaged ({exc})") from None
-    return SideData(
-        baseline, scales, outliers, side["nan_runs"] if h.coded else np.zeros((0, 3), np.int64), info, mains
-    )
-
-
-def _read_scales(side: dict[str, np.ndarray], header: Header) -> tuple[Baseline, np.ndarray]:
-    """(baseline, chunk scales [chunks, coded] in volts) from the side arrays, range-checked."""
-    spacing = header.baseline_spacing
-    if header.version == 1:  # float32 steps and scales, plain knot deltas
-        steps, scales = side["baseline_step"].astype(np.float64), side["chunk_scales"].astype(np.float64)
-        knots = _checked_cumsum(side["baseline_knot_deltas"], "baseline knots")
-    else:
-        steps = _checked_code(side["baseline_step_log2"], "baseline step")
-        scales = scale_from_code(
-            _checked_cumsum(side["chunk_scale_log2"], "chunk scales", axis=0, limit=LOG2_RESOLUTION * 64)
-        )
-        knots = _checked_cumsum(
-            side["baseline_knot_deltas"] + side["baseline_common_delta"][None, :], "baseline knots"
-        )
-        steps = scale_from_code(steps)
-    for what, v in (("baseline steps", steps), ("chunk scales", scales)):
-        if v.size and not (np.isfinite(v).all() and (v > MIN_VOLTS).all() and (v < MAX_VOLTS).all()):
-            raise CorruptFileError(f"side data holds {what} outside {MIN_VOLTS:g}..{MAX_VOLTS:g} V")
-    baseline = Baseline(knots, steps, spacing)
-    if knots.size and not (np.abs(baseline._knots) < MAX_VOLTS).all():
-        raise CorruptFileError(f"side data holds a baseline beyond {MAX_VOLTS:g} V")
-    return baseline, scales
-
-
-def _checked_code(codes: np.ndarray, what: str) -> np.ndarray:
-    if codes.size and np.abs(codes).max() > LOG2_RESOLUTION * 64:
-        raise CorruptFileError(f"side data holds a {what} code out of range")
-    return codes
-
-
-def _checked_cumsum(deltas: np.ndarray, what: str, axis: int = 1, limit: int = 2**40) -> np.ndarray:
-    """Cumulative sum of int64 deltas that cannot overflow (each |delta| <= 2**40, result <= limit)."""
-    if deltas.size and np.abs(deltas).max() > 2**40:
-        raise CorruptFileError(f"side data holds {what} out of range")
-    out = np.cumsum(deltas, axis=axis)
-    if out.size and np.abs(out).max() > limit:
-        raise CorruptFileError(f"side data holds {what} out of range")
-    return out
-
-
-def _read_outliers(side: dict[str, np.ndarray], h: Header) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exactly stored samples (coded row, sample index, volts), range-checked."""
-    n, c = h.recording.n_samples, len(h.coded)
-    if h.version >= 5:
-        rows, idx, values = _outliers_v5(side, c)
-    else:
-        rows = side["outlier_channel"]
-        idx = _checked_cumsum(
-            side["outlier_index_delta"], "exactly stored sample indices", axis=0, limit=2**62
-        )
-        values = side["outlier_value"].astype(np.float64)
-    if rows.size and (rows.min() < 0 or rows.max() >= c or idx.min() < 0 or idx.max() >= n):
-        raise CorruptFileError("side data places an exactly stored sample outside the recording")
-    if not (np.isfinite(values).all() and (np.abs(values) <= MAX_VOLTS).all()):
-        raise CorruptFileError("side data holds an exactly stored sample that is not a finite voltage")
-    return rows, idx, values
-
-
-def _outliers_v5(side: dict[str, np.ndarray], c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Version 5: per-row counts, index gaps and level deltas, and each row's grid (see
-    :func:`eegcodec.chunks.outlier_arrays`) -> (rows, indices, volts)."""
-    counts, gaps, deltas = side["outlier_count"], side["outlier_index_gap"], side["outlier_level_delta"]
-    grid = side["outlier_grid"]
-    if counts.min(initial=0) < 0 or counts.sum() != gaps.size or gaps.min(initial=0) < 0:
-        raise CorruptFileError("side data holds exactly stored samples that do not add up")
-    if not np.isfinite(grid).all() or grid[:, 1].min(initial=0) < 0:
-        raise CorruptFileError("side data holds an exactly stored samples' grid that is not finite")
-    rows = np.repeat(np.arange(c), counts)
-    starts = np.cumsum(counts) - counts  # each row's first entry holds its absolute index and level
-    first = np.zeros(rows.size, bool)
-    first[starts[counts > 0]] = True
-    idx = _row_cumsum(np.where(first, gaps, gaps + 1), first, "exactly stored sample indices")
-    levels = _row_cumsum(deltas, first, "exactly stored sample levels")
-    origin, step = grid[rows, 0], grid[rows, 1]
-    no_grid = step == 0
-    if np.abs(levels[no_grid]).max(initial=0) >= 2**31:
-        raise CorruptFileError("side data holds an exactly stored sample level out of range")
-    as_float = levels.astype(np.int32).view(np.float32).astype(np.float64)  # rows without a grid
-    with np.errstate(over="ignore", invalid="ignore"):
-        values = np.where(no_grid, as_float, origin + levels * step)
-    return rows, idx, values
-
-
-def _row_cumsum(deltas: np.ndarray, first: np.ndarray, what: str) -> np.ndarray:
-    """Cumulative sums of int64 ``deltas`` restarting where ``first`` is set, checked against overflow."""
-    if deltas.size and np.abs(deltas).max() > 2**40:
-        raise CorruptFileError(f"side data holds {what} out of range")
-    total = np.cumsum(deltas)
-    restart = np.maximum.accumulate(np.where(first, np.arange(deltas.size), 0)) if deltas.size else deltas
-    return total - (total[restart] - deltas[restart])
-
-
-def _check_nan_runs(runs: np.ndarray, c: int, n: int) -> None:
-    """NaN runs (coded row, start, length) must lie inside the recording."""
-    if runs.size and (
-        runs[:, 0].min() < 0
-        or runs[:, 0].max() >= c
-        or runs[:, 1].min() < 0
-        or runs[:, 2].min() < 1
-        or (runs[:, 1] + runs[:, 2]).max() > n
-    ):
-        raise CorruptFileError("side data places a NaN run outside the recording")
-
-
-def _info_from_fif(payload: bytes, size: int | None) -> mne.Info:
-    """The INFO section back to ``mne.Info``; ``size`` is its declared inflated size
-    (None in files before version 3: at most :data:`~eegcodec.header.MAX_INFO_BYTES`)."""
-    if size is None:
-        try:
-            data = (
-                zstandard.ZstdDecompressor()
-                .stream_reader(payload, read_across_frames=True)
-                .read(MAX_INFO_BYTES + 1)
-            )
-        except zstandard.ZstdError as exc:
-            raise CorruptFileError(f"INFO section cannot be decompressed: {exc}") from exc
-        if len(data) > MAX_INFO_BYTES:
-            raise CorruptFileError(f"INFO section inflates to more than {MAX_INFO_BYTES:,} bytes")
-    else:
-        data = inflate(payload, size, "INFO")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "meas-info.fif"
-        path.write_bytes(data)
-        try:
-            return mne.io.read_info(path, verbose="error")
-        except Exception as exc:
-            raise CorruptFileError(f"INFO section is not readable FIF: {type(exc).__name__}") from exc
-
-
-def annotations_from_json(d: dict) -> mne.Annotations:
-    orig = None if d["orig_time"] is None else dt.datetime.fromisoformat(d["orig_time"])
-    return mne.Annotations(
-        d["onset"], d["duration"], d["description"], orig_time=orig, ch_names=d["ch_names"]
-    )
+    return SideData(baseline, scales, outliers, nan_runs, info, mains)
 
 
 def read_archive(source: bytes | PathLike) -> Archive:
@@ -242,7 +99,7 @@ def often_exact_channels(archive: Archive, side: SideData | None = None) -> dict
         return {}
     n = h.recording.n_samples
     if side is None:
-        rows = _read_outliers(unpack_arrays(archive.side, h.side, h.version), h)[0]
+        rows = outliers_from_arrays(unpack_arrays(archive.side, h.side, h.version), h)[0]
     else:
         rows = side.outliers[0]
     counts = np.bincount(rows, minlength=len(h.coded))

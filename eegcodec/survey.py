@@ -18,7 +18,7 @@ from .errors import InvalidSignalError
 
 #: Channel types whose samples the codec codes (brain and eye signals, what the models
 #: learn); all others (ecg, emg, bio, stim, misc, resp, ...) are stored exactly, each on
-#: its own sample grid (:mod:`eegcodec.exact`).
+#: its own sample grid (:mod:`eegcodec.format.exact`).
 CODED_TYPES = ("eeg", "eog", "seeg", "ecog", "dbs")
 
 
@@ -29,7 +29,7 @@ class ChannelPlan:
     Attributes
     ----------
     coded : indices (into ``raw.ch_names``) coded by the codec.
-    lossless : indices stored exactly (:mod:`eegcodec.exact`).
+    lossless : indices stored exactly (:mod:`eegcodec.format.exact`).
     reasons : index -> why a channel is lossless ("stim channel", "flat", ...).
     """
 

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 import mne
 import numpy as np
 
-from . import streamcoders
-from .container import Archive
 from .errors import EegcodecError, ModelMismatchError
+from .format import streamcoders
+from .format.container import Archive
 from .io import atomic_write_bytes, read_raw
 from .pipeline import Progress, archive_codes, compress_raw, decompress_archive
 

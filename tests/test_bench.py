@@ -180,7 +180,7 @@ def test_bench_rd_quick_schema_and_values(tmp_path, tiny_dac_path):
         assert r["cr16"] == pytest.approx(16 / r["bits_per_sample"])
     # the bits are those of the real .eegc payload
     from eegcodec.backends.registry import load_codec
-    from eegcodec.container import Archive
+    from eegcodec.format.container import Archive
     from eegcodec.io import read_raw
     from eegcodec.pipeline import compress_raw
 

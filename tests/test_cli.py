@@ -226,7 +226,7 @@ def test_channels_the_model_cannot_follow_are_reported(tmp_path, pcm_codec, caps
     """A channel whose samples often miss (spikes beyond the codec's range on 10 % of them)
     is named by `info` and by the API helper; ordinary channels are not."""
     from eegcodec.api import often_exact_channels
-    from eegcodec.container import Archive
+    from eegcodec.format.container import Archive
     from eegcodec.pipeline import compress_raw
 
     raw = synthetic_raw(n_ch=3, seconds=20, stim=False)

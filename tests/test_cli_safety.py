@@ -177,7 +177,7 @@ def test_ch_type_stores_a_channel_exactly_on_its_grid(tmp_path, tiny_dac_path, c
 
 
 def test_exact_grid_coder_round_trips():
-    from eegcodec.exact import decode_block, encode_block, find_grid
+    from eegcodec.format.exact import decode_block, encode_block, find_grid
 
     rng = np.random.default_rng(0)
     step = 0.0305e-6

@@ -19,8 +19,8 @@ from conftest import synthetic_raw
 from eegcodec import codeprior
 from eegcodec.cli import main
 from eegcodec.codeprior import EXP2, CodePrior, prior_path
-from eegcodec.container import Archive
 from eegcodec.errors import CorruptFileError, ModelMismatchError
+from eegcodec.format.container import Archive
 from eegcodec.io import write_raw
 from eegcodec.pipeline import compress_raw, decompress_archive
 

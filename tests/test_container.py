@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from eegcodec.container import VERSION, Archive, pack_arrays, unpack_arrays
 from eegcodec.errors import CorruptFileError
-from eegcodec.streamcoders import pack_codes, unpack_codes
+from eegcodec.format.container import VERSION, Archive, pack_arrays, unpack_arrays
+from eegcodec.format.streamcoders import pack_codes, unpack_codes
 
 
 @pytest.mark.parametrize("bits", [1, 4, 10, 12, 13])

@@ -12,7 +12,7 @@ import eegcodec
 import eegcodec.io
 from eegcodec.devices import read_device, sniff
 from eegcodec.errors import EegcodecError
-from eegcodec.exact import find_grid
+from eegcodec.format.exact import find_grid
 
 OPENBCI_HEAD = (
     "%OpenBCI Raw EXG Data\n%Number of channels = 8\n%Sample Rate = 250 Hz\n"

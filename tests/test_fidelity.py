@@ -9,7 +9,7 @@ from conftest import synthetic_raw
 from eegcodec.api import compress, decompress, read_archive
 from eegcodec.cli import main, parse_volts
 from eegcodec.errors import EegcodecError
-from eegcodec.lossless import decode_ints, encode_ints
+from eegcodec.format.lossless import decode_ints, encode_ints
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The adaptive exact coder (eegcodec.cascade, eegcodec.rangecoder): exact round trips, the
+"""The adaptive exact coder (eegcodec.format.cascade, eegcodec.format.rangecoder): exact round trips, the
 near-lossless bound on every sample, a committed file of the format decoded bit for bit,
 determinism across thread counts, damaged frames refused."""
 
@@ -10,10 +10,10 @@ import pytest
 from conftest import SHARED_EEG, needs_shared, synthetic_raw
 from threadpoolctl import threadpool_limits
 
-from eegcodec import cascade, rangecoder
-from eegcodec.container import Archive
 from eegcodec.errors import CorruptFileError
-from eegcodec.exact import decode_block, encode_block
+from eegcodec.format import cascade, rangecoder
+from eegcodec.format.container import Archive
+from eegcodec.format.exact import decode_block, encode_block
 from eegcodec.pipeline import compress_raw, decompress_archive
 
 DATA = Path(__file__).parent / "data"
@@ -148,7 +148,7 @@ def test_real_recordings_round_trip(rel):
 def test_grid_of_a_full_16_bit_range_is_found():
     """A channel over the whole 16-bit range with an awkward gain: the smallest gap between levels
     is off by its rounding, which adds up over 65,535 steps (such chunks fell back to float32)."""
-    from eegcodec.exact import find_grid
+    from eegcodec.format.exact import find_grid
 
     rng = np.random.default_rng(10)
     d = np.concatenate([[-32768, 32767], rng.integers(-32768, 32768, 14000)])

@@ -6,8 +6,8 @@ from conftest import synthetic_raw
 
 from eegcodec import mains
 from eegcodec.api import decompress
-from eegcodec.container import Archive, pack_arrays, unpack_arrays
 from eegcodec.errors import CorruptFileError
+from eegcodec.format.container import Archive, pack_arrays, unpack_arrays
 from eegcodec.pipeline import compress_raw
 from eegcodec.reader import check_archive
 

@@ -159,7 +159,7 @@ def test_shapes_and_identity_start():
 
 def test_code_stream_does_not_grow_with_channels(mc_path):
     from eegcodec.backends.registry import load_codec
-    from eegcodec.container import Archive
+    from eegcodec.format.container import Archive
     from eegcodec.pipeline import compress_raw
 
     codec = load_codec(mc_path)
@@ -276,7 +276,7 @@ def test_train_dac_mc_recipe_and_init_from_dac(tmp_path, tiny_dac_path):
 def test_real_montages_map_to_positions(mc_path):
     """64-ch EEGBCI (trailing dots), 19+2-ch EEGMAT ('EEG Fp1', old T3..T6), 32-ch EEGLAB (EOG channels)."""
     from eegcodec.backends.registry import load_codec
-    from eegcodec.container import Archive
+    from eegcodec.format.container import Archive
     from eegcodec.io import read_raw
     from eegcodec.pipeline import compress_raw, decompress_archive
 

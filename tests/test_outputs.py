@@ -277,7 +277,8 @@ def _xdf_info(name, kind, channels, srate, fmt):
 
 
 def test_xdf_eeg_stream_is_read_and_compressed_losslessly(tmp_path):
-    from eegcodec.io import read_raw, read_xdf
+    from eegcodec.io import read_raw
+    from eegcodec.xdf import read_xdf
 
     rng = np.random.default_rng(3)
     sfreq, n = 100.0, 700

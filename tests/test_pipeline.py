@@ -10,8 +10,8 @@ import pytest
 from conftest import PCMCodec, synthetic_raw
 
 from eegcodec.adapt import AdapterConfig
-from eegcodec.container import Archive, unpack_arrays
 from eegcodec.errors import InvalidSignalError
+from eegcodec.format.container import Archive, unpack_arrays
 from eegcodec.metrics import prd
 from eegcodec.pipeline import archive_codes, compress_raw, decompress_archive
 from eegcodec.reader import check_archive
@@ -326,8 +326,8 @@ def test_outliers_come_back_on_their_grid(pcm_codec, grid_step):
 def test_side_frames_pick_the_smallest_coding():
     """Version 5 side frames: zstd, grouped ANS, or ANS of first differences, whichever is smaller,
     each decoding to the array; a frame with bytes after its arrays, or cut short, is refused."""
-    from eegcodec.container import pack_arrays
     from eegcodec.errors import CorruptFileError
+    from eegcodec.format.container import pack_arrays
 
     rng = np.random.default_rng(0)
     arrays = {

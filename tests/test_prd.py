@@ -9,9 +9,9 @@ from eegcodec import chunks
 from eegcodec.api import compress, decompress, read_archive
 from eegcodec.cli import main
 from eegcodec.errors import CorruptFileError, EegcodecError
+from eegcodec.format.transform import TransformDecoder, TransformEncoder
 from eegcodec.metrics import prd_per_channel
 from eegcodec.pipeline import compress_raw
-from eegcodec.transform import TransformDecoder, TransformEncoder
 
 
 def _shared_sources(seconds=75.0, n_ch=8, seed=1):

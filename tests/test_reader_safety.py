@@ -11,8 +11,8 @@ from conftest import PCMCodec, synthetic_raw
 
 from eegcodec.api import decompress
 from eegcodec.cli import main
-from eegcodec.container import Archive, head_json, head_payload
 from eegcodec.errors import CorruptFileError, EegcodecError
+from eegcodec.format.container import Archive, head_json, head_payload
 from eegcodec.pipeline import compress_raw
 from tools.fuzz import DAMAGE, KINDS, assemble, fuzz, split_sections
 
@@ -110,6 +110,7 @@ def test_hostile_json_is_one_line(files):
         (("montage",), {"positions": [[1e308, 0, 0]], "known": [1]}),
         (("adapter", "model_rate"), 1e-9),
         (("recording", "ch_names"), ["a", "a", "b", "c", "d"]),
+        (("fidelity", "measured_prd"), {"median": -1, "p90": 1, "worst": []}),
     ],
 )
 def test_forged_header_values_are_refused(files, path, value):
@@ -126,7 +127,7 @@ def test_forged_header_values_are_refused(files, path, value):
 
 def test_forged_scale_gives_an_error_not_1e308_volts(files):
     """Side values are range-checked: a chunk scale forged to 2**1000 V is refused."""
-    from eegcodec.container import pack_arrays, unpack_arrays
+    from eegcodec.format.container import pack_arrays, unpack_arrays
 
     a, _, codec = files
     arc = Archive.from_bytes(a)
@@ -142,7 +143,7 @@ def test_info_validates_what_it_shows(files, tmp_path, capsys):
     bad.write_bytes(forge(a, lambda h: h["chunks"].__setitem__("length", 0)))
     assert main(["info", str(bad)]) == 1
     assert "chunks.length" in capsys.readouterr().err
-    from eegcodec.container import pack_arrays, unpack_arrays
+    from eegcodec.format.container import pack_arrays, unpack_arrays
 
     arc = Archive.from_bytes(
         a

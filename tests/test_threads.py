@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from eegcodec import api, metrics, pipeline
 from eegcodec.chunks import ExactStream, ResidualStream
-from eegcodec.transform import TransformDecoder
+from eegcodec.format.transform import TransformDecoder
 
 
 def blas_threads() -> int:

@@ -13,8 +13,8 @@ from conftest import synthetic_raw
 import eegcodec
 from eegcodec.adapt import AdapterConfig
 from eegcodec.cli import main
-from eegcodec.container import Archive
 from eegcodec.errors import EegcodecError
+from eegcodec.format.container import Archive
 from eegcodec.pipeline import archive_codes
 
 #: decoded volts of detokenize and decompress agree to this (both decode the same codes with the

@@ -39,8 +39,8 @@ if __package__ in (None, ""):  # run as ``python tools/fuzz.py``: this checkout'
 import numpy as np  # noqa: E402
 import zstandard  # noqa: E402
 
-from eegcodec.container import _SECTION_HEAD, MAGIC, head_json, head_payload  # noqa: E402
 from eegcodec.errors import EegcodecError  # noqa: E402
+from eegcodec.format.container import _SECTION_HEAD, MAGIC, head_json, head_payload  # noqa: E402
 
 #: the tiny DAC's constructor arguments (the tests vary one or two of them)
 TINY_DAC = dict(
@@ -217,7 +217,7 @@ def run_case(
     mutant: bytes, codec, reference: np.ndarray, timeout: float, memory: int
 ) -> tuple[str, str, float, int]:
     """Decode ``mutant``; (outcome, detail, seconds, peak traced bytes); outcomes: module docstring."""
-    from eegcodec.container import Archive
+    from eegcodec.format.container import Archive
     from eegcodec.pipeline import decompress_archive
 
     def alarm(signum, frame):

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import EegcodecError
 from ..io import atomic_write_bytes
-from ..train.trainer import BaseTrainer
+from ..train.base import BaseTrainer
 from .config import AlignConfig
 from .dataset import AlignSet, embed_manifest, window_inputs
 from .encoders import AudioEncoder, EEGEncoder, FrameGrid

@@ -2,7 +2,7 @@
 
 A codec turns codec-domain signals into integer codes and back. It knows
 nothing of volts, channels or files: the adapter (:mod:`eegcodec.adapt`) feeds
-it, the container (:mod:`eegcodec.container`) stores what it returns.
+it, the container (:mod:`eegcodec.format.container`) stores what it returns.
 """
 
 from __future__ import annotations

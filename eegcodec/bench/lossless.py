@@ -83,7 +83,16 @@ def _pcm_coder_bytes(name: str, ints: np.ndarray, sfreq: float, tmp: Path) -> in
     rate = max(1, int(round(sfreq)))
     if name == "flac -8":
         _run(
-            ["flac", "-8", "--no-padding", "-f", "-s", "--force-raw-format", "--endian=little", "--sign=signed"]
+            [
+                "flac",
+                "-8",
+                "--no-padding",
+                "-f",
+                "-s",
+                "--force-raw-format",
+                "--endian=little",
+                "--sign=signed",
+            ]
             + [f"--channels={c}", "--bps=16", f"--sample-rate={rate}", "-o", str(dst), str(src)]
         )
     else:
@@ -152,7 +161,7 @@ def anchors(path: Path, raw, group: int) -> dict[str, float | str]:
 def eegcodec_modes(raw, max_errors_uv: list[float]) -> dict[str, dict]:
     """Per mode (``lossless``, ``max-error=E``): bits per sample, compress and decompress samples/s,
     and (max-error) the largest error in microvolts."""
-    from ..container import Archive
+    from ..format.container import Archive
     from ..pipeline import compress_raw, decompress_archive
 
     x = raw.get_data()

@@ -16,7 +16,7 @@ import sys
 
 import mne
 
-from ..container import Archive
+from ..format.container import Archive
 from ..io import load_crop
 from ..metrics import prd
 from ..pipeline import compress_raw, decompress_archive

@@ -5,7 +5,7 @@ depth through the real pipeline (bits per sample from the ``.eegc`` payload: cod
 side data over coded channels x samples), and on the same coded channels the classical
 coders run: FLAC, zstd and eegcodec's ``--lossless`` losslessly; the DCT, wavelet and
 multichannel PCA + DCT coders over a sweep of quantiser steps; eegcodec's ``--prd`` (the
-transform layer, :mod:`eegcodec.transform`) over :data:`PRD_TARGETS`; ``--max-error`` at
+transform layer, :mod:`eegcodec.format.transform`) over :data:`PRD_TARGETS`; ``--max-error`` at
 :data:`MAX_ERROR_UV`. Metrics: bits/sample, CR16 (16 / bits per sample), PRD, SNR,
 Pearson r, spectral error and per-band power error (:mod:`eegcodec.metrics`).
 
@@ -23,10 +23,10 @@ import numpy as np
 
 from ..adapt import AdapterConfig, ChunkLayout
 from ..chunks import ExactStream, exact_span
-from ..container import Archive
 from ..errors import EegcodecError
 from ..evaluate import evaluate_raw
-from ..exact import decode_block
+from ..format.container import Archive
+from ..format.exact import decode_block
 from ..io import find_recordings, load_crop
 from ..metrics import BANDS, bits_per_sample, reconstruction_metrics
 from ..pipeline import compress_raw, decompress_archive

@@ -86,8 +86,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ..api import compress, load_codec, often_exact_channels
-    from ..container import Archive
     from ..errors import EegcodecError
+    from ..format.container import Archive
     from ..modes import from_cli
 
     ch_types = _parse_ch_types(args.ch_type)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ..adapt import AdapterConfig, ChunkLayout
     from ..backends.base import Codec
-    from ..header import Header
+    from ..format.header import Header
     from ..survey import Survey
 
 

@@ -23,7 +23,7 @@ class Prd(Mode):
 
     @classmethod
     def from_options(cls, options: dict) -> Mode:
-        from ..header import PRD_RANGE  # the format's range (imported here: start-up)
+        from ..format.header_checks import PRD_RANGE  # the format's range (imported here: start-up)
 
         target = options["prd"]
         if not isinstance(target, (int, float)) or not PRD_RANGE[0] <= target < PRD_RANGE[1]:

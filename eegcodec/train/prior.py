@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..codeprior import CodePrior
-from ..container import Archive
 from ..errors import EegcodecError
+from ..format.container import Archive
 from ..pipeline import archive_codes, compress_raw
 
 

@@ -9,8 +9,9 @@ Layout (all integers little-endian; see ``docs/FORMAT.md``)::
             (``packed``), or entropy-coded under the model's prior (version 5, ``prior``)
       SIDE  the side arrays listed in header["side"]: version 5, one frame per array (entropy-coded
             integers, zstd floats); before, zstd of their bytes
-      RAWC  the channels stored exactly or within a bound: one frame per chunk (:mod:`eegcodec.exact`)
-      RESD  version 4: the transform layer of ``prd`` files, one frame per chunk (:mod:`eegcodec.transform`)
+      RAWC  the channels stored exactly or within a bound: one frame per chunk (:mod:`eegcodec.format.exact`)
+      RESD  version 4: the transform layer of ``prd`` files, one frame per chunk
+            (:mod:`eegcodec.format.transform`)
       INFO  zstd of the recording's measurement info as FIF bytes (mne.io.write_info)
       END.  empty: marks a complete file
 
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zstandard
 
-from .errors import CorruptFileError
+from ..errors import CorruptFileError
 from .header import ArraySpec, Header
 from .streamcoders import ANSCoder
 
@@ -203,13 +204,13 @@ class Archive:
 
     Attributes
     ----------
-    header : the typed, validated header (:class:`~eegcodec.header.Header`).
-    codes : bytes of the CODE section (its coder: ``header.code_coder``, :mod:`eegcodec.streamcoders`).
+    header : the typed, validated header (:class:`~eegcodec.format.header.Header`).
+    codes : bytes of the CODE section (its coder: ``header.code_coder``, :mod:`eegcodec.format.streamcoders`).
     side : payload of the SIDE section (zstd; index in ``header.side``).
     raw_channels : payload of the RAWC section (version 3: one zstd frame per chunk,
-        :mod:`eegcodec.exact`; versions 1-2: one zstd stream of float64 samples).
+        :mod:`eegcodec.format.exact`; versions 1-2: one zstd stream of float64 samples).
     info_fif : payload of the INFO section (zstd of FIF bytes).
-    residual : payload of the RESD section (version 4; :mod:`eegcodec.transform` frames).
+    residual : payload of the RESD section (version 4; :mod:`eegcodec.format.transform` frames).
     """
 
     header: Header

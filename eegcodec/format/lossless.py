@@ -6,7 +6,7 @@ of them, at lags -1, 0 and +1: those channels are fully known to the decoder). T
 coefficients are fitted by least squares per chunk and channel, rounded to integers
 with :data:`SHIFT` fractional bits; the prediction is integer arithmetic
 (``(sum(coef * sample) + 2**(SHIFT-1)) >> SHIFT``), so encoder and decoder agree bit for
-bit on any machine. The residuals are entropy coded by :mod:`eegcodec.entropy` with one
+bit on any machine. The residuals are entropy coded by :mod:`eegcodec.format.entropy` with one
 scale class per block of :data:`BLOCK` samples (the class is sent).
 
 Frame layout (all little-endian)::
@@ -25,15 +25,15 @@ import struct
 import numpy as np
 import zstandard
 
+from ..errors import CorruptFileError
 from . import entropy
-from .errors import CorruptFileError
 
 ORDER = 12
 CROSS = 4
 LAGS = (-1, 0, 1)
 SHIFT = 14
 BLOCK = 256
-#: residual classes: mean |r| = 2 ** ((class - CLASS_OFFSET) / 2) (:mod:`eegcodec.entropy`)
+#: residual classes: mean |r| = 2 ** ((class - CLASS_OFFSET) / 2) (:mod:`eegcodec.format.entropy`)
 CLASS_OFFSET = 4
 MAX_COEF = 2**20
 #: samples at or beyond this (in grid units) are not predicted (the integer sums could overflow)

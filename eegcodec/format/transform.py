@@ -12,7 +12,7 @@ The electrodes of a cap see largely the same brain, so a chunk of the coded chan
 3. **DCT-II** (orthonormal) of each component over blocks of ``round(sfreq *
    BLOCK_SECONDS)`` samples (the last block zero-padded), and a deadzone quantiser
    ``q = sign(c) floor(|c| / step)`` rebuilt at ``sign(q) (|q| + RECON) step``.
-4. **Entropy coding** (:mod:`eegcodec.entropy`): one class per component and frequency
+4. **Entropy coding** (:mod:`eegcodec.format.entropy`): one class per component and frequency
    band (:data:`N_BANDS` log-spaced bands), for the means and for each basis column.
 
 The step is one number per chunk: :func:`encode_for_prd` bisects it so the chunk's median
@@ -34,15 +34,15 @@ from dataclasses import dataclass
 import numpy as np
 import zstandard
 
+from ..errors import CorruptFileError
 from . import entropy
-from .errors import CorruptFileError
 
 BLOCK_SECONDS = 1.0
 BASIS_SHIFT = 6  # basis entries are integers / 64 (the decorrelation, not the accuracy, depends on it)
 MEAN_FRACTION = 1 / 16
 RECON = 0.375
 N_BANDS = 16
-CLASS_OFFSET = 16  # mean |q| down to 2**-7.5 per class (:mod:`eegcodec.entropy`)
+CLASS_OFFSET = 16  # mean |q| down to 2**-7.5 per class (:mod:`eegcodec.format.entropy`)
 _DESC = struct.Struct("<BdHIIHH")
 
 

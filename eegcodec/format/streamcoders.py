@@ -13,7 +13,7 @@ The ``CODE`` coders (:data:`CODERS`; a new one is a class here plus a registry l
 - ``prior``: model codes under the model's learned prior (:mod:`eegcodec.codeprior`), when
   the model has one (``NAME.prior.npz`` beside its weights) and that is smaller.
 
-And the side arrays' coder, :class:`ANSCoder`: :mod:`eegcodec.entropy`'s coder, values in groups
+And the side arrays' coder, :class:`ANSCoder`: :mod:`eegcodec.format.entropy`'s coder, values in groups
 of similar magnitude (a row, or :data:`GROUP` values of it) sharing a two-sided geometric class,
 zero groups free (version 5: baseline knots, chunk scales, outlier positions and levels).
 """
@@ -25,8 +25,8 @@ import struct
 import numpy as np
 import zstandard
 
+from ..errors import CorruptFileError
 from . import entropy
-from .errors import CorruptFileError
 
 #: values per group of the ``ans`` coder (rows longer than this are split)
 GROUP = 32
@@ -44,7 +44,7 @@ def _groups(shape: tuple[int, int]) -> np.ndarray:
 
 
 class ANSCoder:
-    """Grouped two-sided geometric classes, ANS-coded (:mod:`eegcodec.entropy`)."""
+    """Grouped two-sided geometric classes, ANS-coded (:mod:`eegcodec.format.entropy`)."""
 
     name = "ans"
 
@@ -130,19 +130,19 @@ class PriorCoder:
         return cls(prior)
 
     def encode(self, values: np.ndarray) -> bytes:
-        from . import codeprior
+        from .. import codeprior
 
         return codeprior.encode(self.prior, values)
 
     def decode(self, frame: bytes, shape: tuple[int, int, int]) -> np.ndarray:
-        from . import codeprior
+        from .. import codeprior
 
         return codeprior.decode(self.prior, frame, *shape)
 
 
 #: the coders of the ``CODE`` section, by the name ``header.coders.CODE`` records; each builds
 #: itself for a model with ``for_model(bits per code, prior)`` (:class:`ANSCoder` codes the side
-#: arrays, chosen per array by :mod:`eegcodec.container`)
+#: arrays, chosen per array by :mod:`eegcodec.format.container`)
 CODERS = {c.name: c for c in (PackedCoder, PriorCoder)}
 
 

@@ -22,7 +22,7 @@ import constriction
 import numpy as np
 import zstandard
 
-from .errors import CorruptFileError
+from ..errors import CorruptFileError
 
 N_CLASSES = 64
 N_BUCKETS = 33  # |v| < 2**32

@@ -1,5 +1,6 @@
 """Channels stored exactly (``RAWC``, format version 3): each on its own sample grid,
-coded together by :mod:`eegcodec.cascade` (files written before eegcodec 0.7: :mod:`eegcodec.lossless`).
+coded together by :mod:`eegcodec.format.cascade` (files written before eegcodec 0.7:
+:mod:`eegcodec.format.lossless`).
 
 EDF, BDF and most amplifiers store integers times a per-channel resolution; MNE hands
 us those as float64 volts. Storing float64 costs about 30 bits per sample after zstd;
@@ -9,15 +10,15 @@ predicted from its past and from the channels before it) costs well under FLAC o
 EEG. ``encode_block(block, max_error)`` also serves the near-lossless mode: per chunk the
 smaller of two ways, every sample within the bound either way: a coarser grid (``(2m + 1)``
 of a channel's steps, or ``2 * bound`` for data on no grid) coded losslessly, or the closed
-loop of :mod:`eegcodec.cascade` on the channel's own grid (residuals quantised to
+loop of :mod:`eegcodec.format.cascade` on the channel's own grid (residuals quantised to
 ``2m + 1`` steps).
 
 A chunk's block ``[L, n]`` becomes one frame::
 
     u32 size | zstd(per channel: u8 mode; mode 0: n float64 samples; modes 1 and 3: origin f64,
                     step f64; mode 2: scale f64, then the n float32 samples as 4 byte planes)
-    the rest: a :func:`eegcodec.cascade.encode_ints` frame of the mode-3 channels' integers
-    (frames written before eegcodec 0.7: a :func:`eegcodec.lossless.encode_ints` frame of the
+    the rest: a :func:`eegcodec.format.cascade.encode_ints` frame of the mode-3 channels' integers
+    (frames written before eegcodec 0.7: a :func:`eegcodec.format.lossless.encode_ints` frame of the
     mode-1 channels'; a frame holds one of the two modes)
 
 Modes 1 and 3 are used when ``origin + k * step`` is within ``GRID_TOLERANCE`` steps of every sample
@@ -34,9 +35,9 @@ import struct
 import numpy as np
 import zstandard
 
+from ..errors import CorruptFileError
 from . import cascade
 from .container import inflate
-from .errors import CorruptFileError
 from .lossless import MAX_SAMPLE, decode_ints
 
 GRID_TOLERANCE = 1e-6
@@ -95,7 +96,7 @@ def find_grid(x: np.ndarray) -> tuple[float, float, np.ndarray] | None:
 
 def _quantised(x: np.ndarray, bound: float) -> tuple[float, float, np.ndarray] | None:
     """``(origin, step, k)`` of ``x`` on a grid that keeps every sample within ``bound``, or
-    None (NaN, or more than :data:`~eegcodec.lossless.MAX_SAMPLE` levels)."""
+    None (NaN, or more than :data:`~eegcodec.format.lossless.MAX_SAMPLE` levels)."""
     grid = find_grid(x)
     if grid is not None:
         origin, step, k = grid
@@ -156,7 +157,7 @@ def _closed_loop(block: np.ndarray, bounds: np.ndarray) -> tuple[list, list[int]
 def encode_block(block: np.ndarray, max_error: np.ndarray | None = None) -> bytes:
     """Exactly stored channels of one chunk, float64 [L, n] -> one frame. ``max_error`` [L]
     (volts, 0: exact) lets a channel come back within that bound instead: a coarser grid coded
-    losslessly or the closed loop on the channel's own grid (:mod:`eegcodec.cascade`), whichever
+    losslessly or the closed loop on the channel's own grid (:mod:`eegcodec.format.cascade`), whichever
     codes the chunk's first eighth (at least :data:`PROBE` samples) smaller."""
     block = np.asarray(block, dtype=np.float64)
     bounds = np.zeros(len(block)) if max_error is None else np.asarray(max_error, dtype=np.float64)

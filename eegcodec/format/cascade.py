@@ -4,16 +4,17 @@ closed loop.
 
 Each channel (in order) is predicted in two stages, integer arithmetic only:
 
-1. the per-chunk LPC of :mod:`eegcodec.lossless` (own past, order :data:`~eegcodec.lossless.ORDER`,
-   and up to :data:`~eegcodec.lossless.CROSS` earlier channels at lags -1, 0, +1; coefficients
-   fitted by least squares, sent as integers with :data:`~eegcodec.lossless.SHIFT` fractional bits);
+1. the per-chunk LPC of :mod:`eegcodec.format.lossless` (own past, order
+   :data:`~eegcodec.format.lossless.ORDER`, and up to :data:`~eegcodec.format.lossless.CROSS`
+   earlier channels at lags -1, 0, +1; coefficients fitted by least squares, sent as integers
+   with :data:`~eegcodec.format.lossless.SHIFT` fractional bits);
 2. a normalised LMS filter over the channel's last :data:`TAPS` stage-1 errors and the stage-1
    errors of its cross channels at the same sample, starting from zero
    weights in every chunk and channel and updated after every sample (weights with
    :data:`W_SHIFT` fractional bits; the step is ``2**-MU_SHIFT`` over the window's energy, from
    one integer reciprocal per sample).
 
-The residual (sample minus the sum of both predictions) goes to :mod:`eegcodec.rangecoder`. A
+The residual (sample minus the sum of both predictions) goes to :mod:`eegcodec.format.rangecoder`. A
 channel may carry a bound ``m`` (grid units): then the residual is quantised to
 ``q = floor((d + m) / (2m + 1))`` and the channel rebuilt as ``prediction + q (2m + 1)``, the
 predictors running on the rebuilt samples (a closed loop: every sample within ``m`` of the
@@ -23,7 +24,7 @@ Frame (little-endian)::
 
     u16 channels | u32 samples | u32 size of the descriptor stream | descriptor stream | residual stream
 
-Both streams are :mod:`eegcodec.rangecoder` streams of integers: the descriptors, per channel,
+Both streams are :mod:`eegcodec.format.rangecoder` streams of integers: the descriptors, per channel,
 ``m, P, M, M earlier channel indices, P + 3M coefficients``; the residuals, channel after channel.
 """
 
@@ -34,8 +35,8 @@ import struct
 import numpy as np
 from numba import njit
 
+from ..errors import CorruptFileError
 from . import lossless
-from .errors import CorruptFileError
 from .rangecoder import Decoder, Encoder
 
 TAPS = 32
