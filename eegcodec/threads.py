@@ -72,8 +72,8 @@ class CoreThreads:
     cores without subtracting the busy ones: for work whose threads do not wait for each other,
     such as :meth:`Codec.map_chunks`' chunk workers (each runs torch on one thread), where
     giving up a thread to a busy core only gives up CPU time (tokenizing EEGBCI S001R01 with
-    mc-small beside a busy loop: 11.8 recording-seconds per second with two chunk workers, 7.0
-    with one; two cores, load average about 7 from other work)."""
+    mc-small beside a busy loop on a 2-core machine: 11.8 recording-seconds per second with two
+    chunk workers, 7.0 with one)."""
 
     def __init__(self, jobs: int = 1, threads: int | None = None, load: bool = True):
         self.jobs, self.fixed, self.load = jobs, threads, load

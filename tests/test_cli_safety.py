@@ -406,6 +406,9 @@ def test_bench_zarr_runs_from_the_command_line(tmp_path, capsys):
     )
     assert "wrote" in capsys.readouterr().out
     assert main(["bench", "zarr", "--out", str(tmp_path / "x"), "-q"]) == 1  # no recordings
+    again = ["bench", "zarr", str(rec), "--out", str(out), "--chunk-seconds", "2", "-q"]
+    assert main(again) == 1 and "use --force" in capsys.readouterr().err  # results kept
+    assert main([*again, "--force"]) == 0
 
 
 _NO_TORCH_SCRIPT = """

@@ -85,6 +85,7 @@ def _add_options(k, module: str, d: dict) -> None:
         k.add_argument(
             "--out", required=True, metavar="DIR", help="where results.json, report.md and figures go"
         )
+        k.add_argument("-f", "--force", action="store_true", help="replace the results already in DIR")
     if d["MODELS"]:
         models_help = d["MODELS"] if isinstance(d["MODELS"], str) else MODELS_HELP
         k.add_argument("--models", nargs="+", default=["default"], metavar="MODEL", help=models_help)
@@ -102,6 +103,10 @@ def _module(module: str, parser):
 
 
 def run(args) -> int:
+    if args.bench_out and (Path(args.out) / "results.json").exists() and not args.force:
+        from ..errors import OutputExistsError
+
+        raise OutputExistsError(Path(args.out) / "results.json")  # before any work
     module = import_module(f"eegcodec.bench.{args.bench_module}")  # imported when its options were added
     say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     module.main(args, say)
