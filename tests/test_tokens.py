@@ -286,19 +286,22 @@ def test_probe_separates_alpha_on_unseen_subjects_and_scores_the_seen_one_apart(
         assert t["accuracy"][k]["mean"] >= 0.9
         # the training subject's alpha runs the other way: scored apart, never trained on
         assert t["accuracy"][k]["apart"]["S001"] <= 0.1
+    assert t["accuracy"]["band_power"]["minus_band_power"] == {"mean": 0.0, "ci95": [0.0, 0.0]}
     text = report(results)
     assert "| prd_band_power |" in text and "S001 0.00" in text
 
 
 def test_probe_intervals_and_prd_matching():
     pytest.importorskip("sklearn")
-    from eegcodec.bench.probe import intervals, prd_at_bytes
+    from eegcodec.bench.probe import difference, intervals, prd_at_bytes
 
     scores = {"per_subject": {"a": 1.0, "b": 0.5}, "correct": {"a": [10, 10], "b": [5, 10]}, "apart": {}}
     out = intervals(scores, 2000, 0)
     assert out["mean"] == 0.75 and out["pooled"] == 0.75
     assert out["ci95"] == [0.5, 1.0]  # resampling two subjects: means 0.5, 0.75 or 1.0
     assert out["wilson95"] == pytest.approx([0.5313, 0.8881], abs=1e-3)  # 15 of 20
+    d = difference({"a": 1.0, "b": 0.5}, {"b": 0.5, "a": 0.5}, 2000, 0)  # paired by subject, not by order
+    assert d["mean"] == 0.25 and d["ci95"] == [0.0, 0.5]
     raw = synthetic_raw(n_ch=4, seconds=10, stim=False)
     target = len(eegcodec.compress(raw, None, prd=10.0))
     prd, data = prd_at_bytes(raw, target)

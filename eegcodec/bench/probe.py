@@ -211,6 +211,17 @@ def intervals(scores: dict, draws: int, seed: int) -> dict:
     }
 
 
+def difference(a: dict, b: dict, draws: int, seed: int) -> dict:
+    """Mean over subjects of accuracy ``a`` minus ``b`` (per-subject scores of the same subjects) and its
+    95 % percentile bootstrap interval over subjects (paired: each draw resamples subjects once)."""
+    d = np.array([a[s] - b[s] for s in a])
+    boot = d[np.random.default_rng(seed).integers(0, d.size, size=(draws, d.size))].mean(1)
+    return {
+        "mean": float(d.mean()),
+        "ci95": [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))],
+    }
+
+
 def run_task(files, codec, depth, window_frames: int, crop, draws: int, seed: int) -> dict:
     """One task: its recordings' features and every feature set's scores."""
     feats, labels, groups, records = {k: [] for k in FEATURES}, [], [], []
@@ -228,6 +239,9 @@ def run_task(files, codec, depth, window_frames: int, crop, draws: int, seed: in
         k: intervals(leave_subjects_out(np.concatenate(v), y, g, apart), draws, seed)
         for k, v in feats.items()
     }
+    ref = scores["band_power"]["per_subject"]
+    for v in scores.values():
+        v["minus_band_power"] = difference(v["per_subject"], ref, draws, seed)
     return {
         "depth": r["depth"],
         "window_seconds": r["window_seconds"],
@@ -276,6 +290,9 @@ def task_table(name: str, t: dict) -> str:
                 v["mean"],
                 "{:.2f}-{:.2f}".format(*v["ci95"]),
                 "{:.2f}-{:.2f}".format(*v["wilson95"]),
+                "{:+.3f} ({:+.2f} to {:+.2f})".format(
+                    v["minus_band_power"]["mean"], *v["minus_band_power"]["ci95"]
+                ),
                 min(v["per_subject"].values()),
                 max(v["per_subject"].values()),
                 apart,
@@ -294,12 +311,13 @@ def task_table(name: str, t: dict) -> str:
                 "mean accuracy",
                 "95 % CI (bootstrap over subjects)",
                 "95 % Wilson (pooled windows)",
+                "minus band_power (paired bootstrap 95 %)",
                 "worst subject",
                 "best subject",
                 "apart (training subject of the model)",
             ],
             rows,
-            {1: ".3f", 4: ".2f", 5: ".2f"},
+            {1: ".3f", 5: ".2f", 6: ".2f"},
         )
         + "\n"
     )
