@@ -332,7 +332,15 @@ def report(results: dict) -> str:
         "trained on all subjects but one, tested on that one. Mean accuracy is the mean over left-out "
         f"subjects; its 95 % interval is a percentile bootstrap over subjects ({results['bootstrap_draws']} "
         "draws); the Wilson interval pools all test windows, which are not independent within a subject, "
-        f"so it is too narrow. Chance: {results['chance']:g} (balanced classes).\n\n"
+        f"so it is too narrow. Chance: {results['chance']:g} (balanced classes). Features per window: "
+        "`latents` (mean and standard deviation of the quantized embeddings over the window's frames), "
+        "`code_histogram` (first-codebook code frequencies), `tokens` (both), `band_power` (log 1-4, 4-8, "
+        "8-13, 13-30 Hz power per EEG channel of the original: the reference), `prd_band_power` (the same "
+        "of the recording rebuilt from a `--prd` file: per recording, the largest PRD target, by bisection "
+        "on log PRD, whose file is no larger than the token file). Bits per EEG sample: the whole file "
+        "(side data included) over the EEG channels' samples. The `apart` column scores the model's "
+        f"training subject ({SEEN}) with the classifier trained on all the task's other subjects; it is "
+        "in none of the other figures.\n\n"
         + "\n".join(task_table(name, t) for name, t in results["tasks"].items())
         + f"\n{hardware_line(results['hardware'])}; {results['seconds']} s.\n"
     )
