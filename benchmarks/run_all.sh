@@ -49,5 +49,7 @@ eegcodec bench lossless "$eeg"/eegbci_more/*.edf "$eeg"/eegmat/Subject1[2-9]_*.e
 eegcodec bench zarr "$eeg"/eegbci_more/S002R01.edf "$eeg"/eegbci_more/S003R03.edf "$eeg"/eegbci_more/S004R04.edf \
   "$eeg"/eegbci_more/S005R02.edf "$eeg"/eegmat/Subject12_1.edf "$eeg"/eegmat/Subject20_2.edf "$eeg"/eegmat/Subject23_1.edf \
   --force --out $out/zarr_codecs
+# the tokens under a linear probe on unseen subjects: EEGMAT rest/arithmetic, EEGBCI eyes open/closed (S001 apart)
+eegcodec bench probe --eeg "$eeg" --force --out $out/probe
 # the reader under damaged and crafted files
 python tools/fuzz.py --cases 10000 --json $out/reliability/fuzz.json > /dev/null

@@ -248,23 +248,88 @@ def test_threads_follow_the_free_cores(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------
 
 
-def test_probe_separates_alpha_on_synthetic_subjects(tmp_path, pcm_codec):
-    pytest.importorskip("sklearn")
-    from eegcodec.bench.probe import report, run
+def _probe_files(tmp_path, subjects, seconds=12):
+    """Synthetic (path, subject, label) pairs: label 1 ("eyes closed") adds strong 10-Hz alpha; the
+    subject named SEEN gets it the other way round, so that a classifier trained on it would suffer."""
+    from eegcodec.bench.probe import SEEN
 
     files = []
-    for s in range(3):
+    for s, subject in enumerate(subjects):
         for label in (0, 1):
-            raw = synthetic_raw(n_ch=4, seconds=12, seed=10 * s + label, stim=False)
-            t = raw.times
-            raw._data += label * 40e-6 * np.sin(2 * np.pi * 10 * t)  # "eyes closed": strong alpha
-            path = tmp_path / f"S{s}R{label}_raw.fif"
+            raw = synthetic_raw(n_ch=4, seconds=seconds, seed=10 * s + label, stim=False)
+            alpha = (1 - label) if subject == SEEN else label
+            raw._data += alpha * 40e-6 * np.sin(2 * np.pi * 10 * raw.times)
+            path = tmp_path / f"{subject}R{label}_raw.fif"
             raw.save(path, verbose="error")
-            files.append((path, f"S{s}", label))
-    results = run(files, pcm_codec, depth=4, window_frames=40)  # 1-s windows
-    assert results["windows"] == {"eyes_open": 36, "eyes_closed": 36}
-    assert set(results["accuracy"]) == {"latents", "code_histogram", "band_power"}
-    for scores in results["accuracy"].values():
-        assert set(scores["per_subject"]) == {"S0", "S1", "S2"} and 0 <= scores["mean"] <= 1
-    assert results["accuracy"]["band_power"]["mean"] >= 0.9
-    assert "| band_power |" in report(results)
+            files.append((path, subject, label))
+    return files
+
+
+def test_probe_separates_alpha_on_unseen_subjects_and_scores_the_seen_one_apart(tmp_path, pcm_codec):
+    pytest.importorskip("sklearn")
+    from eegcodec.bench.probe import FEATURES, report, run
+
+    files = _probe_files(tmp_path, ["S001", "S002", "S003", "S004"])
+    results = run({"syn": files}, pcm_codec, depth=4, window_frames=40, crop=10.0, draws=300)  # 1-s windows
+    t = results["tasks"]["syn"]
+    assert t["windows"] == [30, 30]  # 3 unseen subjects x 10 windows per class; S001 kept out
+    assert t["subjects"] == ["S002", "S003", "S004"] and t["apart"] == ["S001"]
+    assert set(t["accuracy"]) == set(FEATURES)
+    assert all(r["seconds"] == pytest.approx(10.0) for r in t["recordings"])
+    for r in t["recordings"]:  # the --prd file is never larger than the token file
+        assert r["prd_bits_per_sample"] <= r["token_bits_per_sample"]
+    for scores in t["accuracy"].values():
+        assert set(scores["per_subject"]) == {"S002", "S003", "S004"}
+        assert scores["ci95"][0] <= scores["mean"] <= scores["ci95"][1]
+        assert scores["wilson95"][0] <= scores["pooled"] <= scores["wilson95"][1]
+    for k in ("band_power", "prd_band_power"):
+        assert t["accuracy"][k]["mean"] >= 0.9
+        # the training subject's alpha runs the other way: scored apart, never trained on
+        assert t["accuracy"][k]["apart"]["S001"] <= 0.1
+    assert t["accuracy"]["band_power"]["minus_band_power"] == {"mean": 0.0, "ci95": [0.0, 0.0]}
+    text = report(results)
+    assert "| prd_band_power |" in text and "S001 0.00" in text
+
+
+def test_probe_intervals_and_prd_matching():
+    pytest.importorskip("sklearn")
+    from eegcodec.bench.probe import difference, intervals, prd_at_bytes
+
+    scores = {"per_subject": {"a": 1.0, "b": 0.5}, "correct": {"a": [10, 10], "b": [5, 10]}, "apart": {}}
+    out = intervals(scores, 2000, 0)
+    assert out["mean"] == 0.75 and out["pooled"] == 0.75
+    assert out["ci95"] == [0.5, 1.0]  # resampling two subjects: means 0.5, 0.75 or 1.0
+    assert out["wilson95"] == pytest.approx([0.5313, 0.8881], abs=1e-3)  # 15 of 20
+    d = difference({"a": 1.0, "b": 0.5}, {"b": 0.5, "a": 0.5}, 2000, 0)  # paired by subject, not by order
+    assert d["mean"] == 0.25 and d["ci95"] == [0.0, 0.5]
+    raw = synthetic_raw(n_ch=4, seconds=10, stim=False)
+    target = len(eegcodec.compress(raw, None, prd=10.0))
+    prd, data = prd_at_bytes(raw, target)
+    assert len(data) <= target and 5.0 <= prd <= 12.0
+
+
+def test_probe_finds_each_tasks_subjects_with_both_recordings(tmp_path):
+    from eegcodec.bench.probe import task_files
+
+    for name in (
+        "S001R01",
+        "S001R02",
+        "S002R01",
+        "S002R02",
+        "S003R01",
+        "S003R02",
+        "S004R01",
+        "S004R02",
+        "S005R02",
+    ):
+        (tmp_path / "eegbci" / f"{name}.edf").parent.mkdir(exist_ok=True)
+        (tmp_path / "eegbci" / f"{name}.edf").touch()
+    files = task_files(tmp_path, "eegbci")
+    assert [(p.name, s, y) for p, s, y in files] == [
+        ("S001R01.edf", "S001", 0), ("S001R02.edf", "S001", 1), ("S002R01.edf", "S002", 0),
+        ("S002R02.edf", "S002", 1), ("S003R01.edf", "S003", 0), ("S003R02.edf", "S003", 1),
+        ("S004R01.edf", "S004", 0), ("S004R02.edf", "S004", 1),
+    ]  # fmt: skip
+    (tmp_path / "eegbci" / "S004R02.edf").unlink()  # S005 has R02 only: two unseen subjects left
+    with pytest.raises(EegcodecError, match="fewer than three subjects"):
+        task_files(tmp_path, "eegbci")
