@@ -248,16 +248,22 @@ def test_threads_follow_the_free_cores(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------
 
 
+def test_probe_keeps_every_training_subject_of_the_models_apart():
+    from eegcodec.bench.probe import SEEN
+
+    assert {"S001", "Subject00", "Subject09"} <= SEEN and not {"S002", "Subject10", "Subject12"} & SEEN
+
+
 def _probe_files(tmp_path, subjects, seconds=12):
     """Synthetic (path, subject, label) pairs: label 1 ("eyes closed") adds strong 10-Hz alpha; the
-    subject named SEEN gets it the other way round, so that a classifier trained on it would suffer."""
+    subjects in SEEN get it the other way round, so that a classifier trained on it would suffer."""
     from eegcodec.bench.probe import SEEN
 
     files = []
     for s, subject in enumerate(subjects):
         for label in (0, 1):
             raw = synthetic_raw(n_ch=4, seconds=seconds, seed=10 * s + label, stim=False)
-            alpha = (1 - label) if subject == SEEN else label
+            alpha = (1 - label) if subject in SEEN else label
             raw._data += alpha * 40e-6 * np.sin(2 * np.pi * 10 * raw.times)
             path = tmp_path / f"{subject}R{label}_raw.fif"
             raw.save(path, verbose="error")

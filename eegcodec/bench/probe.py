@@ -6,10 +6,12 @@ a classifier needs, against band powers of the original and of a ``--prd`` file 
 
 Tasks (recordings found under ``--eeg``, searched recursively):
 
-- ``eegmat``: rest (``SubjectNN_1``) vs mental arithmetic (``SubjectNN_2``), EEGMAT, every subject;
-- ``eegbci``: eyes open (``SxxxR01``) vs eyes closed (``SxxxR02``), EEGBCI, every subject with both
-  runs but :data:`SEEN` (the shipped models' training subject), which is scored apart: by the
-  classifiers trained on all the other subjects, outside the task's figures.
+- ``eegmat``: rest (``SubjectNN_1``) vs mental arithmetic (``SubjectNN_2``), EEGMAT;
+- ``eegbci``: eyes open (``SxxxR01``) vs eyes closed (``SxxxR02``), EEGBCI;
+
+every subject with both recordings but those of :data:`SEEN` (the shipped models' training
+subjects), which are scored apart: by the classifiers trained on all the other subjects, outside
+the task's figures.
 
 Each recording is cropped to its first ``--crop`` seconds, tokenized (:func:`eegcodec.tokenize`) and
 cut into windows of ``--window-frames`` consecutive frames (mc-small: 0.4 s a frame, so 10 frames
@@ -52,8 +54,8 @@ HELP = (
 )
 INPUTS = None
 
-#: the shipped models' training subject: scored apart
-SEEN = "S001"
+#: the shipped models' training subjects (EEGBCI S001, EEGMAT 00-09; the models' cards): scored apart
+SEEN = frozenset({"S001", *(f"Subject{i:02d}" for i in range(10))})
 BANDS = ((1, 4), (4, 8), (8, 13), (13, 30))
 FEATURES = ("latents", "code_histogram", "tokens", "band_power", "prd_band_power")
 #: task -> (file name pattern with groups (subject, run), {run: label}, class names)
@@ -75,7 +77,7 @@ def task_files(root: Path, task: str) -> list[tuple[Path, str, int]]:
     out = [
         (p, s, label) for s, byl in sorted(found.items()) if len(byl) == 2 for label, p in sorted(byl.items())
     ]
-    if len({s for _, s, _ in out if s != SEEN}) < 3:
+    if len({s for _, s, _ in out if s not in SEEN}) < 3:
         raise EegcodecError(f"{root}: fewer than three subjects with both recordings of task {task}")
     return out
 
@@ -234,7 +236,7 @@ def run_task(files, codec, depth, window_frames: int, crop, draws: int, seed: in
         groups += [subject] * n
         records.append({**r["record"], "subject": subject, "label": label})
     y, g = np.array(labels), np.array(groups)
-    apart = g == SEEN
+    apart = np.isin(g, sorted(SEEN))
     scores = {
         k: intervals(leave_subjects_out(np.concatenate(v), y, g, apart), draws, seed)
         for k, v in feats.items()
@@ -339,8 +341,8 @@ def report(results: dict) -> str:
         "of the recording rebuilt from a `--prd` file: per recording, the largest PRD target, by bisection "
         "on log PRD, whose file is no larger than the token file). Bits per EEG sample: the whole file "
         "(side data included) over the EEG channels' samples. The `apart` column scores the model's "
-        f"training subject ({SEEN}) with the classifier trained on all the task's other subjects; it is "
-        "in none of the other figures.\n\n"
+        "training subjects (EEGBCI S001, EEGMAT 00-09) with the classifier trained on all the task's other "
+        "subjects; they are in none of the other figures.\n\n"
         + "\n".join(task_table(name, t) for name, t in results["tasks"].items())
         + f"\n{hardware_line(results['hardware'])}; {results['seconds']} s.\n"
     )
