@@ -186,21 +186,25 @@ def nan_runs_from_arrays(side: dict[str, np.ndarray], h: Header) -> np.ndarray:
 
 #: taps of the decoder correction: lags -CORRECTION_RADIUS..CORRECTION_RADIUS
 CORRECTION_RADIUS = CORRECTION_TAPS // 2
-#: its per-row scale exponents (power of two) lie in this range; its codes within +-127
+#: its per-row scale exponents (power of two) lie in this range; its codes within +-127 (int8)
 CORRECTION_LOG2_RANGE = (-30, 0)
+#: the writer's codes lie within +-CORRECTION_WRITTEN_CODE: 6 bits a tap. On EEGBCI S002R03 with
+#: ``mc-small`` at depth 2, +-127 removed 7.8 % of the error energy for 494 bytes of side data,
+#: +-31 7.6 % for 370 bytes, +-15 7.3 % for 308 bytes
+CORRECTION_WRITTEN_CODE = 31
 
 
 def correction_to_arrays(deviation: np.ndarray) -> dict[str, np.ndarray]:
     """The decoder correction (version 7, optional): float64 [C, 2 * CORRECTION_RADIUS + 1], each
     row's taps minus the unit impulse, as ``correction_taps`` int64 [C, taps] (codes in
-    -127..127) and ``correction_scale_log2`` int64 [C] (each row's power-of-two step, the
-    smallest that holds its largest deviation); :func:`correction_taps` rebuilds the taps."""
-    top = np.abs(deviation).max(axis=1)
+    -CORRECTION_WRITTEN_CODE..CORRECTION_WRITTEN_CODE; a reader takes -127..127) and
+    ``correction_scale_log2`` int64 [C] (each row's power-of-two step, the smallest that holds
+    its largest deviation); :func:`correction_taps` rebuilds the taps."""
+    top, most = np.abs(deviation).max(axis=1), CORRECTION_WRITTEN_CODE
     lo, hi = CORRECTION_LOG2_RANGE
-    with np.errstate(divide="ignore"):
-        exps = np.clip(np.ceil(np.log2(np.where(top > 0, top, 1.0) / 127)), lo, hi).astype(np.int64)
+    exps = np.clip(np.ceil(np.log2(np.where(top > 0, top, 1.0) / most)), lo, hi).astype(np.int64)
     exps = np.where(top > 0, exps, lo)
-    codes = np.clip(np.rint(np.ldexp(deviation, -exps[:, None])), -127, 127).astype(np.int64)
+    codes = np.clip(np.rint(np.ldexp(deviation, -exps[:, None])), -most, most).astype(np.int64)
     return {"correction_taps": codes, "correction_scale_log2": exps}
 
 
