@@ -15,6 +15,7 @@ tokens left) and :class:`ExactStream` (the channels stored exactly).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import mne
@@ -33,7 +34,7 @@ from .adapt import (
 from .format.exact import encode_block
 from .format.side import (
     CORRECTION_RADIUS,
-    correction_taps,
+    correction_from_arrays,
     correction_to_arrays,
     nan_runs_to_arrays,
     outliers_to_arrays,
@@ -335,10 +336,23 @@ class CodedStream:
             weight.append(ok.astype(np.float64))
         deviation = fit_correction(*(np.concatenate(part, axis=1) for part in (error, y, weight)))
         arrays = correction_to_arrays(deviation)
-        taps = correction_taps(arrays["correction_taps"], arrays["correction_scale_log2"])
+        taps = correction_from_arrays(arrays)  # as the decoder rebuilds them
         self.options = {False: (meter, outliers, {}), True: (*self._settle_all(taps)[:2], arrays)}
         self._held = []
         self.use_correction(False)
+
+    def choose_correction(self, build: Callable[[], bytes]) -> bytes:
+        """After :meth:`finish`: the file (``build()``, from the way in use) with the decoder
+        correction where it lowers the coded channels' error energy by a larger fraction than it
+        adds to the file's bytes, else the file without it (that way left in use)."""
+        self.use_correction(False)
+        plain, plain_error = build(), self.error_energy()
+        self.use_correction(True)
+        corrected, error = build(), self.error_energy()
+        if plain_error > 0 and (plain_error - error) / plain_error > len(corrected) / len(plain) - 1:
+            return corrected
+        self.use_correction(False)
+        return plain
 
     def use_correction(self, use: bool) -> None:
         """Take the plain or the corrected way's outliers, PRD and side arrays (after :meth:`finish`)."""

@@ -130,7 +130,7 @@ def _compress(
     parts = (raw, survey, codec, cfg, k, layout, coded, residual, exact, mode, fields, {})
     if coded is None or not coded.options:
         return _file_bytes(*parts)
-    return _correction_if_it_pays(coded, lambda: _file_bytes(*parts))
+    return coded.choose_correction(lambda: _file_bytes(*parts))
 
 
 def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode, fields, cache) -> bytes:
@@ -149,19 +149,6 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     if mode.name == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
     return _archive(header, side, coded, residual, exact, raw.info, codec, cache).to_bytes()
-
-
-def _correction_if_it_pays(coded: CodedStream, build: Callable[[], bytes]) -> bytes:
-    """The file with the decoder correction where it lowers the coded channels' error energy by
-    a larger fraction than it adds to the file's bytes, else the file without it."""
-    coded.use_correction(False)
-    plain, plain_error = build(), coded.error_energy()
-    coded.use_correction(True)
-    corrected, error = build(), coded.error_energy()
-    if plain_error > 0 and (plain_error - error) / plain_error > (len(corrected) - len(plain)) / len(plain):
-        return corrected
-    coded.use_correction(False)
-    return plain
 
 
 def written_version(exact_channels: list[int], mains: bool, correction: bool = False) -> int:

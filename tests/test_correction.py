@@ -10,10 +10,10 @@ from conftest import PCMCodec, synthetic_raw
 import eegcodec.pipeline as pipeline
 from eegcodec.adapt import AdapterConfig
 from eegcodec.api import decompress
-from eegcodec.chunks import correct, fit_correction
+from eegcodec.chunks import CodedStream, correct, fit_correction
 from eegcodec.errors import CorruptFileError
 from eegcodec.format.container import Archive, pack_arrays, unpack_arrays
-from eegcodec.format.side import correction_taps, correction_to_arrays
+from eegcodec.format.side import correction_from_arrays, correction_to_arrays
 from eegcodec.reader import check_archive
 
 
@@ -22,10 +22,10 @@ def _codec() -> PCMCodec:
 
 
 def _compress(raw, depth: int, monkeypatch) -> tuple[bytes, object]:
-    """The file and its coded stream (as :func:`pipeline._correction_if_it_pays` left it)."""
+    """The file and its coded stream (as :meth:`CodedStream.choose_correction` left it)."""
     seen = []
-    real = pipeline._correction_if_it_pays
-    monkeypatch.setattr(pipeline, "_correction_if_it_pays", lambda c, b: seen.append(c) or real(c, b))
+    real = CodedStream.choose_correction
+    monkeypatch.setattr(CodedStream, "choose_correction", lambda c, b: seen.append(c) or real(c, b))
     return pipeline.compress_raw(raw, _codec(), n_codebooks=depth), seen[0]
 
 
@@ -72,7 +72,7 @@ def test_least_squares_taps_undo_a_known_filter():
     y = correct(x, np.zeros_like(x), blur)  # a filtered copy: its inverse is near a 7-tap filter
     deviation = fit_correction(x - y, y, np.ones_like(x))
     arrays = correction_to_arrays(deviation)
-    taps = correction_taps(arrays["correction_taps"], arrays["correction_scale_log2"])
+    taps = correction_from_arrays(arrays)
     assert np.abs(arrays["correction_taps"]).max() <= 127
     assert np.allclose(taps[1], [0, 0, 0, 1.25, 0, 0, 0], atol=2e-3)
     fixed = correct(y, np.zeros_like(y), taps)

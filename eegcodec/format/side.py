@@ -199,7 +199,7 @@ def correction_to_arrays(deviation: np.ndarray) -> dict[str, np.ndarray]:
     row's taps minus the unit impulse, as ``correction_taps`` int64 [C, taps] (codes in
     -CORRECTION_WRITTEN_CODE..CORRECTION_WRITTEN_CODE; a reader takes -127..127) and
     ``correction_scale_log2`` int64 [C] (each row's power-of-two step, the smallest that holds
-    its largest deviation); :func:`correction_taps` rebuilds the taps."""
+    its largest deviation); :func:`correction_from_arrays` rebuilds the taps."""
     top, most = np.abs(deviation).max(axis=1), CORRECTION_WRITTEN_CODE
     lo, hi = CORRECTION_LOG2_RANGE
     exps = np.clip(np.ceil(np.log2(np.where(top > 0, top, 1.0) / most)), lo, hi).astype(np.int64)
@@ -209,18 +209,19 @@ def correction_to_arrays(deviation: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def correction_from_arrays(side: dict[str, np.ndarray]) -> np.ndarray | None:
-    """The decoder correction's taps float64 [C, taps] (:func:`correction_taps`), range-checked;
-    None when the file has none."""
+    """The decoder correction's taps float64 [C, taps], range-checked: the unit impulse plus
+    ``correction_taps * 2 ** correction_scale_log2`` (per row; exact in float64); None when the
+    file has none."""
     if "correction_taps" not in side:
         return None
     codes, exps = side["correction_taps"], side["correction_scale_log2"]
     lo, hi = CORRECTION_LOG2_RANGE
     if codes.size and np.abs(codes).max() > 127 or exps.size and (exps.min() < lo or exps.max() > hi):
         raise CorruptFileError("side data holds a decoder correction out of range")
-    return correction_taps(codes, exps)
+    return _correction_taps(codes, exps)
 
 
-def correction_taps(codes: np.ndarray, exps: np.ndarray) -> np.ndarray:
+def _correction_taps(codes: np.ndarray, exps: np.ndarray) -> np.ndarray:
     """float64 [C, taps]: the unit impulse plus ``codes [C, taps] * 2 ** exps[C]`` (exact in float64)."""
     taps = np.ldexp(codes.astype(np.float64), exps.astype(np.int64)[:, None])
     taps[:, CORRECTION_RADIUS] += 1.0
