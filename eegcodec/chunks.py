@@ -15,6 +15,7 @@ tokens left) and :class:`ExactStream` (the channels stored exactly).
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,7 @@ class ChunkCoder:
         self.noise = noise
         self.mains_step = steps_for(noise) if noise is not None else None
         self.correction: np.ndarray | None = None
+        self.spacing = correction_spacing(sfreq, cfg.model_rate)
 
     def prepare(self, x: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, MainsFit]:
         """Volts [C, n] of samples ``[start, start + n)`` (NaN allowed) -> (codec input float32
@@ -101,40 +103,53 @@ class ChunkCoder:
             out += self.adapter.inverse(model_out, scale, stop - start)
         if mains is not None and mains.freq_code:
             out += mains.values(self.adapter.sfreq, stop - start)
-        return out if self.correction is None else correct(out, base, self.correction)
+        return out if self.correction is None else correct(out, base, self.correction, self.spacing)
 
 
-def correct(recon: np.ndarray, base: np.ndarray, taps: np.ndarray) -> np.ndarray:
+def correct(recon: np.ndarray, base: np.ndarray, taps: np.ndarray, spacing: int = 1) -> np.ndarray:
     """The decoder correction of one chunk's reconstruction (before the cross-fade): volts
     ``recon`` [C, n] minus the baseline ``base`` [C, n], filtered row by row with ``taps``
-    [C, 2r + 1] (tap ``k`` weighs the sample at lag ``k - r``; the chunk's first and last samples
-    repeated beyond its ends), plus the baseline. Float64, the same operations in the same order
-    in encoder and decoder."""
+    [C, 2r + 1] (tap ``k`` weighs the sample at lag ``(k - r) * spacing``; the chunk's first and
+    last samples repeated beyond its ends), plus the baseline. Float64, the same operations in the
+    same order in encoder and decoder."""
     y = recon - base
     n, r = y.shape[1], taps.shape[1] // 2
-    padded = np.pad(y, ((0, 0), (r, r)), mode="edge")
+    padded = np.pad(y, ((0, 0), (r * spacing, r * spacing)), mode="edge")
     z = taps[:, :1] * padded[:, :n]
     for k in range(1, taps.shape[1]):
-        z = z + taps[:, k : k + 1] * padded[:, k : k + n]
+        z = z + taps[:, k : k + 1] * padded[:, k * spacing : k * spacing + n]
     return base + z
 
 
-def fit_correction(error: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def correction_spacing(sfreq: float, model_rate: float) -> int:
+    """Samples between the correction's taps: the recording's samples per model sample, rounded
+    half up (at least 1), so that the taps span the same time at any recording rate (the model's
+    output holds nothing above its Nyquist frequency; at 500 Hz over a 160-Hz model, spacing 3
+    instead of 1 raised the error energy removed on EEGMAT Subject12 at depth 2 from 2.7 to 5.6 %)."""
+    return max(1, math.floor(sfreq / model_rate + 0.5))
+
+
+#: ridge of the correction's least squares, relative to the mean power of the reconstruction
+CORRECTION_RIDGE = 1e-3
+
+
+def fit_correction(error: np.ndarray, y: np.ndarray, weight: np.ndarray, spacing: int = 1) -> np.ndarray:
     """Least-squares taps minus the unit impulse, float64 [C, 2 * CORRECTION_RADIUS + 1], per row
-    minimising ``sum(weight * (error - d * y) ** 2)`` over the samples (``d * y``: ``y``
-    filtered as :func:`correct` does, the recording's ends repeated). ``error`` [C, n]: the
-    recording minus its reconstruction (volts); ``y`` [C, n]: the reconstruction minus the
-    baseline; ``weight`` [C, n]: 1 where a sample counts (not NaN, not stored exactly), else 0."""
-    n, taps = y.shape[1], 2 * CORRECTION_RADIUS + 1
-    padded = np.pad(y, ((0, 0), (CORRECTION_RADIUS, CORRECTION_RADIUS)), mode="edge")
+    minimising ``sum(weight * (error - d * y) ** 2)`` plus a small ridge over the samples
+    (``d * y``: ``y`` filtered as :func:`correct` does, the recording's ends repeated).
+    ``error`` [C, n]: the recording minus its reconstruction (volts); ``y`` [C, n]: the
+    reconstruction minus the baseline; ``weight`` [C, n]: 1 where a sample counts (not NaN, not
+    stored exactly), else 0."""
+    n, taps, reach = y.shape[1], 2 * CORRECTION_RADIUS + 1, CORRECTION_RADIUS * spacing
+    padded = np.pad(y, ((0, 0), (reach, reach)), mode="edge")
     gram, rhs = np.zeros((y.shape[0], taps, taps)), np.zeros((y.shape[0], taps))
     error = np.where(weight > 0, error, 0.0)
     for j in range(taps):
-        yj = padded[:, j : j + n] * weight
+        yj = padded[:, j * spacing : j * spacing + n] * weight
         rhs[:, j] = (yj * error).sum(axis=1)
         for k in range(j, taps):
-            gram[:, j, k] = gram[:, k, j] = (yj * padded[:, k : k + n]).sum(axis=1)
-    ridge = 1e-9 * np.trace(gram, axis1=1, axis2=2) / taps + 1e-300
+            gram[:, j, k] = gram[:, k, j] = (yj * padded[:, k * spacing : k * spacing + n]).sum(axis=1)
+    ridge = CORRECTION_RIDGE * np.trace(gram, axis1=1, axis2=2) / taps + 1e-300
     gram += ridge[:, None, None] * np.eye(taps)
     return np.linalg.solve(gram, rhs[..., None])[..., 0]
 
@@ -316,7 +331,7 @@ class CodedStream:
         ola, meter, outliers, settled = OverlapAdd(self.layout), PrdMeter(len(self.picks)), [], []
         for start, stop, x, recon, scale in self._held:
             if taps is not None:
-                recon = correct(recon, self.coder.baseline.values(start, stop), taps)
+                recon = correct(recon, self.coder.baseline.values(start, stop), taps, self.coder.spacing)
             settled.append(self._settle(ola, (start, stop, x, recon, scale), meter, outliers))
         return meter, outliers, settled
 
@@ -334,7 +349,8 @@ class CodedStream:
             error.append(np.where(ok, span - final, 0.0))
             y.append(final - self.coder.baseline.values(emit_start, emit_start + final.shape[1]))
             weight.append(ok.astype(np.float64))
-        deviation = fit_correction(*(np.concatenate(part, axis=1) for part in (error, y, weight)))
+        parts = (np.concatenate(part, axis=1) for part in (error, y, weight))
+        deviation = fit_correction(*parts, self.coder.spacing)
         arrays = correction_to_arrays(deviation)
         taps = correction_from_arrays(arrays)  # as the decoder rebuilds them
         self.options = {False: (meter, outliers, {}), True: (*self._settle_all(taps)[:2], arrays)}
