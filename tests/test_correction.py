@@ -10,7 +10,7 @@ from conftest import PCMCodec, synthetic_raw
 import eegcodec.pipeline as pipeline
 from eegcodec.adapt import AdapterConfig
 from eegcodec.api import decompress
-from eegcodec.chunks import CodedStream, correct, fit_correction
+from eegcodec.chunks import CodedStream, correct, correction_spacing, fit_correction
 from eegcodec.errors import CorruptFileError
 from eegcodec.format.container import Archive, pack_arrays, unpack_arrays
 from eegcodec.format.side import correction_from_arrays, correction_to_arrays
@@ -126,3 +126,20 @@ def test_damaged_correction_is_refused(corrected_file, change):
 def test_correction_before_version_7_is_refused(corrected_file):
     with pytest.raises(CorruptFileError, match="not a side array of version 6"):
         Archive.from_bytes(_with_side(corrected_file, lambda side: None, version=6))
+
+
+@pytest.mark.parametrize("spacing", [1, 3])
+def test_correction_is_the_filter_the_format_describes(spacing):
+    rng = np.random.default_rng(1)
+    y, base = rng.standard_normal((2, 50)), rng.standard_normal((2, 50))
+    taps = rng.standard_normal((2, 7))
+    padded = np.pad(y, ((0, 0), (3 * spacing, 3 * spacing)), mode="edge")
+    want = base + np.array(
+        [
+            [sum(taps[c, k] * padded[c, t + k * spacing] for k in range(7)) for t in range(50)]
+            for c in range(2)
+        ]
+    )
+    np.testing.assert_allclose(correct(base + y, base, taps, spacing), want, rtol=0, atol=1e-12)
+    assert correction_spacing(500.0, 160.0) == 3 and correction_spacing(160.0, 160.0) == 1
+    assert correction_spacing(100.0, 160.0) == 1 and correction_spacing(400.0, 160.0) == 3  # half up
