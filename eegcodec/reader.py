@@ -164,6 +164,7 @@ def describe(path: PathLike) -> dict:
         "compression_ratio_vs_source": round(h.source["bytes"] / total, 2) if h.source else None,
         "often_exact_channels": often_exact_channels(arc, side),
         "mains": _mains_summary(side.mains),
+        "decoder_correction": side.correction is not None,
         "measured_prd": h.measured_prd,
     }
 
