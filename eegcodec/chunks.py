@@ -262,7 +262,7 @@ class CodedStream:
         self.mains: list[MainsFit] = []
         self.meter = PrdMeter(len(self.picks))
         self._outliers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self.fit_correction = correction and bool(self.picks)
+        self.with_correction = correction and bool(self.picks)
         self._held: list[tuple] = []  # (start, stop, volts, reconstruction, scale) until finish()
         #: after finish(): {False: plain, True: corrected} -> (PrdMeter, outliers, side arrays)
         self.options: dict[bool, tuple] | None = None
@@ -304,7 +304,7 @@ class CodedStream:
             return
         x, codes, scale, mains, recon = self.encode(start, stop)
         self.record(codes, scale, mains)
-        if self.fit_correction:
+        if self.with_correction:
             self._held.append((start, stop, x, recon, scale))
         else:
             self._settle(self.ola, (start, stop, x, recon, scale), self.meter, self._outliers)

@@ -125,7 +125,7 @@ def _compress(
             stream.push(start, stop)
         if progress:
             progress(stop, raw.n_times)
-    if coded is not None and coded.fit_correction:
+    if coded is not None and coded.with_correction:
         coded.finish()
     parts = (raw, survey, codec, cfg, k, layout, coded, residual, exact, mode, fields, {})
     if coded is None or not coded.options:
