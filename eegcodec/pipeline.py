@@ -125,6 +125,16 @@ def _compress(
             stream.push(start, stop)
         if progress:
             progress(stop, raw.n_times)
+    if coded is not None and coded.with_correction:
+        coded.finish()
+    parts = (raw, survey, codec, cfg, k, layout, coded, residual, exact, mode, fields, {})
+    if coded is None or not coded.options:
+        return _file_bytes(*parts)
+    return coded.choose_correction(lambda: _file_bytes(*parts))
+
+
+def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode, fields, cache) -> bytes:
+    """The file from the filled streams (``cache``: the ``CODE`` section, kept between calls)."""
     if coded is not None:
         side = coded.to_arrays()
     elif survey.plan.coded:  # a prd file without tokens
@@ -135,17 +145,17 @@ def _compress(
     header = Header.for_recording(
         raw, survey, codec, cfg, k, layout, coded, annotations=annotations, **fields, **mode.header_fields()
     )
-    header.version = written_version(survey.plan.lossless, "mains_freq" in side)
+    header.version = written_version(survey.plan.lossless, "mains_freq" in side, "correction_taps" in side)
     if mode.name == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
-    return _archive(header, side, coded, residual, exact, raw.info, codec).to_bytes()
+    return _archive(header, side, coded, residual, exact, raw.info, codec, cache).to_bytes()
 
 
-def written_version(exact_channels: list[int], mains: bool) -> int:
+def written_version(exact_channels: list[int], mains: bool, correction: bool = False) -> int:
     """The format version of a new file: 7 where it stores channels exactly (their ``RAWC`` frames
-    use channel mode 3, the adaptive coder, which readers before version 7 do not know), else 6
-    where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
-    return 7 if exact_channels else 6 if mains else 5
+    use channel mode 3, the adaptive coder, which readers before version 7 do not know) or holds
+    the decoder correction, else 6 where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
+    return 7 if exact_channels or correction else 6 if mains else 5
 
 
 def _archive(
@@ -156,14 +166,19 @@ def _archive(
     exact: ExactStream,
     info: mne.Info,
     codec: Codec | None,
+    cache: dict | None = None,
 ) -> Archive:
-    """The file's sections from the filled streams; the header learns their sizes."""
+    """The file's sections from the filled streams; the header learns their sizes. ``cache``: the
+    ``CODE`` section and its coder, computed once for several headers of the same codes."""
     side_payload, header.side = pack_arrays(side, header.version)
     info_fif, info_bytes = info_to_fif(info)
     header.exact_frames, header.info_bytes = [len(f) for f in exact.frames], len(info_bytes)
     header.residual_frames = [len(f) for f in residual.frames] if residual and header.coded else []
     codes = b""
-    if header.has_tokens:  # under the model's prior when it has one and that is smaller
+    cache = {} if cache is None else cache
+    if header.has_tokens and "codes" in cache:
+        codes, header.code_coder, header.prior_sha256 = cache["codes"]
+    elif header.has_tokens:  # under the model's prior when it has one and that is smaller
         all_codes = coded.all_codes()  # [rows, codebooks, frames]
         packed_size = -(-all_codes.size * codec.info.bits_per_code // 8)
         entropy_coded = (
@@ -175,6 +190,7 @@ def _archive(
             codes, header.code_coder, header.prior_sha256 = entropy_coded, "prior", codec.prior.sha256()
         else:
             codes = streamcoders.make("packed", codec.info.bits_per_code).encode(all_codes)
+        cache["codes"] = (codes, header.code_coder, header.prior_sha256)
     return Archive(
         header=header,
         codes=codes,
@@ -445,6 +461,7 @@ def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0):
     if codes.max(initial=0) >= codec.info.codebook_size:
         raise CorruptFileError("code values exceed the model's codebook size")
     coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)
+    coder.correction = side.correction  # version 7: the decoder correction, or None
     ola = OverlapAdd(h.layout)
     bounds = np.cumsum([0] + h.chunk_frames)
 

@@ -17,7 +17,12 @@ from .errors import CorruptFileError, EegcodecError
 from .format.container import Archive, unpack_arrays
 from .format.header import Header
 from .format.meta import info_from_fif
-from .format.side import nan_runs_from_arrays, outliers_from_arrays, scales_from_arrays
+from .format.side import (
+    correction_from_arrays,
+    nan_runs_from_arrays,
+    outliers_from_arrays,
+    scales_from_arrays,
+)
 from .mains import FREQ_UNIT, MainsFit
 from .mains import from_arrays as mains_from_arrays
 
@@ -43,7 +48,8 @@ class SideData:
     baseline : the slow baseline; scales : float64 [chunks, coded] chunk scales (volts);
     outliers : (coded row, sample index, volts) of the exactly stored samples;
     nan_runs : int64 [R, 3] (coded row, start, length); info : the recording's ``mne.Info``;
-    mains : each chunk's mains (version 6), or None (no chunk has any).
+    mains : each chunk's mains (version 6), or None (no chunk has any);
+    correction : float64 [coded, 7] taps of the decoder correction (version 7), or None.
     """
 
     baseline: Baseline | None
@@ -52,6 +58,7 @@ class SideData:
     nan_runs: np.ndarray
     info: mne.Info
     mains: list[MainsFit] | None = None
+    correction: np.ndarray | None = None
 
 
 def check_archive(archive: Archive) -> SideData:
@@ -76,7 +83,8 @@ def check_archive(archive: Archive) -> SideData:
             mains = mains_from_arrays(side)
         except ValueError as exc:
             raise CorruptFileError(f"side data is damaged ({exc})") from None
-    return SideData(baseline, scales, outliers, nan_runs, info, mains)
+    correction = correction_from_arrays(side) if h.has_tokens else None
+    return SideData(baseline, scales, outliers, nan_runs, info, mains, correction)
 
 
 def read_archive(source: bytes | PathLike) -> Archive:
@@ -156,6 +164,7 @@ def describe(path: PathLike) -> dict:
         "compression_ratio_vs_source": round(h.source["bytes"] / total, 2) if h.source else None,
         "often_exact_channels": often_exact_channels(arc, side),
         "mains": _mains_summary(side.mains),
+        "decoder_correction": side.correction is not None,
         "measured_prd": h.measured_prd,
     }
 

@@ -57,6 +57,25 @@ def test_token_file_window_equals_full_decode(tmp_path):
         )
 
 
+def test_corrected_token_file_window_equals_full_decode(tmp_path):
+    # two of the PCM codec's four codebooks: lossy enough for the decoder correction to pay
+    codec = PCMCodec(adapter=AdapterConfig(model_rate=160.0, chunk_seconds=8, overlap_seconds=1))
+    raw = synthetic_raw(n_ch=3, seconds=40, stim=False)
+    path = tmp_path / "tok.eegc"
+    eegcodec.compress(raw, path, codec, n_codebooks=2)
+    assert eegcodec.describe(path)["decoder_correction"]
+    full = eegcodec.decompress(path, codec=codec).get_data()
+    lazy = eegcodec.read_raw(path, codec=codec)
+    for start, stop in [(5000, 6000), (1100, 1300), (0, 50), (6000, 6400), (1115, 1125), (6300, 6400)]:
+        np.testing.assert_allclose(
+            lazy.get_data(start=start, stop=stop), full[:, start:stop], rtol=0, atol=1e-12
+        )
+    archive = read_archive(path)
+    for first in (1, 3):
+        a, block = next(decoded_chunks(archive, codec, first=first))
+        np.testing.assert_allclose(block, full[:, a : a + block.shape[1]], rtol=0, atol=1e-12)
+
+
 def test_a_later_chunk_decodes_without_the_ones_before(tmp_path, monkeypatch):
     raw = _raw(seconds=125)
     path = tmp_path / "rec.eegc"

@@ -31,6 +31,8 @@ MAX_INFO_BYTES = 64 * 2**20
 MAX_VOLTS_BOUND = 1e3
 #: annotation onsets and durations beyond this (s, about 30 years) are refused
 MAX_SECONDS = 1e9
+#: taps of the decoder correction (version 7; lags -3..3)
+CORRECTION_TAPS = 7
 #: dtypes a side array may have
 SIDE_DTYPES = ("|i1", "<i2", "<i4", "<i8", "<f4", "<f8")
 #: side arrays per format version: name -> shape in symbols (C coded channels,
@@ -68,7 +70,11 @@ SIDE_SHAPES[5] = {
 #: version 6: the chunks' mains (:mod:`eegcodec.mains`; H: cosine and sine of each harmonic); in
 #: version 7 all three or none (version 7 marks the adaptive exact coder, not the mains)
 MAINS_SHAPES = {"mains_step_log2": "C", "mains_freq": "N", "mains_levels": "NCH"}
-SIDE_SHAPES[6] = SIDE_SHAPES[7] = {**SIDE_SHAPES[5], **MAINS_SHAPES}
+SIDE_SHAPES[6] = {**SIDE_SHAPES[5], **MAINS_SHAPES}
+#: version 7, optional (both or neither): the decoder correction (``format.side.correction_to_arrays``;
+#: T: its taps, 7)
+CORRECTION_SHAPES = {"correction_taps": "CT", "correction_scale_log2": "C"}
+SIDE_SHAPES[7] = {**SIDE_SHAPES[6], **CORRECTION_SHAPES}
 #: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4; 6: mains)
 SIDE_SHAPES_NO_TOKENS = {v: {"nan_runs": "R3"} for v in VERSIONS}
 SIDE_SHAPES_NO_TOKENS[6] = SIDE_SHAPES_NO_TOKENS[7] = {"nan_runs": "R3", **MAINS_SHAPES}
@@ -397,6 +403,7 @@ def side_index(h, index: list) -> list[tuple]:
         "3": 3,
         "2": 2,
         "H": 2 * HARMONICS,
+        "T": CORRECTION_TAPS,
     }
     free: dict[str, int] = {}
     bound = max(1, len(h.coded)) * h.recording.n_samples
@@ -436,6 +443,8 @@ def side_index(h, index: list) -> list[tuple]:
     names, wanted = {s[0] for s in specs}, set(allowed)
     if h.version >= 7 and not names & set(MAINS_SHAPES):  # version 7: the mains arrays or none
         wanted -= set(MAINS_SHAPES)
+    if h.version >= 7 and not names & set(CORRECTION_SHAPES):  # the decoder correction or none
+        wanted -= set(CORRECTION_SHAPES)
     if h.coded and names != wanted:
         raise CorruptFileError(f"{where('side')} lacks arrays: {sorted(wanted - names)}")
     return specs

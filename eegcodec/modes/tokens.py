@@ -54,7 +54,7 @@ class Tokens(Mode):
     def streams(self, raw, survey, codec, cfg, k, layout):
         from ..chunks import CodedStream, ExactStream
 
-        coded = CodedStream(raw, survey, codec, cfg, k, layout, outliers=True) if k else None
+        coded = CodedStream(raw, survey, codec, cfg, k, layout, outliers=True, correction=True) if k else None
         return coded, None, ExactStream(raw, survey.plan.lossless, layout, None)
 
     @staticmethod
