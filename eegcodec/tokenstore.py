@@ -30,6 +30,7 @@ the records present at the end of every run.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -179,9 +180,14 @@ def windows(meta: dict, window_frames: int) -> list[dict]:
 
 
 def write_manifest(store: Path, window_frames: int) -> int:
-    """Rewrite ``store/manifest.jsonl`` (atomically) from the complete records; returns its lines."""
-    lines = [json.dumps(w) for meta in records(store) for w in windows(meta, window_frames)]
-    atomic_write_bytes(Path(store) / MANIFEST, "".join(line + "\n" for line in lines).encode())
+    """Rewrite ``store/manifest.jsonl`` (atomically) from the complete records; returns its lines.
+    Processes that write it at once (``--shard`` ranks finishing together) take turns under a
+    lock on ``store/.manifest.lock``, each listing the records after the one before has written:
+    the last one to write lists every record finished by then."""
+    with open(Path(store) / ".manifest.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        lines = [json.dumps(w) for meta in records(store) for w in windows(meta, window_frames)]
+        atomic_write_bytes(Path(store) / MANIFEST, "".join(line + "\n" for line in lines).encode())
     return len(lines)
 
 
