@@ -53,6 +53,19 @@ def test_range_coder_round_trips_extremes():
     assert not dec.overrun()
 
 
+def test_range_coder_grows_its_buffer_for_what_it_is_given():
+    """Values the adaptive models never saw (alternating huge magnitudes) from a buffer sized for
+    one byte: the encoder makes room instead of writing past its end."""
+    values = np.tile(np.array([2**39 - 1, -(2**39) + 1, 3, -(2**20)], np.int64), 300)
+    enc = rangecoder.Encoder(1)
+    for part in np.array_split(values, 7):
+        enc.residuals(part)
+    data = enc.finish()
+    assert len(data) > 64  # more than the buffer first held
+    dec = rangecoder.Decoder(data)
+    np.testing.assert_array_equal(dec.residuals(values.size), values)
+
+
 def test_bound_holds_on_every_sample_and_decoder_agrees():
     k = _ints(seed=2)
     bounds = np.array([1, 3, 0, 10, 2, 7])

@@ -25,6 +25,10 @@ TOP = 1 << 24
 N_CTX = 64
 MAX_BITS = 40  # unary positions: magnitudes below 2**40
 A_SHIFT = 4
+#: bytes one value can take at the most: its unary length, sign and mantissa are at most
+#: 2 * MAX_BITS + 1 binary decisions, each under PROB_BITS + 1 bits (a probability is at least
+#: 2**-PROB_BITS)
+MAX_BYTES_PER_VALUE = (2 * MAX_BITS + 1) * (PROB_BITS + 1) // 8 + 1
 
 
 @njit(cache=True, nogil=True)
@@ -216,7 +220,13 @@ class Encoder:
         self.level = np.array([16, 1], np.int64)  # running magnitude sum, previous sign context
 
     def residuals(self, r: np.ndarray) -> None:
-        """Append int64 ``r`` [n] (|r| < 2**40)."""
+        """Append int64 ``r`` [n] (|r| < 2**40); the buffer grows first where ``n`` values could
+        overrun it (at most :data:`MAX_BYTES_PER_VALUE` each), so no input writes past its end."""
+        need = int(self.st[4]) + MAX_BYTES_PER_VALUE * len(r) + 64
+        if need > self.buf.size:
+            self.buf = np.concatenate(
+                [self.buf, np.zeros(max(need, 2 * self.buf.size) - self.buf.size, np.uint8)]
+            )
         m = self.model
         _encode(
             np.ascontiguousarray(r, np.int64),
