@@ -14,7 +14,7 @@ from .errors import EegcodecError, OutputExistsError
 from .format.container import Archive
 from .io import atomic_write_bytes, output_format, write_raw
 from .modes.max_error import RESERVE
-from .pipeline import DecodedRaw, Progress, compress_raw, decompress_archive
+from .pipeline import DecodedRaw, Progress, compress_raw, decoded_chunks, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
 from .survey import CODED_TYPES
 from .tokens import Tokens, detokenize, tokenize
@@ -157,6 +157,19 @@ def output_slack(archive: Archive, raw: mne.io.BaseRaw) -> dict[str, float]:
     reserve = archive.header.max_error * RESERVE if archive.header.version >= 7 else 0.0
     types = raw.get_channel_types()
     return {n: reserve for n, t in zip(raw.ch_names, types) if t in CODED_TYPES}
+
+
+def verify(
+    source: bytes | PathLike, codec: Codec | str | None = None, progress: Progress | None = None
+) -> int:
+    """Decode an ``.eegc`` file completely and check it, keeping nothing (``eegcodec verify``, like
+    ``flac -t``): one chunk in memory at a time. Returns the samples decoded per channel; a damaged
+    file raises :class:`~eegcodec.errors.CorruptFileError`."""
+    archive = read_archive(source)
+    done = 0
+    for _, block in decoded_chunks(archive, codec_for(archive, codec), progress=progress):
+        done += block.shape[1]
+    return done
 
 
 def read_raw(source: bytes | PathLike, codec: Codec | str | None = None) -> mne.io.BaseRaw:

@@ -19,17 +19,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from ..api import codec_for, load_codec, read_archive
+    from ..api import load_codec, verify
     from ..io import find_inputs
-    from ..pipeline import decoded_chunks
 
     jobs = [(src, src) for src, _ in find_inputs(args.inputs, (".eegc",))]
     codec = load_codec(args.model, device=args.device) if args.model else None
 
     def work(src: Path, _dst: Path, progress) -> None:
-        archive = read_archive(src)
-        for _ in decoded_chunks(archive, codec_for(archive, codec), progress=progress):
-            pass  # every chunk decoded and checked, one at a time (memory: a chunk, not the recording)
+        verify(src, codec, progress=progress)
         if not args.quiet:
             print(f"{src}: ok")
 
