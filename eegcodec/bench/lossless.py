@@ -115,23 +115,19 @@ def _file_coder_bytes(name: str, path: Path) -> int:
 
 
 def edf_digital(path: Path) -> np.ndarray | None:
-    """The digital samples int16 [signals, N] of an EDF/EDF+ file (annotation signals left out), or
-    None when the file is not EDF or its signals have different sample counts per record."""
+    """The digital samples int64 [signals, N] of an EDF/EDF+ file (edfio: annotation signals left
+    out), or None when the file is not EDF or its signals have different rates."""
+    import edfio
+
     if path.suffix.lower() != ".edf":
         return None
-    data = path.read_bytes()
-    if len(data) < 256 or data[:1] != b"0":
+    try:
+        signals = list(edfio.read_edf(path).signals)
+    except Exception:  # not EDF (a BDF under an .edf name, a damaged header): no digital samples
         return None
-    n_rec, ns = int(data[236:244]), int(data[252:256])
-    labels = [data[256 + 16 * i : 256 + 16 * (i + 1)].decode("latin-1").strip() for i in range(ns)]
-    pos = 256 + ns * (16 + 80 + 8 + 8 + 8 + 8 + 8 + 80)
-    counts = [int(data[pos + 8 * i : pos + 8 * (i + 1)]) for i in range(ns)]
-    keep = [i for i in range(ns) if labels[i] != "EDF Annotations"]
-    if n_rec <= 0 or len({counts[i] for i in keep}) != 1:
+    if not signals or len({s.sampling_frequency for s in signals}) != 1:
         return None
-    rec = np.frombuffer(data, "<i2", count=n_rec * sum(counts), offset=256 * (ns + 1)).reshape(n_rec, -1)
-    starts = np.cumsum([0] + counts)
-    return np.stack([rec[:, starts[i] : starts[i + 1]].ravel() for i in keep]).astype(np.int64)
+    return np.stack([s.digital for s in signals]).astype(np.int64)
 
 
 def anchors(path: Path, raw, group: int) -> dict[str, float | str]:

@@ -24,16 +24,11 @@ class DACTrainable(TrainableCodec):
 
     def forward(self, x: torch.Tensor, quantize: bool = True) -> dict:
         z = self.dac.encoder(x)
-        if not quantize:
+        if quantize:
+            z_q, codes, latents, commitment, codebook = self.dac.quantizer(z, None)
+        else:  # the autoencoder alone (warm-up): no codes, no quantizer losses
             zero = x.new_zeros(())
-            return {
-                "audio": fit_length(self.dac.decoder(z), x.shape[-1]),
-                "codes": None,
-                "latents": None,
-                "commitment": zero,
-                "codebook": zero,
-            }
-        z_q, codes, latents, commitment, codebook = self.dac.quantizer(z, None)
+            z_q, codes, latents, commitment, codebook = z, None, None, zero, zero
         return {
             "audio": fit_length(self.dac.decoder(z_q), x.shape[-1]),
             "codes": codes,
