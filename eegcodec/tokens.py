@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import mne
 import numpy as np
 
-from .errors import EegcodecError, ModelMismatchError
+from .errors import EegcodecError, ModelMismatchError, OutputExistsError
 from .format import streamcoders
 from .format.container import Archive
 from .io import atomic_write_bytes, read_raw
@@ -127,7 +127,7 @@ class Tokens:
         ``.eegc`` bytes and the metadata as JSON. An existing file needs ``overwrite``."""
         path = Path(path)
         if path.exists() and not overwrite:
-            raise EegcodecError(f"output exists: {path} (overwrite=True; --force on the command line)")
+            raise OutputExistsError(path)
         meta = {k: getattr(self, k) for k in ("channels", "row_channels", "model", "weights_sha256")}
         meta.update(depth=self.depth, sfreq=self.sfreq, frame_seconds=self.frame_seconds, format=SAVE_FORMAT)
         buf = io.BytesIO()
