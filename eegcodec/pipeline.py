@@ -350,14 +350,15 @@ def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0):
 
 def _transform_from(archive: Archive, first: int) -> TransformDecoder:
     """A transform-layer decoder ready for frame ``first``: holding the spatial basis of the last
-    frame at or before it that brings one (decoded for that alone)."""
+    frame before it that brings one (found walking back, decoded for that alone)."""
     h, layer = archive.header, TransformDecoder()
     offsets = np.cumsum([0] + h.residual_frames)
-    frames = [archive.residual[offsets[i] : offsets[i + 1]] for i in range(first)]
-    last = next((i for i in reversed(range(first)) if TransformDecoder.has_basis(frames[i])), None)
-    if last is not None:
-        a, b = exact_span(h.layout, *h.layout.chunks()[last])
-        layer.decode(frames[last], len(h.coded), b - a)
+    for i in reversed(range(first)):
+        frame = archive.residual[offsets[i] : offsets[i + 1]]
+        if TransformDecoder.has_basis(frame):
+            a, b = exact_span(h.layout, *h.layout.chunks()[i])
+            layer.decode(frame, len(h.coded), b - a)
+            break
     return layer
 
 
