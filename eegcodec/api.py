@@ -12,8 +12,9 @@ from . import io, modes
 from .edf import edf_ranges
 from .errors import EegcodecError, OutputExistsError
 from .format.container import Archive
+from .format.exact import RESERVE
+from .format.header_checks import BOUND_ROUNDING
 from .io import atomic_write_bytes, output_format, write_raw
-from .modes.max_error import RESERVE
 from .pipeline import DecodedRaw, Progress, compress_raw, decoded_chunks, decompress_archive
 from .reader import describe, often_exact_channels, read_archive
 from .survey import CODED_TYPES
@@ -150,11 +151,17 @@ def decompress(
 
 def output_slack(archive: Archive, raw: mne.io.BaseRaw) -> dict[str, float]:
     """``{channel: volts}``: how far a max-error file's bounded (EEG-type) channels may move in an
-    output format's rounding and stay within ``fidelity.max_error_volts`` of the original: the
-    share of the bound the coder kept in reserve (:data:`~eegcodec.modes.max_error.RESERVE`); none
-    for files written before the reserve (format versions up to 6), which were coded to the whole
-    bound: their outputs must hold their samples exactly."""
-    reserve = archive.header.max_error * RESERVE if archive.header.version >= 7 else 0.0
+    output format's rounding and stay within ``fidelity.max_error_volts`` of the original: what the
+    largest error measured while compressing leaves of the bound (version 8), the share the coder
+    kept in reserve (version 7, :data:`~eegcodec.format.exact.RESERVE`), none before (files coded
+    to the whole bound: their outputs must hold their samples exactly); plus float64 rounding of
+    the bound (:data:`~eegcodec.format.header_checks.BOUND_ROUNDING`)."""
+    h = archive.header
+    if h.largest_error is not None:
+        reserve = max(h.max_error - h.largest_error, 0.0)
+    else:
+        reserve = h.max_error * RESERVE if h.version >= 7 else 0.0
+    reserve += h.max_error * BOUND_ROUNDING
     types = raw.get_channel_types()
     return {n: reserve for n, t in zip(raw.ch_names, types) if t in CODED_TYPES}
 

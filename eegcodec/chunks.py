@@ -32,7 +32,8 @@ from .adapt import (
     round_scale,
     scale_to_code,
 )
-from .format.exact import encode_block
+from .format.exact import decode_block, encode_block
+from .format.header_checks import BOUND_ROUNDING
 from .format.side import (
     CORRECTION_RADIUS,
     correction_from_arrays,
@@ -174,13 +175,27 @@ class ExactStream:
         )
         self.max_error = None if bounds is None else np.array(bounds)
         self.frames: list[bytes] = []
+        #: volts: the largest error of a bounded sample so far, measured on the decoded frames
+        self.largest_error = 0.0
 
     def push(self, start: int, stop: int) -> None:
         if self.picks:
             a, b = exact_span(self.layout, start, stop)
-            self.frames.append(
-                encode_block(self.raw.get_data(picks=self.picks, start=a, stop=b), self.max_error)
-            )
+            block = self.raw.get_data(picks=self.picks, start=a, stop=b)
+            self.frames.append(encode_block(block, self.max_error))
+            if self.max_error is not None and np.any(self.max_error > 0):
+                self._measure(block, decode_block(self.frames[-1], *block.shape))
+
+    def _measure(self, block: np.ndarray, decoded: np.ndarray) -> None:
+        """Track the largest error of the bounded rows (what the reader will decode, measured); a
+        bound broken is a bug, raised here rather than written."""
+        bounded = self.max_error > 0
+        error = np.abs(decoded[bounded] - block[bounded])
+        error = np.where(np.isnan(block[bounded]) & np.isnan(decoded[bounded]), 0.0, error)
+        worst = float(np.nan_to_num(error, nan=np.inf).max(initial=0.0))
+        if worst > float(self.max_error[bounded].max()) * (1 + BOUND_ROUNDING):
+            raise RuntimeError(f"max-error coder broke its bound ({worst:.3g} V); please report this")
+        self.largest_error = max(self.largest_error, worst)
 
     def payload(self) -> bytes:
         return b"".join(self.frames)

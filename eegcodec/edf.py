@@ -14,6 +14,7 @@ import mne
 import numpy as np
 
 from .errors import EegcodecError
+from .format.exact import find_grid
 
 #: the EDF/BDF header: (field, offset, width) of the fixed part, and of each signal's fields
 #: (all signals' labels first, then all their transducer types, ...)
@@ -174,6 +175,8 @@ def rescale_edf(path: Path, raw: mne.io.BaseRaw, ranges: dict | None, fmt: str, 
         x = raw.get_data(picks=[i])[0]
         new = _on_source_grid(sig, x, ranges, i, bounded) if ranges else None
         if new is None and bounded:
+            new = _on_own_grid(sig, x)
+        if new is None and bounded:
             new = _tight(sig, x)
         signals[i] = sig if new is None else new
     out = type(edf)(
@@ -220,6 +223,26 @@ def _on_source_grid(sig, x: np.ndarray, ranges: dict, i: int, clip: bool):
     if off > GRID_SLACK or (not clip and np.abs(level - inside).max(initial=0) > GRID_SLACK):
         return None
     return _signal(sig, digital, ranges["dimension"][i], (lo, hi), (dlo, dhi))
+
+
+def _on_own_grid(sig, x: np.ndarray):
+    """``sig`` holding ``x`` (volts) exactly, as the integers of the grid its samples lie on (a
+    max-error file's samples of a source that was not EDF/BDF: a BrainVision or FIF recording's
+    resolution), or None where they lie on none, it spans more levels than the format's digits, or
+    the 8-character physical range cannot state its step."""
+    scale = _UNIT_VOLTS.get(sig.physical_dimension.strip().lower(), 1.0)
+    grid = find_grid(x / scale)
+    dlo, dhi = type(sig)._default_digital_range
+    if grid is None or np.ptp(grid[2]) > dhi - dlo:
+        return None
+    origin, step, k = grid
+    lo = origin + int(k.min()) * step
+    for span in (dhi - dlo, max(int(np.ptp(k)), 1)):  # the format's digits, or just the levels used
+        physical, digital = (lo, lo + span * step), (dlo, dlo + span)
+        new = _signal(sig, k - k.min() + dlo, sig.physical_dimension, physical, digital)
+        if np.abs(new.data - x / scale).max(initial=0) <= GRID_SLACK * 1e-6 * step:
+            return new
+    return None
 
 
 def _tight(sig, x: np.ndarray):

@@ -145,16 +145,25 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     header = Header.for_recording(
         raw, survey, codec, cfg, k, layout, coded, annotations=annotations, **fields, **mode.header_fields()
     )
-    header.version = written_version(survey.plan.lossless, "mains_freq" in side, "correction_taps" in side)
+    header.version = written_version(
+        survey.plan.lossless, "mains_freq" in side, "correction_taps" in side, exact.max_error is not None
+    )
+    if exact.max_error is not None:
+        header.largest_error = exact.largest_error
     if mode.name == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
     return _archive(header, side, coded, residual, exact, raw.info, codec, cache).to_bytes()
 
 
-def written_version(exact_channels: list[int], mains: bool, correction: bool = False) -> int:
-    """The format version of a new file: 7 where it stores channels exactly (their ``RAWC`` frames
-    use channel mode 3, the adaptive coder, which readers before version 7 do not know) or holds
-    the decoder correction, else 6 where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
+def written_version(
+    exact_channels: list[int], mains: bool, correction: bool = False, bounded: bool = False
+) -> int:
+    """The format version of a new file: 8 for a max-error file (``bounded``: its header holds the
+    largest error measured), 7 where it stores channels exactly (their ``RAWC`` frames use channel
+    mode 3, the adaptive coder, which readers before version 7 do not know) or holds the decoder
+    correction, else 6 where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
+    if bounded:
+        return 8
     return 7 if exact_channels or correction else 6 if mains else 5
 
 

@@ -11,6 +11,8 @@ from conftest import SHARED_EEG, needs_shared, synthetic_raw
 
 from eegcodec.api import compress, decompress
 from eegcodec.errors import EegcodecError
+from eegcodec.format.header_checks import BOUND_ROUNDING
+from eegcodec.reader import read_archive
 
 # (label, unit, physical range, digital range): an ECG in mV among EEG in uV, an asymmetric range,
 # digital ranges -32768..32767 and -32767..32767; the minima are those of EEGMAT channels that MNE
@@ -102,18 +104,42 @@ def test_max_error_bound_holds_in_every_written_format(tmp_path):
     raw = synthetic_raw(n_ch=6, seconds=12, stim=True)
     compress(raw, tmp_path / "rec.eegc", max_error=BOUND)
     errors = _largest_errors(tmp_path / "rec.eegc", raw, tmp_path)
-    assert max(errors.values()) <= BOUND, errors
+    assert max(errors.values()) <= BOUND * (1 + BOUND_ROUNDING), errors
 
 
 def test_max_error_format_that_cannot_hold_the_bound_is_refused(tmp_path):
     raw = synthetic_raw(n_ch=3, seconds=4, stim=False)
-    raw._data[1, 100:] += 0.2  # a 200 mV step: EDF's 16 bits over that range are 3 uV apart
+    raw._data[1, 100:] += 1.0  # a 1-V step: more levels of the coder's grid than EDF's 16 bits hold
     compress(raw, tmp_path / "rec.eegc", max_error=BOUND)
     with pytest.raises(EegcodecError, match=r"EEG01 .*\.fif"):
         decompress(tmp_path / "rec.eegc", tmp_path / "out.edf")
     assert not (tmp_path / "out.edf").exists()
     errors = _largest_errors(tmp_path / "rec.eegc", raw, tmp_path, (".bdf", ".fif"))
-    assert max(errors.values()) <= BOUND, errors
+    assert max(errors.values()) <= BOUND * (1 + BOUND_ROUNDING), errors
+
+
+@pytest.mark.parametrize("resolution", [1e-6, 0.1e-6])
+def test_max_error_uses_the_whole_bound_on_a_coarse_grid_and_every_format_keeps_it(tmp_path, resolution):
+    """A 1-uV bound on a 1-uV grid (or 10 steps of a 0.1-uV grid) keeps one step (ten) either side
+    instead of none (nine); the header records the largest error, and each output format holds the
+    bound or is refused."""
+    raw = synthetic_raw(n_ch=4, seconds=12, stim=False)
+    raw._data[:] = np.round(raw._data / resolution) * resolution
+    bound = 1e-6
+    lossless = compress(raw, tmp_path / "ll.eegc", lossless=True)
+    bounded = compress(raw, tmp_path / "rec.eegc", max_error=bound)
+    assert len(bounded) < 0.8 * len(lossless)  # one step either side saves log2(3) bits a sample
+    header = read_archive(tmp_path / "rec.eegc").header
+    errors = np.abs(decompress(tmp_path / "rec.eegc").get_data() - raw.get_data())
+    assert header.version == 8 and header.largest_error == pytest.approx(errors.max(), rel=1e-9)
+    assert bound * (1 - 1e-6) < header.largest_error <= bound * (1 + BOUND_ROUNDING)
+    for ext in FORMATS:
+        try:
+            worst = _largest_errors(tmp_path / "rec.eegc", raw, tmp_path, (ext,))[ext]
+        except EegcodecError as exc:  # a grid the format cannot state: refused, never written over the bound
+            assert resolution < 1e-6 and "max-error bound" in str(exc) and ".fif" in str(exc), exc
+            continue
+        assert worst <= bound * (1 + BOUND_ROUNDING), (ext, worst)
 
 
 def _cropped_edf(src, dst, seconds):
@@ -131,7 +157,7 @@ def test_max_error_bound_holds_in_every_written_format_on_real_eeg(tmp_path, nam
     errors = _largest_errors(
         tmp_path / "rec.eegc", mne.io.read_raw(src, preload=True, verbose="error"), tmp_path
     )
-    assert max(errors.values()) <= BOUND, errors
+    assert max(errors.values()) <= BOUND * (1 + BOUND_ROUNDING), errors
 
 
 def _broken_edfs(folder):

@@ -45,6 +45,11 @@ GRID_TOLERANCE = 1e-6
 PROBE = 1024
 _GRID = struct.Struct("<dd")
 _SCALE = struct.Struct("<d")
+#: share of a max-error bound the coder leaves unused where the bound spans many grid steps, so that an
+#: output format's rounding (EDF's 16 bits over a channel's range, float32 in BrainVision and EEGLAB)
+#: fits within the bound; where the bound is only a few steps the whole bound is used (the reserve
+#: would cost a whole step) and the file records the largest error it reached instead
+RESERVE = 2**-8
 #: units a float32 source may have been scaled by when read (volts per unit)
 FLOAT32_SCALES = (1e-6, 1e-3, 1.0, 1e-9)
 
@@ -94,13 +99,21 @@ def find_grid(x: np.ndarray) -> tuple[float, float, np.ndarray] | None:
     return None
 
 
+def whole_steps(bound: float, step: float) -> int:
+    """Grid steps a bound allows (``m``: every rebuilt sample within ``m`` steps): the whole bound
+    where it spans fewer than ``1 / RESERVE`` steps (a 1-uV bound on a 1-uV grid: one step, to
+    float64 rounding of their ratio), else the bound less its :data:`RESERVE`."""
+    full = int(np.floor(bound / step * (1 + 1e-9)))
+    return full if full * RESERVE < 1 else int(np.floor(bound * (1 - RESERVE) / step))
+
+
 def _quantised(x: np.ndarray, bound: float) -> tuple[float, float, np.ndarray] | None:
     """``(origin, step, k)`` of ``x`` on a grid that keeps every sample within ``bound``, or
     None (NaN, or more than :data:`~eegcodec.format.lossless.MAX_SAMPLE` levels)."""
     grid = find_grid(x)
     if grid is not None:
         origin, step, k = grid
-        m = int(np.floor(bound / step * (1 - 1e-5)))  # whole steps the bound allows
+        m = whole_steps(bound, step)
         if m >= 1:
             k = np.floor((k + m) / (2 * m + 1)).astype(
                 np.int64
@@ -108,7 +121,7 @@ def _quantised(x: np.ndarray, bound: float) -> tuple[float, float, np.ndarray] |
             origin, step = origin, step * (2 * m + 1)
             grid = (origin, step, k)
     elif bound > 0 and np.isfinite(x).all():
-        step = 2 * bound * (1 - 1e-6)
+        step = 2 * bound * (1 - RESERVE)
         grid = (0.0, step, np.rint(x / step).astype(np.int64))
     if grid is None or np.abs(grid[2]).max(initial=0) >= MAX_SAMPLE:
         return None
@@ -146,7 +159,7 @@ def _closed_loop(block: np.ndarray, bounds: np.ndarray) -> tuple[list, list[int]
     grids, steps = [], []
     for x, bound in zip(block, bounds):
         grid = find_grid(x)
-        m = int(np.floor(bound / grid[1] * (1 - 1e-5))) if grid is not None and bound > 0 else 0
+        m = whole_steps(bound, grid[1]) if grid is not None and bound > 0 else 0
         if grid is None or np.abs(grid[2]).max(initial=0) >= MAX_SAMPLE:
             grid, m = _quantised(x, float(bound)), 0
         grids.append(grid)

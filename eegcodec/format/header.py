@@ -178,6 +178,9 @@ class Header:
     #: chunk's median channel PRD at most ``target_prd`` percent)
     mode: str = "tokens"
     max_error: float | None = None
+    #: version 8, max-error files: the largest error (volts) over the bounded samples, measured on
+    #: the decoded frames while compressing; what the bound leaves for an output format's rounding
+    largest_error: float | None = None
     target_prd: float | None = None
     residual_frames: list[int] = field(default_factory=list)
     #: version 5: the stream coder of ``CODE`` (:data:`eegcodec.format.streamcoders.CODERS`), and with
@@ -252,6 +255,8 @@ class Header:
             out["exact"] = {"frame_bytes": self.exact_frames}
             out["info_bytes"] = self.info_bytes
             out["fidelity"] = {"mode": self.mode, "max_error_volts": self.max_error}
+            if self.version >= 8 and self.mode == "max_error":
+                out["fidelity"]["largest_error_volts"] = self.largest_error
         if self.version >= 4:
             out["fidelity"]["target_prd"] = self.target_prd
             out["residual"] = {"frame_bytes": self.residual_frames}
@@ -317,11 +322,11 @@ class Header:
         coded, lossless, reasons = check.channels(
             check.need(d, "channels", dict, "channels"), len(rec.ch_names)
         )
-        mode, bound, target = "tokens", None, None
+        mode, bound, target, largest = "tokens", None, None, None
         measured = None
         if version >= 3:
             fidelity = check.need(d, "fidelity", dict, "fidelity")
-            mode, bound, target = check.fidelity(fidelity, bool(coded), version)
+            mode, bound, target, largest = check.fidelity(fidelity, bool(coded), version)
             measured = check.measured_prd(fidelity.get("measured_prd"), rec.ch_names)
         codebooks, model, code_rows = _tokens(d, len(coded), mode, version)
         chunks = check.need(d, "chunks", dict, "chunks")
@@ -349,6 +354,7 @@ class Header:
             version=version,
             mode=mode,
             max_error=bound,
+            largest_error=largest,
             target_prd=target,
             measured_prd=measured,
         )

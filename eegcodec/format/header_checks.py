@@ -19,7 +19,7 @@ from ..mains import HARMONICS
 from .streamcoders import CODERS
 
 #: format versions whose headers this module reads
-VERSIONS = (1, 2, 3, 4, 5, 6, 7)
+VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 #: bounds that no real recording reaches; a header past them is damaged or forged
 MAX_CHANNELS = 65536
 MAX_SAMPLES = 2**40
@@ -31,6 +31,8 @@ MAX_INFO_BYTES = 64 * 2**20
 MAX_VOLTS_BOUND = 1e3
 #: annotation onsets and durations beyond this (s, about 30 years) are refused
 MAX_SECONDS = 1e9
+#: relative float64 rounding allowed on top of a max-error bound (the grid's ``origin + k * step``)
+BOUND_ROUNDING = 1e-9
 #: taps of the decoder correction (version 7; lags -3..3)
 CORRECTION_TAPS = 7
 #: dtypes a side array may have
@@ -74,13 +76,14 @@ SIDE_SHAPES[6] = {**SIDE_SHAPES[5], **MAINS_SHAPES}
 #: version 7, optional (both or neither): the decoder correction (``format.side.correction_to_arrays``;
 #: T: its taps, 7)
 CORRECTION_SHAPES = {"correction_taps": "CT", "correction_scale_log2": "C"}
-SIDE_SHAPES[7] = {**SIDE_SHAPES[6], **CORRECTION_SHAPES}
+SIDE_SHAPES[7] = SIDE_SHAPES[8] = {**SIDE_SHAPES[6], **CORRECTION_SHAPES}
 #: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4; 6: mains)
 SIDE_SHAPES_NO_TOKENS = {v: {"nan_runs": "R3"} for v in VERSIONS}
-SIDE_SHAPES_NO_TOKENS[6] = SIDE_SHAPES_NO_TOKENS[7] = {"nan_runs": "R3", **MAINS_SHAPES}
+for _v in (6, 7, 8):
+    SIDE_SHAPES_NO_TOKENS[_v] = {"nan_runs": "R3", **MAINS_SHAPES}
 #: what a file may promise, per version
 MODES = {1: ("tokens",), 2: ("tokens",), 3: ("tokens", "lossless", "max_error")}
-MODES[4] = MODES[5] = MODES[6] = MODES[7] = (*MODES[3], "prd")
+MODES[4] = MODES[5] = MODES[6] = MODES[7] = MODES[8] = (*MODES[3], "prd")
 #: a target PRD (%) outside this range is refused
 PRD_RANGE = (0.1, 100.0)
 
@@ -196,8 +199,9 @@ def channels(channels: dict, n_ch: int) -> tuple[list[int], list[int], dict[int,
     return coded, lossless, {int(k): v for k, v in reasons.items()}
 
 
-def fidelity(d: dict, coded: bool, version: int) -> tuple[str, float | None, float | None]:
-    """(mode, max error in volts or None, target PRD in % or None), checked against each other."""
+def fidelity(d: dict, coded: bool, version: int) -> tuple[str, float | None, float | None, float | None]:
+    """(mode, max error in volts or None, target PRD in % or None, largest error in volts or None),
+    checked against each other."""
     mode = need(d, "mode", str, "fidelity.mode")
     if mode not in MODES[version] or ((mode == "tokens") != coded and mode != "prd"):
         raise CorruptFileError(f"{where('fidelity.mode')} = {mode!r} does not fit the file's channels")
@@ -209,7 +213,18 @@ def fidelity(d: dict, coded: bool, version: int) -> tuple[str, float | None, flo
         target is not None and not PRD_RANGE[0] <= target < PRD_RANGE[1]
     ):
         raise CorruptFileError(f"{where('fidelity.target_prd')} = {target!r} does not fit mode {mode!r}")
-    return mode, bound, target
+    largest = (
+        need(d, "largest_error_volts", float, "fidelity.largest_error_volts", optional=True)
+        if version >= 8
+        else None
+    )
+    if (largest is None) != (version < 8 or mode != "max_error") or (
+        largest is not None and not 0 <= largest <= bound * (1 + BOUND_ROUNDING)
+    ):
+        raise CorruptFileError(
+            f"{where('fidelity.largest_error_volts')} = {largest!r} does not fit the bound {bound!r}"
+        )
+    return mode, bound, target, largest
 
 
 def measured_prd(d: Any, ch_names: list[str]) -> dict | None:

@@ -9,10 +9,6 @@ from typing import ClassVar
 from ..errors import EegcodecError
 from .base import Mode
 
-#: share of a max-error file's bound the coder leaves unused, so that an output format's rounding
-#: (EDF's 16 bits over a channel's range, float32 in BrainVision and EEGLAB) fits within the bound
-RESERVE = 2**-8
-
 
 @dataclass(frozen=True)
 class MaxError(Mode):
@@ -49,7 +45,7 @@ class MaxError(Mode):
         return f"max-error {self.bound * 1e6:g} uV"
 
     def exact_bound(self) -> float:
-        return self.bound * (1 - RESERVE)
+        return self.bound  # the coder keeps its reserve where it can (format.exact.whole_steps)
 
     def header_fields(self) -> dict:
         return {**super().header_fields(), "max_error": self.bound}
