@@ -152,10 +152,11 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
 
 
 def written_version(exact_channels: list[int], mains: bool, correction: bool = False) -> int:
-    """The format version of a new file: 7 where it stores channels exactly (their ``RAWC`` frames
-    use channel mode 3, the adaptive coder, which readers before version 7 do not know) or holds
-    the decoder correction, else 6 where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
-    return 7 if exact_channels or correction else 6 if mains else 5
+    """The format version of a new file: 8 where it stores channels exactly (their ``RAWC`` frames
+    use channel mode 4, the segmented adaptive coder, which readers before version 8 do not know),
+    else 7 where it holds the decoder correction, else 6 where it holds mains arrays, else 5
+    (readable by eegcodec 0.5)."""
+    return 8 if exact_channels else 7 if correction else 6 if mains else 5
 
 
 def _archive(
@@ -488,4 +489,6 @@ def _exact_chunks(archive: Archive, h: Header, first: int = 0):
         return
     offsets = np.cumsum([0] + h.exact_frames)
     for i, (a, b) in enumerate(spans[first:], start=first):
-        yield decode_block(archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a)
+        yield decode_block(
+            archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a, version=h.version
+        )

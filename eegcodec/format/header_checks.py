@@ -19,7 +19,7 @@ from ..mains import HARMONICS
 from .streamcoders import CODERS
 
 #: format versions whose headers this module reads
-VERSIONS = (1, 2, 3, 4, 5, 6, 7)
+VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 #: bounds that no real recording reaches; a header past them is damaged or forged
 MAX_CHANNELS = 65536
 MAX_SAMPLES = 2**40
@@ -75,12 +75,17 @@ SIDE_SHAPES[6] = {**SIDE_SHAPES[5], **MAINS_SHAPES}
 #: T: its taps, 7)
 CORRECTION_SHAPES = {"correction_taps": "CT", "correction_scale_log2": "C"}
 SIDE_SHAPES[7] = {**SIDE_SHAPES[6], **CORRECTION_SHAPES}
+#: version 8: side arrays as version 7 (it marks RAWC channel mode 4)
+SIDE_SHAPES[8] = SIDE_SHAPES[7]
 #: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4; 6: mains)
 SIDE_SHAPES_NO_TOKENS = {v: {"nan_runs": "R3"} for v in VERSIONS}
-SIDE_SHAPES_NO_TOKENS[6] = SIDE_SHAPES_NO_TOKENS[7] = {"nan_runs": "R3", **MAINS_SHAPES}
+SIDE_SHAPES_NO_TOKENS[6] = SIDE_SHAPES_NO_TOKENS[7] = SIDE_SHAPES_NO_TOKENS[8] = {
+    "nan_runs": "R3",
+    **MAINS_SHAPES,
+}
 #: what a file may promise, per version
 MODES = {1: ("tokens",), 2: ("tokens",), 3: ("tokens", "lossless", "max_error")}
-MODES[4] = MODES[5] = MODES[6] = MODES[7] = (*MODES[3], "prd")
+MODES[4] = MODES[5] = MODES[6] = MODES[7] = MODES[8] = (*MODES[3], "prd")
 #: a target PRD (%) outside this range is refused
 PRD_RANGE = (0.1, 100.0)
 
