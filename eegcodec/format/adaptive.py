@@ -93,6 +93,26 @@ MAX_RESIDUAL = 2**36
 
 
 @njit(cache=True, nogil=True)
+def _lpc(x, t, own, base_t):
+    """Stage 1 at sample ``t`` of ``x`` int64 [n]: ``own`` int64 [P] over the past samples plus
+    ``base_t`` (the cross-channel part), clamped. Before the segment (``t < P``) the history is
+    its first sample carried back along its first slope."""
+    acc, p = base_t + (1 << (SHIFT - 1)), own.size
+    if t >= p:
+        for i in range(p):
+            acc += own[i] * x[t - 1 - i]
+    else:
+        for i in range(p):
+            if i < t:
+                acc += own[i] * x[t - 1 - i]
+            elif t >= 2:
+                acc += own[i] * (x[0] - (i + 1 - t) * (x[1] - x[0]))
+            elif t == 1:
+                acc += own[i] * x[0]
+    return min(max(acc >> SHIFT, -P_CLAMP), P_CLAMP)
+
+
+@njit(cache=True, nogil=True)
 def _predict_run(x, r, e, base, side, own, step, decode):
     """One channel's segment through the three stages. ``decode`` False: ``x`` int64 [n] holds the
     samples; fills ``r`` with the (quantised) residuals and overwrites ``x`` with the rebuilt
@@ -100,26 +120,14 @@ def _predict_run(x, r, e, base, side, own, step, decode):
     stage-1 errors (clamped to :data:`E_CLAMP`). ``base`` int64 [n]: the cross-channel part of the
     LPC sum; ``side`` int64 [S, n]: the NLMS stage's inputs from earlier channels; ``own`` int64
     [P]: own-past coefficients; ``step`` = 2m + 1."""
-    n, p, n_side = x.size, own.size, side.shape[0]
-    half, m = 1 << (SHIFT - 1), (step - 1) // 2
+    n, n_side = x.size, side.shape[0]
+    m = (step - 1) // 2
     w = np.zeros(TAPS + n_side, np.int64)
     w3 = np.zeros(TAPS3, np.int64)
     e2 = np.zeros(n, np.int64)
     energy, energy3 = 0, 0
     for t in range(n):
-        acc = base[t] + half
-        if t >= p:
-            for i in range(p):
-                acc += own[i] * x[t - 1 - i]
-        else:  # history before the segment: its first sample carried back along its first slope
-            for i in range(p):
-                if i < t:
-                    acc += own[i] * x[t - 1 - i]
-                elif t >= 2:
-                    acc += own[i] * (x[0] - (i + 1 - t) * (x[1] - x[0]))
-                elif t == 1:
-                    acc += own[i] * x[0]
-        p1 = min(max(acc >> SHIFT, -P_CLAMP), P_CLAMP)
+        p1 = _lpc(x, t, own, base[t])
         acc2, norm = 0, energy + TAPS * 16
         for j in range(min(TAPS, t)):
             acc2 += w[j] * e[t - 1 - j]
