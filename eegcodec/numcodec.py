@@ -6,7 +6,7 @@ Registered under the id ``"eegcodec"`` through numcodecs' entry point (``numcode
 package is installed. Each zarr chunk is one frame of :mod:`eegcodec.format.exact` (each channel
 on its own sample grid, channels predicted from each other, integer arithmetic, range-coded)::
 
-    b"EEGZ" | u8 format (1) | u8 mode (0 lossless, 1 max_error) | u8 time axis | u8 ndim
+    b"EEGZ" | u8 format (2; 1: no channel mode 4) | u8 mode (0 lossless, 1 max_error) | u8 time axis | u8 ndim
     | 8 ASCII bytes dtype (numpy's ``dtype.str``, space-padded) | ndim x u64 shape
     | f64 max_error (array units; 0 in lossless) | u32 frame size | the exact.encode_block frame
     | correction (float arrays, lossless): empty, or u8 kind and zstd of byte planes (C order):
@@ -37,7 +37,9 @@ from .format.container import inflate
 from .format.exact import decode_block, encode_block
 
 MAGIC = b"EEGZ"
-FORMAT = 1
+FORMAT = 2
+#: the .eegc version whose RAWC frames a numcodecs format holds (1: modes up to 3; 2: mode 4 too)
+RAWC_VERSION = {1: 7, 2: 8}
 MODES = ("lossless", "max_error")
 #: largest chunk a frame may declare (its float64 working copy), bytes: a damaged header is refused
 #: instead of allocating
@@ -94,7 +96,7 @@ class EEGCodec(Codec):
         head += struct.pack(f"<{len(shape)}QdI", *shape, bound, len(frame))
         correction = b""
         if arr.dtype.kind == "f" and not bound:
-            correction = _correction(arr.reshape(shape), _values(frame, list(shape), axis, arr.dtype))
+            correction = _correction(arr.reshape(shape), _values(frame, list(shape), axis, arr.dtype, FORMAT))
         return head + frame + correction
 
     def decode(self, buf, out=None):
@@ -102,7 +104,7 @@ class EEGCodec(Codec):
         if len(data) < _HEAD.size or data[:4] != MAGIC:
             raise CorruptFileError("not an eegcodec numcodecs frame (magic)")
         magic, fmt, mode, axis, ndim, dtype = _HEAD.unpack_from(data, 0)
-        if fmt != FORMAT or mode >= len(MODES) or not 0 < ndim <= 32 or axis >= ndim:
+        if fmt not in RAWC_VERSION or mode >= len(MODES) or not 0 < ndim <= 32 or axis >= ndim:
             raise CorruptFileError("eegcodec numcodecs frame: unknown format, mode or shape")
         dims = struct.Struct(f"<{ndim}QdI")
         try:
@@ -113,7 +115,7 @@ class EEGCodec(Codec):
         start = _HEAD.size + dims.size
         if np.prod(shape, dtype=np.float64) * max(dtype.itemsize, 8) > MAX_CHUNK_BYTES:
             raise CorruptFileError(f"eegcodec numcodecs frame: a chunk of shape {tuple(shape)} is too large")
-        result = _values(data[start : start + size], shape, axis, dtype)
+        result = _values(data[start : start + size], shape, axis, dtype, fmt)
         rest = data[start + size :]
         if rest:
             result = _corrected(result, rest)
@@ -158,10 +160,12 @@ def _corrected(decoded: np.ndarray, correction: bytes) -> np.ndarray:
     )
 
 
-def _values(frame: bytes, shape: list[int], axis: int, dtype: np.dtype) -> np.ndarray:
-    """The array an exact.encode_block ``frame`` holds: ``dtype`` values of ``shape``, C order."""
+def _values(frame: bytes, shape: list[int], axis: int, dtype: np.dtype, fmt: int) -> np.ndarray:
+    """The array an exact.encode_block ``frame`` of numcodecs format ``fmt`` holds: ``dtype``
+    values of ``shape``, C order."""
     moved = shape[:axis] + shape[axis + 1 :] + [shape[axis]]
-    block = decode_block(frame, int(np.prod(moved[:-1], dtype=np.int64)), shape[axis])
+    n_rows = int(np.prod(moved[:-1], dtype=np.int64))
+    block = decode_block(frame, n_rows, shape[axis], version=RAWC_VERSION[fmt])
     values = np.rint(block) if dtype.kind in "iu" else block
     return np.ascontiguousarray(np.moveaxis(values.reshape(moved), -1, axis), dtype=dtype)
 

@@ -145,9 +145,7 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     header = Header.for_recording(
         raw, survey, codec, cfg, k, layout, coded, annotations=annotations, **fields, **mode.header_fields()
     )
-    header.version = written_version(
-        survey.plan.lossless, "mains_freq" in side, "correction_taps" in side, exact.max_error is not None
-    )
+    header.version = written_version(survey.plan.lossless, "mains_freq" in side, "correction_taps" in side)
     if exact.max_error is not None:
         header.largest_error = exact.largest_error
     if mode.name == "tokens" and coded is not None and coded.picks:
@@ -155,16 +153,13 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     return _archive(header, side, coded, residual, exact, raw.info, codec, cache).to_bytes()
 
 
-def written_version(
-    exact_channels: list[int], mains: bool, correction: bool = False, bounded: bool = False
-) -> int:
-    """The format version of a new file: 8 for a max-error file (``bounded``: its header holds the
-    largest error measured), 7 where it stores channels exactly (their ``RAWC`` frames use channel
-    mode 3, the adaptive coder, which readers before version 7 do not know) or holds the decoder
-    correction, else 6 where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
-    if bounded:
-        return 8
-    return 7 if exact_channels or correction else 6 if mains else 5
+def written_version(exact_channels: list[int], mains: bool, correction: bool = False) -> int:
+    """The format version of a new file: 8 where it stores channels exactly (their ``RAWC`` frames
+    use channel mode 4, the segmented adaptive coder, which readers before version 8 do not know),
+    else 7 where it holds the decoder correction, else 6 where it holds mains arrays, else 5
+    (readable by eegcodec 0.5). Max-error files (stored exactly within a bound) hold the largest
+    error measured (version 8)."""
+    return 8 if exact_channels else 7 if correction else 6 if mains else 5
 
 
 def _archive(
@@ -497,4 +492,6 @@ def _exact_chunks(archive: Archive, h: Header, first: int = 0):
         return
     offsets = np.cumsum([0] + h.exact_frames)
     for i, (a, b) in enumerate(spans[first:], start=first):
-        yield decode_block(archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a)
+        yield decode_block(
+            archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a, version=h.version
+        )

@@ -82,6 +82,9 @@ def test_bad_arguments_and_frames_are_refused():
         EEGCodec().decode(b"nope" + bytes(frame[4:]))
     with pytest.raises(CorruptFileError):
         EEGCodec().decode(bytes(frame[:40]))
+    frame[4] = 1  # format 1 holds no channel mode 4 (what format 2 writes)
+    with pytest.raises(CorruptFileError, match="channel mode 4"):
+        EEGCodec().decode(bytes(frame))
 
 
 def test_float32_bound_holds_after_rounding_back_to_float32():

@@ -85,7 +85,9 @@ def test_a_later_chunk_decodes_without_the_ones_before(tmp_path, monkeypatch):
     import eegcodec.pipeline as pipeline
 
     real = pipeline.decode_block
-    monkeypatch.setattr(pipeline, "decode_block", lambda frame, *a: seen.append(frame) or real(frame, *a))
+    monkeypatch.setattr(
+        pipeline, "decode_block", lambda frame, *a, **kw: seen.append(frame) or real(frame, *a, **kw)
+    )
     starts = [a for a, _ in decoded_chunks(archive, None, first=3)]
     assert starts[0] == archive.header.layout.chunks()[3][0] and len(seen) == len(starts)
     seen.clear()

@@ -37,11 +37,12 @@ MAGIC = b"EEGC"
 VERSION = 8
 #: versions this reader takes (1: float32 scales and steps; 2: float64 exact channels, no
 #: section digests; 3: no RESD section; 4: SIDE as one zstd stream; 5: no mains arrays; 6: no
-#: RAWC channel mode 3; 7: no measured largest error in max-error files; see docs/FORMAT.md)
+#: RAWC channel mode 3; 7: no RAWC channel mode 4, no measured largest error in max-error files;
+#: see docs/FORMAT.md)
 READABLE = (1, 2, 3, 4, 5, 6, 7, 8)
-#: versions this writer writes: 8 for max-error files, 7 where a file stores channels exactly (the
-#: adaptive coder), else 6 where it holds mains arrays, else 5 (readable by eegcodec 0.5;
-#: :func:`~eegcodec.pipeline.written_version`)
+#: versions this writer writes: 8 where a file stores channels exactly (the segmented adaptive
+#: coder), else 7 where it holds the decoder correction, else 6 where it holds mains arrays, else 5
+#: (readable by eegcodec 0.5; :func:`~eegcodec.pipeline.written_version`)
 WRITTEN = (5, 6, 7, 8)
 MAX_HEAD_BYTES = 64 * 2**20
 SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"RESD", b"INFO", b"END.")

@@ -1,6 +1,6 @@
 """Channels stored exactly (``RAWC``, format version 3): each on its own sample grid,
-coded together by :mod:`eegcodec.format.cascade` (files written before eegcodec 0.7:
-:mod:`eegcodec.format.lossless`).
+coded together by :mod:`eegcodec.format.adaptive` (files written by eegcodec 0.7:
+:mod:`eegcodec.format.cascade`; before: :mod:`eegcodec.format.lossless`).
 
 EDF, BDF and most amplifiers store integers times a per-channel resolution; MNE hands
 us those as float64 volts. Storing float64 costs about 30 bits per sample after zstd;
@@ -10,18 +10,19 @@ predicted from its past and from the channels before it) costs well under FLAC o
 EEG. ``encode_block(block, max_error)`` also serves the near-lossless mode: per chunk the
 smaller of two ways, every sample within the bound either way: a coarser grid (``(2m + 1)``
 of a channel's steps, or ``2 * bound`` for data on no grid) coded losslessly, or the closed
-loop of :mod:`eegcodec.format.cascade` on the channel's own grid (residuals quantised to
+loop of :mod:`eegcodec.format.adaptive` on the channel's own grid (residuals quantised to
 ``2m + 1`` steps).
 
 A chunk's block ``[L, n]`` becomes one frame::
 
-    u32 size | zstd(per channel: u8 mode; mode 0: n float64 samples; modes 1 and 3: origin f64,
+    u32 size | zstd(per channel: u8 mode; mode 0: n float64 samples; modes 1, 3 and 4: origin f64,
                     step f64; mode 2: scale f64, then the n float32 samples as 4 byte planes)
-    the rest: a :func:`eegcodec.format.cascade.encode_ints` frame of the mode-3 channels' integers
-    (frames written before eegcodec 0.7: a :func:`eegcodec.format.lossless.encode_ints` frame of the
-    mode-1 channels'; a frame holds one of the two modes)
+    the rest: a :func:`eegcodec.format.adaptive.encode_ints` frame of the mode-4 channels' integers
+    (format version 8; files of version 7: a :func:`eegcodec.format.cascade.encode_ints` frame of
+    the mode-3 channels'; before eegcodec 0.7: a :func:`eegcodec.format.lossless.encode_ints` frame
+    of the mode-1 channels'; a frame holds one of the three modes)
 
-Modes 1 and 3 are used when ``origin + k * step`` is within ``GRID_TOLERANCE`` steps of every sample
+Modes 1, 3 and 4 are used when ``origin + k * step`` is within ``GRID_TOLERANCE`` steps of every sample
 (a millionth of the file's resolution: written back to EDF/BDF they give the same
 integers). Values off any grid keep their bits: mode 2 when they are float32 samples times a
 unit (``float64(float32) * scale``, as MNE reads EEGLAB and other float32 files; byte planes
@@ -36,7 +37,7 @@ import numpy as np
 import zstandard
 
 from ..errors import CorruptFileError
-from . import cascade
+from . import adaptive, cascade
 from .container import inflate
 from .lossless import MAX_SAMPLE, decode_ints
 
@@ -129,7 +130,7 @@ def _quantised(x: np.ndarray, bound: float) -> tuple[float, float, np.ndarray] |
 
 
 def _meta(block: np.ndarray, grids: list) -> list[bytes]:
-    """The per-channel metadata of a frame; a channel with a grid is mode 3 (adaptive coder)."""
+    """The per-channel metadata of a frame; a channel with a grid is mode 4 (segmented adaptive coder)."""
     meta = []
     for x, grid in zip(block, grids):
         scaled = float32_scaled(x) if grid is None else None
@@ -138,7 +139,7 @@ def _meta(block: np.ndarray, grids: list) -> list[bytes]:
         elif grid is None:
             meta += [b"\x00", np.ascontiguousarray(x, dtype="<f8").tobytes()]
         else:
-            meta += [b"\x03", _GRID.pack(grid[0], grid[1])]
+            meta += [b"\x04", _GRID.pack(grid[0], grid[1])]
     return meta
 
 
@@ -146,7 +147,7 @@ def _frame(block: np.ndarray, grids: list, bounds: list[int]) -> bytes:
     zmeta = zstandard.ZstdCompressor(level=10).compress(b"".join(_meta(block, grids)))
     rows = [(g[2], m) for g, m in zip(grids, bounds) if g is not None]
     body = (
-        cascade.encode_ints(np.stack([k for k, _ in rows]), np.array([m for _, m in rows]))[0]
+        adaptive.encode_ints(np.stack([k for k, _ in rows]), np.array([m for _, m in rows]))[0]
         if rows
         else b""
     )
@@ -170,7 +171,7 @@ def _closed_loop(block: np.ndarray, bounds: np.ndarray) -> tuple[list, list[int]
 def encode_block(block: np.ndarray, max_error: np.ndarray | None = None) -> bytes:
     """Exactly stored channels of one chunk, float64 [L, n] -> one frame. ``max_error`` [L]
     (volts, 0: exact) lets a channel come back within that bound instead: a coarser grid coded
-    losslessly or the closed loop on the channel's own grid (:mod:`eegcodec.format.cascade`), whichever
+    losslessly or the closed loop on the channel's own grid (:mod:`eegcodec.format.adaptive`), whichever
     codes the chunk's first eighth (at least :data:`PROBE` samples) smaller."""
     block = np.asarray(block, dtype=np.float64)
     bounds = np.zeros(len(block)) if max_error is None else np.asarray(max_error, dtype=np.float64)
@@ -191,9 +192,17 @@ def _head(grids: list, n: int) -> tuple[list]:
     return ([None if g is None else (g[0], g[1], g[2][:n]) for g in grids],)
 
 
-def decode_block(frame: bytes, n_channels: int, n: int) -> np.ndarray:
-    """Inverse of :func:`encode_block`: float64 [n_channels, n]. The metadata may inflate to
-    at most what ``n_channels`` float64 rows need; anything else is a :class:`CorruptFileError`."""
+def decode_block(
+    frame: bytes, n_channels: int, n: int, start: int = 0, stop: int | None = None, version: int = 8
+) -> np.ndarray:
+    """Inverse of :func:`encode_block`: float64 [n_channels, stop - start], the block's samples
+    ``start`` to ``stop`` (default: all ``n``); a mode-4 frame decodes only the segments that cover
+    them, older modes decode all and slice. ``version``: the file's format version (mode 4 needs 8
+    or later). The metadata may inflate to at most what ``n_channels`` float64 rows need; anything
+    else is a :class:`CorruptFileError`."""
+    stop = n if stop is None else stop
+    if not 0 <= start <= stop <= n:
+        raise ValueError(f"sample window [{start}, {stop}) is outside the block's {n} samples")
     if len(frame) < 4:
         raise CorruptFileError("RAWC frame is truncated")
     (size,) = struct.unpack_from("<I", frame, 0)
@@ -204,19 +213,22 @@ def decode_block(frame: bytes, n_channels: int, n: int) -> np.ndarray:
         raise CorruptFileError(f"RAWC section cannot be decompressed: {exc}") from exc
     if len(raw) > most:
         raise CorruptFileError("RAWC frame inflates to more than its channels need")
-    out = np.empty((n_channels, n))
+    out = np.empty((n_channels, stop - start))
     grids, pos = [], 0
+    known = (0, 1, 2, 3, 4) if version >= 8 else (0, 1, 2, 3)
     for row in range(n_channels):
         mode = raw[pos] if pos < len(raw) else -1
-        size_row = {0: 8 * n, 1: _GRID.size, 2: _SCALE.size + 4 * n, 3: _GRID.size}.get(mode, 0)
-        if mode not in (0, 1, 2, 3) or pos + 1 + size_row > len(raw):
+        size_row = {0: 8 * n, 1: _GRID.size, 2: _SCALE.size + 4 * n, 3: _GRID.size, 4: _GRID.size}.get(
+            mode, 0
+        )
+        if mode not in known or pos + 1 + size_row > len(raw):
             raise CorruptFileError(f"RAWC frame is damaged (channel mode {mode})")
         if mode == 0:
-            out[row] = np.frombuffer(raw, dtype="<f8", count=n, offset=pos + 1)
+            out[row] = np.frombuffer(raw, dtype="<f8", count=n, offset=pos + 1)[start:stop]
         elif mode == 2:
             (scale,) = _SCALE.unpack_from(raw, pos + 1)
-            start = pos + 1 + _SCALE.size
-            out[row] = _from_planes(raw[start : start + 4 * n], n).astype(np.float64) * scale
+            first = pos + 1 + _SCALE.size
+            out[row] = _from_planes(raw[first : first + 4 * n], n)[start:stop].astype(np.float64) * scale
         else:
             grids.append((row, mode, *_GRID.unpack_from(raw, pos + 1)))
         pos += 1 + size_row
@@ -225,9 +237,12 @@ def decode_block(frame: bytes, n_channels: int, n: int) -> np.ndarray:
     if grids:
         modes = {g[1] for g in grids}
         if len(modes) > 1:
-            raise CorruptFileError("RAWC frame is damaged (channel modes 1 and 3 together)")
-        decode = cascade.decode_ints if modes == {3} else decode_ints
-        k = decode(frame[4 + size :], len(grids), n)
+            raise CorruptFileError(f"RAWC frame is damaged (channel modes {sorted(modes)} together)")
+        body = frame[4 + size :]
+        if modes == {4}:
+            k = adaptive.decode_ints(body, len(grids), n, start, stop)
+        else:
+            k = (cascade.decode_ints if modes == {3} else decode_ints)(body, len(grids), n)[:, start:stop]
         for (row, _, origin, step), ints in zip(grids, k):
             out[row] = origin + ints * step
     elif len(frame) != 4 + size:

@@ -1,0 +1,159 @@
+"""The segmented adaptive exact coder (eegcodec.format.adaptive, RAWC channel mode 4): exact round
+trips, sample windows decoded from the segments that cover them equal to the full decode bit for
+bit, the near-lossless bound, mode 4 refused before version 8, damaged frames refused, and a
+committed version-8 file decoded bit for bit."""
+
+import hashlib
+from pathlib import Path
+
+import mne
+import numpy as np
+import pytest
+from conftest import synthetic_raw
+from test_lossless_adaptive import _ints
+
+from eegcodec.errors import CorruptFileError
+from eegcodec.format import adaptive
+from eegcodec.format.container import Archive
+from eegcodec.format.exact import decode_block, encode_block
+from eegcodec.pipeline import compress_raw, decompress_archive
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("shape", [(6, 3000), (1, 1), (2, 5), (3, 40), (6, 1), (5, 256)])
+@pytest.mark.parametrize("segment", [64, 4096])
+def test_round_trip_is_exact(shape, segment):
+    k = _ints(n=max(shape[1], 1))[: shape[0], : shape[1]]
+    frame, rebuilt = adaptive.encode_ints(k, segment=segment)
+    np.testing.assert_array_equal(rebuilt, k)
+    np.testing.assert_array_equal(adaptive.decode_ints(frame, *k.shape), k)
+
+
+def test_random_windows_equal_the_full_decode():
+    """Windows of every kind (inside one segment, across several, touching the ends, empty) decode
+    to the full decode's columns bit for bit, lossless and with bounds."""
+    k = _ints(seed=8, n=1000)
+    rng = np.random.default_rng(9)
+    for bounds in (None, np.array([0, 2, 0, 1, 5, 0])):
+        frame, rebuilt = adaptive.encode_ints(k, bounds, segment=128)
+        full = adaptive.decode_ints(frame, *k.shape)
+        np.testing.assert_array_equal(full, rebuilt)
+        windows = [(0, 1000), (0, 1), (999, 1000), (127, 129), (128, 256), (500, 500), (0, 0)]
+        windows += [tuple(sorted(rng.integers(0, 1001, 2))) for _ in range(20)]
+        for a, b in windows:
+            np.testing.assert_array_equal(adaptive.decode_ints(frame, *k.shape, a, b), full[:, a:b])
+    with pytest.raises(ValueError):
+        adaptive.decode_ints(frame, *k.shape, 10, 1001)
+
+
+def test_a_window_decodes_only_its_segments(monkeypatch):
+    k = _ints(seed=10, n=2000)
+    frame = adaptive.encode_ints(k, segment=256)[0]
+    calls = []
+    real = adaptive._segment
+    monkeypatch.setattr(adaptive, "_segment", lambda x, *a: calls.append(x.shape[1]) or real(x, *a))
+    adaptive.decode_ints(frame, *k.shape, 300, 700)  # segments 1 and 2 of 8
+    assert calls == [256, 256]
+
+
+def test_block_windows_equal_the_full_block():
+    """exact.decode_block's window: mode 4 (grid channels) beside float64 and float32 channels."""
+    rng = np.random.default_rng(11)
+    step = 0.1e-6
+    grid = 1e-3 + np.cumsum(rng.integers(-40, 40, (3, 5000)), axis=1) * step
+    f32 = rng.standard_normal((1, 5000)).astype(np.float32).astype(np.float64) * 1e-6
+    f64 = rng.standard_normal((1, 5000)) * 1e-5
+    block = np.vstack([grid, f32, f64])
+    frame = encode_block(block)
+    full = decode_block(frame, 5, 5000)
+    np.testing.assert_allclose(full, block, rtol=0, atol=1e-6 * step)
+    for a, b in ((0, 5000), (4000, 4200), (4095, 4097), (17, 18)):
+        np.testing.assert_array_equal(decode_block(frame, 5, 5000, a, b), full[:, a:b])
+
+
+def test_bound_holds_on_every_sample_and_decoder_agrees():
+    k = _ints(seed=2)
+    bounds = np.array([1, 3, 0, 10, 2, 7])
+    frame, rebuilt = adaptive.encode_ints(k, bounds, segment=512)
+    assert np.all(np.abs(rebuilt - k) <= bounds[:, None])
+    np.testing.assert_array_equal(adaptive.decode_ints(frame, *k.shape), rebuilt)
+    assert np.array_equal(rebuilt[2], k[2])  # bound 0: exact
+    assert len(frame) < len(adaptive.encode_ints(k, segment=512)[0])  # a bound costs fewer bits
+
+
+def test_mode_4_needs_version_8():
+    block = 1e-6 * np.cumsum(np.random.default_rng(12).integers(-9, 9, (2, 300)), axis=1)
+    frame = encode_block(block)
+    decode_block(frame, 2, 300, version=8)
+    with pytest.raises(CorruptFileError, match="channel mode 4"):
+        decode_block(frame, 2, 300, version=7)
+
+
+def test_prior_table_is_the_integer_one():
+    """The coder's starting probabilities are integer-derived: the same table on every machine."""
+    table = adaptive.prior_unary()
+    assert table.shape == (64, 41) and table.min() >= 64 and table.max() <= 65472
+    assert np.all(np.diff(table, axis=0) <= 0)  # higher level, more likely to go on
+    digest = hashlib.sha256(table.astype("<i8").tobytes()).hexdigest()[:16]
+    assert digest == PRIOR_SHA256_16
+
+
+def test_damaged_frames_are_refused():
+    k = _ints(seed=5)
+    frame = adaptive.encode_ints(k, segment=512)[0]
+    with pytest.raises(CorruptFileError):
+        adaptive.decode_ints(frame, k.shape[0] + 1, k.shape[1])
+    with pytest.raises(CorruptFileError):
+        adaptive.decode_ints(frame[:8], *k.shape)
+    with pytest.raises(CorruptFileError):
+        adaptive.decode_ints(frame[:-3], *k.shape)
+    with pytest.raises(CorruptFileError):
+        adaptive.decode_ints(frame + b"\0", *k.shape)
+    rng = np.random.default_rng(6)
+    for _ in range(20):  # garbled bytes: refused or decoded to something, never a crash
+        bad = bytearray(frame)
+        bad[rng.integers(14, len(bad))] ^= 1 << int(rng.integers(8))
+        try:
+            adaptive.decode_ints(bytes(bad), *k.shape)
+        except CorruptFileError:
+            pass
+
+
+FIXTURES = ("v8_segmented_lossless", "v8_segmented_max_error")
+
+
+def fixture_recording(tmp: Path) -> mne.io.BaseRaw:
+    """The recording the committed version-8 files were written from: 6 synthetic EEG channels and
+    a stim channel, 40 s at 160 Hz (chunks of 4800 and 1600 samples: 2 and 1 segments), through
+    EDF (integer samples)."""
+    raw = synthetic_raw(n_ch=6, seconds=40, stim=True, seed=7)
+    raw._data[:6] += 0.3 * raw._data[:1]
+    path = tmp / "fixture.edf"
+    mne.export.export_raw(path, raw, verbose="error")
+    return mne.io.read_raw(path, preload=True, verbose="error")
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_committed_files_decode_bit_for_bit(name, tmp_path):
+    arc = Archive.from_bytes((DATA / f"{name}.eegc").read_bytes())
+    assert arc.header.version == 8
+    got = decompress_archive(arc, None).get_data()
+    np.testing.assert_array_equal(got, np.load(DATA / "segmented_decoded.npz")[name])
+    raw = fixture_recording(tmp_path)
+    bound = 0.0 if name.endswith("lossless") else 2e-6
+    assert np.max(np.abs(got[:6] - raw.get_data()[:6])) <= max(bound, 1e-12)
+
+
+def write_fixtures(tmp: Path) -> None:
+    """Writes the committed version-8 files and what they decode to (run once, by hand)."""
+    raw = fixture_recording(tmp)
+    decoded = {}
+    for name, kw in zip(FIXTURES, ({"lossless": True}, {"max_error": 2e-6})):
+        data = compress_raw(raw, None, **kw)
+        (DATA / f"{name}.eegc").write_bytes(data)
+        decoded[name] = decompress_archive(Archive.from_bytes(data), None).get_data()
+    np.savez_compressed(DATA / "segmented_decoded.npz", **decoded)
+
+
+PRIOR_SHA256_16 = "cdc9d8b1f27748ef"
