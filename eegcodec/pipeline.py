@@ -22,7 +22,7 @@ from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
 from .chunks import ChunkCoder, CodedStream, ExactStream, ResidualStream, exact_span
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .format import streamcoders
-from .format.container import Archive, pack_arrays
+from .format.container import FRAME_INDEX, Archive, frame_digest, pack_arrays
 from .format.exact import decode_block, decode_legacy
 from .format.header import Header
 from .format.meta import annotations_from_json, annotations_to_json, info_to_fif
@@ -145,17 +145,22 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     header = Header.for_recording(
         raw, survey, codec, cfg, k, layout, coded, annotations=annotations, **fields, **mode.header_fields()
     )
-    header.version = written_version(survey.plan.lossless, "mains_freq" in side, "correction_taps" in side)
+    header.version = written_version(
+        survey.plan.lossless, "mains_freq" in side, "correction_taps" in side, residual is not None
+    )
     if mode.name == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
     return _archive(header, side, coded, residual, exact, raw.info, codec, cache).to_bytes()
 
 
-def written_version(exact_channels: list[int], mains: bool, correction: bool = False) -> int:
-    """The format version of a new file: 7 where it stores channels exactly (their ``RAWC`` frames
-    use channel mode 3, the adaptive coder, which readers before version 7 do not know) or holds
-    the decoder correction, else 6 where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
-    return 7 if exact_channels or correction else 6 if mains else 5
+def written_version(
+    exact_channels: list[int], mains: bool, correction: bool = False, layer: bool = False
+) -> int:
+    """The format version of a new file: 8 where it has per-chunk frames, that is stores channels
+    exactly (``RAWC``) or holds the transform ``layer`` (``RESD``): the header indexes each frame
+    with its digest, so a reader seeks to a chunk and checks only what it reads; else 7 where it
+    holds the decoder correction, 6 where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
+    return FRAME_INDEX if exact_channels or layer else 7 if correction else 6 if mains else 5
 
 
 def _archive(
@@ -173,7 +178,13 @@ def _archive(
     side_payload, header.side = pack_arrays(side, header.version)
     info_fif, info_bytes = info_to_fif(info)
     header.exact_frames, header.info_bytes = [len(f) for f in exact.frames], len(info_bytes)
-    header.residual_frames = [len(f) for f in residual.frames] if residual and header.coded else []
+    resd = residual.frames if residual and header.coded else []
+    header.residual_frames = [len(f) for f in resd]
+    if header.version >= FRAME_INDEX:
+        header.frame_digests = {
+            "RAWC": [frame_digest(f) for f in exact.frames],
+            "RESD": [frame_digest(f) for f in resd],
+        }
     codes = b""
     cache = {} if cache is None else cache
     if header.has_tokens and "codes" in cache:
@@ -327,7 +338,6 @@ def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0):
     h = archive.header
     tokens = _token_chunks(archive, side, codec, first) if h.has_tokens else None
     layer = _transform_from(archive, first) if h.mode == "prd" else None
-    offsets = np.cumsum([0] + h.residual_frames)
     for i, (start, stop) in enumerate(h.layout.chunks()[first:], start=first):
         a, b = exact_span(h.layout, start, stop)
         if tokens is not None:
@@ -337,8 +347,7 @@ def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0):
         else:
             final = np.zeros((len(h.coded), b - a))
         if layer is not None:
-            frame = archive.residual[offsets[i] : offsets[i + 1]]
-            final = final + layer.decode(frame, len(h.coded), final.shape[1])
+            final = final + layer.decode(archive.frame(b"RESD", i), len(h.coded), final.shape[1])
             if tokens is None and side.mains:  # a file without tokens: the layer's mains
                 final += side.mains[i].values(h.recording.sfreq, b - a)
         if not np.isfinite(final).all() or np.abs(final).max(initial=0) > MAX_VOLTS:
@@ -352,9 +361,8 @@ def _transform_from(archive: Archive, first: int) -> TransformDecoder:
     """A transform-layer decoder ready for frame ``first``: holding the spatial basis of the last
     frame before it that brings one (found walking back, decoded for that alone)."""
     h, layer = archive.header, TransformDecoder()
-    offsets = np.cumsum([0] + h.residual_frames)
     for i in reversed(range(first)):
-        frame = archive.residual[offsets[i] : offsets[i + 1]]
+        frame = archive.frame(b"RESD", i)
         if TransformDecoder.has_basis(frame):
             a, b = exact_span(h.layout, *h.layout.chunks()[i])
             layer.decode(frame, len(h.coded), b - a)
@@ -486,6 +494,5 @@ def _exact_chunks(archive: Archive, h: Header, first: int = 0):
     if h.version < 3:
         yield from itertools.islice(decode_legacy(archive.raw_channels, len(h.lossless), spans), first, None)
         return
-    offsets = np.cumsum([0] + h.exact_frames)
     for i, (a, b) in enumerate(spans[first:], start=first):
-        yield decode_block(archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a)
+        yield decode_block(archive.frame(b"RAWC", i), len(h.lossless), b - a)

@@ -187,6 +187,9 @@ class Header:
     #: token files from eegcodec 0.6: the coded channels' PRD (%) as measured when compressing,
     #: ``{"median", "p90", "worst": [[channel, PRD], ...]}`` (:class:`eegcodec.chunks.PrdMeter`)
     measured_prd: dict | None = None
+    #: version 8: the digest of each chunk's frame (``format.container.frame_digest``) in the per-chunk
+    #: sections, ``{"RAWC": [...], "RESD": [...]}`` (their sizes: ``exact_frames``, ``residual_frames``)
+    frame_digests: dict[str, list[str]] = field(default_factory=dict)
 
     # -- derived ------------------------------------------------------------------
 
@@ -250,11 +253,15 @@ class Header:
         }
         if self.version >= 3:
             out["exact"] = {"frame_bytes": self.exact_frames}
+            if self.version >= 8:
+                out["exact"]["frame_digests"] = self.frame_digests.get("RAWC", [])
             out["info_bytes"] = self.info_bytes
             out["fidelity"] = {"mode": self.mode, "max_error_volts": self.max_error}
         if self.version >= 4:
             out["fidelity"]["target_prd"] = self.target_prd
             out["residual"] = {"frame_bytes": self.residual_frames}
+            if self.version >= 8:
+                out["residual"]["frame_digests"] = self.frame_digests.get("RESD", [])
         if self.measured_prd is not None:
             out["fidelity"]["measured_prd"] = self.measured_prd
         if self.version >= 5:
@@ -356,12 +363,17 @@ class Header:
         index = check.side_index(header, check.need(d, "side", list, "side"))
         header.side = [ArraySpec(*a) for a in index]
         if version >= 3:
-            header.exact_frames = check.exact_frames(header, check.need(d, "exact", dict, "exact"))
+            exact = check.need(d, "exact", dict, "exact")
+            header.exact_frames = check.exact_frames(header, exact)
             header.info_bytes = check.int_field(d, "info_bytes", "info_bytes", 0, MAX_INFO_BYTES)
         if version >= 4:
-            header.residual_frames = check.residual_frames(
-                header, check.need(d, "residual", dict, "residual")
-            )
+            residual = check.need(d, "residual", dict, "residual")
+            header.residual_frames = check.residual_frames(header, residual)
+        if version >= 8:
+            header.frame_digests = {
+                "RAWC": check.frame_digests(exact, "exact", len(header.exact_frames)),
+                "RESD": check.frame_digests(residual, "residual", len(header.residual_frames)),
+            }
         if version >= 5:
             check.code_coder(header, check.need(d, "coders", dict, "coders"))
         return header
