@@ -365,7 +365,7 @@ def _transform_from(archive: Archive, first: int) -> TransformDecoder:
         frame = archive.frame(b"RESD", i)
         if TransformDecoder.has_basis(frame):
             a, b = exact_span(h.layout, *h.layout.chunks()[i])
-            layer.decode(frame, len(h.coded), b - a)
+            layer.take_basis(frame, len(h.coded), b - a)
             break
     return layer
 

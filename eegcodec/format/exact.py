@@ -178,9 +178,23 @@ def _head(grids: list, n: int) -> tuple[list]:
     return ([None if g is None else (g[0], g[1], g[2][:n]) for g in grids],)
 
 
-def decode_block(frame: bytes, n_channels: int, n: int) -> np.ndarray:
-    """Inverse of :func:`encode_block`: float64 [n_channels, n]. The metadata may inflate to
-    at most what ``n_channels`` float64 rows need; anything else is a :class:`CorruptFileError`."""
+def decode_block(
+    frame: bytes, n_channels: int, n: int, start: int = 0, stop: int | None = None
+) -> np.ndarray:
+    """Inverse of :func:`encode_block`: float64 [n_channels, stop - start], samples ``start`` to
+    ``stop`` (default ``n``) of the chunk's ``n``. The channel modes here decode the whole chunk
+    and return the window (a mode whose frames decode a window alone decodes only that). The
+    metadata may inflate to at most what ``n_channels`` float64 rows need; anything else is a
+    :class:`CorruptFileError`."""
+    stop = n if stop is None else stop
+    if not 0 <= start <= stop <= n:
+        raise ValueError(f"window {start}:{stop} is not within the chunk's {n} samples")
+    out = _decode_all(frame, n_channels, n)
+    return out if (start, stop) == (0, n) else out[:, start:stop].copy()
+
+
+def _decode_all(frame: bytes, n_channels: int, n: int) -> np.ndarray:
+    """:func:`decode_block` of the whole chunk: float64 [n_channels, n]."""
     if len(frame) < 4:
         raise CorruptFileError("RAWC frame is truncated")
     (size,) = struct.unpack_from("<I", frame, 0)
