@@ -145,22 +145,17 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     header = Header.for_recording(
         raw, survey, codec, cfg, k, layout, coded, annotations=annotations, **fields, **mode.header_fields()
     )
-    header.version = written_version(
-        survey.plan.lossless, "mains_freq" in side, "correction_taps" in side, residual is not None
-    )
+    header.version = written_version()
     if mode.name == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
     return _archive(header, side, coded, residual, exact, raw.info, codec, cache).to_bytes()
 
 
-def written_version(
-    exact_channels: list[int], mains: bool, correction: bool = False, layer: bool = False
-) -> int:
-    """The format version of a new file: 8 where it has per-chunk frames, that is stores channels
-    exactly (``RAWC``) or holds the transform ``layer`` (``RESD``): the header indexes each frame
-    with its digest, so a reader seeks to a chunk and checks only what it reads; else 7 where it
-    holds the decoder correction, 6 where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
-    return FRAME_INDEX if exact_channels or layer else 7 if correction else 6 if mains else 5
+def written_version() -> int:
+    """The format version of a new file: 8, whose header indexes each chunk's frame in the per-chunk
+    sections (``CODE``, ``RAWC``, ``RESD``) with its size and digest, so a reader seeks to a chunk and
+    checks only what it reads (files from eegcodec 0.5 on were 5, 6 or 7 by what they held)."""
+    return FRAME_INDEX
 
 
 def _archive(
@@ -180,36 +175,43 @@ def _archive(
     header.exact_frames, header.info_bytes = [len(f) for f in exact.frames], len(info_bytes)
     resd = residual.frames if residual and header.coded else []
     header.residual_frames = [len(f) for f in resd]
-    if header.version >= FRAME_INDEX:
-        header.frame_digests = {
-            "RAWC": [frame_digest(f) for f in exact.frames],
-            "RESD": [frame_digest(f) for f in resd],
-        }
-    codes = b""
-    cache = {} if cache is None else cache
-    if header.has_tokens and "codes" in cache:
-        codes, header.code_coder, header.prior_sha256 = cache["codes"]
-    elif header.has_tokens:  # under the model's prior when it has one and that is smaller
-        all_codes = coded.all_codes()  # [rows, codebooks, frames]
-        packed_size = -(-all_codes.size * codec.info.bits_per_code // 8)
-        entropy_coded = (
-            streamcoders.make("prior", prior=codec.prior).encode(all_codes)
-            if codec.prior is not None
-            else None
-        )
-        if entropy_coded is not None and len(entropy_coded) < packed_size:
-            codes, header.code_coder, header.prior_sha256 = entropy_coded, "prior", codec.prior.sha256()
-        else:
-            codes = streamcoders.make("packed", codec.info.bits_per_code).encode(all_codes)
-        cache["codes"] = (codes, header.code_coder, header.prior_sha256)
+    code_frames = _code_section(header, coded, codec, {} if cache is None else cache)
+    header.code_frames = [len(f) for f in code_frames]
+    header.frame_digests = {
+        tag: [frame_digest(f) for f in frames]
+        for tag, frames in (("CODE", code_frames), ("RAWC", exact.frames), ("RESD", resd))
+    }
     return Archive(
         header=header,
-        codes=codes,
+        codes=b"".join(code_frames),
         side=side_payload,
         raw_channels=exact.payload(),
         residual=residual.payload() if residual else b"",
         info_fif=info_fif,
     )
+
+
+def _code_section(header: Header, coded: CodedStream | None, codec: Codec | None, cache: dict) -> list[bytes]:
+    """The ``CODE`` section's frames, one per chunk (each chunk's codes coded alone: the prior looks at
+    codes of the same frame only, so the bits are the same as one stream's, but for a few bytes a
+    frame), under the model's prior when it has one and that is smaller than packing; the header
+    learns the coder. ``cache``: the frames and coder, computed once for several headers."""
+    if not header.has_tokens:
+        return []
+    if "codes" not in cache:
+        all_codes = coded.all_codes()  # [rows, codebooks, frames]
+        bounds = np.cumsum([0, *coded.frames])
+        chunks = [all_codes[:, :, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        packer = streamcoders.make("packed", codec.info.bits_per_code)
+        frames, coder, sha = [packer.encode(c) for c in chunks], "packed", None
+        if codec.prior is not None:
+            prior = streamcoders.make("prior", prior=codec.prior)
+            entropy_coded = [prior.encode(c) for c in chunks]
+            if sum(map(len, entropy_coded)) < sum(map(len, frames)):
+                frames, coder, sha = entropy_coded, "prior", codec.prior.sha256()
+        cache["codes"] = (frames, coder, sha)
+    frames, header.code_coder, header.prior_sha256 = cache["codes"]
+    return frames
 
 
 # ---------------------------------------------------------------------------
@@ -454,10 +456,29 @@ class _ChunkReader:
 def archive_codes(archive: Archive, codec: Codec) -> np.ndarray:
     """int64 [code rows, codebooks, frames of all chunks]: a token file's codes, decoded by the
     ``CODE`` coder its header names (under ``codec``'s prior where that is the coder)."""
+    chunk = chunk_codes(archive, codec)
+    return np.concatenate([chunk(i) for i in range(archive.header.n_chunks)], axis=2)
+
+
+def chunk_codes(archive: Archive, codec: Codec) -> Callable[[int], np.ndarray]:
+    """A function ``i -> int64 [code rows, codebooks, frames of chunk i]``: version 8 decodes chunk
+    ``i``'s frame of ``CODE`` alone; earlier files' one stream is decoded once, here."""
     h = archive.header
     prior = codec.prior_for(h.prior_sha256) if h.code_coder == "prior" else None
     coder = streamcoders.make(h.code_coder, h.model.bits_per_code, prior)
-    return coder.decode(archive.codes, (h.code_rows, h.codebooks, sum(h.chunk_frames)))
+    bounds = np.cumsum([0] + h.chunk_frames)
+    size = codec.info.codebook_size
+
+    def checked(codes: np.ndarray) -> np.ndarray:
+        if codes.max(initial=0) >= size:
+            raise CorruptFileError("code values exceed the model's codebook size")
+        return codes
+
+    if h.version >= FRAME_INDEX:
+        shape = (h.code_rows, h.codebooks)
+        return lambda i: checked(coder.decode(archive.frame(b"CODE", i), (*shape, h.chunk_frames[i])))
+    codes = checked(coder.decode(archive.codes, (h.code_rows, h.codebooks, int(bounds[-1]))))
+    return lambda i: codes[:, :, bounds[i] : bounds[i + 1]]
 
 
 def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0):
@@ -466,17 +487,13 @@ def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0):
     h, rec = archive.header, archive.header.recording
     names = [rec.ch_names[i] for i in h.coded]
     montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
-    codes = archive_codes(archive, codec)
-    if codes.max(initial=0) >= codec.info.codebook_size:
-        raise CorruptFileError("code values exceed the model's codebook size")
+    codes = chunk_codes(archive, codec)
     coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)
     coder.correction = side.correction  # version 7: the decoder correction, or None
     ola = OverlapAdd(h.layout)
-    bounds = np.cumsum([0] + h.chunk_frames)
 
     def rebuild(i: int, start: int, stop: int) -> np.ndarray:
-        chunk = codes[:, :, bounds[i] : bounds[i + 1]]
-        model_out = codec.decode_channels(chunk, montage) if h.chunk_frames[i] else None
+        model_out = codec.decode_channels(codes(i), montage) if h.chunk_frames[i] else None
         mains = side.mains[i] if side.mains else None
         return coder.reconstruct(model_out, side.scales[i], start, stop, mains)
 

@@ -60,18 +60,18 @@ def test_harmonics_below_the_rate_are_fitted():
     assert np.sum((rest - (x - line - (x - line).mean(axis=1, keepdims=True))) ** 2) < 0.01 * np.sum(line**2)
 
 
-def test_file_with_mains_is_version_6_and_round_trips(pcm_codec):
-    raw = synthetic_raw(n_ch=4, seconds=20, stim=False)  # no channel stored exactly: not version 7
+def test_file_with_mains_round_trips(pcm_codec):
+    raw = synthetic_raw(n_ch=4, seconds=20, stim=False)  # no channel stored exactly
     noisy, _ = _with_mains(raw, 60.03, 80e-6)
     data = compress_raw(noisy, pcm_codec, n_codebooks=4)
     arc = Archive.from_bytes(data)
-    assert arc.header.version == 6
+    assert arc.header.version == 8  # every new file: the frame index
     side = check_archive(arc)
     assert side.mains is not None and all(m.freq_code for m in side.mains)
     out = decompress(data, codec=pcm_codec).get_data(picks="eeg")
     assert _prd(noisy.get_data(picks="eeg"), out) < 1.0  # the near-lossless test codec stays so
     clean = Archive.from_bytes(compress_raw(raw, pcm_codec, n_codebooks=4))
-    assert clean.header.version == 5 and check_archive(clean).mains is None
+    assert clean.header.version == 8 and check_archive(clean).mains is None
     # with a channel stored exactly (the stim channel): version 8 (the frame index), with or without mains
     with_stim = synthetic_raw(n_ch=4, seconds=20)
     for rec, has_mains in ((_with_mains(with_stim, 60.03, 80e-6)[0], True), (with_stim, False)):

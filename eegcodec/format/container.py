@@ -46,7 +46,7 @@ WRITTEN = (5, 6, 7, 8)
 #: the first version whose header carries each per-chunk frame's digest (:func:`frame_digest`)
 FRAME_INDEX = 8
 #: the sections made of one frame per chunk, and the header fields listing their frames
-FRAMED = {b"RAWC": "exact_frames", b"RESD": "residual_frames"}
+FRAMED = {b"CODE": "code_frames", b"RAWC": "exact_frames", b"RESD": "residual_frames"}
 MAX_HEAD_BYTES = 64 * 2**20
 SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"RESD", b"INFO", b"END.")
 
@@ -235,7 +235,7 @@ class Archive:
     info_fif: bytes = b""
     residual: bytes = b""
     section_sizes: dict[str, int] = field(default_factory=dict)
-    _offsets: dict = field(default_factory=dict, repr=False, compare=False)
+    _offsets: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def offsets(self, tag: bytes) -> np.ndarray:
         """int64 [chunks + 1]: where each chunk's frame starts in the per-chunk section ``tag``."""
@@ -244,9 +244,10 @@ class Archive:
         return self._offsets[tag]
 
     def frame(self, tag: bytes, i: int) -> bytes:
-        """Chunk ``i``'s frame in the per-chunk section ``tag`` (``b"RAWC"``, ``b"RESD"``; version 3 on)."""
+        """Chunk ``i``'s frame in the per-chunk section ``tag`` (``b"RAWC"``, ``b"RESD"``: version 3 on;
+        ``b"CODE"``: version 8 on)."""
         a, b = self.offsets(tag)[i : i + 2]
-        return (self.raw_channels if tag == b"RAWC" else self.residual)[a:b]
+        return {b"CODE": self.codes, b"RAWC": self.raw_channels, b"RESD": self.residual}[tag][a:b]
 
     def payloads(self) -> dict[bytes, bytes]:
         """Section payloads; HEAD binds the others by their SHA-256 (a spliced file is refused)."""

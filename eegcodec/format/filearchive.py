@@ -72,7 +72,7 @@ def open_archive(path: str | os.PathLike) -> Archive:
     header = read_header(version, found, sizes, path)
     return FileArchive(
         header=header,
-        codes=found[b"CODE"],
+        codes=b"",  # version 8: CODE is one frame per chunk, read as decoded
         side=found[b"SIDE"],
         info_fif=found[b"INFO"],
         section_sizes=sizes,

@@ -190,6 +190,9 @@ class Header:
     #: version 8: the digest of each chunk's frame (``format.container.frame_digest``) in the per-chunk
     #: sections, ``{"RAWC": [...], "RESD": [...]}`` (their sizes: ``exact_frames``, ``residual_frames``)
     frame_digests: dict[str, list[str]] = field(default_factory=dict)
+    #: version 8, token files: the size in bytes of each chunk's frame of codes in ``CODE`` (each
+    #: chunk's codes coded alone by ``code_coder``)
+    code_frames: list[int] = field(default_factory=list)
 
     # -- derived ------------------------------------------------------------------
 
@@ -266,6 +269,9 @@ class Header:
             out["fidelity"]["measured_prd"] = self.measured_prd
         if self.version >= 5:
             out["coders"] = {"CODE": self.code_coder, "prior_sha256": self.prior_sha256}
+            if self.version >= 8:
+                out["coders"]["frame_bytes"] = self.code_frames
+                out["coders"]["frame_digests"] = self.frame_digests.get("CODE", [])
         return out
 
     @classmethod
@@ -375,13 +381,20 @@ class Header:
                 "RESD": check.frame_digests(residual, "residual", len(header.residual_frames)),
             }
         if version >= 5:
-            check.code_coder(header, check.need(d, "coders", dict, "coders"))
+            coders = check.need(d, "coders", dict, "coders")
+            check.code_coder(header, coders)
+        if version >= 8:
+            header.code_frames = check.code_frames(header, coders)
+            header.frame_digests["CODE"] = check.frame_digests(coders, "coders", len(header.code_frames))
         return header
 
     def check_sections(self, sizes: dict[str, int]) -> None:
         """Section sizes (bytes) agree with what the header declares."""
         want_code = -(-self.code_count * self.model.bits_per_code // 8) if self.model else 0
         got = sizes.get("CODE", 0)
+        if self.version >= 8 and self.has_tokens:  # each chunk's codes coded alone
+            self._check_code_frames(got)
+            return self._check_frames(sizes)
         if self.code_coder == "prior" and self.has_tokens:  # entropy-coded: kept only when smaller
             if not 4 <= got < want_code:
                 raise CorruptFileError(
@@ -389,6 +402,22 @@ class Header:
                 )
         elif got != want_code:
             raise CorruptFileError(f"CODE section holds {got} bytes, the header implies {want_code}")
+        self._check_frames(sizes)
+
+    def _check_code_frames(self, got: int) -> None:
+        """Version 8: ``CODE`` holds the chunks' frames; packed ones have the size their codes imply."""
+        if got != sum(self.code_frames):
+            raise CorruptFileError(
+                f"CODE section holds {got} bytes, the header lists {sum(self.code_frames)}"
+            )
+        packed = [
+            -(-self.code_rows * self.codebooks * f * self.model.bits_per_code // 8) for f in self.chunk_frames
+        ]
+        if self.code_coder == "packed" and self.code_frames != packed:
+            raise CorruptFileError("CODE frames' sizes do not fit their chunks' codes")
+
+    def _check_frames(self, sizes: dict[str, int]) -> None:
+        """``RAWC`` and ``RESD`` hold what the header lists."""
         if self.version >= 3 and sizes.get("RAWC", 0) != sum(self.exact_frames):
             raise CorruptFileError(
                 f"RAWC section holds {sizes.get('RAWC', 0)} bytes, the header lists {sum(self.exact_frames)}"

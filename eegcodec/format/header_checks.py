@@ -174,7 +174,7 @@ def version_fields(d: Any, version: int) -> None:
     if version < 5 and "coders" in d:
         raise CorruptFileError(f"header holds fields of version 5 in a version-{version} file")
     if version < 8 and any(
-        isinstance(d.get(s), dict) and "frame_digests" in d[s] for s in ("exact", "residual")
+        isinstance(d.get(s), dict) and "frame_digests" in d[s] for s in ("exact", "residual", "coders")
     ):
         raise CorruptFileError(f"header holds fields of version 8 in a version-{version} file")
 
@@ -366,6 +366,15 @@ def exact_frames(h, exact: dict) -> list[int]:
     frames = int_list(exact, "frame_bytes", "exact.frame_bytes", 0, 2**40, want)
     if len(frames) != want:
         raise CorruptFileError(f"{where('exact.frame_bytes')} has {len(frames)} entries, expected {want}")
+    return frames
+
+
+def code_frames(h, coders: dict) -> list[int]:
+    """Version 8: the size of each chunk's frame in ``CODE`` (one per chunk of a token file)."""
+    want = h.n_chunks if h.has_tokens else 0
+    frames = int_list(coders, "frame_bytes", "coders.frame_bytes", 0, 2**40, want)
+    if len(frames) != want:
+        raise CorruptFileError(f"{where('coders.frame_bytes')} has {len(frames)} entries, expected {want}")
     return frames
 
 
