@@ -14,7 +14,8 @@ from .errors import EegcodecError, OutputExistsError
 from .format.container import Archive
 from .io import atomic_write_bytes, output_format, write_raw
 from .modes.max_error import RESERVE
-from .pipeline import DecodedRaw, Progress, compress_raw, decoded_chunks, decompress_archive
+from .pipeline import Progress, compress_raw, decoded_chunks, decompress_archive
+from .rawview import DecodedRaw
 from .reader import describe, often_exact_channels, read_archive
 from .survey import CODED_TYPES
 from .tokens import Tokens, detokenize, tokenize

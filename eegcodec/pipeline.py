@@ -258,18 +258,18 @@ def decompress_archive(
     archive: Archive, codec: Codec | None, progress: Progress | None = None
 ) -> mne.io.RawArray:
     """Rebuild the recording from a parsed :class:`Archive` in memory: float64 volts, info and
-    annotations restored (:class:`DecodedRaw` decodes as it is read instead)."""
+    annotations restored (:class:`eegcodec.rawview.DecodedRaw` decodes as it is read instead)."""
     side = check_archive(archive)
     rec = archive.header.recording
     data = np.empty((len(rec.ch_names), rec.n_samples))
     for start, block in decoded_chunks(archive, codec, side, progress):
         data[:, start : start + block.shape[1]] = block
-    return _with_annotations(
+    return with_annotations(
         mne.io.RawArray(data, side.info, first_samp=rec.first_samp, verbose="error"), archive
     )
 
 
-def _with_annotations(raw: mne.io.BaseRaw, archive: Archive) -> mne.io.BaseRaw:
+def with_annotations(raw: mne.io.BaseRaw, archive: Archive) -> mne.io.BaseRaw:
     try:
         raw.set_annotations(annotations_from_json(archive.header.annotations))
     except (ValueError, TypeError, OverflowError) as exc:
@@ -280,17 +280,24 @@ def _with_annotations(raw: mne.io.BaseRaw, archive: Archive) -> mne.io.BaseRaw:
 
 
 def decoded_chunks(
-    archive: Archive, codec: Codec | None, side=None, progress: Progress | None = None, first: int = 0
+    archive: Archive,
+    codec: Codec | None,
+    side=None,
+    progress: Progress | None = None,
+    first: int = 0,
+    fade: bool = True,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yields (first sample, volts float64 [channels, m]) of each chunk's own span, in order,
     from chunk ``first`` to the end of the recording: the exactly stored channels, the coded ones
     (tokens through the model and/or the transform layer), the exactly stored outliers and the
     NaN runs. A later ``first`` decodes only what its chunks need (the chunk before it for the
     token path's cross-fade, the last frame with a spatial basis for the transform layer), with
-    the same values. A damaged file raises :class:`CorruptFileError` at the chunk where it shows.
-    Each chunk is decoded under :func:`blas_pin` (the caller's own thread settings are back
-    while it holds the chunk)."""
-    chunks = _decoded_chunks(archive, codec, side, progress, first)
+    the same values; ``fade`` False leaves out the chunk before (token files): the first chunk's
+    first ``layout.overlap`` samples then lack the cross-fade (for a reader that needs none of
+    them). A damaged file raises :class:`CorruptFileError` at the chunk where it shows. Each chunk
+    is decoded under :func:`blas_pin` (the caller's own thread settings are back while it holds
+    the chunk)."""
+    chunks = _decoded_chunks(archive, codec, side, progress, first, fade)
     pin = modes.get(archive.header.mode).blas_one_thread
     controller = ThreadpoolController() if pin else None
     try:
@@ -305,14 +312,16 @@ def decoded_chunks(
             chunks.close()
 
 
-def _decoded_chunks(archive: Archive, codec: Codec | None, side, progress: Progress | None, first: int):
+def _decoded_chunks(
+    archive: Archive, codec: Codec | None, side, progress: Progress | None, first: int, fade: bool
+):
     """:func:`decoded_chunks` without the thread settings."""
     h = archive.header
     check_model(h, codec)
     side = side if side is not None else check_archive(archive)
     rec, coded, n = h.recording, np.asarray(h.coded, dtype=int), h.recording.n_samples
     exact = _exact_chunks(archive, h, first) if h.lossless else None
-    decoded = _coded_chunks(archive, side, codec, first) if len(coded) else None
+    decoded = _coded_chunks(archive, side, codec, first, fade) if len(coded) else None
     none = (np.zeros(0, int), np.zeros(0, int), np.zeros(0))
     rows, idx, values = (np.asarray(v) for v in (side.outliers if side.outliers is not None else none))
     by_index = np.argsort(idx, kind="stable")
@@ -334,11 +343,11 @@ def _decoded_chunks(archive: Archive, codec: Codec | None, side, progress: Progr
         yield a, block
 
 
-def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0):
+def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0, fade: bool = True):
     """Yields volts [coded, m] of each chunk's span from chunk ``first`` on: tokens through the
     model (if the file has them), plus the transform layer (``prd`` files)."""
     h = archive.header
-    tokens = _token_chunks(archive, side, codec, first) if h.has_tokens else None
+    tokens = _token_chunks(archive, side, codec, first, fade) if h.has_tokens else None
     layer = _transform_from(archive, first) if h.mode == "prd" else None
     for i, (start, stop) in enumerate(h.layout.chunks()[first:], start=first):
         a, b = exact_span(h.layout, start, stop)
@@ -372,87 +381,6 @@ def _transform_from(archive: Archive, first: int) -> TransformDecoder:
     return layer
 
 
-class DecodedRaw(mne.io.BaseRaw):
-    """An archive's recording as an MNE raw that decodes chunk by chunk as it is read, so writing
-    it (``Raw.save`` reads in order) holds a chunk at a time instead of the whole recording.
-    Values are those of :func:`decompress_archive` (the decoded volts are handed to MNE unscaled)."""
-
-    def __init__(self, archive: Archive, codec: Codec | None, progress: Progress | None = None):
-        side = check_archive(archive)
-        rec = archive.header.recording
-        extras = {  # MNE hands _read_segment_file only _raw_extras (and _filenames)
-            "reader": _ChunkReader(
-                lambda first: decoded_chunks(archive, codec, side, progress, first),
-                len(rec.ch_names),
-                [exact_span(archive.header.layout, *c)[0] for c in archive.header.layout.chunks()],
-            ),
-            "first_samp": rec.first_samp,
-            "cals": np.array([ch["cal"] * ch["range"] for ch in side.info["chs"]]),  # as MNE's _cals
-        }
-        super().__init__(
-            side.info,
-            preload=False,
-            first_samps=[rec.first_samp],
-            last_samps=[rec.first_samp + rec.n_samples - 1],
-            filenames=[None],
-            raw_extras=[extras],
-            orig_format="double",
-            verbose="error",
-        )
-        _with_annotations(self, archive)
-
-    def _read_segment_file(self, data, idx, fi, start, stop, cals, mult):
-        extras = self._raw_extras[fi]
-        block = extras["reader"].span(start - extras["first_samp"], stop - extras["first_samp"])[idx]
-        if mult is None:  # MNE would multiply raw units by cals: the block is volts already
-            data[:] = block
-        else:  # mult holds the cals: hand it raw units
-            data[:] = mult @ (block / extras["cals"][idx][:, None])
-
-
-class _ChunkReader:
-    """Sample ranges of :func:`decoded_chunks`' stream, read in any order: a read starts the
-    stream at the chunk that holds its first sample unless the stream is there already, so
-    forward reads decode each chunk once and a read elsewhere decodes only the chunks it spans.
-    ``decode(first)`` starts the stream at chunk ``first``; ``starts`` [chunks] holds each
-    chunk's first own sample."""
-
-    def __init__(self, decode, n_channels: int, starts: np.ndarray):
-        self.decode, self.n_channels, self.starts = decode, n_channels, np.asarray(starts)
-        self._chunks, self._at, self._block = None, 0, np.zeros((n_channels, 0))
-
-    def __deepcopy__(self, memo) -> _ChunkReader:  # a copied raw reads on its own
-        return _ChunkReader(self.decode, self.n_channels, self.starts)
-
-    def _seek(self, sample: int) -> None:
-        first = max(int(np.searchsorted(self.starts, sample, side="right")) - 1, 0)
-        self._chunks = self.decode(first)
-        self._at, self._block = next(self._chunks)
-
-    def span(self, start: int, stop: int) -> np.ndarray:
-        """Volts [channels, stop - start] of samples ``[start, stop)`` (0 = the first)."""
-        out, filled = np.empty((self.n_channels, max(stop - start, 0))), start
-        if self._chunks is None or start < self._at or start >= self._next_start():
-            if stop > start:
-                self._seek(start)
-        while filled < stop:
-            end = self._at + self._block.shape[1]
-            if filled >= end:
-                self._at, self._block = next(self._chunks)
-                continue
-            take = min(stop, end) - filled
-            out[:, filled - start : filled - start + take] = self._block[
-                :, filled - self._at : filled - self._at + take
-            ]
-            filled += take
-        return out
-
-    def _next_start(self) -> int:
-        """First sample of the chunk after the one in hand (reading on from there costs nothing extra)."""
-        later = self.starts[self.starts > self._at]
-        return int(later[1]) if later.size > 1 else np.iinfo(np.int64).max
-
-
 def archive_codes(archive: Archive, codec: Codec) -> np.ndarray:
     """int64 [code rows, codebooks, frames of all chunks]: a token file's codes, decoded by the
     ``CODE`` coder its header names (under ``codec``'s prior where that is the coder)."""
@@ -481,9 +409,9 @@ def chunk_codes(archive: Archive, codec: Codec) -> Callable[[int], np.ndarray]:
     return lambda i: codes[:, :, bounds[i] : bounds[i + 1]]
 
 
-def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0):
+def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0, fade: bool = True):
     """Yields (first sample, volts [coded, n]) of each chunk's final token reconstruction, from
-    chunk ``first`` on (the chunk before it is decoded too, for the cross-fade)."""
+    chunk ``first`` on (the chunk before it is decoded too, for the cross-fade, unless not ``fade``)."""
     h, rec = archive.header, archive.header.recording
     names = [rec.ch_names[i] for i in h.coded]
     montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
@@ -497,7 +425,7 @@ def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0):
         mains = side.mains[i] if side.mains else None
         return coder.reconstruct(model_out, side.scales[i], start, stop, mains)
 
-    chunks = [(i, start, stop) for i, (start, stop) in enumerate(h.layout.chunks())][max(first - 1, 0) :]
+    chunks = [(i, start, stop) for i, (start, stop) in enumerate(h.layout.chunks())][max(first - fade, 0) :]
     for (i, start, stop), block in zip(chunks, codec.map_chunks(rebuild, chunks)):
         final = ola.push(start, stop, block)
         if i >= first:

@@ -245,3 +245,25 @@ def test_decode_block_takes_a_window():
         )
     with pytest.raises(ValueError):
         decode_block(archive.frame(b"RAWC", 0), len(h.lossless), n, 10, n + 1)
+
+
+def test_a_token_window_past_the_cross_fade_decodes_one_chunk(tmp_path, monkeypatch):
+    codec = PCMCodec(adapter=AdapterConfig(model_rate=160.0, chunk_seconds=8, overlap_seconds=1))
+    raw = synthetic_raw(n_ch=3, seconds=40, stim=False)
+    path = tmp_path / "tok.eegc"
+    eegcodec.compress(raw, path, codec)
+    full = eegcodec.decompress(path, codec=codec).get_data()
+    layout = read_archive(path).header.layout
+    start = layout.chunks()[2][0]  # chunk 2's first own sample; its first `overlap` are cross-faded
+    calls = []
+    real = codec.decode_channels
+    monkeypatch.setattr(codec, "decode_channels", lambda *a: calls.append(1) or real(*a))
+    lazy = eegcodec.read_raw(path, codec=codec)
+    windows = [(start + layout.overlap + 5, start + layout.overlap + 300), (start, start + 20)]
+    windows += [(start + 20, start + 3 * layout.stride)]  # on from there, across two more chunks
+    counts = []
+    for a, b in windows:
+        np.testing.assert_allclose(lazy.get_data(start=a, stop=b), full[:, a:b], rtol=0, atol=1e-12)
+        counts.append(len(calls))
+    assert counts[0] == 1  # chunk 2 alone: the window needs none of chunk 1's tail
+    assert counts[1] == 3  # the cross-fade is read: chunks 1 and 2

@@ -368,24 +368,7 @@ class Header:
         header.chunk_frames = check.chunk_frames(header, chunks)
         index = check.side_index(header, check.need(d, "side", list, "side"))
         header.side = [ArraySpec(*a) for a in index]
-        if version >= 3:
-            exact = check.need(d, "exact", dict, "exact")
-            header.exact_frames = check.exact_frames(header, exact)
-            header.info_bytes = check.int_field(d, "info_bytes", "info_bytes", 0, MAX_INFO_BYTES)
-        if version >= 4:
-            residual = check.need(d, "residual", dict, "residual")
-            header.residual_frames = check.residual_frames(header, residual)
-        if version >= 8:
-            header.frame_digests = {
-                "RAWC": check.frame_digests(exact, "exact", len(header.exact_frames)),
-                "RESD": check.frame_digests(residual, "residual", len(header.residual_frames)),
-            }
-        if version >= 5:
-            coders = check.need(d, "coders", dict, "coders")
-            check.code_coder(header, coders)
-        if version >= 8:
-            header.code_frames = check.code_frames(header, coders)
-            header.frame_digests["CODE"] = check.frame_digests(coders, "coders", len(header.code_frames))
+        _frames(header, d, version)
         return header
 
     def check_sections(self, sizes: dict[str, int]) -> None:
@@ -446,3 +429,26 @@ def _tokens(d: dict, n_coded: int, mode: str, version: int) -> tuple[int, ModelR
             f"{check.where('code_rows')} = {code_rows} does not fit {n_coded} coded channels"
         )
     return codebooks, model, code_rows
+
+
+def _frames(header: Header, d: dict, version: int) -> None:
+    """The per-chunk sections' frame sizes (version 3 ``exact``, 4 ``residual``), the ``CODE``
+    coder (5) and the frame index (8: ``CODE`` frames, every frame's digest), into ``header``."""
+    if version >= 3:
+        exact = check.need(d, "exact", dict, "exact")
+        header.exact_frames = check.exact_frames(header, exact)
+        header.info_bytes = check.int_field(d, "info_bytes", "info_bytes", 0, MAX_INFO_BYTES)
+    if version >= 4:
+        residual = check.need(d, "residual", dict, "residual")
+        header.residual_frames = check.residual_frames(header, residual)
+    if version >= 8:
+        header.frame_digests = {
+            "RAWC": check.frame_digests(exact, "exact", len(header.exact_frames)),
+            "RESD": check.frame_digests(residual, "residual", len(header.residual_frames)),
+        }
+    if version >= 5:
+        coders = check.need(d, "coders", dict, "coders")
+        check.code_coder(header, coders)
+    if version >= 8:
+        header.code_frames = check.code_frames(header, coders)
+        header.frame_digests["CODE"] = check.frame_digests(coders, "coders", len(header.code_frames))
