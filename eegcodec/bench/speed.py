@@ -47,6 +47,8 @@ DAC16K_ARCH = dict(
 DAC16K_ADAPTER = dict(model_rate=1000.0, chunk_seconds=30.0, overlap_seconds=1.0)
 #: the window ``read_raw(...).get_data`` reads from the middle of each file (seconds, all channels)
 WINDOW_SECONDS = 10.0
+#: the compress flags of the modes that need no model (:func:`verb_flags`)
+MODE_FLAGS = ("--lossless", "--prd", "--max-error")
 
 
 @dataclass
@@ -56,10 +58,11 @@ class SpeedConfig:
     device: str = "cpu"
     repeats: int = 3  #: runs of each verb; the median time and the highest peak are reported
     busy: bool = False  #: also time each (model, length) beside a process spinning on another core
+    window_repeats: int = 3  #: fresh processes timing the 10-s window read; the median is reported
 
     @classmethod
     def quick(cls) -> SpeedConfig:
-        return cls(minutes=[0.1, 0.2], channels=4, repeats=1)
+        return cls(minutes=[0.1, 0.2], channels=4, repeats=1, window_repeats=1)
 
 
 HELP = "real-time factor and peak memory of compress and decompress"
@@ -255,7 +258,7 @@ def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -
     runs_c = [_child(exe + ["compress", str(src), "-o", str(arc)] + flags_c) for _ in range(cfg.repeats)]
     runs_d = [_child(exe + ["decompress", str(arc), "-o", str(back)] + flags_d) for _ in range(cfg.repeats)]
     (tc, mc), (td, md) = _median_time(runs_c), _median_time(runs_d)
-    window = _window_times(arc, cfg.repeats)
+    window = _window_times(arc, cfg.window_repeats, None if flags_c[0] in MODE_FLAGS else model)
     info = json.loads(
         subprocess.run(exe + ["info", str(arc), "--json"], capture_output=True, text=True, check=True).stdout
     )
@@ -281,14 +284,27 @@ def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -
     }
 
 
-def _window_times(arc: Path, repeats: int) -> dict:
+def _window_times(arc: Path, repeats: int, model: str | None) -> dict:
     """``read_raw(arc).get_data`` of 10 s from the middle, each run in a fresh process
-    (:mod:`eegcodec.bench.window`): the median run's figures, the highest peak (MB)."""
-    cmd = [sys.executable, "-m", "eegcodec.bench.window", str(arc), str(WINDOW_SECONDS)]
-    runs = [
-        json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
-        for _ in range(repeats)
+    (:mod:`eegcodec.bench.window`; ``model``: a token file's): the median run's figures, the
+    highest peak (MB)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "eegcodec.bench.window",
+        str(arc),
+        str(WINDOW_SECONDS),
+        *([model] if model else []),
     ]
+    runs = []
+    for _ in range(repeats):
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            lines = done.stderr.strip().splitlines()
+            raise RuntimeError(
+                f"timing a window of {arc.name} failed: {lines[-1] if lines else done.returncode}"
+            )
+        runs.append(json.loads(done.stdout))
     mid = sorted(runs, key=lambda r: r["call_s"])[len(runs) // 2]
     return {f"window_{k}": mid[k] for k in ("call_s", "open_s", "read_s", "again_s", "model_s")} | {
         "window_peak_mb": max(r["peak_mb"] for r in runs),

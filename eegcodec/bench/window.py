@@ -1,7 +1,8 @@
 """Random access as a user meets it: ``eegcodec.read_raw(path).get_data(start, stop)`` of a window
 from the middle of a file, in a fresh process (``eegcodec bench speed``'s window columns).
 
-``python -m eegcodec.bench.window FILE [SECONDS]`` prints one JSON object:
+``python -m eegcodec.bench.window FILE [SECONDS [MODEL]]`` prints one JSON object (MODEL: the
+model's name or weights file, for a token file whose model is not found by the name it records):
 
 - ``import_s``: importing eegcodec's API (Python start-up not counted);
 - ``model_s``: loading the model a token file names (0 for files without tokens; a viewer
@@ -23,14 +24,15 @@ import sys
 import time
 
 
-def measure(path: str, seconds: float = 10.0) -> dict:
-    """Time the calls described in the module's docstring on the ``.eegc`` file at ``path``."""
+def measure(path: str, seconds: float = 10.0, model: str | None = None) -> dict:
+    """Time the calls described in the module's docstring on the ``.eegc`` file at ``path``
+    (``model``: a token file's model, default the one it names)."""
     t0 = time.perf_counter()
     from ..api import codec_for, read_raw
     from ..reader import read_archive
 
     t1 = time.perf_counter()
-    codec = codec_for(read_archive(path, lazy=True))  # None unless the file holds tokens
+    codec = codec_for(read_archive(path, lazy=True), model)  # None unless the file holds tokens
     t2 = time.perf_counter()
     out = {"import_s": t1 - t0, "model_s": t2 - t1 if codec is not None else 0.0}
     for key, where in (("call", 0.5), ("again", 1 / 3)):
@@ -49,4 +51,5 @@ def measure(path: str, seconds: float = 10.0) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(sys.argv[1], float(sys.argv[2]) if len(sys.argv) > 2 else 10.0)))
+    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
+    print(json.dumps(measure(sys.argv[1], seconds, sys.argv[3] if len(sys.argv) > 3 else None)))
