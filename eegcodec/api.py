@@ -15,7 +15,8 @@ from .format.container import Archive
 from .format.exact import RESERVE
 from .format.header_checks import BOUND_ROUNDING
 from .io import atomic_write_bytes, output_format, write_raw
-from .pipeline import DecodedRaw, Progress, compress_raw, decoded_chunks, decompress_archive
+from .pipeline import Progress, compress_raw, decoded_chunks, decompress_archive
+from .rawview import DecodedRaw
 from .reader import describe, often_exact_channels, read_archive
 from .survey import CODED_TYPES
 from .tokens import Tokens, detokenize, tokenize
@@ -187,8 +188,12 @@ def read_raw(source: bytes | PathLike, codec: Codec | str | None = None) -> mne.
     the values :func:`decompress` gives. All channels of a chunk are decoded together (the
     exact coder predicts channels from each other; DAC-MC's tokens stand for all channels).
     ``codec`` defaults to the model named in the file (token files; none is loaded otherwise).
-    The compressed file is read into memory; the decoded recording is not."""
-    archive = read_archive(source)
+    A file of format version 8 on is opened in place: its header, side data and measurement info
+    are read at once, each chunk's frames when its samples are (seeking by the header's frame
+    index, each checked against its digest: a damaged frame raises
+    :class:`~eegcodec.errors.CorruptFileError` when read). Older files are read into memory whole.
+    The decoded recording is never held whole."""
+    archive = read_archive(source, lazy=True)
     return DecodedRaw(archive, codec_for(archive, codec))
 
 

@@ -22,7 +22,7 @@ from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
 from .chunks import ChunkCoder, CodedStream, ExactStream, ResidualStream, exact_span
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .format import streamcoders
-from .format.container import Archive, pack_arrays
+from .format.container import FRAME_INDEX, Archive, frame_digest, pack_arrays
 from .format.exact import decode_block, decode_legacy
 from .format.header import Header
 from .format.meta import annotations_from_json, annotations_to_json, info_to_fif
@@ -145,7 +145,7 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     header = Header.for_recording(
         raw, survey, codec, cfg, k, layout, coded, annotations=annotations, **fields, **mode.header_fields()
     )
-    header.version = written_version(survey.plan.lossless, "mains_freq" in side, "correction_taps" in side)
+    header.version = written_version()
     if exact.max_error is not None:
         header.largest_error = exact.largest_error
     if mode.name == "tokens" and coded is not None and coded.picks:
@@ -153,13 +153,12 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     return _archive(header, side, coded, residual, exact, raw.info, codec, cache).to_bytes()
 
 
-def written_version(exact_channels: list[int], mains: bool, correction: bool = False) -> int:
-    """The format version of a new file: 8 where it stores channels exactly (their ``RAWC`` frames
-    use channel mode 4, the segmented adaptive coder, which readers before version 8 do not know),
-    else 7 where it holds the decoder correction, else 6 where it holds mains arrays, else 5
-    (readable by eegcodec 0.5). Max-error files (stored exactly within a bound) hold the largest
-    error measured (version 8)."""
-    return 8 if exact_channels else 7 if correction else 6 if mains else 5
+def written_version() -> int:
+    """The format version of a new file: 8, whose header indexes each chunk's frame in the per-chunk
+    sections (``CODE``, ``RAWC``, ``RESD``) with its size and digest, so a reader seeks to a chunk and
+    checks only what it reads; exact channels in ``RAWC`` channel mode 4; max-error files hold the
+    largest error measured (files from eegcodec 0.5 to 0.7 were 5, 6 or 7 by what they held)."""
+    return FRAME_INDEX
 
 
 def _archive(
@@ -177,32 +176,45 @@ def _archive(
     side_payload, header.side = pack_arrays(side, header.version)
     info_fif, info_bytes = info_to_fif(info)
     header.exact_frames, header.info_bytes = [len(f) for f in exact.frames], len(info_bytes)
-    header.residual_frames = [len(f) for f in residual.frames] if residual and header.coded else []
-    codes = b""
-    cache = {} if cache is None else cache
-    if header.has_tokens and "codes" in cache:
-        codes, header.code_coder, header.prior_sha256 = cache["codes"]
-    elif header.has_tokens:  # under the model's prior when it has one and that is smaller
-        all_codes = coded.all_codes()  # [rows, codebooks, frames]
-        packed_size = -(-all_codes.size * codec.info.bits_per_code // 8)
-        entropy_coded = (
-            streamcoders.make("prior", prior=codec.prior).encode(all_codes)
-            if codec.prior is not None
-            else None
-        )
-        if entropy_coded is not None and len(entropy_coded) < packed_size:
-            codes, header.code_coder, header.prior_sha256 = entropy_coded, "prior", codec.prior.sha256()
-        else:
-            codes = streamcoders.make("packed", codec.info.bits_per_code).encode(all_codes)
-        cache["codes"] = (codes, header.code_coder, header.prior_sha256)
+    resd = residual.frames if residual and header.coded else []
+    header.residual_frames = [len(f) for f in resd]
+    code_frames = _code_section(header, coded, codec, {} if cache is None else cache)
+    header.code_frames = [len(f) for f in code_frames]
+    header.frame_digests = {
+        tag: [frame_digest(f) for f in frames]
+        for tag, frames in (("CODE", code_frames), ("RAWC", exact.frames), ("RESD", resd))
+    }
     return Archive(
         header=header,
-        codes=codes,
+        codes=b"".join(code_frames),
         side=side_payload,
         raw_channels=exact.payload(),
         residual=residual.payload() if residual else b"",
         info_fif=info_fif,
     )
+
+
+def _code_section(header: Header, coded: CodedStream | None, codec: Codec | None, cache: dict) -> list[bytes]:
+    """The ``CODE`` section's frames, one per chunk (each chunk's codes coded alone: the prior looks at
+    codes of the same frame only, so the bits are the same as one stream's, but for a few bytes a
+    frame), under the model's prior when it has one and that is smaller than packing; the header
+    learns the coder. ``cache``: the frames and coder, computed once for several headers."""
+    if not header.has_tokens:
+        return []
+    if "codes" not in cache:
+        all_codes = coded.all_codes()  # [rows, codebooks, frames]
+        bounds = np.cumsum([0, *coded.frames])
+        chunks = [all_codes[:, :, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        packer = streamcoders.make("packed", codec.info.bits_per_code)
+        frames, coder, sha = [packer.encode(c) for c in chunks], "packed", None
+        if codec.prior is not None:
+            prior = streamcoders.make("prior", prior=codec.prior)
+            entropy_coded = [prior.encode(c) for c in chunks]
+            if sum(map(len, entropy_coded)) < sum(map(len, frames)):
+                frames, coder, sha = entropy_coded, "prior", codec.prior.sha256()
+        cache["codes"] = (frames, coder, sha)
+    frames, header.code_coder, header.prior_sha256 = cache["codes"]
+    return frames
 
 
 # ---------------------------------------------------------------------------
@@ -249,18 +261,18 @@ def decompress_archive(
     archive: Archive, codec: Codec | None, progress: Progress | None = None
 ) -> mne.io.RawArray:
     """Rebuild the recording from a parsed :class:`Archive` in memory: float64 volts, info and
-    annotations restored (:class:`DecodedRaw` decodes as it is read instead)."""
+    annotations restored (:class:`eegcodec.rawview.DecodedRaw` decodes as it is read instead)."""
     side = check_archive(archive)
     rec = archive.header.recording
     data = np.empty((len(rec.ch_names), rec.n_samples))
     for start, block in decoded_chunks(archive, codec, side, progress):
         data[:, start : start + block.shape[1]] = block
-    return _with_annotations(
+    return with_annotations(
         mne.io.RawArray(data, side.info, first_samp=rec.first_samp, verbose="error"), archive
     )
 
 
-def _with_annotations(raw: mne.io.BaseRaw, archive: Archive) -> mne.io.BaseRaw:
+def with_annotations(raw: mne.io.BaseRaw, archive: Archive) -> mne.io.BaseRaw:
     try:
         raw.set_annotations(annotations_from_json(archive.header.annotations))
     except (ValueError, TypeError, OverflowError) as exc:
@@ -271,17 +283,24 @@ def _with_annotations(raw: mne.io.BaseRaw, archive: Archive) -> mne.io.BaseRaw:
 
 
 def decoded_chunks(
-    archive: Archive, codec: Codec | None, side=None, progress: Progress | None = None, first: int = 0
+    archive: Archive,
+    codec: Codec | None,
+    side=None,
+    progress: Progress | None = None,
+    first: int = 0,
+    fade: bool = True,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yields (first sample, volts float64 [channels, m]) of each chunk's own span, in order,
     from chunk ``first`` to the end of the recording: the exactly stored channels, the coded ones
     (tokens through the model and/or the transform layer), the exactly stored outliers and the
     NaN runs. A later ``first`` decodes only what its chunks need (the chunk before it for the
     token path's cross-fade, the last frame with a spatial basis for the transform layer), with
-    the same values. A damaged file raises :class:`CorruptFileError` at the chunk where it shows.
-    Each chunk is decoded under :func:`blas_pin` (the caller's own thread settings are back
-    while it holds the chunk)."""
-    chunks = _decoded_chunks(archive, codec, side, progress, first)
+    the same values; ``fade`` False leaves out the chunk before (token files): the first chunk's
+    first ``layout.overlap`` samples then lack the cross-fade (for a reader that needs none of
+    them). A damaged file raises :class:`CorruptFileError` at the chunk where it shows. Each chunk
+    is decoded under :func:`blas_pin` (the caller's own thread settings are back while it holds
+    the chunk)."""
+    chunks = _decoded_chunks(archive, codec, side, progress, first, fade)
     pin = modes.get(archive.header.mode).blas_one_thread
     controller = ThreadpoolController() if pin else None
     try:
@@ -296,14 +315,16 @@ def decoded_chunks(
             chunks.close()
 
 
-def _decoded_chunks(archive: Archive, codec: Codec | None, side, progress: Progress | None, first: int):
+def _decoded_chunks(
+    archive: Archive, codec: Codec | None, side, progress: Progress | None, first: int, fade: bool
+):
     """:func:`decoded_chunks` without the thread settings."""
     h = archive.header
     check_model(h, codec)
     side = side if side is not None else check_archive(archive)
     rec, coded, n = h.recording, np.asarray(h.coded, dtype=int), h.recording.n_samples
     exact = _exact_chunks(archive, h, first) if h.lossless else None
-    decoded = _coded_chunks(archive, side, codec, first) if len(coded) else None
+    decoded = _coded_chunks(archive, side, codec, first, fade) if len(coded) else None
     none = (np.zeros(0, int), np.zeros(0, int), np.zeros(0))
     rows, idx, values = (np.asarray(v) for v in (side.outliers if side.outliers is not None else none))
     by_index = np.argsort(idx, kind="stable")
@@ -325,13 +346,12 @@ def _decoded_chunks(archive: Archive, codec: Codec | None, side, progress: Progr
         yield a, block
 
 
-def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0):
+def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0, fade: bool = True):
     """Yields volts [coded, m] of each chunk's span from chunk ``first`` on: tokens through the
     model (if the file has them), plus the transform layer (``prd`` files)."""
     h = archive.header
-    tokens = _token_chunks(archive, side, codec, first) if h.has_tokens else None
+    tokens = _token_chunks(archive, side, codec, first, fade) if h.has_tokens else None
     layer = _transform_from(archive, first) if h.mode == "prd" else None
-    offsets = np.cumsum([0] + h.residual_frames)
     for i, (start, stop) in enumerate(h.layout.chunks()[first:], start=first):
         a, b = exact_span(h.layout, start, stop)
         if tokens is not None:
@@ -341,8 +361,7 @@ def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0):
         else:
             final = np.zeros((len(h.coded), b - a))
         if layer is not None:
-            frame = archive.residual[offsets[i] : offsets[i + 1]]
-            final = final + layer.decode(frame, len(h.coded), final.shape[1])
+            final = final + layer.decode(archive.frame(b"RESD", i), len(h.coded), final.shape[1])
             if tokens is None and side.mains:  # a file without tokens: the layer's mains
                 final += side.mains[i].values(h.recording.sfreq, b - a)
         if not np.isfinite(final).all() or np.abs(final).max(initial=0) > MAX_VOLTS:
@@ -356,127 +375,60 @@ def _transform_from(archive: Archive, first: int) -> TransformDecoder:
     """A transform-layer decoder ready for frame ``first``: holding the spatial basis of the last
     frame before it that brings one (found walking back, decoded for that alone)."""
     h, layer = archive.header, TransformDecoder()
-    offsets = np.cumsum([0] + h.residual_frames)
     for i in reversed(range(first)):
-        frame = archive.residual[offsets[i] : offsets[i + 1]]
+        frame = archive.frame(b"RESD", i)
         if TransformDecoder.has_basis(frame):
             a, b = exact_span(h.layout, *h.layout.chunks()[i])
-            layer.decode(frame, len(h.coded), b - a)
+            layer.take_basis(frame, len(h.coded), b - a)
             break
     return layer
-
-
-class DecodedRaw(mne.io.BaseRaw):
-    """An archive's recording as an MNE raw that decodes chunk by chunk as it is read, so writing
-    it (``Raw.save`` reads in order) holds a chunk at a time instead of the whole recording.
-    Values are those of :func:`decompress_archive` (the decoded volts are handed to MNE unscaled)."""
-
-    def __init__(self, archive: Archive, codec: Codec | None, progress: Progress | None = None):
-        side = check_archive(archive)
-        rec = archive.header.recording
-        extras = {  # MNE hands _read_segment_file only _raw_extras (and _filenames)
-            "reader": _ChunkReader(
-                lambda first: decoded_chunks(archive, codec, side, progress, first),
-                len(rec.ch_names),
-                [exact_span(archive.header.layout, *c)[0] for c in archive.header.layout.chunks()],
-            ),
-            "first_samp": rec.first_samp,
-            "cals": np.array([ch["cal"] * ch["range"] for ch in side.info["chs"]]),  # as MNE's _cals
-        }
-        super().__init__(
-            side.info,
-            preload=False,
-            first_samps=[rec.first_samp],
-            last_samps=[rec.first_samp + rec.n_samples - 1],
-            filenames=[None],
-            raw_extras=[extras],
-            orig_format="double",
-            verbose="error",
-        )
-        _with_annotations(self, archive)
-
-    def _read_segment_file(self, data, idx, fi, start, stop, cals, mult):
-        extras = self._raw_extras[fi]
-        block = extras["reader"].span(start - extras["first_samp"], stop - extras["first_samp"])[idx]
-        if mult is None:  # MNE would multiply raw units by cals: the block is volts already
-            data[:] = block
-        else:  # mult holds the cals: hand it raw units
-            data[:] = mult @ (block / extras["cals"][idx][:, None])
-
-
-class _ChunkReader:
-    """Sample ranges of :func:`decoded_chunks`' stream, read in any order: a read starts the
-    stream at the chunk that holds its first sample unless the stream is there already, so
-    forward reads decode each chunk once and a read elsewhere decodes only the chunks it spans.
-    ``decode(first)`` starts the stream at chunk ``first``; ``starts`` [chunks] holds each
-    chunk's first own sample."""
-
-    def __init__(self, decode, n_channels: int, starts: np.ndarray):
-        self.decode, self.n_channels, self.starts = decode, n_channels, np.asarray(starts)
-        self._chunks, self._at, self._block = None, 0, np.zeros((n_channels, 0))
-
-    def __deepcopy__(self, memo) -> _ChunkReader:  # a copied raw reads on its own
-        return _ChunkReader(self.decode, self.n_channels, self.starts)
-
-    def _seek(self, sample: int) -> None:
-        first = max(int(np.searchsorted(self.starts, sample, side="right")) - 1, 0)
-        self._chunks = self.decode(first)
-        self._at, self._block = next(self._chunks)
-
-    def span(self, start: int, stop: int) -> np.ndarray:
-        """Volts [channels, stop - start] of samples ``[start, stop)`` (0 = the first)."""
-        out, filled = np.empty((self.n_channels, max(stop - start, 0))), start
-        if self._chunks is None or start < self._at or start >= self._next_start():
-            if stop > start:
-                self._seek(start)
-        while filled < stop:
-            end = self._at + self._block.shape[1]
-            if filled >= end:
-                self._at, self._block = next(self._chunks)
-                continue
-            take = min(stop, end) - filled
-            out[:, filled - start : filled - start + take] = self._block[
-                :, filled - self._at : filled - self._at + take
-            ]
-            filled += take
-        return out
-
-    def _next_start(self) -> int:
-        """First sample of the chunk after the one in hand (reading on from there costs nothing extra)."""
-        later = self.starts[self.starts > self._at]
-        return int(later[1]) if later.size > 1 else np.iinfo(np.int64).max
 
 
 def archive_codes(archive: Archive, codec: Codec) -> np.ndarray:
     """int64 [code rows, codebooks, frames of all chunks]: a token file's codes, decoded by the
     ``CODE`` coder its header names (under ``codec``'s prior where that is the coder)."""
+    chunk = chunk_codes(archive, codec)
+    return np.concatenate([chunk(i) for i in range(archive.header.n_chunks)], axis=2)
+
+
+def chunk_codes(archive: Archive, codec: Codec) -> Callable[[int], np.ndarray]:
+    """A function ``i -> int64 [code rows, codebooks, frames of chunk i]``: version 8 decodes chunk
+    ``i``'s frame of ``CODE`` alone; earlier files' one stream is decoded once, here."""
     h = archive.header
     prior = codec.prior_for(h.prior_sha256) if h.code_coder == "prior" else None
     coder = streamcoders.make(h.code_coder, h.model.bits_per_code, prior)
-    return coder.decode(archive.codes, (h.code_rows, h.codebooks, sum(h.chunk_frames)))
+    bounds = np.cumsum([0] + h.chunk_frames)
+    size = codec.info.codebook_size
+
+    def checked(codes: np.ndarray) -> np.ndarray:
+        if codes.max(initial=0) >= size:
+            raise CorruptFileError("code values exceed the model's codebook size")
+        return codes
+
+    if h.version >= FRAME_INDEX:
+        shape = (h.code_rows, h.codebooks)
+        return lambda i: checked(coder.decode(archive.frame(b"CODE", i), (*shape, h.chunk_frames[i])))
+    codes = checked(coder.decode(archive.codes, (h.code_rows, h.codebooks, int(bounds[-1]))))
+    return lambda i: codes[:, :, bounds[i] : bounds[i + 1]]
 
 
-def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0):
+def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0, fade: bool = True):
     """Yields (first sample, volts [coded, n]) of each chunk's final token reconstruction, from
-    chunk ``first`` on (the chunk before it is decoded too, for the cross-fade)."""
+    chunk ``first`` on (the chunk before it is decoded too, for the cross-fade, unless not ``fade``)."""
     h, rec = archive.header, archive.header.recording
     names = [rec.ch_names[i] for i in h.coded]
     montage = Montage.from_dict(names, h.montage) if h.montage else codec.montage(names)
-    codes = archive_codes(archive, codec)
-    if codes.max(initial=0) >= codec.info.codebook_size:
-        raise CorruptFileError("code values exceed the model's codebook size")
+    codes = chunk_codes(archive, codec)
     coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)
     coder.correction = side.correction  # version 7: the decoder correction, or None
     ola = OverlapAdd(h.layout)
-    bounds = np.cumsum([0] + h.chunk_frames)
 
     def rebuild(i: int, start: int, stop: int) -> np.ndarray:
-        chunk = codes[:, :, bounds[i] : bounds[i + 1]]
-        model_out = codec.decode_channels(chunk, montage) if h.chunk_frames[i] else None
+        model_out = codec.decode_channels(codes(i), montage) if h.chunk_frames[i] else None
         mains = side.mains[i] if side.mains else None
         return coder.reconstruct(model_out, side.scales[i], start, stop, mains)
 
-    chunks = [(i, start, stop) for i, (start, stop) in enumerate(h.layout.chunks())][max(first - 1, 0) :]
+    chunks = [(i, start, stop) for i, (start, stop) in enumerate(h.layout.chunks())][max(first - fade, 0) :]
     for (i, start, stop), block in zip(chunks, codec.map_chunks(rebuild, chunks)):
         final = ola.push(start, stop, block)
         if i >= first:
@@ -490,8 +442,5 @@ def _exact_chunks(archive: Archive, h: Header, first: int = 0):
     if h.version < 3:
         yield from itertools.islice(decode_legacy(archive.raw_channels, len(h.lossless), spans), first, None)
         return
-    offsets = np.cumsum([0] + h.exact_frames)
     for i, (a, b) in enumerate(spans[first:], start=first):
-        yield decode_block(
-            archive.raw_channels[offsets[i] : offsets[i + 1]], len(h.lossless), b - a, version=h.version
-        )
+        yield decode_block(archive.frame(b"RAWC", i), len(h.lossless), b - a, version=h.version)

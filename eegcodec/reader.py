@@ -15,6 +15,7 @@ from . import modes
 from .adapt import Baseline
 from .errors import CorruptFileError, EegcodecError
 from .format.container import Archive, unpack_arrays
+from .format.filearchive import open_archive
 from .format.header import Header
 from .format.meta import info_from_fif
 from .format.side import (
@@ -87,13 +88,18 @@ def check_archive(archive: Archive) -> SideData:
     return SideData(baseline, scales, outliers, nan_runs, info, mains, correction)
 
 
-def read_archive(source: bytes | PathLike) -> Archive:
-    """Parse and validate ``.eegc`` bytes or a file (magic, version, CRCs, digests, header)."""
+def read_archive(source: bytes | PathLike, lazy: bool = False) -> Archive:
+    """Parse and validate ``.eegc`` bytes or a file (magic, version, CRCs, digests, header).
+    ``lazy``: a version-8 file's per-chunk frames stay in the file, each read and checked against
+    its digest when decoded (:func:`~eegcodec.format.filearchive.open_archive`); else everything
+    is read and checked now."""
     if isinstance(source, (bytes, bytearray)):
         return Archive.from_bytes(bytes(source))
     path = Path(source)
     if not path.is_file():
         raise EegcodecError(f"input file not found: {path}")
+    if lazy:
+        return open_archive(path)
     return Archive.from_bytes(path.read_bytes(), source=str(path))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import EegcodecError, ModelMismatchError, OutputExistsError
 from .format import streamcoders
-from .format.container import Archive
+from .format.container import FRAME_INDEX, Archive
 from .io import atomic_write_bytes, read_raw
 from .pipeline import Progress, archive_codes, compress_raw, decompress_archive
 
@@ -252,5 +252,11 @@ def detokenize(tokens: Tokens, codec: Codec | str | None = None) -> mne.io.RawAr
     if codes.size and (codes.min() < 0 or codes.max() >= codec.info.codebook_size):
         raise EegcodecError(f"tokens.codes holds values outside 0..{codec.info.codebook_size - 1}")
     h.code_coder, h.prior_sha256 = "packed", None  # the codes as given, whatever coded the file's
-    packed = streamcoders.make("packed", codec.info.bits_per_code).encode(codes.astype(np.int64))
+    packer, codes = streamcoders.make("packed", codec.info.bits_per_code), codes.astype(np.int64)
+    if h.version >= FRAME_INDEX:  # one frame per chunk
+        bounds = np.cumsum([0, *h.chunk_frames])
+        frames = [packer.encode(codes[:, :, a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        h.code_frames, packed = [len(f) for f in frames], b"".join(frames)
+    else:
+        packed = packer.encode(codes)
     return decompress_archive(dataclasses.replace(archive, header=h, codes=packed), codec)

@@ -369,6 +369,9 @@ def test_bench_speed_quick(tmp_path, tiny_dac_path):
     assert row["compress_realtime"] == pytest.approx(3.0 / row["compress_s"])
     assert row["decompress_peak_mb"] > 0 and row["bits_per_sample"] > 0
     assert (out / "speed.png").exists() and "| " in (out / "report.md").read_text()
+    # the random-access columns: read_raw(...).get_data of a window, in a fresh process, the model given
+    assert row["window_call_s"] >= row["window_read_s"] > 0 and row["window_model_s"] > 0
+    assert row["window_peak_mb"] > 0 and "Random access" in (out / "report.md").read_text()
 
 
 def test_bench_speed_busy_rows(tmp_path):

@@ -60,19 +60,19 @@ def test_harmonics_below_the_rate_are_fitted():
     assert np.sum((rest - (x - line - (x - line).mean(axis=1, keepdims=True))) ** 2) < 0.01 * np.sum(line**2)
 
 
-def test_file_with_mains_is_version_6_and_round_trips(pcm_codec):
-    raw = synthetic_raw(n_ch=4, seconds=20, stim=False)  # no channel stored exactly: not version 7
+def test_file_with_mains_round_trips(pcm_codec):
+    raw = synthetic_raw(n_ch=4, seconds=20, stim=False)  # no channel stored exactly
     noisy, _ = _with_mains(raw, 60.03, 80e-6)
     data = compress_raw(noisy, pcm_codec, n_codebooks=4)
     arc = Archive.from_bytes(data)
-    assert arc.header.version == 6
+    assert arc.header.version == 8  # every new file: the frame index
     side = check_archive(arc)
     assert side.mains is not None and all(m.freq_code for m in side.mains)
     out = decompress(data, codec=pcm_codec).get_data(picks="eeg")
     assert _prd(noisy.get_data(picks="eeg"), out) < 1.0  # the near-lossless test codec stays so
     clean = Archive.from_bytes(compress_raw(raw, pcm_codec, n_codebooks=4))
-    assert clean.header.version == 5 and check_archive(clean).mains is None
-    # with a channel stored exactly (the stim channel): version 8, with or without the mains arrays
+    assert clean.header.version == 8 and check_archive(clean).mains is None
+    # with a channel stored exactly (the stim channel): version 8 (the frame index), with or without mains
     with_stim = synthetic_raw(n_ch=4, seconds=20)
     for rec, has_mains in ((_with_mains(with_stim, 60.03, 80e-6)[0], True), (with_stim, False)):
         arc = Archive.from_bytes(compress_raw(rec, pcm_codec, n_codebooks=4))
@@ -86,11 +86,12 @@ def test_prd_files_store_the_mains_apart_for_fewer_bits(monkeypatch):
     x = noisy.get_data(picks="eeg")
     data = compress_raw(noisy, None, prd=10.0)
     arc = Archive.from_bytes(data)
-    assert arc.header.version == 6 and arc.header.codebooks == 0
+    assert arc.header.version == 8 and arc.header.codebooks == 0  # 8: the transform layer's frame index
+    assert "mains_freq" in {a.name for a in arc.header.side}
     assert _prd(x, decompress(data).get_data(picks="eeg")) <= 10.0
     monkeypatch.setattr(mains, "MIN_SHARE", 2.0)  # never kept
     plain = compress_raw(noisy, None, prd=10.0)
-    assert Archive.from_bytes(plain).header.version == 5
+    assert "mains_freq" not in {a.name for a in Archive.from_bytes(plain).header.side}
     assert len(data) < 0.9 * len(plain)
 
 

@@ -267,7 +267,7 @@ def test_decoded_raw_writes_the_same_fif_as_decoding_in_memory(pcm_codec, tmp_pa
     the in-memory decode's samples (NaN runs, exact channels and outliers included), and reads
     going backwards start over and agree."""
     from eegcodec.io import write_raw
-    from eegcodec.pipeline import DecodedRaw
+    from eegcodec.rawview import DecodedRaw
 
     raw = synthetic_raw(n_ch=4, seconds=75)  # three 30-s chunks
     raw._data[0, 5000:5100] = np.nan

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import PCMCodec, synthetic_raw
@@ -9,6 +11,11 @@ from conftest import PCMCodec, synthetic_raw
 import eegcodec
 import eegcodec.io
 from eegcodec.adapt import AdapterConfig
+from eegcodec.chunks import exact_span
+from eegcodec.errors import CorruptFileError
+from eegcodec.format.container import Archive
+from eegcodec.format.exact import decode_block
+from eegcodec.format.filearchive import FileArchive
 from eegcodec.pipeline import decoded_chunks
 from eegcodec.reader import read_archive
 
@@ -112,3 +119,156 @@ def test_decompress_writes_only_a_window(tmp_path):
     np.testing.assert_array_equal(got.get_data(), want)
     assert main(["decompress", str(path), "-o", str(tmp_path / "b.fif"), "--picks", "nope"]) == 1
     assert main(["decompress", str(path), "-o", str(tmp_path / "c.fif"), "--tmin", "80"]) == 1
+
+
+# -- format version 8: the frame index -----------------------------------------------------------
+
+DATA = Path(__file__).parent / "data"
+
+
+def _random_windows(n: int, n_ch: int, seed: int = 1, count: int = 8):
+    """(start, stop, picks): random windows of a recording of ``n`` samples and ``n_ch`` channels."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        start, stop = sorted(rng.integers(0, n + 1, 2))
+        yield (
+            int(start),
+            int(max(stop, start + 1)),
+            sorted(rng.choice(n_ch, rng.integers(1, n_ch + 1), replace=False)),
+        )
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["v8_segmented_lossless", "v8_segmented_max_error", "v7_adaptive_lossless", "v7_adaptive_max_error"],
+)
+def test_committed_files_read_in_windows_bit_for_bit(name):
+    """Versions 7 (no frame index: read whole) and 8 (opened in place) give the committed decode."""
+    decoded = "segmented_decoded.npz" if name.startswith("v8") else "adaptive_decoded.npz"
+    want = np.load(DATA / decoded)[name]
+    raw = eegcodec.read_raw(DATA / f"{name}.eegc")
+    for start, stop, picks in _random_windows(want.shape[1], want.shape[0]):
+        np.testing.assert_array_equal(
+            raw.get_data(picks=picks, start=start, stop=stop), want[picks, start:stop]
+        )
+    archive = read_archive(DATA / f"{name}.eegc", lazy=True)
+    assert isinstance(archive, FileArchive) == name.startswith("v8")
+
+
+def test_old_prd_file_reads_in_windows():
+    path = DATA / "v4_prd.eegc"
+    full = eegcodec.decompress(path).get_data()
+    raw = eegcodec.read_raw(path)
+    for start, stop, picks in _random_windows(full.shape[1], full.shape[0], seed=2):
+        got = raw.get_data(picks=picks, start=start, stop=stop)
+        np.testing.assert_allclose(
+            got, full[picks, start:stop], rtol=0, atol=TOLERANCE * np.nanmax(np.abs(full))
+        )
+
+
+@pytest.mark.parametrize("mode", [{"lossless": True}, {"max_error": 2e-6}, {"prd": 10}, {"n_codebooks": 2}])
+def test_version_8_windows_and_picks_equal_the_full_decode(tmp_path, mode):
+    """Random windows over several chunks (an 8-s chunk layout for the token file), with a NaN run
+    in a coded channel and a channel stored exactly (the stim channel)."""
+    raw = _raw(seconds=100, n_ch=5)
+    codec = None
+    if "n_codebooks" in mode:
+        codec = PCMCodec(adapter=AdapterConfig(model_rate=160.0, chunk_seconds=8, overlap_seconds=1))
+    path = tmp_path / "rec.eegc"
+    eegcodec.compress(raw, path, codec or "default", **mode)
+    assert read_archive(path).header.version == 8
+    full = eegcodec.decompress(path, codec=codec).get_data()
+    lazy = eegcodec.read_raw(path, codec=codec)
+    exact = "lossless" in mode or "max_error" in mode
+    for start, stop, picks in _random_windows(full.shape[1], full.shape[0], seed=3, count=10):
+        got, want = lazy.get_data(picks=picks, start=start, stop=stop), full[picks, start:stop]
+        if exact:
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE * np.nanmax(np.abs(full)))
+    stim = raw.ch_names.index(raw.copy().pick("stim").ch_names[0])
+    np.testing.assert_array_equal(lazy.get_data(picks=[stim]), full[[stim]])  # stored exactly in every mode
+
+
+def _damage(path: Path, tag: bytes, chunk: int) -> None:
+    """Flip one byte in the middle of chunk ``chunk``'s frame of section ``tag``, in place."""
+    archive = read_archive(path, lazy=True)
+    a, b = archive.offsets(tag)[chunk : chunk + 2]
+    data = bytearray(path.read_bytes())
+    data[archive.starts[tag] + (int(a) + int(b)) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("mode", "tag"), [({"lossless": True}, b"RAWC"), ({"prd": 10}, b"RESD"), ({"n_codebooks": 2}, b"CODE")]
+)
+def test_a_damaged_frame_is_refused_when_read(tmp_path, mode, tag):
+    raw = _raw(seconds=95, n_ch=4)
+    codec = None
+    if tag == b"CODE":
+        codec = PCMCodec(adapter=AdapterConfig(model_rate=160.0, chunk_seconds=30, overlap_seconds=1))
+    path = tmp_path / "rec.eegc"
+    eegcodec.compress(raw, path, codec or "default", **mode)
+    want = eegcodec.decompress(path, codec=codec).get_data(start=0, stop=160)
+    _damage(path, tag, 2)
+    lazy = eegcodec.read_raw(path, codec=codec)  # opens: the header, side data and info are intact
+    np.testing.assert_allclose(lazy.get_data(start=0, stop=160), want, rtol=0, atol=1e-12)
+    with pytest.raises(CorruptFileError, match=f"chunk 2's frame in section {tag.decode()}"):
+        lazy.get_data(start=80 * 160, stop=81 * 160)
+    with pytest.raises(CorruptFileError):  # whole-file readers check every section
+        eegcodec.decompress(path, codec=codec)
+
+
+def test_a_truncated_file_is_refused_at_open(tmp_path):
+    path = tmp_path / "rec.eegc"
+    eegcodec.compress(_raw(seconds=40, n_ch=3), path, lossless=True)
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(CorruptFileError):
+        eegcodec.read_raw(path)
+
+
+def test_frame_digests_must_fit_the_header():
+    data = (DATA / "v8_segmented_lossless.eegc").read_bytes()
+    archive = Archive.from_bytes(data)
+    archive.header.frame_digests["RAWC"] = ["00" * 8] * len(archive.header.frame_digests["RAWC"])
+    with pytest.raises(CorruptFileError, match="fails its digest"):
+        Archive.from_bytes(archive.to_bytes())
+    archive.header.frame_digests["RAWC"] = []
+    with pytest.raises(CorruptFileError, match="frame_digests"):
+        Archive.from_bytes(archive.to_bytes())
+
+
+def test_decode_block_takes_a_window():
+    archive = Archive.from_bytes((DATA / "v8_segmented_lossless.eegc").read_bytes())
+    h = archive.header
+    n = exact_span(h.layout, *next(iter(h.layout.chunks())))[1]  # the samples of chunk 0
+    whole = decode_block(archive.frame(b"RAWC", 0), len(h.lossless), n)
+    for start, stop in [(0, n), (5, 17), (n - 3, n), (100, 100)]:
+        np.testing.assert_array_equal(
+            decode_block(archive.frame(b"RAWC", 0), len(h.lossless), n, start, stop), whole[:, start:stop]
+        )
+    with pytest.raises(ValueError):
+        decode_block(archive.frame(b"RAWC", 0), len(h.lossless), n, 10, n + 1)
+
+
+def test_a_token_window_past_the_cross_fade_decodes_one_chunk(tmp_path, monkeypatch):
+    codec = PCMCodec(adapter=AdapterConfig(model_rate=160.0, chunk_seconds=8, overlap_seconds=1))
+    raw = synthetic_raw(n_ch=3, seconds=40, stim=False)
+    path = tmp_path / "tok.eegc"
+    eegcodec.compress(raw, path, codec)
+    full = eegcodec.decompress(path, codec=codec).get_data()
+    layout = read_archive(path).header.layout
+    start = layout.chunks()[2][0]  # chunk 2's first own sample; its first `overlap` are cross-faded
+    calls = []
+    real = codec.decode_channels
+    monkeypatch.setattr(codec, "decode_channels", lambda *a: calls.append(1) or real(*a))
+    lazy = eegcodec.read_raw(path, codec=codec)
+    windows = [(start + layout.overlap + 5, start + layout.overlap + 300), (start, start + 20)]
+    windows += [(start + 20, start + 3 * layout.stride)]  # on from there, across two more chunks
+    counts = []
+    for a, b in windows:
+        np.testing.assert_allclose(lazy.get_data(start=a, stop=b), full[:, a:b], rtol=0, atol=1e-12)
+        counts.append(len(calls))
+    assert counts[0] == 1  # chunk 2 alone: the window needs none of chunk 1's tail
+    assert counts[1] == 3  # the cross-fade is read: chunks 1 and 2

@@ -45,6 +45,10 @@ DAC16K_ARCH = dict(
     sample_rate=16000,
 )
 DAC16K_ADAPTER = dict(model_rate=1000.0, chunk_seconds=30.0, overlap_seconds=1.0)
+#: the window ``read_raw(...).get_data`` reads from the middle of each file (seconds, all channels)
+WINDOW_SECONDS = 10.0
+#: the compress flags of the modes that need no model (:func:`verb_flags`)
+MODE_FLAGS = ("--lossless", "--prd", "--max-error")
 
 
 @dataclass
@@ -54,10 +58,11 @@ class SpeedConfig:
     device: str = "cpu"
     repeats: int = 3  #: runs of each verb; the median time and the highest peak are reported
     busy: bool = False  #: also time each (model, length) beside a process spinning on another core
+    window_repeats: int = 3  #: fresh processes timing the 10-s window read; the median is reported
 
     @classmethod
     def quick(cls) -> SpeedConfig:
-        return cls(minutes=[0.1, 0.2], channels=4, repeats=1)
+        return cls(minutes=[0.1, 0.2], channels=4, repeats=1, window_repeats=1)
 
 
 HELP = "real-time factor and peak memory of compress and decompress"
@@ -253,6 +258,7 @@ def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -
     runs_c = [_child(exe + ["compress", str(src), "-o", str(arc)] + flags_c) for _ in range(cfg.repeats)]
     runs_d = [_child(exe + ["decompress", str(arc), "-o", str(back)] + flags_d) for _ in range(cfg.repeats)]
     (tc, mc), (td, md) = _median_time(runs_c), _median_time(runs_d)
+    window = _window_times(arc, cfg.window_repeats, None if flags_c[0] in MODE_FLAGS else model)
     info = json.loads(
         subprocess.run(exe + ["info", str(arc), "--json"], capture_output=True, text=True, check=True).stdout
     )
@@ -274,6 +280,35 @@ def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -
         "decompress_runs_s": [t for t, _, _ in runs_d],
         "compress_cpu_s": float(np.median([c for _, _, c in runs_c])),
         "decompress_cpu_s": float(np.median([c for _, _, c in runs_d])),
+        **window,
+    }
+
+
+def _window_times(arc: Path, repeats: int, model: str | None) -> dict:
+    """``read_raw(arc).get_data`` of 10 s from the middle, each run in a fresh process
+    (:mod:`eegcodec.bench.window`; ``model``: a token file's): the median run's figures, the
+    highest peak (MB)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "eegcodec.bench.window",
+        str(arc),
+        str(WINDOW_SECONDS),
+        *([model] if model else []),
+    ]
+    runs = []
+    for _ in range(repeats):
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            lines = done.stderr.strip().splitlines()
+            raise RuntimeError(
+                f"timing a window of {arc.name} failed: {lines[-1] if lines else done.returncode}"
+            )
+        runs.append(json.loads(done.stdout))
+    mid = sorted(runs, key=lambda r: r["call_s"])[len(runs) // 2]
+    return {f"window_{k}": mid[k] for k in ("call_s", "open_s", "read_s", "again_s", "model_s")} | {
+        "window_peak_mb": max(r["peak_mb"] for r in runs),
+        "window_runs_s": [r["call_s"] for r in runs],
     }
 
 
@@ -334,8 +369,48 @@ def report(res: dict) -> str:
         )
         + "\n"
     )
+    lines += _window_table(res)
     lines += [f"![{f}]({f})\n" for f in res.get("figures", [])]
     return "\n".join(lines)
+
+
+def _window_table(res: dict) -> list[str]:
+    """The random-access table: ``read_raw(path).get_data`` of 10 s of all channels from the middle of
+    each file, in a fresh process (results written before it: none)."""
+    rows = [r for r in res["rows"] if "window_call_s" in r]
+    if not rows:
+        return []
+    head = [
+        "## Random access: 10 s of all channels from the middle\n",
+        "`eegcodec.read_raw(path, codec=...).get_data(start, stop)` in a fresh process "
+        "(`python -m eegcodec.bench.window`): *whole call* = open (header, side data, measurement info) + "
+        "the read, the first in the process (compiled loops loaded from numba's cache and scipy's FFT "
+        "imported on the way); *again* = the same call on another window right after; *model* = "
+        "loading the model a token file names, before the call (a viewer holding it pays it once). "
+        "The file was just written, so it is in the page cache. Peak = the process's maximum resident "
+        "memory.\n",
+    ]
+    table = [
+        [
+            r["model"],
+            r["minutes"],
+            f"{r['channels']} x {r['sfreq']:g} Hz",
+            1000 * r["window_call_s"],
+            1000 * r["window_open_s"],
+            1000 * r["window_read_s"],
+            1000 * r["window_again_s"],
+            r["window_model_s"],
+            r["window_peak_mb"],
+        ]
+        for r in rows
+    ]
+    cols = ["model", "minutes", "recording", "whole call ms", "open ms", "read ms", "again ms", "model s"]
+    return head + [
+        md_table(
+            [*cols, "peak MB"], table, {1: "g", 3: ".0f", 4: ".0f", 5: ".0f", 6: ".0f", 7: ".1f", 8: ".0f"}
+        )
+        + "\n"
+    ]
 
 
 def _conditions(res: dict) -> list[str]:

@@ -37,13 +37,16 @@ MAGIC = b"EEGC"
 VERSION = 8
 #: versions this reader takes (1: float32 scales and steps; 2: float64 exact channels, no
 #: section digests; 3: no RESD section; 4: SIDE as one zstd stream; 5: no mains arrays; 6: no
-#: RAWC channel mode 3; 7: no RAWC channel mode 4, no measured largest error in max-error files;
-#: see docs/FORMAT.md)
+#: RAWC channel mode 3; 7: no frame digests, no RAWC channel mode
+#: 4, no measured largest error in max-error files; see docs/FORMAT.md)
 READABLE = (1, 2, 3, 4, 5, 6, 7, 8)
-#: versions this writer writes: 8 where a file stores channels exactly (the segmented adaptive
-#: coder), else 7 where it holds the decoder correction, else 6 where it holds mains arrays, else 5
-#: (readable by eegcodec 0.5; :func:`~eegcodec.pipeline.written_version`)
+#: versions this writer can write: new files are 8 (:func:`~eegcodec.pipeline.written_version`);
+#: eegcodec 0.5-0.7 wrote 5, 6 or 7 by what a file held (the tests still write them)
 WRITTEN = (5, 6, 7, 8)
+#: the first version whose header carries each per-chunk frame's digest (:func:`frame_digest`)
+FRAME_INDEX = 8
+#: the sections made of one frame per chunk, and the header fields listing their frames
+FRAMED = {b"CODE": "code_frames", b"RAWC": "exact_frames", b"RESD": "residual_frames"}
 MAX_HEAD_BYTES = 64 * 2**20
 SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"RESD", b"INFO", b"END.")
 
@@ -162,6 +165,16 @@ def inflate(payload: bytes, expected: int, what: str) -> bytes:
     return raw
 
 
+def frame_digest(frame: bytes) -> str:
+    """A per-chunk frame's digest (version 8): BLAKE2b, 8 bytes, as 16 hex digits."""
+    return hashlib.blake2b(frame, digest_size=8).hexdigest()
+
+
+def frame_offsets(sizes: list[int]) -> np.ndarray:
+    """int64 [frames + 1]: where each frame of a section starts (and the section's end), from their sizes."""
+    return np.cumsum([0, *sizes], dtype=np.int64)
+
+
 def head_payload(json_bytes: bytes, version: int) -> bytes:
     """The HEAD section's payload for the header's JSON bytes (zstd from version 4)."""
     return zstandard.ZstdCompressor(level=19).compress(json_bytes) if version >= 4 else json_bytes
@@ -222,6 +235,19 @@ class Archive:
     info_fif: bytes = b""
     residual: bytes = b""
     section_sizes: dict[str, int] = field(default_factory=dict)
+    _offsets: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def offsets(self, tag: bytes) -> np.ndarray:
+        """int64 [chunks + 1]: where each chunk's frame starts in the per-chunk section ``tag``."""
+        if tag not in self._offsets:
+            self._offsets[tag] = frame_offsets(getattr(self.header, FRAMED[tag]))
+        return self._offsets[tag]
+
+    def frame(self, tag: bytes, i: int) -> bytes:
+        """Chunk ``i``'s frame in the per-chunk section ``tag`` (``b"RAWC"``, ``b"RESD"``: version 3 on;
+        ``b"CODE"``: version 8 on)."""
+        a, b = self.offsets(tag)[i : i + 2]
+        return {b"CODE": self.codes, b"RAWC": self.raw_channels, b"RESD": self.residual}[tag][a:b]
 
     def payloads(self) -> dict[bytes, bytes]:
         """Section payloads; HEAD binds the others by their SHA-256 (a spliced file is refused)."""
@@ -256,23 +282,13 @@ class Archive:
         """Parse and verify an ``.eegc`` file (magic, version, CRCs, digests, header);
         raises :class:`CorruptFileError` with one line."""
         version, found = _read_sections(data, source)
-        head = _parse_json(head_json(found[b"HEAD"], version, source), source)
-        if version >= 3:
-            digests = head.pop("sections", None) if isinstance(head, dict) else None
-            if not isinstance(digests, dict):
-                raise CorruptFileError(f"{source} has no section digests in its header")
-            for tag in sections(version)[1:-1]:
-                if digests.get(tag.decode()) != hashlib.sha256(found[tag]).hexdigest():
-                    raise CorruptFileError(
-                        f"{source} is damaged or spliced: section {tag.decode()} does not belong to this "
-                        f"header"
-                    )
-        try:
-            header = Header.from_json(head, version)
-            sizes = {t.decode(): len(p) for t, p in found.items()}
-            header.check_sections(sizes)
-        except CorruptFileError as exc:
-            raise CorruptFileError(f"{source}: {exc}") from None
+        sizes = {t.decode(): len(p) for t, p in found.items()}
+        header = read_header(version, found, sizes, source)
+        if version >= FRAME_INDEX:  # whole-file readers check every frame's digest too
+            for tag, name in FRAMED.items():
+                offsets = frame_offsets(getattr(header, name))
+                for i, want in enumerate(header.frame_digests.get(tag.decode(), [])):
+                    check_frame(found[tag][offsets[i] : offsets[i + 1]], want, tag, i, source)
         return cls(
             header=header,
             codes=found[b"CODE"],
@@ -281,6 +297,36 @@ class Archive:
             residual=found.get(b"RESD", b""),
             info_fif=found[b"INFO"],
             section_sizes=sizes,
+        )
+
+
+def read_header(version: int, found: dict[bytes, bytes], sizes: dict[str, int], source: str) -> Header:
+    """The validated header of a file whose sections ``found`` holds (tag -> payload; a tag missing
+    from it, a per-chunk section left in the file, is checked frame by frame instead of whole);
+    ``sizes``: every section's length in bytes."""
+    head = _parse_json(head_json(found[b"HEAD"], version, source), source)
+    if version >= 3:
+        digests = head.pop("sections", None) if isinstance(head, dict) else None
+        if not isinstance(digests, dict):
+            raise CorruptFileError(f"{source} has no section digests in its header")
+        for tag in sections(version)[1:-1]:
+            if tag in found and digests.get(tag.decode()) != hashlib.sha256(found[tag]).hexdigest():
+                raise CorruptFileError(
+                    f"{source} is damaged or spliced: section {tag.decode()} does not belong to this header"
+                )
+    try:
+        header = Header.from_json(head, version)
+        header.check_sections(sizes)
+    except CorruptFileError as exc:
+        raise CorruptFileError(f"{source}: {exc}") from None
+    return header
+
+
+def check_frame(frame: bytes, want: str, tag: bytes, i: int, source: str) -> None:
+    """A :class:`CorruptFileError` unless chunk ``i``'s ``frame`` in section ``tag`` has digest ``want``."""
+    if frame_digest(frame) != want:
+        raise CorruptFileError(
+            f"{source} is damaged: chunk {i}'s frame in section {tag.decode()} fails its digest"
         )
 
 

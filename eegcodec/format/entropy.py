@@ -155,8 +155,13 @@ def decode(
     sizes: np.ndarray,
     offset: int,
     zero_class: bool = False,
+    groups: int | None = None,
 ) -> np.ndarray:
-    """Inverse of :func:`encode`: int64 [sum(sizes)]; damage is a :class:`CorruptFileError`."""
+    """Inverse of :func:`encode`: int64 [sum(sizes)]; damage is a :class:`CorruptFileError`.
+    ``groups``: decode only the first that many groups (int64 [sum(sizes[:groups])]: the stream
+    is read in order, so a prefix costs only its own symbols)."""
+    if groups is not None:
+        classes, sizes = classes[:groups], np.asarray(sizes)[:groups]
     if classes.size and int(classes.max()) >= N_CLASSES:
         raise CorruptFileError("entropy-coded stream is damaged (class)")
     decoder = constriction.stream.stack.AnsCoder(np.asarray(words, dtype=np.uint32))

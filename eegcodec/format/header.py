@@ -190,6 +190,12 @@ class Header:
     #: token files from eegcodec 0.6: the coded channels' PRD (%) as measured when compressing,
     #: ``{"median", "p90", "worst": [[channel, PRD], ...]}`` (:class:`eegcodec.chunks.PrdMeter`)
     measured_prd: dict | None = None
+    #: version 8: the digest of each chunk's frame (``format.container.frame_digest``) in the per-chunk
+    #: sections, ``{"RAWC": [...], "RESD": [...]}`` (their sizes: ``exact_frames``, ``residual_frames``)
+    frame_digests: dict[str, list[str]] = field(default_factory=dict)
+    #: version 8, token files: the size in bytes of each chunk's frame of codes in ``CODE`` (each
+    #: chunk's codes coded alone by ``code_coder``)
+    code_frames: list[int] = field(default_factory=list)
 
     # -- derived ------------------------------------------------------------------
 
@@ -253,6 +259,8 @@ class Header:
         }
         if self.version >= 3:
             out["exact"] = {"frame_bytes": self.exact_frames}
+            if self.version >= 8:
+                out["exact"]["frame_digests"] = self.frame_digests.get("RAWC", [])
             out["info_bytes"] = self.info_bytes
             out["fidelity"] = {"mode": self.mode, "max_error_volts": self.max_error}
             if self.version >= 8 and self.mode == "max_error":
@@ -260,10 +268,15 @@ class Header:
         if self.version >= 4:
             out["fidelity"]["target_prd"] = self.target_prd
             out["residual"] = {"frame_bytes": self.residual_frames}
+            if self.version >= 8:
+                out["residual"]["frame_digests"] = self.frame_digests.get("RESD", [])
         if self.measured_prd is not None:
             out["fidelity"]["measured_prd"] = self.measured_prd
         if self.version >= 5:
             out["coders"] = {"CODE": self.code_coder, "prior_sha256": self.prior_sha256}
+            if self.version >= 8:
+                out["coders"]["frame_bytes"] = self.code_frames
+                out["coders"]["frame_digests"] = self.frame_digests.get("CODE", [])
         return out
 
     @classmethod
@@ -361,21 +374,16 @@ class Header:
         header.chunk_frames = check.chunk_frames(header, chunks)
         index = check.side_index(header, check.need(d, "side", list, "side"))
         header.side = [ArraySpec(*a) for a in index]
-        if version >= 3:
-            header.exact_frames = check.exact_frames(header, check.need(d, "exact", dict, "exact"))
-            header.info_bytes = check.int_field(d, "info_bytes", "info_bytes", 0, MAX_INFO_BYTES)
-        if version >= 4:
-            header.residual_frames = check.residual_frames(
-                header, check.need(d, "residual", dict, "residual")
-            )
-        if version >= 5:
-            check.code_coder(header, check.need(d, "coders", dict, "coders"))
+        _frames(header, d, version)
         return header
 
     def check_sections(self, sizes: dict[str, int]) -> None:
         """Section sizes (bytes) agree with what the header declares."""
         want_code = -(-self.code_count * self.model.bits_per_code // 8) if self.model else 0
         got = sizes.get("CODE", 0)
+        if self.version >= 8 and self.has_tokens:  # each chunk's codes coded alone
+            self._check_code_frames(got)
+            return self._check_frames(sizes)
         if self.code_coder == "prior" and self.has_tokens:  # entropy-coded: kept only when smaller
             if not 4 <= got < want_code:
                 raise CorruptFileError(
@@ -383,6 +391,22 @@ class Header:
                 )
         elif got != want_code:
             raise CorruptFileError(f"CODE section holds {got} bytes, the header implies {want_code}")
+        self._check_frames(sizes)
+
+    def _check_code_frames(self, got: int) -> None:
+        """Version 8: ``CODE`` holds the chunks' frames; packed ones have the size their codes imply."""
+        if got != sum(self.code_frames):
+            raise CorruptFileError(
+                f"CODE section holds {got} bytes, the header lists {sum(self.code_frames)}"
+            )
+        packed = [
+            -(-self.code_rows * self.codebooks * f * self.model.bits_per_code // 8) for f in self.chunk_frames
+        ]
+        if self.code_coder == "packed" and self.code_frames != packed:
+            raise CorruptFileError("CODE frames' sizes do not fit their chunks' codes")
+
+    def _check_frames(self, sizes: dict[str, int]) -> None:
+        """``RAWC`` and ``RESD`` hold what the header lists."""
         if self.version >= 3 and sizes.get("RAWC", 0) != sum(self.exact_frames):
             raise CorruptFileError(
                 f"RAWC section holds {sizes.get('RAWC', 0)} bytes, the header lists {sum(self.exact_frames)}"
@@ -411,3 +435,26 @@ def _tokens(d: dict, n_coded: int, mode: str, version: int) -> tuple[int, ModelR
             f"{check.where('code_rows')} = {code_rows} does not fit {n_coded} coded channels"
         )
     return codebooks, model, code_rows
+
+
+def _frames(header: Header, d: dict, version: int) -> None:
+    """The per-chunk sections' frame sizes (version 3 ``exact``, 4 ``residual``), the ``CODE``
+    coder (5) and the frame index (8: ``CODE`` frames, every frame's digest), into ``header``."""
+    if version >= 3:
+        exact = check.need(d, "exact", dict, "exact")
+        header.exact_frames = check.exact_frames(header, exact)
+        header.info_bytes = check.int_field(d, "info_bytes", "info_bytes", 0, MAX_INFO_BYTES)
+    if version >= 4:
+        residual = check.need(d, "residual", dict, "residual")
+        header.residual_frames = check.residual_frames(header, residual)
+    if version >= 8:
+        header.frame_digests = {
+            "RAWC": check.frame_digests(exact, "exact", len(header.exact_frames)),
+            "RESD": check.frame_digests(residual, "residual", len(header.residual_frames)),
+        }
+    if version >= 5:
+        coders = check.need(d, "coders", dict, "coders")
+        check.code_coder(header, coders)
+    if version >= 8:
+        header.code_frames = check.code_frames(header, coders)
+        header.frame_digests["CODE"] = check.frame_digests(coders, "coders", len(header.code_frames))

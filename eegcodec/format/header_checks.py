@@ -76,11 +76,13 @@ SIDE_SHAPES[6] = {**SIDE_SHAPES[5], **MAINS_SHAPES}
 #: version 7, optional (both or neither): the decoder correction (``format.side.correction_to_arrays``;
 #: T: its taps, 7)
 CORRECTION_SHAPES = {"correction_taps": "CT", "correction_scale_log2": "C"}
-SIDE_SHAPES[7] = SIDE_SHAPES[8] = {**SIDE_SHAPES[6], **CORRECTION_SHAPES}
+SIDE_SHAPES[7] = {**SIDE_SHAPES[6], **CORRECTION_SHAPES}
+#: version 8: the frame index (each per-chunk frame's digest in the header); the side arrays of 7
+SIDE_SHAPES[8] = SIDE_SHAPES[7]
 #: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4; 6: mains)
 SIDE_SHAPES_NO_TOKENS = {v: {"nan_runs": "R3"} for v in VERSIONS}
-for _v in (6, 7, 8):
-    SIDE_SHAPES_NO_TOKENS[_v] = {"nan_runs": "R3", **MAINS_SHAPES}
+SIDE_SHAPES_NO_TOKENS[6] = SIDE_SHAPES_NO_TOKENS[7] = {"nan_runs": "R3", **MAINS_SHAPES}
+SIDE_SHAPES_NO_TOKENS[8] = SIDE_SHAPES_NO_TOKENS[7]
 #: what a file may promise, per version
 MODES = {1: ("tokens",), 2: ("tokens",), 3: ("tokens", "lossless", "max_error")}
 MODES[4] = MODES[5] = MODES[6] = MODES[7] = MODES[8] = (*MODES[3], "prd")
@@ -173,6 +175,10 @@ def version_fields(d: Any, version: int) -> None:
         raise CorruptFileError(f"header holds fields of version 4 in a version-{version} file")
     if version < 5 and "coders" in d:
         raise CorruptFileError(f"header holds fields of version 5 in a version-{version} file")
+    if version < 8 and any(
+        isinstance(d.get(s), dict) and "frame_digests" in d[s] for s in ("exact", "residual", "coders")
+    ):
+        raise CorruptFileError(f"header holds fields of version 8 in a version-{version} file")
 
 
 def channels(channels: dict, n_ch: int) -> tuple[list[int], list[int], dict[int, str]]:
@@ -375,6 +381,27 @@ def exact_frames(h, exact: dict) -> list[int]:
     if len(frames) != want:
         raise CorruptFileError(f"{where('exact.frame_bytes')} has {len(frames)} entries, expected {want}")
     return frames
+
+
+def code_frames(h, coders: dict) -> list[int]:
+    """Version 8: the size of each chunk's frame in ``CODE`` (one per chunk of a token file)."""
+    want = h.n_chunks if h.has_tokens else 0
+    frames = int_list(coders, "frame_bytes", "coders.frame_bytes", 0, 2**40, want)
+    if len(frames) != want:
+        raise CorruptFileError(f"{where('coders.frame_bytes')} has {len(frames)} entries, expected {want}")
+    return frames
+
+
+def frame_digests(section: dict, path: str, n: int) -> list[str]:
+    """Version 8: the digest of each of a per-chunk section's ``n`` frames, 16 lower-case hex digits each."""
+    digests = need(section, "frame_digests", list, f"{path}.frame_digests")
+    if len(digests) != n or not all(isinstance(x, str) and len(x) == 16 and _is_hex(x) for x in digests):
+        raise CorruptFileError(f"{where(path + '.frame_digests')} must hold {n} digests of 16 hex digits")
+    return list(digests)
+
+
+def _is_hex(x: str) -> bool:
+    return all(c in "0123456789abcdef" for c in x)
 
 
 def chunk_frames(h, chunks: dict) -> list[int]:

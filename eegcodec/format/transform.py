@@ -206,6 +206,14 @@ class TransformDecoder:
         except (struct.error, ValueError, zstandard.ZstdError):
             raise CorruptFileError("transform frame is damaged") from None
 
+    def take_basis(self, frame: bytes, c: int, n: int) -> None:
+        """Keep the spatial basis ``frame`` brings (a frame with one, :meth:`has_basis`), decoding
+        only its means and basis (they lead the stream), not its coefficients."""
+        try:
+            self._decode(memoryview(frame), c, n, basis_only=True)
+        except (struct.error, ValueError, IndexError, zstandard.ZstdError) as exc:
+            raise CorruptFileError(f"transform frame is damaged ({type(exc).__name__})") from None
+
     def decode(self, frame: bytes, c: int, n: int) -> np.ndarray:
         """One frame -> float64 [c, n] volts; anything inconsistent is a :class:`CorruptFileError`."""
         try:
@@ -213,7 +221,7 @@ class TransformDecoder:
         except (struct.error, ValueError, IndexError, zstandard.ZstdError) as exc:
             raise CorruptFileError(f"transform frame is damaged ({type(exc).__name__})") from None
 
-    def _decode(self, frame: memoryview, c: int, n: int) -> np.ndarray:
+    def _decode(self, frame: memoryview, c: int, n: int, basis_only: bool = False) -> np.ndarray | None:
         most = _DESC.size + 1 + c + c * (N_BANDS + 1)
         desc, words, raw_bits = entropy.unpack_frame(frame, most, "transform")
         flags, step, c_got, n_got, block, k, columns = _DESC.unpack_from(desc, 0)
@@ -236,13 +244,16 @@ class TransformDecoder:
         classes = np.frombuffer(desc, np.uint8, offset=_DESC.size)
         if classes.size != sizes.size:
             raise CorruptFileError("transform frame is damaged (classes)")
-        values = entropy.decode(words, raw_bits, classes, sizes, CLASS_OFFSET, True)
+        head = 1 + columns if basis_only else None  # the means and the basis columns lead
+        values = entropy.decode(words, raw_bits, classes, sizes, CLASS_OFFSET, True, groups=head)
         means, rest = values[:c], values[c:]
         if flags:
             basis = rest[: c * columns].reshape(columns, c).T
             if np.abs(basis).max(initial=0) > 2**BASIS_SHIFT:
                 raise CorruptFileError("transform frame is damaged (basis)")
             self.basis, rest = basis, rest[c * columns :]
+        if basis_only:
+            return None
         coef = np.zeros((k, nb, block), np.int64)
         bands = [(a, b) for a, b in zip(edges[:-1], edges[1:])]
         pos = 0
