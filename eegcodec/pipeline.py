@@ -25,6 +25,7 @@ from .format import streamcoders
 from .format.container import Archive, pack_arrays
 from .format.exact import decode_block, decode_legacy
 from .format.header import Header
+from .format.header_checks import MIX_VERSION
 from .format.meta import annotations_from_json, annotations_to_json, info_to_fif
 from .format.side import MAX_VOLTS, nan_runs_to_arrays
 from .format.transform import TransformDecoder
@@ -145,17 +146,23 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     header = Header.for_recording(
         raw, survey, codec, cfg, k, layout, coded, annotations=annotations, **fields, **mode.header_fields()
     )
-    header.version = written_version(survey.plan.lossless, "mains_freq" in side, "correction_taps" in side)
+    header.version = written_version(
+        survey.plan.lossless, "mains_freq" in side, "correction_taps" in side, "correction_mix_in" in side
+    )
     if mode.name == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
     return _archive(header, side, coded, residual, exact, raw.info, codec, cache).to_bytes()
 
 
-def written_version(exact_channels: list[int], mains: bool, correction: bool = False) -> int:
-    """The format version of a new file: 7 where it stores channels exactly (their ``RAWC`` frames
-    use channel mode 3, the adaptive coder, which readers before version 7 do not know) or holds
-    the decoder correction, else 6 where it holds mains arrays, else 5 (readable by eegcodec 0.5)."""
-    return 7 if exact_channels or correction else 6 if mains else 5
+def written_version(
+    exact_channels: list[int], mains: bool, correction: bool = False, mix: bool = False
+) -> int:
+    """The format version of a new file: :data:`MIX_VERSION` where the decoder correction has a
+    spatial mix (arrays a version-7 reader refuses), else 7 where it stores channels exactly (their
+    ``RAWC`` frames use channel mode 3, the adaptive coder, which readers before version 7 do not
+    know) or holds the decoder correction, else 6 where it holds mains arrays, else 5 (readable by
+    eegcodec 0.5)."""
+    return MIX_VERSION if mix else 7 if exact_channels or correction else 6 if mains else 5
 
 
 def _archive(
@@ -463,6 +470,7 @@ def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0):
         raise CorruptFileError("code values exceed the model's codebook size")
     coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)
     coder.correction = side.correction  # version 7: the decoder correction, or None
+    coder.mix = side.mix  # version 8: its spatial mix, or None
     ola = OverlapAdd(h.layout)
     bounds = np.cumsum([0] + h.chunk_frames)
 

@@ -54,7 +54,7 @@ def test_archive_roundtrip():
     data = _archive()
     arc = Archive.from_bytes(data)
     assert arc.header.recording.ch_names == ["EEG00", "EEG01", "STI 014"]
-    assert arc.header.version == VERSION  # a stim channel stored exactly: the adaptive coder's version
+    assert arc.header.version == 7 <= VERSION  # a stim channel stored exactly: the adaptive coder's version
     assert Archive(arc.header, arc.codes, arc.side, arc.raw_channels, arc.info_fif).to_bytes() == data
 
 

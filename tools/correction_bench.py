@@ -38,8 +38,10 @@ def both_files(raw, codec, depth: int) -> tuple[bytes, dict[str, bytes]]:
     def spy(coded, build):
         coded.use_correction(False)
         built["plain"] = build()
-        coded.use_correction(True)
-        built["corrected"] = build()
+        if coded.prepare_correction(len(built["plain"])):  # the candidate compression weighs
+            coded.use_correction(True)
+            built["corrected"] = build()
+            coded.use_correction(False)
         return choose(coded, build)
 
     CodedStream.choose_correction = spy
@@ -55,7 +57,10 @@ def measure(raw, codec, depth: int) -> dict:
     out = {"depth": depth}
     if not built:  # no coded channels
         return out
-    out["kept"] = any(a.name == "correction_taps" for a in Archive.from_bytes(chosen).header.side)
+    side = {a.name: a for a in Archive.from_bytes(chosen).header.side}
+    out["kept"] = "correction_taps" in side
+    out["mix_rank"] = side["correction_mix_in"].shape[0] if "correction_mix_in" in side else 0
+    built.setdefault("corrected", built["plain"])  # no candidate pays: the plain file
     x = raw.get_data()
     for name, data in built.items():
         archive = Archive.from_bytes(data)

@@ -31,17 +31,19 @@ import zstandard
 
 from ..errors import CorruptFileError
 from .header import ArraySpec, Header
+from .header_checks import MIX_VERSION
 from .streamcoders import ANSCoder
 
 MAGIC = b"EEGC"
-VERSION = 7
+VERSION = MIX_VERSION
 #: versions this reader takes (1: float32 scales and steps; 2: float64 exact channels, no
 #: section digests; 3: no RESD section; 4: SIDE as one zstd stream; 5: no mains arrays; 6: no
-#: RAWC channel mode 3; see docs/FORMAT.md)
-READABLE = (1, 2, 3, 4, 5, 6, 7)
-#: versions this writer writes: 7 where a file stores channels exactly (the adaptive coder), else 6
-#: where it holds mains arrays, else 5 (readable by eegcodec 0.5; :func:`~eegcodec.pipeline.written_version`)
-WRITTEN = (5, 6, 7)
+#: RAWC channel mode 3; 7: no spatial mix in the decoder correction; see docs/FORMAT.md)
+READABLE = (1, 2, 3, 4, 5, 6, 7, MIX_VERSION)
+#: versions this writer writes: MIX_VERSION where the decoder correction has a spatial mix, else 7
+#: where a file stores channels exactly (the adaptive coder) or holds the correction, else 6 where
+#: it holds mains arrays, else 5 (readable by eegcodec 0.5; :func:`~eegcodec.pipeline.written_version`)
+WRITTEN = (5, 6, 7, MIX_VERSION)
 MAX_HEAD_BYTES = 64 * 2**20
 SECTION_ORDER = (b"HEAD", b"CODE", b"SIDE", b"RAWC", b"RESD", b"INFO", b"END.")
 
