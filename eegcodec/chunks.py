@@ -211,6 +211,8 @@ def fit_mix(error: np.ndarray, y: np.ndarray, weight: np.ndarray, rank: int) -> 
 CORRECTION_PRICE = 2.0
 #: bytes a side array adds to a file beyond its frame (its entry in the compressed header)
 SIDE_ENTRY_BYTES = 16
+#: candidates settled and built per file (the best of them by their real bytes is weighed)
+CORRECTION_TRIES = 3
 
 
 def correction_candidates(
@@ -243,20 +245,19 @@ def correction_candidates(
     return out
 
 
-def best_candidate(candidates: list[tuple], plain_bytes: int) -> tuple | None:
-    """The candidate (:func:`correction_candidates`) whose error-energy drop most exceeds
-    CORRECTION_PRICE times the fraction of ``plain_bytes`` its side arrays add (their frames
-    as a version-MIX_VERSION file packs them, plus SIDE_ENTRY_BYTES each); None where no
-    candidate beats no correction."""
-    best, best_score = None, 0.0
-    for arrays, left in candidates:
-        if not arrays:
-            continue
-        size = len(pack_arrays(arrays, MIX_VERSION)[0]) + SIDE_ENTRY_BYTES * len(arrays)
-        score = (1.0 - left) - CORRECTION_PRICE * size / max(plain_bytes, 1)
-        if score > best_score:
-            best, best_score = (arrays, left), score
-    return best
+def rank_candidates(candidates: list[tuple], plain_bytes: int) -> list[dict[str, np.ndarray]]:
+    """The side arrays of the candidates (:func:`correction_candidates`) expected to pay, best
+    first: by how much their error-energy drop exceeds CORRECTION_PRICE times the fraction of
+    ``plain_bytes`` their side arrays add (their frames as a version-MIX_VERSION file packs
+    them, plus SIDE_ENTRY_BYTES each); only those where that is positive."""
+    scored = []
+    for i, (arrays, left) in enumerate(candidates):
+        if arrays:
+            size = len(pack_arrays(arrays, MIX_VERSION)[0]) + SIDE_ENTRY_BYTES * len(arrays)
+            score = (1.0 - left) - CORRECTION_PRICE * size / max(plain_bytes, 1)
+            if score > 0:
+                scored.append((-score, i, arrays))
+    return [arrays for _, _, arrays in sorted(scored, key=lambda t: t[:2])]
 
 
 def exact_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:
@@ -371,7 +372,7 @@ class CodedStream:
         self.with_correction = correction and bool(self.picks)
         self._held: list[tuple] = []  # (start, stop, volts, reconstruction, scale) until chosen
         #: after finish(): {False: plain} -> (PrdMeter, outliers, side arrays); after
-        #: :meth:`prepare_correction`, also True: corrected
+        #: :meth:`choose_correction`, also True: the best correction tried
         self.options: dict[bool, tuple] | None = None
         #: after finish(): the correction's candidates (:func:`correction_candidates`)
         self.candidates: list[tuple] = []
@@ -464,32 +465,30 @@ class CodedStream:
         self.options = {False: (meter, outliers, {})}
         self.use_correction(False)
 
-    def prepare_correction(self, plain_bytes: int) -> bool:
-        """After :meth:`finish`: settle the candidate (:func:`best_candidate`, for a file of
-        ``plain_bytes`` without it) as the corrected way (:attr:`options` ``[True]``); False
-        where none is expected to pay."""
-        best = best_candidate(self.candidates, plain_bytes)
-        if best is None:
-            return False
-        arrays, _ = best
-        taps, mix = correction_from_arrays(arrays), mix_from_arrays(arrays)  # as the decoder rebuilds them
-        self.options[True] = (*self._settle_all(taps, mix)[:2], arrays)
-        return True
-
     def choose_correction(self, build: Callable[[], bytes]) -> bytes:
         """After :meth:`finish`: the file (``build()``, from the way in use) with the decoder
         correction where it lowers the coded channels' error energy by a larger fraction than it
-        adds to the file's bytes, else the file without it (that way left in use)."""
+        adds to the file's bytes, else the file without it (that way left in use). The correction
+        is the best of the CORRECTION_TRIES candidates :func:`rank_candidates` puts first, each
+        settled and built (its outliers change the bytes too): the one whose error-energy drop
+        most exceeds CORRECTION_PRICE times its byte rise (:attr:`options` ``[True]``)."""
         self.use_correction(False)
         plain, plain_error = build(), self.error_energy()
-        if self.prepare_correction(len(plain)):
+        best, best_score = None, -math.inf
+        for arrays in rank_candidates(self.candidates, len(plain))[:CORRECTION_TRIES]:
+            taps, mix = correction_from_arrays(arrays), mix_from_arrays(arrays)  # as the decoder has them
+            self.options[True] = (*self._settle_all(taps, mix)[:2], arrays)
             self.use_correction(True)
-            corrected, error = build(), self.error_energy()
-            if plain_error > 0 and (plain_error - error) / plain_error > len(corrected) / len(plain) - 1:
-                self._held = []
-                return corrected
-        self.use_correction(False)
+            data, error = build(), self.error_energy()
+            drop, rise = 1.0 - error / max(plain_error, 1e-300), len(data) / len(plain) - 1.0
+            if drop - CORRECTION_PRICE * rise > best_score:
+                best, best_score = (data, drop > rise, self.options[True]), drop - CORRECTION_PRICE * rise
         self._held = []
+        if best is not None and plain_error > 0 and best[1]:
+            self.options[True] = best[2]
+            self.use_correction(True)
+            return best[0]
+        self.use_correction(False)
         return plain
 
     def use_correction(self, use: bool) -> None:
