@@ -230,18 +230,19 @@ def correction_candidates(
         return out
     zero = np.zeros_like(y)
 
-    def left(arrays: dict[str, np.ndarray]) -> float:
-        fixed = correct(y, zero, correction_from_arrays(arrays), spacing, mix_from_arrays(arrays)) - y
-        return float(np.sum(weight * (error - fixed) ** 2)) / total
+    def left(change: np.ndarray) -> float:
+        return float(np.sum(weight * (error - change) ** 2)) / total
 
     for common in (False, True):
         taps = correction_to_arrays(fit_correction(error, y, weight, spacing, common))
-        out.append((taps, left(taps)))
-        rest = error - (correct(y, zero, correction_from_arrays(taps), spacing) - y) * weight
-        into, mix_out = fit_mix(rest, y, weight, CORRECTION_MAX_RANK)
-        for rank in range(1, len(into) + 1):
-            arrays = {**taps, **mix_to_arrays(into[:rank], mix_out[:rank])}
-            out.append((arrays, left(arrays)))
+        change = correct(y, zero, correction_from_arrays(taps), spacing) - y  # what the taps add
+        out.append((taps, left(change)))
+        into, mix_out = fit_mix(error - change * weight, y, weight, CORRECTION_MAX_RANK)
+        mix = mix_to_arrays(into, mix_out)  # each component quantised on its own
+        into, mix_out = mix_from_arrays(mix)
+        for rank in range(1, len(into) + 1):  # the components added one by one
+            change = change + apply_mix(y, into[rank - 1 : rank], mix_out[rank - 1 : rank])
+            out.append(({**taps, **{name: arr[:rank] for name, arr in mix.items()}}, left(change)))
     return out
 
 
