@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PCMCodec, synthetic_raw
+from conftest import LeakyPCMCodec, PCMCodec, synthetic_raw
 
 import eegcodec.pipeline as pipeline
 from eegcodec.adapt import AdapterConfig
@@ -33,15 +33,6 @@ DATA = Path(__file__).parent / "data"
 
 def _codec() -> PCMCodec:
     return PCMCodec(adapter=AdapterConfig(model_rate=160.0, chunk_seconds=8, overlap_seconds=1))
-
-
-class LeakyPCMCodec(PCMCodec):
-    """The PCM codec whose decoder leaks a third of the channels' mean into every channel (what
-    a multichannel model's shared latents can do): a spatial mix of rank 1 undoes it."""
-
-    def decode_channels(self, codes, montage=None):
-        out = super().decode_channels(codes, montage)
-        return out + np.float32(1 / 3) * out.mean(axis=0, keepdims=True)
 
 
 def _compress(raw, depth: int, monkeypatch, codec=None) -> tuple[bytes, object]:
