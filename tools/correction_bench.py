@@ -116,7 +116,25 @@ def main(argv: list[str] | None = None) -> int:
                 )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1) + "\n")
+    print(markdown(summary))
     return 0
+
+
+def markdown(summary: list[dict]) -> str:
+    """The summary as a Markdown table (error energy and bytes of the chosen file against the
+    plain one, median and worst file)."""
+    lines = [
+        "| files | depth | n | error energy, median | error energy, worst file | bytes, median "
+        "| bytes, worst file | correction kept |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for g in summary:
+        lines.append(
+            f"| {g['files']} | {g['depth']} | {g['n']} | {g['error_change_pct_median']:+.1f} % "
+            f"| {g['error_change_pct_worst']:+.1f} % | {g['bytes_change_pct_median']:+.1f} % "
+            f"| {g['bytes_change_pct_worst']:+.1f} % | {g['kept']}/{g['n']} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
