@@ -32,12 +32,15 @@ from .adapt import (
     round_scale,
     scale_to_code,
 )
+from .format.container import pack_arrays
 from .format.exact import decode_block, encode_block
-from .format.header_checks import BOUND_ROUNDING
+from .format.header_checks import BOUND_ROUNDING, CORRECTION_MAX_RANK, MIX_VERSION
 from .format.side import (
     CORRECTION_RADIUS,
     correction_from_arrays,
     correction_to_arrays,
+    mix_from_arrays,
+    mix_to_arrays,
     nan_runs_to_arrays,
     outliers_to_arrays,
     scales_to_arrays,
@@ -63,7 +66,7 @@ class ChunkCoder:
     noise : float64 [C] noise scale per coded channel (volts), the fallback scale of a
         chunk whose robust scale is zero (needed by :meth:`prepare` only).
     correction : float64 [C, taps] the file's decoder correction (:func:`correct`), applied by
-        :meth:`reconstruct`, or None.
+        :meth:`reconstruct`, or None; mix : its spatial mix (into [S, C], out [S, C]), or None.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class ChunkCoder:
         self.noise = noise
         self.mains_step = steps_for(noise) if noise is not None else None
         self.correction: np.ndarray | None = None
+        self.mix: tuple[np.ndarray, np.ndarray] | None = None
         self.spacing = correction_spacing(sfreq, cfg.model_rate)
 
     def prepare(self, x: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray, MainsFit]:
@@ -104,22 +108,46 @@ class ChunkCoder:
             out += self.adapter.inverse(model_out, scale, stop - start)
         if mains is not None and mains.freq_code:
             out += mains.values(self.adapter.sfreq, stop - start)
-        return out if self.correction is None else correct(out, base, self.correction, self.spacing)
+        if self.correction is None:
+            return out
+        return correct(out, base, self.correction, self.spacing, self.mix)
 
 
-def correct(recon: np.ndarray, base: np.ndarray, taps: np.ndarray, spacing: int = 1) -> np.ndarray:
+def correct(
+    recon: np.ndarray,
+    base: np.ndarray,
+    taps: np.ndarray,
+    spacing: int = 1,
+    mix: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """The decoder correction of one chunk's reconstruction (before the cross-fade): volts
     ``recon`` [C, n] minus the baseline ``base`` [C, n], filtered row by row with ``taps``
     [C, 2r + 1] (tap ``k`` weighs the sample at lag ``(k - r) * spacing``; the chunk's first and
-    last samples repeated beyond its ends), plus the baseline. Float64, the same operations in the
-    same order in encoder and decoder."""
+    last samples repeated beyond its ends), plus the spatial ``mix`` (:func:`apply_mix`) of the
+    same difference, plus the baseline. Float64, the same elementwise operations in the same
+    order in encoder and decoder (no BLAS reduction)."""
     y = recon - base
     n, r = y.shape[1], taps.shape[1] // 2
     padded = np.pad(y, ((0, 0), (r * spacing, r * spacing)), mode="edge")
     z = taps[:, :1] * padded[:, :n]
     for k in range(1, taps.shape[1]):
         z = z + taps[:, k : k + 1] * padded[:, k * spacing : k * spacing + n]
+    if mix is not None:
+        z = z + apply_mix(y, *mix)
     return base + z
+
+
+def apply_mix(y: np.ndarray, into: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The correction's spatial mix of ``y`` [C, n]: float64 [C, n], the sum over components
+    ``s`` of ``out[s, c] * sum_j into[s, j] * y[j]`` (``into``, ``out``: [S, C]), summed row by
+    row in index order."""
+    z = np.zeros_like(y)
+    for s in range(into.shape[0]):
+        m = into[s, 0] * y[0]
+        for j in range(1, y.shape[0]):
+            m = m + into[s, j] * y[j]
+        z = z + out[s][:, None] * m
+    return z
 
 
 def correction_spacing(sfreq: float, model_rate: float) -> int:
@@ -134,10 +162,13 @@ def correction_spacing(sfreq: float, model_rate: float) -> int:
 CORRECTION_RIDGE = 1e-3
 
 
-def fit_correction(error: np.ndarray, y: np.ndarray, weight: np.ndarray, spacing: int = 1) -> np.ndarray:
+def fit_correction(
+    error: np.ndarray, y: np.ndarray, weight: np.ndarray, spacing: int = 1, common: bool = False
+) -> np.ndarray:
     """Least-squares taps minus the unit impulse, float64 [C, 2 * CORRECTION_RADIUS + 1], per row
     minimising ``sum(weight * (error - d * y) ** 2)`` plus a small ridge over the samples
-    (``d * y``: ``y`` filtered as :func:`correct` does, the recording's ends repeated).
+    (``d * y``: ``y`` filtered as :func:`correct` does, the recording's ends repeated); with
+    ``common``, one filter for all rows (their sums pooled), repeated on each row.
     ``error`` [C, n]: the recording minus its reconstruction (volts); ``y`` [C, n]: the
     reconstruction minus the baseline; ``weight`` [C, n]: 1 where a sample counts (not NaN, not
     stored exactly), else 0."""
@@ -150,9 +181,84 @@ def fit_correction(error: np.ndarray, y: np.ndarray, weight: np.ndarray, spacing
         rhs[:, j] = (yj * error).sum(axis=1)
         for k in range(j, taps):
             gram[:, j, k] = gram[:, k, j] = (yj * padded[:, k * spacing : k * spacing + n]).sum(axis=1)
+    if common:
+        gram, rhs = gram.sum(axis=0, keepdims=True), rhs.sum(axis=0, keepdims=True)
     ridge = CORRECTION_RIDGE * np.trace(gram, axis1=1, axis2=2) / taps + 1e-300
     gram += ridge[:, None, None] * np.eye(taps)
-    return np.linalg.solve(gram, rhs[..., None])[..., 0]
+    deviation = np.linalg.solve(gram, rhs[..., None])[..., 0]
+    return np.repeat(deviation, y.shape[0], axis=0) if common else deviation
+
+
+def fit_mix(error: np.ndarray, y: np.ndarray, weight: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """The spatial mix (:func:`apply_mix`) of rank ``rank`` that best predicts ``error`` [C, n]
+    from ``y`` [C, n] at lag 0 (reduced-rank least squares, a ridge of CORRECTION_RIDGE of the
+    mean power, over the samples where every row with any ``weight`` counts): (into [S, C],
+    out [S, C]), S = min(rank, C); out's rows are orthonormal."""
+    rows = weight.any(axis=1)
+    w = np.where(rows[:, None], weight, 1.0).min(axis=0)
+    yw = y * w
+    gram = yw @ y.T
+    gram += (CORRECTION_RIDGE * np.trace(gram) / len(gram) + 1e-300) * np.eye(len(gram))
+    mix = np.linalg.solve(gram, yw @ np.where(weight > 0, error, 0.0).T).T  # [C, C]: error ~ mix @ y
+    fitted = mix @ gram @ mix.T  # the predicted error's power between rows
+    _, vectors = np.linalg.eigh(fitted)
+    out = vectors[:, ::-1][:, : min(rank, len(gram))].T
+    return out @ mix, out
+
+
+#: a candidate correction must remove this many times the fraction of the error energy that its
+#: side arrays add to the file's bytes (:func:`best_candidate`)
+CORRECTION_PRICE = 2.0
+#: bytes a side array adds to a file beyond its frame (its entry in the compressed header)
+SIDE_ENTRY_BYTES = 16
+#: candidates settled and built per file (the best of them by their real bytes is weighed)
+CORRECTION_TRIES = 3
+
+
+def correction_candidates(
+    error: np.ndarray, y: np.ndarray, weight: np.ndarray, spacing: int = 1
+) -> list[tuple[dict[str, np.ndarray], float]]:
+    """The decoder correction's candidates for a recording (``error``, ``y``, ``weight`` [C, n]
+    as :func:`fit_correction` takes them): taps per row or one filter for all rows, each alone
+    or followed by a spatial mix of rank 1..CORRECTION_MAX_RANK fitted on what the quantised
+    taps leave: ``(side arrays, fraction of the weighted error energy left)`` each, from the
+    quantised values, and ``({}, 1.0)`` (no correction) first."""
+    error = np.where(weight > 0, error, 0.0)
+    total = float(np.sum(error**2))
+    out: list[tuple[dict[str, np.ndarray], float]] = [({}, 1.0)]
+    if total <= 0:
+        return out
+    zero = np.zeros_like(y)
+
+    def left(change: np.ndarray) -> float:
+        return float(np.sum(weight * (error - change) ** 2)) / total
+
+    for common in (False, True):
+        taps = correction_to_arrays(fit_correction(error, y, weight, spacing, common))
+        change = correct(y, zero, correction_from_arrays(taps), spacing) - y  # what the taps add
+        out.append((taps, left(change)))
+        into, mix_out = fit_mix(error - change * weight, y, weight, CORRECTION_MAX_RANK)
+        mix = mix_to_arrays(into, mix_out)  # each component quantised on its own
+        into, mix_out = mix_from_arrays(mix)
+        for rank in range(1, len(into) + 1):  # the components added one by one
+            change = change + apply_mix(y, into[rank - 1 : rank], mix_out[rank - 1 : rank])
+            out.append(({**taps, **{name: arr[:rank] for name, arr in mix.items()}}, left(change)))
+    return out
+
+
+def rank_candidates(candidates: list[tuple], plain_bytes: int) -> list[dict[str, np.ndarray]]:
+    """The side arrays of the candidates (:func:`correction_candidates`) expected to pay, best
+    first: by how much their error-energy drop exceeds CORRECTION_PRICE times the fraction of
+    ``plain_bytes`` their side arrays add (their frames as a version-MIX_VERSION file packs
+    them, plus SIDE_ENTRY_BYTES each); only those where that is positive."""
+    scored = []
+    for i, (arrays, left) in enumerate(candidates):
+        if arrays:
+            size = len(pack_arrays(arrays, MIX_VERSION)[0]) + SIDE_ENTRY_BYTES * len(arrays)
+            score = (1.0 - left) - CORRECTION_PRICE * size / max(plain_bytes, 1)
+            if score > 0:
+                scored.append((-score, i, arrays))
+    return [arrays for _, _, arrays in sorted(scored, key=lambda t: t[:2])]
 
 
 def exact_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:
@@ -247,9 +353,10 @@ class CodedStream:
     """The coded channels: codes per chunk, chunk scales, and (``outliers``) the samples the
     model missed by more than ``outlier_sigma`` chunk scales (stored exactly, so artefacts are
     never flattened). With ``correction``, the chunks' reconstructions are held until
-    :meth:`finish` fits the decoder correction (:func:`fit_correction`) on the whole recording
-    and settles them both ways (plain and corrected, each with its own outliers and PRD);
-    :meth:`use_correction` picks one."""
+    :meth:`finish` fits the decoder correction's candidates on the whole recording
+    (:func:`correction_candidates`) and :meth:`choose_correction` settles the plain way and the
+    best candidate (each with its own outliers and PRD) and keeps the one that pays;
+    :meth:`use_correction` switches between them."""
 
     def __init__(
         self,
@@ -278,9 +385,12 @@ class CodedStream:
         self.meter = PrdMeter(len(self.picks))
         self._outliers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.with_correction = correction and bool(self.picks)
-        self._held: list[tuple] = []  # (start, stop, volts, reconstruction, scale) until finish()
-        #: after finish(): {False: plain, True: corrected} -> (PrdMeter, outliers, side arrays)
+        self._held: list[tuple] = []  # (start, stop, volts, reconstruction, scale) until chosen
+        #: after finish(): {False: plain} -> (PrdMeter, outliers, side arrays); after
+        #: :meth:`choose_correction`, also True: the best correction tried
         self.options: dict[bool, tuple] | None = None
+        #: after finish(): the correction's candidates (:func:`correction_candidates`)
+        self.candidates: list[tuple] = []
         self.correction_arrays: dict[str, np.ndarray] = {}
 
     def encode(self, start: int, stop: int) -> tuple:
@@ -340,20 +450,21 @@ class CodedStream:
         meter.add(span, err)
         return emit_start, span, final, bad
 
-    def _settle_all(self, taps: np.ndarray | None) -> tuple[PrdMeter, list, list]:
-        """All held chunks through a fresh cross-fade, corrected with ``taps`` (None: plain):
-        (meter, outliers, each chunk's :meth:`_settle` result)."""
+    def _settle_all(self, taps: np.ndarray | None, mix: tuple | None = None) -> tuple[PrdMeter, list, list]:
+        """All held chunks through a fresh cross-fade, corrected with ``taps`` and ``mix`` (None:
+        plain): (meter, outliers, each chunk's :meth:`_settle` result)."""
         ola, meter, outliers, settled = OverlapAdd(self.layout), PrdMeter(len(self.picks)), [], []
         for start, stop, x, recon, scale in self._held:
             if taps is not None:
-                recon = correct(recon, self.coder.baseline.values(start, stop), taps, self.coder.spacing)
+                base = self.coder.baseline.values(start, stop)
+                recon = correct(recon, base, taps, self.coder.spacing, mix)
             settled.append(self._settle(ola, (start, stop, x, recon, scale), meter, outliers))
         return meter, outliers, settled
 
     def finish(self) -> None:
-        """After the last chunk: fit the decoder correction on the plain reconstruction (samples
-        neither NaN nor stored exactly), quantise it as the file stores it, and settle the held
-        chunks both ways (:attr:`options`); the plain way is in use until :meth:`use_correction`."""
+        """After the last chunk: settle the plain reconstruction (:attr:`options`, in use) and fit
+        the decoder correction's candidates on it (samples neither NaN nor stored exactly),
+        quantised as the file stores them (:attr:`candidates`)."""
         if not self._held:
             return
         meter, outliers, settled = self._settle_all(None)
@@ -364,24 +475,34 @@ class CodedStream:
             error.append(np.where(ok, span - final, 0.0))
             y.append(final - self.coder.baseline.values(emit_start, emit_start + final.shape[1]))
             weight.append(ok.astype(np.float64))
-        parts = (np.concatenate(part, axis=1) for part in (error, y, weight))
-        deviation = fit_correction(*parts, self.coder.spacing)
-        arrays = correction_to_arrays(deviation)
-        taps = correction_from_arrays(arrays)  # as the decoder rebuilds them
-        self.options = {False: (meter, outliers, {}), True: (*self._settle_all(taps)[:2], arrays)}
-        self._held = []
+        parts = [np.concatenate(part, axis=1) for part in (error, y, weight)]
+        self.candidates = correction_candidates(*parts, self.coder.spacing)
+        self.options = {False: (meter, outliers, {})}
         self.use_correction(False)
 
     def choose_correction(self, build: Callable[[], bytes]) -> bytes:
         """After :meth:`finish`: the file (``build()``, from the way in use) with the decoder
         correction where it lowers the coded channels' error energy by a larger fraction than it
-        adds to the file's bytes, else the file without it (that way left in use)."""
+        adds to the file's bytes, else the file without it (that way left in use). The correction
+        is the best of the CORRECTION_TRIES candidates :func:`rank_candidates` puts first, each
+        settled and built (its outliers change the bytes too): the one whose error-energy drop
+        most exceeds CORRECTION_PRICE times its byte rise (:attr:`options` ``[True]``)."""
         self.use_correction(False)
         plain, plain_error = build(), self.error_energy()
-        self.use_correction(True)
-        corrected, error = build(), self.error_energy()
-        if plain_error > 0 and (plain_error - error) / plain_error > len(corrected) / len(plain) - 1:
-            return corrected
+        best, best_score = None, -math.inf
+        for arrays in rank_candidates(self.candidates, len(plain))[:CORRECTION_TRIES]:
+            taps, mix = correction_from_arrays(arrays), mix_from_arrays(arrays)  # as the decoder has them
+            self.options[True] = (*self._settle_all(taps, mix)[:2], arrays)
+            self.use_correction(True)
+            data, error = build(), self.error_energy()
+            drop, rise = 1.0 - error / max(plain_error, 1e-300), len(data) / len(plain) - 1.0
+            if drop - CORRECTION_PRICE * rise > best_score:
+                best, best_score = (data, drop > rise, self.options[True]), drop - CORRECTION_PRICE * rise
+        self._held = []
+        if best is not None and plain_error > 0 and best[1]:
+            self.options[True] = best[2]
+            self.use_correction(True)
+            return best[0]
         self.use_correction(False)
         return plain
 

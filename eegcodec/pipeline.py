@@ -421,6 +421,7 @@ def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0, fade: bo
     codes = chunk_codes(archive, codec)
     coder = ChunkCoder(h.adapter, rec.sfreq, codec.info.hop_length, side.baseline)
     coder.correction = side.correction  # version 7: the decoder correction, or None
+    coder.mix = side.mix  # version 8: its spatial mix, or None
     ola = OverlapAdd(h.layout)
 
     def rebuild(i: int, start: int, stop: int) -> np.ndarray:

@@ -20,6 +20,7 @@ from .format.header import Header
 from .format.meta import info_from_fif
 from .format.side import (
     correction_from_arrays,
+    mix_from_arrays,
     nan_runs_from_arrays,
     outliers_from_arrays,
     scales_from_arrays,
@@ -50,7 +51,9 @@ class SideData:
     outliers : (coded row, sample index, volts) of the exactly stored samples;
     nan_runs : int64 [R, 3] (coded row, start, length); info : the recording's ``mne.Info``;
     mains : each chunk's mains (version 6), or None (no chunk has any);
-    correction : float64 [coded, 7] taps of the decoder correction (version 7), or None.
+    correction : float64 [coded, 7] taps of the decoder correction (version 7), or None;
+    mix : its spatial mix (version 8, :func:`~eegcodec.format.side.mix_from_arrays`): float64
+    (into [S, coded], out [S, coded]), or None.
     """
 
     baseline: Baseline | None
@@ -60,6 +63,7 @@ class SideData:
     info: mne.Info
     mains: list[MainsFit] | None = None
     correction: np.ndarray | None = None
+    mix: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def check_archive(archive: Archive) -> SideData:
@@ -85,7 +89,8 @@ def check_archive(archive: Archive) -> SideData:
         except ValueError as exc:
             raise CorruptFileError(f"side data is damaged ({exc})") from None
     correction = correction_from_arrays(side) if h.has_tokens else None
-    return SideData(baseline, scales, outliers, nan_runs, info, mains, correction)
+    mix = mix_from_arrays(side) if h.has_tokens else None
+    return SideData(baseline, scales, outliers, nan_runs, info, mains, correction, mix)
 
 
 def read_archive(source: bytes | PathLike, lazy: bool = False) -> Archive:
@@ -171,6 +176,7 @@ def describe(path: PathLike) -> dict:
         "often_exact_channels": often_exact_channels(arc, side),
         "mains": _mains_summary(side.mains),
         "decoder_correction": side.correction is not None,
+        "decoder_correction_mix": 0 if side.mix is None else len(side.mix[0]),
         "measured_prd": h.measured_prd,
     }
 

@@ -97,6 +97,15 @@ class PCMCodec(PerChannelCodec):
         return self
 
 
+class LeakyPCMCodec(PCMCodec):
+    """The PCM codec whose decoder leaks a third of the channels' mean into every channel (what
+    a multichannel model's shared latents can do): a spatial mix of rank 1 undoes it."""
+
+    def decode_channels(self, codes, montage=None):
+        out = super().decode_channels(codes, montage)
+        return out + np.float32(1 / 3) * out.mean(axis=0, keepdims=True)
+
+
 @pytest.fixture
 def pcm_codec():
     return PCMCodec()

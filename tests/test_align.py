@@ -342,6 +342,39 @@ def test_synthetic_set_is_labelled_and_consistent(paired_set):
     assert rate == 16000 and audio.size == int(4.8 * 16000)
 
 
+def test_bench_speed_times_encoder_b_embedding(paired_set, audio_codec, tmp_path):
+    """bench speed --embed: encoder B's embedding of a set in its own process, with an empty
+    cache (the set's own cache untouched); the report gives the rate and the full set's minutes
+    (with --busy, a second row beside the busy loop: ``_embed_beside``)."""
+    from eegcodec.bench.speed import FULL_SET_PAIRS
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "align_dac.yaml"
+    out = tmp_path / "speed"
+    args = [
+        "bench",
+        "speed",
+        "--out",
+        str(out),
+        "--models",
+        "lossless",
+        "--minutes",
+        "0.05",
+        "--channels",
+        "2",
+    ]
+    args += ["--repeats", "1", "--embed", str(paired_set), "--embed-recipe", str(recipe)]
+    sets = [f"encoder_a={audio_codec}", "data.test_subjects=[]", "data.val_subjects=[]"]
+    sets.append("data.step_seconds=1.6")  # fewer windows: a shorter test
+    cached = sorted((paired_set / ".eegcodec_cache").glob("*"))
+    assert main(args + ["--embed-set", *sets, "-q"]) == 0
+    assert sorted((paired_set / ".eegcodec_cache").glob("*")) == cached  # the set's own cache untouched
+    res = json.loads((out / "results.json").read_text())
+    (quiet,) = res["embed_rows"]
+    assert quiet["busy"] is False and quiet["pairs"] == 4 * 12 and quiet["windows"] > 0
+    assert quiet["pairs_per_s"] == pytest.approx(48 / quiet["embed_s"])
+    assert f"minutes for {FULL_SET_PAIRS} pairs" in (out / "report.md").read_text()
+
+
 def test_align_train_eval_decode(paired_set, audio_codec, tmp_path):
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "align_dac.yaml"
     run = tmp_path / "run"

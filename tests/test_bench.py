@@ -355,6 +355,7 @@ def test_bench_speed_quick(tmp_path, tiny_dac_path):
                 "3",
                 "--repeats",
                 "3",
+                "--tokenize",
                 "-q",
             ]
         )
@@ -362,6 +363,10 @@ def test_bench_speed_quick(tmp_path, tiny_dac_path):
     )
     res = json.loads((out / "results.json").read_text())
     (row,) = res["rows"]
+    assert len(row["tokenize_runs_s"]) == 3 and row["tokenize_realtime"] == pytest.approx(
+        3.0 / row["tokenize_s"]
+    )
+    assert "`eegcodec tokenize`" in (out / "report.md").read_text()
     assert row["channels"] == 3 and row["minutes"] == 0.05 and row["codebooks"] == 3
     assert (
         len(row["compress_runs_s"]) == 3 and row["compress_s"] == sorted(row["compress_runs_s"])[1]

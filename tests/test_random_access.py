@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PCMCodec, synthetic_raw
+from conftest import LeakyPCMCodec, PCMCodec, synthetic_raw
 
 import eegcodec
 import eegcodec.io
@@ -64,13 +64,17 @@ def test_token_file_window_equals_full_decode(tmp_path):
         )
 
 
-def test_corrected_token_file_window_equals_full_decode(tmp_path):
-    # two of the PCM codec's four codebooks: lossy enough for the decoder correction to pay
-    codec = PCMCodec(adapter=AdapterConfig(model_rate=160.0, chunk_seconds=8, overlap_seconds=1))
-    raw = synthetic_raw(n_ch=3, seconds=40, stim=False)
+@pytest.mark.parametrize("mix", [False, True])
+def test_corrected_token_file_window_equals_full_decode(tmp_path, mix):
+    # two of the PCM codec's four codebooks: lossy enough for the decoder correction to pay;
+    # mix: all four through a decoder that leaks the channels' mean (a spatial mix undoes it)
+    adapter = AdapterConfig(model_rate=160.0, chunk_seconds=8, overlap_seconds=1)
+    codec = LeakyPCMCodec(adapter=adapter) if mix else PCMCodec(adapter=adapter)
+    raw = synthetic_raw(n_ch=4 if mix else 3, seconds=40, stim=False)
     path = tmp_path / "tok.eegc"
-    eegcodec.compress(raw, path, codec, n_codebooks=2)
+    eegcodec.compress(raw, path, codec, n_codebooks=4 if mix else 2)
     assert eegcodec.describe(path)["decoder_correction"]
+    assert (eegcodec.describe(path)["decoder_correction_mix"] > 0) == mix
     full = eegcodec.decompress(path, codec=codec).get_data()
     lazy = eegcodec.read_raw(path, codec=codec)
     for start, stop in [(5000, 6000), (1100, 1300), (0, 50), (6000, 6400), (1115, 1125), (6300, 6400)]:

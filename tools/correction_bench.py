@@ -1,12 +1,15 @@
-"""The decoder correction of token files, measured: per recording and depth, a token file with
-and without it (both built from the same codes), decoded, and the coded channels' error energy
-(outliers restored, NaN samples left out) and file bytes of each.
+"""The decoder correction of token files, measured: per recording and depth, the token file
+compression chose and the same file without the correction (both built from the same codes),
+decoded, and the coded channels' error energy (outliers restored, NaN samples left out) and file
+bytes of each.
 
-    python tools/correction_bench.py --model mc-small --depths 2,6 FILE.edf ...
+    python tools/correction_bench.py --model mc-small --depths 2,6 [--json OUT] FILE.edf ...
 
 Prints one JSON line per file and depth (``kept``: whether compression chose the correction;
-``error_change_pct`` and ``bytes_change_pct``: the corrected file against the plain one), then
-the medians and the worst file per dataset prefix. A developer tool, not in the wheel.
+``mix_rank``: its spatial mix's components; ``error_change_pct`` and ``bytes_change_pct``: the
+chosen file against the plain one, 0 where no correction paid; ``seconds``: the compression,
+both files built), then the medians and the worst file per dataset prefix; ``--json`` also
+writes the rows and that summary. A developer tool, not in the wheel.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as ``python tools/correction_bench.py``: this checkout's eegcodec first
@@ -31,20 +35,21 @@ from eegcodec.pipeline import compress_raw, decompress_archive  # noqa: E402
 
 
 def both_files(raw, codec, depth: int) -> tuple[bytes, dict[str, bytes]]:
-    """(the file compression chose, {"plain": bytes, "corrected": bytes})."""
+    """(the file compression chose, {"plain": bytes, "corrected": the file chosen, bytes})."""
     built: dict[str, bytes] = {}
     choose = CodedStream.choose_correction
 
     def spy(coded, build):
         coded.use_correction(False)
         built["plain"] = build()
-        coded.use_correction(True)
-        built["corrected"] = build()
-        return choose(coded, build)
+        built["corrected"] = choose(coded, build)  # the file compression chose
+        return built["corrected"]
 
     CodedStream.choose_correction = spy
     try:
+        began = time.perf_counter()
         chosen = compress_raw(raw, codec, mode=Tokens(depth))
+        built["seconds"] = round(time.perf_counter() - began, 2)
     finally:
         CodedStream.choose_correction = choose
     return chosen, built
@@ -52,10 +57,12 @@ def both_files(raw, codec, depth: int) -> tuple[bytes, dict[str, bytes]]:
 
 def measure(raw, codec, depth: int) -> dict:
     chosen, built = both_files(raw, codec, depth)
-    out = {"depth": depth}
+    out = {"depth": depth, "seconds": built.pop("seconds")}
     if not built:  # no coded channels
         return out
-    out["kept"] = any(a.name == "correction_taps" for a in Archive.from_bytes(chosen).header.side)
+    side = {a.name: a for a in Archive.from_bytes(chosen).header.side}
+    out["kept"] = "correction_taps" in side
+    out["mix_rank"] = side["correction_mix_in"].shape[0] if "correction_mix_in" in side else 0
     x = raw.get_data()
     for name, data in built.items():
         archive = Archive.from_bytes(data)
@@ -72,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--model", default="mc-small")
     parser.add_argument("--depths", default="2,6", help="comma-separated codebook depths")
+    parser.add_argument("--json", type=Path, help="also write the rows and the summary here")
     args = parser.parse_args(argv)
     codec = load_codec(args.model)
     rows = []
@@ -81,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"file": path.name, **measure(raw, codec, depth)}
             print(json.dumps(row), flush=True)
             rows.append(row)
+    summary = []
     for depth in map(int, args.depths.split(",")):
         for prefix in sorted({r["file"][:3] for r in rows}):
             group = [r for r in rows if r["depth"] == depth and r["file"][:3] == prefix and "kept" in r]
@@ -88,12 +97,44 @@ def main(argv: list[str] | None = None) -> int:
                 err = [r["error_change_pct"] for r in group]
                 size = [r["bytes_change_pct"] for r in group]
                 kept = sum(r["kept"] for r in group)
+                summary.append(
+                    {
+                        "depth": depth,
+                        "files": f"{prefix}*",
+                        "n": len(group),
+                        "error_change_pct_median": round(statistics.median(err), 2),
+                        "error_change_pct_worst": max(err),
+                        "bytes_change_pct_median": round(statistics.median(size), 2),
+                        "bytes_change_pct_worst": max(size),
+                        "kept": kept,
+                    }
+                )
                 print(
                     f"depth {depth} {prefix}*: n={len(group)} error energy median "
                     f"{statistics.median(err):+.2f} % (worst file {max(err):+.2f} %), bytes median "
                     f"{statistics.median(size):+.2f} % (worst {max(size):+.2f} %), kept {kept}/{len(group)}"
                 )
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "summary": summary}, indent=1) + "\n")
+    print(markdown(summary))
     return 0
+
+
+def markdown(summary: list[dict]) -> str:
+    """The summary as a Markdown table (error energy and bytes of the chosen file against the
+    plain one, median and worst file)."""
+    lines = [
+        "| files | depth | n | error energy, median | error energy, worst file | bytes, median "
+        "| bytes, worst file | correction kept |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for g in summary:
+        lines.append(
+            f"| {g['files']} | {g['depth']} | {g['n']} | {g['error_change_pct_median']:+.1f} % "
+            f"| {g['error_change_pct_worst']:+.1f} % | {g['bytes_change_pct_median']:+.1f} % "
+            f"| {g['bytes_change_pct_worst']:+.1f} % | {g['kept']}/{g['n']} |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

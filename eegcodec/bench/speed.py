@@ -16,6 +16,13 @@ With ``busy`` each (model, length) is timed twice: with the machine as it is, th
 process spinning on another core (:func:`busy_core`), as a laptop or a shared server often
 is. The rows say which, and the load average before each row (``/proc/loadavg``, where the
 system has one) and the thread variables the children inherited are kept with the results.
+
+With ``tokenize`` each model's row also times ``eegcodec tokenize`` of the recording into a
+fresh token store (its own process, as the other verbs). With ``embed`` (a semi-synthetic set's
+folder, ``eegcodec align make-synthetic``), encoder B's embedding of its manifest
+(:func:`eegcodec.align.dataset.embed_manifest`, the first step of ``eegcodec align train``, with
+an empty cache) is timed in its own process, quiet and (``busy``) beside the busy loop: pairs
+per second, and the minutes the whole set takes at that rate.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +67,10 @@ class SpeedConfig:
     repeats: int = 3  #: runs of each verb; the median time and the highest peak are reported
     busy: bool = False  #: also time each (model, length) beside a process spinning on another core
     window_repeats: int = 3  #: fresh processes timing the 10-s window read; the median is reported
+    tokenize: bool = False  #: also time ``eegcodec tokenize`` of each recording (models only)
+    embed: str | None = None  #: a semi-synthetic set's folder: also time encoder B's embedding of it
+    embed_recipe: str | None = None  #: the alignment recipe (None: AlignConfig's, encoder A audio-dac-small)
+    embed_set: list[str] = field(default_factory=list)  #: the recipe's ``key=value`` overrides
 
     @classmethod
     def quick(cls) -> SpeedConfig:
@@ -88,6 +100,18 @@ def add_arguments(parser) -> None:
         action="store_true",
         help="also time each model and length beside a process spinning on another core",
     )
+    parser.add_argument(
+        "--tokenize", action="store_true", help="also time `eegcodec tokenize` of each recording (models)"
+    )
+    parser.add_argument(
+        "--embed",
+        metavar="DIR",
+        help="also time encoder B's embedding of this semi-synthetic set (eegcodec align make-synthetic)",
+    )
+    parser.add_argument("--embed-recipe", metavar="YAML", help="the alignment recipe for --embed")
+    parser.add_argument(
+        "--embed-set", nargs="+", default=[], metavar="KEY=VALUE", help="overrides of --embed-recipe"
+    )
 
 
 def main(args, say) -> None:
@@ -98,6 +122,8 @@ def main(args, say) -> None:
     cfg.device = args.device
     cfg.repeats = args.repeats or cfg.repeats
     cfg.busy = args.busy
+    cfg.tokenize, cfg.embed, cfg.embed_recipe = args.tokenize, args.embed, args.embed_recipe
+    cfg.embed_set = args.embed_set
     run(args.inputs, args.models, Path(args.out), cfg, progress=say)  # modes: prd=10, not labels
 
 
@@ -166,6 +192,9 @@ def _child(cmd: list[str]) -> tuple[float, float, float]:
     return float(seconds), float(peak), float(cpu)
 
 
+#: pairs of the full semi-synthetic set (``eegcodec align make-synthetic`` without ``--quick``)
+FULL_SET_PAIRS = 1536
+
 #: the environment variables that set native thread pools, kept with the results
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -215,6 +244,10 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, 
                 for busy in (False, True) if cfg.busy else (False,):
                     progress(f"speed: {name}, {minutes:g} min" + (", another core busy" if busy else ""))
                     rows.append({"model": name, **_time_beside(tmp, source, model, minutes, cfg, busy)})
+        embed_rows = []
+        for busy in (False, True) if cfg.embed and cfg.busy else (False,) if cfg.embed else ():
+            progress("speed: encoder B's embedding" + (", another core busy" if busy else ""))
+            embed_rows.append(_embed_beside(tmp, cfg, busy))
     results = {
         "benchmark": "speed",
         "config": asdict(cfg),
@@ -222,6 +255,7 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, 
         "thread_variables": {v: os.environ.get(v) for v in THREAD_VARIABLES},
         "source": str(source) if source else "synthetic",
         "rows": rows,
+        **({"embed_rows": embed_rows} if embed_rows else {}),
         "elapsed_s": clock.seconds(),
     }
     results["figures"] = plot(results, out)
@@ -257,6 +291,7 @@ def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -
     flags_c, flags_d = verb_flags(model, cfg.device)
     runs_c = [_child(exe + ["compress", str(src), "-o", str(arc)] + flags_c) for _ in range(cfg.repeats)]
     runs_d = [_child(exe + ["decompress", str(arc), "-o", str(back)] + flags_d) for _ in range(cfg.repeats)]
+    tokenize = _time_tokenize(tmp, src, model, minutes, cfg) if cfg.tokenize and "=" not in model else {}
     (tc, mc), (td, md) = _median_time(runs_c), _median_time(runs_d)
     window = _window_times(arc, cfg.window_repeats, None if flags_c[0] in MODE_FLAGS else model)
     info = json.loads(
@@ -281,6 +316,7 @@ def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -
         "compress_cpu_s": float(np.median([c for _, _, c in runs_c])),
         "decompress_cpu_s": float(np.median([c for _, _, c in runs_d])),
         **window,
+        **tokenize,
     }
 
 
@@ -309,6 +345,85 @@ def _window_times(arc: Path, repeats: int, model: str | None) -> dict:
     return {f"window_{k}": mid[k] for k in ("call_s", "open_s", "read_s", "again_s", "model_s")} | {
         "window_peak_mb": max(r["peak_mb"] for r in runs),
         "window_runs_s": [r["call_s"] for r in runs],
+    }
+
+
+def _time_tokenize(tmp: Path, src: Path, model: str, minutes: float, cfg: SpeedConfig) -> dict:
+    """``eegcodec tokenize`` of ``src`` into a fresh store, ``cfg.repeats`` times in child
+    processes: the ``tokenize_*`` fields of a row (model names only; the modes have no tokens)."""
+    if model in ("lossless",):
+        return {}
+    exe = [
+        sys.executable,
+        "-m",
+        "eegcodec.cli",
+        "tokenize",
+        str(src),
+        "--model",
+        model,
+        "--device",
+        cfg.device,
+    ]
+    runs = []
+    for i in range(cfg.repeats):
+        runs.append(_child(exe + ["-o", str(tmp / f"store{i}"), "-q"]))
+        shutil.rmtree(tmp / f"store{i}", ignore_errors=True)
+    t, peak = _median_time(runs)
+    return {
+        "tokenize_s": t,
+        "tokenize_realtime": minutes * 60 / t,
+        "tokenize_peak_mb": peak,
+        "tokenize_runs_s": [r for r, _, _ in runs],
+        "tokenize_cpu_s": float(np.median([c for _, _, c in runs])),
+    }
+
+
+#: the child that times encoder B's embedding: argv DATA RECIPE(or "") KEY=VALUE... -> "seconds
+#: pairs windows"
+EMBED_CHILD = """
+import sys, time
+from eegcodec.align.config import AlignConfig, load_align_recipe
+from eegcodec.align.dataset import embed_manifest
+from eegcodec.align.encoders import AudioEncoder, EEGEncoder
+from eegcodec.align.pairs import read_manifest
+data, recipe = sys.argv[1], sys.argv[2]
+cfg = load_align_recipe(recipe, sys.argv[3:]) if recipe else AlignConfig(encoder_a="audio-dac-small")
+cfg.data.root = data
+enc_a = AudioEncoder(cfg.encoder_a)
+enc_b = EEGEncoder(cfg.encoder_b, cfg.encoder_b_depth)
+t = time.perf_counter()
+s = embed_manifest(cfg.data.manifest, cfg, enc_a, enc_b, show_progress=False)
+print(time.perf_counter() - t, len(read_manifest(f"{data}/{cfg.data.manifest}")), len(s.e_b))
+"""
+
+
+def _embed_beside(tmp: Path, cfg: SpeedConfig, busy: bool) -> dict:
+    """Encoder B's embedding of ``cfg.embed`` (an empty cache: the set's files linked into a fresh
+    folder) in a child process, beside :func:`busy_core` if ``busy``: pairs per second."""
+    root = tmp / f"embed_{int(busy)}"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    for entry in Path(cfg.embed).expanduser().iterdir():
+        if entry.name != ".eegcodec_cache":
+            (root / entry.name).symlink_to(entry.resolve())
+    load = load_average()
+    cmd = [sys.executable, "-c", EMBED_CHILD, str(root), cfg.embed_recipe or "", *cfg.embed_set]
+    with busy_core() if busy else contextlib.nullcontext((None, None)) as (_, cpu):
+        done = subprocess.run(cmd, capture_output=True, text=True)
+    shutil.rmtree(root, ignore_errors=True)
+    if done.returncode:
+        tail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode
+        raise RuntimeError(f"encoder B's embedding failed: {tail}")
+    seconds, pairs, windows = done.stdout.split()[-3:]
+    seconds, pairs = float(seconds), int(pairs)
+    return {
+        "busy": busy,
+        "busy_cpu": cpu,
+        "loadavg": load,
+        "pairs": pairs,
+        "windows": int(windows),
+        "embed_s": seconds,
+        "pairs_per_s": pairs / seconds,
     }
 
 
@@ -370,6 +485,8 @@ def report(res: dict) -> str:
         + "\n"
     )
     lines += _window_table(res)
+    lines += _tokenize_table(res)
+    lines += _embed_table(res)
     lines += [f"![{f}]({f})\n" for f in res.get("figures", [])]
     return "\n".join(lines)
 
@@ -410,6 +527,74 @@ def _window_table(res: dict) -> list[str]:
             [*cols, "peak MB"], table, {1: "g", 3: ".0f", 4: ".0f", 5: ".0f", 6: ".0f", 7: ".1f", 8: ".0f"}
         )
         + "\n"
+    ]
+
+
+def _tokenize_table(res: dict) -> list[str]:
+    """``eegcodec tokenize`` per row (where timed), and the busy rows' rate against the quiet one's."""
+    rows = [r for r in res["rows"] if "tokenize_s" in r]
+    if not rows:
+        return []
+    quiet = {(r["model"], r["minutes"]): r["tokenize_realtime"] for r in rows if not r.get("busy")}
+    table = [
+        [
+            r["model"],
+            _beside(r),
+            r["minutes"],
+            f"{r['tokenize_s']:.1f}, CPU {r['tokenize_cpu_s']:.1f}",
+            r["tokenize_realtime"],
+            r["tokenize_realtime"] / quiet[(r["model"], r["minutes"])]
+            if (r["model"], r["minutes"]) in quiet
+            else None,
+            r["tokenize_peak_mb"],
+        ]
+        for r in rows
+    ]
+    head = [
+        "model",
+        "beside it",
+        "minutes",
+        "tokenize s",
+        "tokenize x realtime",
+        "of the quiet rate",
+        "peak MB",
+    ]
+    return [
+        "`eegcodec tokenize` of the same recording into a fresh token store (its own process):\n",
+        md_table(head, table, {2: "g", 4: ".3g", 5: ".2f", 6: ".0f"}) + "\n",
+    ]
+
+
+def _embed_table(res: dict) -> list[str]:
+    """Encoder B's embedding of a semi-synthetic set, quiet and beside the busy loop."""
+    rows = res.get("embed_rows") or []
+    if not rows:
+        return []
+    quiet = next((r["pairs_per_s"] for r in rows if not r["busy"]), None)
+    table = [
+        [
+            _beside(r),
+            r["pairs"],
+            r["windows"],
+            r["embed_s"],
+            r["pairs_per_s"],
+            r["pairs_per_s"] / quiet if quiet else None,
+            FULL_SET_PAIRS / r["pairs_per_s"] / 60,
+        ]
+        for r in rows
+    ]
+    head = [
+        "beside it",
+        "pairs",
+        "windows",
+        "seconds",
+        "pairs/s",
+        "of the quiet rate",
+        f"minutes for {FULL_SET_PAIRS} pairs",
+    ]
+    return [
+        f"Encoder B's embedding (`embed_manifest`, empty cache) of {res['config'].get('embed')}:\n",
+        md_table(head, table, {3: ".1f", 4: ".3g", 5: ".2f", 6: ".1f"}) + "\n",
     ]
 
 

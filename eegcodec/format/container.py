@@ -37,8 +37,8 @@ MAGIC = b"EEGC"
 VERSION = 8
 #: versions this reader takes (1: float32 scales and steps; 2: float64 exact channels, no
 #: section digests; 3: no RESD section; 4: SIDE as one zstd stream; 5: no mains arrays; 6: no
-#: RAWC channel mode 3; 7: no frame digests, no RAWC channel mode
-#: 4, no measured largest error in max-error files; see docs/FORMAT.md)
+#: RAWC channel mode 3; 7: no frame digests, no RAWC channel mode 4, no measured largest error
+#: in max-error files, no spatial mix in the decoder correction; see docs/FORMAT.md)
 READABLE = (1, 2, 3, 4, 5, 6, 7, 8)
 #: versions this writer can write: new files are 8 (:func:`~eegcodec.pipeline.written_version`);
 #: eegcodec 0.5-0.7 wrote 5, 6 or 7 by what a file held (the tests still write them)

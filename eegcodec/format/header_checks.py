@@ -18,6 +18,8 @@ from ..errors import CorruptFileError, EegcodecError
 from ..mains import HARMONICS
 from .streamcoders import CODERS
 
+#: the format version that adds the decoder correction's spatial mix (optional side arrays)
+MIX_VERSION = 8
 #: format versions whose headers this module reads
 VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 #: bounds that no real recording reaches; a header past them is damaged or forged
@@ -35,6 +37,8 @@ MAX_SECONDS = 1e9
 BOUND_ROUNDING = 1e-9
 #: taps of the decoder correction (version 7; lags -3..3)
 CORRECTION_TAPS = 7
+#: components of the decoder correction's spatial mix at most (version 8)
+CORRECTION_MAX_RANK = 4
 #: dtypes a side array may have
 SIDE_DTYPES = ("|i1", "<i2", "<i4", "<i8", "<f4", "<f8")
 #: side arrays per format version: name -> shape in symbols (C coded channels,
@@ -77,15 +81,18 @@ SIDE_SHAPES[6] = {**SIDE_SHAPES[5], **MAINS_SHAPES}
 #: T: its taps, 7)
 CORRECTION_SHAPES = {"correction_taps": "CT", "correction_scale_log2": "C"}
 SIDE_SHAPES[7] = {**SIDE_SHAPES[6], **CORRECTION_SHAPES}
-#: version 8: the frame index (each per-chunk frame's digest in the header); the side arrays of 7
-SIDE_SHAPES[8] = SIDE_SHAPES[7]
+#: version 8, optional (all three or none, and only with the correction's taps): the correction's
+#: spatial mix (``format.side.mix_to_arrays``; S: its components, 1..CORRECTION_MAX_RANK)
+MIX_SHAPES = {"correction_mix_in": "SC", "correction_mix_out": "SC", "correction_mix_log2": "S2"}
+#: (version 8 also marks the frame index and RAWC channel mode 4)
+SIDE_SHAPES[MIX_VERSION] = {**SIDE_SHAPES[7], **MIX_SHAPES}
 #: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4; 6: mains)
 SIDE_SHAPES_NO_TOKENS = {v: {"nan_runs": "R3"} for v in VERSIONS}
 SIDE_SHAPES_NO_TOKENS[6] = SIDE_SHAPES_NO_TOKENS[7] = {"nan_runs": "R3", **MAINS_SHAPES}
-SIDE_SHAPES_NO_TOKENS[8] = SIDE_SHAPES_NO_TOKENS[7]
+SIDE_SHAPES_NO_TOKENS[MIX_VERSION] = SIDE_SHAPES_NO_TOKENS[7]
 #: what a file may promise, per version
 MODES = {1: ("tokens",), 2: ("tokens",), 3: ("tokens", "lossless", "max_error")}
-MODES[4] = MODES[5] = MODES[6] = MODES[7] = MODES[8] = (*MODES[3], "prd")
+MODES[4] = MODES[5] = MODES[6] = MODES[7] = MODES[MIX_VERSION] = (*MODES[3], "prd")
 #: a target PRD (%) outside this range is refused
 PRD_RANGE = (0.1, 100.0)
 
@@ -487,6 +494,10 @@ def side_index(h, index: list) -> list[tuple]:
         wanted -= set(MAINS_SHAPES)
     if h.version >= 7 and not names & set(CORRECTION_SHAPES):  # the decoder correction or none
         wanted -= set(CORRECTION_SHAPES)
+    if h.version >= MIX_VERSION and not names & set(MIX_SHAPES):  # the correction's mix or none
+        wanted -= set(MIX_SHAPES)
+    if names & set(MIX_SHAPES) and not names & set(CORRECTION_SHAPES):
+        raise CorruptFileError(f"{where('side')} holds a correction mix without the correction's taps")
     if h.coded and names != wanted:
         raise CorruptFileError(f"{where('side')} lacks arrays: {sorted(wanted - names)}")
     return specs

@@ -15,7 +15,7 @@ from ..adapt import LOG2_RESOLUTION, Baseline, scale_from_code
 from ..errors import CorruptFileError
 from .exact import find_grid
 from .header import Header
-from .header_checks import CORRECTION_TAPS
+from .header_checks import CORRECTION_MAX_RANK, CORRECTION_TAPS
 
 #: decoded coded-channel samples and side-data voltages beyond this are refused (volts)
 MAX_VOLTS = 1e3
@@ -192,6 +192,8 @@ CORRECTION_LOG2_RANGE = (-30, 0)
 #: ``mc-small`` at depth 2, +-127 removed 7.8 % of the error energy for 494 bytes of side data,
 #: +-31 7.6 % for 370 bytes, +-15 7.3 % for 308 bytes
 CORRECTION_WRITTEN_CODE = 31
+#: the spatial mix's power-of-two steps lie in this range (version 8)
+CORRECTION_MIX_LOG2_RANGE = (-40, 10)
 
 
 def correction_to_arrays(deviation: np.ndarray) -> dict[str, np.ndarray]:
@@ -226,3 +228,49 @@ def _correction_taps(codes: np.ndarray, exps: np.ndarray) -> np.ndarray:
     taps = np.ldexp(codes.astype(np.float64), exps.astype(np.int64)[:, None])
     taps[:, CORRECTION_RADIUS] += 1.0
     return taps
+
+
+# -- the decoder correction's spatial mix (version 8) ----------------------------------------
+
+
+def mix_to_arrays(into: np.ndarray, out: np.ndarray) -> dict[str, np.ndarray]:
+    """The correction's spatial mix (version 8, optional): float64 ``into`` [S, C] and ``out``
+    [S, C] (component ``s`` adds ``out[s, c] * sum_j into[s, j] * y_j`` to row ``c``; S at most
+    :data:`CORRECTION_MAX_RANK`) as ``correction_mix_in`` and ``correction_mix_out`` int64 [S, C]
+    (codes in -CORRECTION_WRITTEN_CODE..CORRECTION_WRITTEN_CODE; a reader takes -127..127) and
+    ``correction_mix_log2`` int64 [S, 2] (each component's power-of-two steps, in then out, the
+    smallest that hold its largest value); :func:`mix_from_arrays` rebuilds them."""
+    codes, exps = [], []
+    for part in (into, out):
+        top, most = np.abs(part).max(axis=1), CORRECTION_WRITTEN_CODE
+        lo, hi = CORRECTION_MIX_LOG2_RANGE
+        e = np.clip(np.ceil(np.log2(np.where(top > 0, top, 1.0) / most)), lo, hi).astype(np.int64)
+        e = np.where(top > 0, e, lo)
+        codes.append(np.clip(np.rint(np.ldexp(part, -e[:, None])), -most, most).astype(np.int64))
+        exps.append(e)
+    return {
+        "correction_mix_in": codes[0],
+        "correction_mix_out": codes[1],
+        "correction_mix_log2": np.stack(exps, axis=1),
+    }
+
+
+def mix_from_arrays(side: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The correction's spatial mix (``into``, ``out``) float64 [S, C] each, range-checked:
+    ``codes * 2 ** exponent`` per component (exact in float64); None when the file has none."""
+    if "correction_mix_in" not in side:
+        return None
+    into, out, exps = side["correction_mix_in"], side["correction_mix_out"], side["correction_mix_log2"]
+    lo, hi = CORRECTION_MIX_LOG2_RANGE
+    if (
+        into.shape[0] > CORRECTION_MAX_RANK
+        or into.size
+        and max(np.abs(into).max(), np.abs(out).max()) > 127
+        or exps.size
+        and (exps.min() < lo or exps.max() > hi)
+    ):
+        raise CorruptFileError("side data holds a decoder correction mix out of range")
+    return (
+        np.ldexp(into.astype(np.float64), exps[:, :1].astype(np.int64)),
+        np.ldexp(out.astype(np.float64), exps[:, 1:].astype(np.int64)),
+    )
