@@ -27,6 +27,10 @@ eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small 
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-320 --minutes 2 60 --force --out $out/speed_mc320
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small prd=10 lossless max-error=2uV --force --out $out/speed
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minutes 1 --force --out $out/speed_dac16k
+# tokenize and encoder B's embedding, quiet and beside a busy loop (an 8-subject semi-synthetic set)
+[ -f runs/align_s8/manifest.csv ] || eegcodec align make-synthetic --out runs/align_s8 --max-subjects 8 -q
+eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small --minutes 2 --repeats 1 --busy --tokenize \
+  --embed runs/align_s8 --embed-recipe recipes/align_dac.yaml --force --out $out/speed_tokens
 # same subject vs unseen subjects, with the multichannel anchor (pca_dct), lossless and --max-error rows;
 # shipped models only, so that anyone can rerun it
 eegcodec bench rd "$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegbci_more/S00[45]R0[12].edf "$eeg"/eegmat/Subject1[01]_1.edf \

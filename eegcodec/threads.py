@@ -5,8 +5,8 @@ than twice: a parallel region waits for its slowest thread, and that thread wait
 core the other process holds (observed: encoder B's embedding fell from 1.4 to 0.1 pairs/s
 with a busy loop on the other core). :class:`CoreThreads` counts the cores this process may
 use (``os.sched_getaffinity``), subtracts those other processes keep busy (the number of
-runnable tasks in ``/proc/loadavg``, sampled a few times, without this process's own; the
-1-minute load average where that file is absent), divides the rest among ``jobs`` worker
+runnable tasks in ``/proc/loadavg``, sampled a few times, less this process's own runnable
+threads; the 1-minute load average where that file is absent), divides the rest among ``jobs`` worker
 processes and sets torch's threads and the BLAS / OpenMP pools (:mod:`threadpoolctl`) to it.
 Encoder B's embedding (:func:`eegcodec.align.dataset.embed_manifest`: torch's own OpenMP
 threads in every convolution) uses it, re-sizing every few seconds; tokenization
@@ -33,10 +33,28 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def busy_elsewhere(path: str = "/proc/loadavg") -> float:
+def own_running(tasks: str = "/proc/self/task") -> int:
+    """This process's runnable threads now (state R in ``tasks/*/stat``), the calling thread
+    included: at least 1 (1 where that folder cannot be read)."""
+    count = 0
+    try:
+        for task in os.scandir(tasks):
+            try:
+                with open(os.path.join(task.path, "stat")) as f:
+                    count += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            except (OSError, IndexError):
+                continue
+    except OSError:
+        return 1
+    return max(count, 1)
+
+
+def busy_elsewhere(path: str = "/proc/loadavg", tasks: str = "/proc/self/task") -> float:
     """Cores other processes keep busy now: the median, over :data:`SAMPLES` readings, of the
-    runnable tasks ``/proc/loadavg`` counts, less the reading thread itself; where that file
-    cannot be read, the 1-minute load average (which also counts this process's recent work)."""
+    runnable tasks ``/proc/loadavg`` counts, less this process's own runnable threads
+    (:func:`own_running`: the reader, and torch's OpenMP threads still spinning after the last
+    operator, which would otherwise read as another process's work); where that file cannot be
+    read, the 1-minute load average (which also counts this process's recent work)."""
     counts = []
     for i in range(SAMPLES):
         try:
@@ -44,7 +62,7 @@ def busy_elsewhere(path: str = "/proc/loadavg") -> float:
                 running = int(f.read().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):
             return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        counts.append(max(running - 1, 0))
+        counts.append(max(running - own_running(tasks), 0))
         if i + 1 < SAMPLES:
             time.sleep(SAMPLE_GAP)
     return float(sorted(counts)[len(counts) // 2])

@@ -346,7 +346,7 @@ def test_bench_speed_times_encoder_b_embedding(paired_set, audio_codec, tmp_path
     """bench speed --embed: encoder B's embedding of a set in its own process, with an empty
     cache (the set's own cache untouched); the report gives the rate and the full set's minutes
     (with --busy, a second row beside the busy loop: ``_embed_beside``)."""
-    from eegcodec.bench.speed import FULL_SET_PAIRS
+    from eegcodec.bench.speed_tokens import FULL_SET_PAIRS
 
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "align_dac.yaml"
     out = tmp_path / "speed"

@@ -12,8 +12,8 @@ from conftest import LeakyPCMCodec, PCMCodec, synthetic_raw
 import eegcodec.pipeline as pipeline
 from eegcodec.adapt import AdapterConfig
 from eegcodec.api import decompress
-from eegcodec.chunks import (
-    CodedStream,
+from eegcodec.chunks import CodedStream
+from eegcodec.correction import (
     apply_mix,
     correct,
     correction_candidates,

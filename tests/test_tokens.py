@@ -227,8 +227,14 @@ def test_threads_follow_the_free_cores(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what --jobs sets for its processes is a ceiling
     assert threads_for(busy=0.0, cores=2) == 1
     fake = tmp_path / "loadavg"
-    fake.write_text("1.90 1.20 0.80 3/412 12345\n")  # this reader + 2 others runnable
-    assert busy_elsewhere(str(fake)) == 2.0
+    fake.write_text("1.90 1.20 0.80 4/412 12345\n")  # this reader, one of its threads + 2 others
+    tasks = tmp_path / "task"
+    for tid, state in ((10, "R"), (11, "R"), (12, "S")):
+        (tasks / str(tid)).mkdir(parents=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} (py thon) {state} 1 2 3\n")
+    assert threads.own_running(str(tasks)) == 2 and threads.own_running(str(tmp_path / "none")) == 1
+    assert busy_elsewhere(str(fake), str(tasks)) == 2.0  # its own spinning thread is not another's
+    assert busy_elsewhere(str(fake), str(tmp_path / "none")) == 3.0
     before = torch.get_num_threads()
     with CoreThreads(threads=1) as t:
         assert torch.get_num_threads() == 1 == t.threads

@@ -23,6 +23,7 @@ def cmd_make_synthetic(args) -> int:
     )
     if args.quick:
         cfg.n_stimuli, cfg.n_codec_clips, cfg.max_subjects = 12, 40, 4
+    cfg.max_subjects = args.max_subjects or cfg.max_subjects
     meta = make_synthetic(args.out, cfg, progress=_say(args))
     print(
         json.dumps(
@@ -132,6 +133,9 @@ def _add_make_synthetic(verbs) -> None:
     )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quick", action="store_true", help="4 subjects, 12 stimuli, 40 codec clips")
+    s.add_argument(
+        "--max-subjects", type=int, default=0, metavar="N", help="the first N background subjects only"
+    )
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_make_synthetic)
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from ..io import find_recordings
+from .children import beside, busy_core, child, load_average, median_time
 from .common import Clock, hardware, hardware_line, md_table, pyplot, quick_option, save_figure, write_outputs
+from .speed_tokens import embed_beside, embed_table, time_tokenize, tokenize_table
 
 DAC16K_ARCH = dict(
     encoder_dim=64,
@@ -172,63 +173,8 @@ def dac16k_sized(path: Path) -> Path:
     return path
 
 
-def _child(cmd: list[str]) -> tuple[float, float, float]:
-    """Run ``cmd`` under a fresh Python that reports its child's wall seconds, peak RSS (MB) and
-    CPU seconds (user + system, all its threads)."""
-    probe = (
-        "import resource,subprocess,sys,time;t=time.perf_counter();"
-        "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE,text=True);"
-        "u=resource.getrusage(resource.RUSAGE_CHILDREN);"
-        "print(time.perf_counter()-t, u.ru_maxrss/1024, u.ru_utime+u.ru_stime);"
-        "sys.stderr.write(r.stderr);sys.exit(r.returncode)"
-    )
-    done = subprocess.run([sys.executable, "-c", probe] + cmd, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(
-            f"{' '.join(cmd[2:4])} failed: "
-            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
-        )
-    seconds, peak, cpu = done.stdout.split()
-    return float(seconds), float(peak), float(cpu)
-
-
-#: pairs of the full semi-synthetic set (``eegcodec align make-synthetic`` without ``--quick``)
-FULL_SET_PAIRS = 1536
-
 #: the environment variables that set native thread pools, kept with the results
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def busy_core():
-    """A child process spinning in a loop meanwhile, pinned to the last CPU this process may run
-    on (where ``os.sched_setaffinity`` exists; on one CPU it shares that one). Yields
-    ``(pid, cpu)`` (cpu None where unpinned); the process is killed and reaped on exit."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    cpu = cpus[-1] if cpus else None
-    pin = f"import os; os.sched_setaffinity(0, {{{cpu}}})\n" if cpu is not None else ""
-    spin = pin + "print(flush=True)\nwhile True:\n    pass"
-    proc = subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE)
-    try:
-        proc.stdout.readline()  # spinning from here on
-        yield proc.pid, cpu
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
-
-
-def load_average() -> float | None:
-    """The 1-minute load average (``/proc/loadavg``; None where the system has none)."""
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _median_time(runs: list[tuple[float, float, float]]) -> tuple[float, float]:
-    """(median wall seconds, highest peak MB) of repeated runs of one verb."""
-    return float(np.median([t for t, _, _ in runs])), max(m for _, m, _ in runs)
 
 
 def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, progress=print) -> dict:
@@ -247,7 +193,7 @@ def run(inputs: list[str], model_names: list[str], out: Path, cfg: SpeedConfig, 
         embed_rows = []
         for busy in (False, True) if cfg.embed and cfg.busy else (False,) if cfg.embed else ():
             progress("speed: encoder B's embedding" + (", another core busy" if busy else ""))
-            embed_rows.append(_embed_beside(tmp, cfg, busy))
+            embed_rows.append(embed_beside(tmp, cfg.embed, cfg.embed_recipe, cfg.embed_set, busy))
     results = {
         "benchmark": "speed",
         "config": asdict(cfg),
@@ -289,10 +235,14 @@ def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -
     src, arc, back = tmp / "rec.edf", tmp / "rec.eegc", tmp / "back.edf"
     n_ch, sfreq = make_recording(src, source, minutes, cfg.channels)
     flags_c, flags_d = verb_flags(model, cfg.device)
-    runs_c = [_child(exe + ["compress", str(src), "-o", str(arc)] + flags_c) for _ in range(cfg.repeats)]
-    runs_d = [_child(exe + ["decompress", str(arc), "-o", str(back)] + flags_d) for _ in range(cfg.repeats)]
-    tokenize = _time_tokenize(tmp, src, model, minutes, cfg) if cfg.tokenize and "=" not in model else {}
-    (tc, mc), (td, md) = _median_time(runs_c), _median_time(runs_d)
+    runs_c = [child(exe + ["compress", str(src), "-o", str(arc)] + flags_c) for _ in range(cfg.repeats)]
+    runs_d = [child(exe + ["decompress", str(arc), "-o", str(back)] + flags_d) for _ in range(cfg.repeats)]
+    tokenize = (
+        time_tokenize(tmp, src, model, minutes, cfg.repeats, cfg.device)
+        if cfg.tokenize and "=" not in model
+        else {}
+    )
+    (tc, mc), (td, md) = median_time(runs_c), median_time(runs_d)
     window = _window_times(arc, cfg.window_repeats, None if flags_c[0] in MODE_FLAGS else model)
     info = json.loads(
         subprocess.run(exe + ["info", str(arc), "--json"], capture_output=True, text=True, check=True).stdout
@@ -348,85 +298,6 @@ def _window_times(arc: Path, repeats: int, model: str | None) -> dict:
     }
 
 
-def _time_tokenize(tmp: Path, src: Path, model: str, minutes: float, cfg: SpeedConfig) -> dict:
-    """``eegcodec tokenize`` of ``src`` into a fresh store, ``cfg.repeats`` times in child
-    processes: the ``tokenize_*`` fields of a row (model names only; the modes have no tokens)."""
-    if model in ("lossless",):
-        return {}
-    exe = [
-        sys.executable,
-        "-m",
-        "eegcodec.cli",
-        "tokenize",
-        str(src),
-        "--model",
-        model,
-        "--device",
-        cfg.device,
-    ]
-    runs = []
-    for i in range(cfg.repeats):
-        runs.append(_child(exe + ["-o", str(tmp / f"store{i}"), "-q"]))
-        shutil.rmtree(tmp / f"store{i}", ignore_errors=True)
-    t, peak = _median_time(runs)
-    return {
-        "tokenize_s": t,
-        "tokenize_realtime": minutes * 60 / t,
-        "tokenize_peak_mb": peak,
-        "tokenize_runs_s": [r for r, _, _ in runs],
-        "tokenize_cpu_s": float(np.median([c for _, _, c in runs])),
-    }
-
-
-#: the child that times encoder B's embedding: argv DATA RECIPE(or "") KEY=VALUE... -> "seconds
-#: pairs windows"
-EMBED_CHILD = """
-import sys, time
-from eegcodec.align.config import AlignConfig, load_align_recipe
-from eegcodec.align.dataset import embed_manifest
-from eegcodec.align.encoders import AudioEncoder, EEGEncoder
-from eegcodec.align.pairs import read_manifest
-data, recipe = sys.argv[1], sys.argv[2]
-cfg = load_align_recipe(recipe, sys.argv[3:]) if recipe else AlignConfig(encoder_a="audio-dac-small")
-cfg.data.root = data
-enc_a = AudioEncoder(cfg.encoder_a)
-enc_b = EEGEncoder(cfg.encoder_b, cfg.encoder_b_depth)
-t = time.perf_counter()
-s = embed_manifest(cfg.data.manifest, cfg, enc_a, enc_b, show_progress=False)
-print(time.perf_counter() - t, len(read_manifest(f"{data}/{cfg.data.manifest}")), len(s.e_b))
-"""
-
-
-def _embed_beside(tmp: Path, cfg: SpeedConfig, busy: bool) -> dict:
-    """Encoder B's embedding of ``cfg.embed`` (an empty cache: the set's files linked into a fresh
-    folder) in a child process, beside :func:`busy_core` if ``busy``: pairs per second."""
-    root = tmp / f"embed_{int(busy)}"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    for entry in Path(cfg.embed).expanduser().iterdir():
-        if entry.name != ".eegcodec_cache":
-            (root / entry.name).symlink_to(entry.resolve())
-    load = load_average()
-    cmd = [sys.executable, "-c", EMBED_CHILD, str(root), cfg.embed_recipe or "", *cfg.embed_set]
-    with busy_core() if busy else contextlib.nullcontext((None, None)) as (_, cpu):
-        done = subprocess.run(cmd, capture_output=True, text=True)
-    shutil.rmtree(root, ignore_errors=True)
-    if done.returncode:
-        tail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode
-        raise RuntimeError(f"encoder B's embedding failed: {tail}")
-    seconds, pairs, windows = done.stdout.split()[-3:]
-    seconds, pairs = float(seconds), int(pairs)
-    return {
-        "busy": busy,
-        "busy_cpu": cpu,
-        "loadavg": load,
-        "pairs": pairs,
-        "windows": int(windows),
-        "embed_s": seconds,
-        "pairs_per_s": pairs / seconds,
-    }
-
-
 def report(res: dict) -> str:
     src = res["source"]
     lines = [
@@ -449,7 +320,7 @@ def report(res: dict) -> str:
     rows = [
         [
             r["model"],
-            _beside(r),
+            beside(r),
             r["minutes"],
             f"{r['channels']} x {r['sfreq']:g} Hz",
             r["codebooks"],
@@ -484,9 +355,7 @@ def report(res: dict) -> str:
         )
         + "\n"
     )
-    lines += _window_table(res)
-    lines += _tokenize_table(res)
-    lines += _embed_table(res)
+    lines += _window_table(res) + tokenize_table(res) + embed_table(res)
     lines += [f"![{f}]({f})\n" for f in res.get("figures", [])]
     return "\n".join(lines)
 
@@ -530,74 +399,6 @@ def _window_table(res: dict) -> list[str]:
     ]
 
 
-def _tokenize_table(res: dict) -> list[str]:
-    """``eegcodec tokenize`` per row (where timed), and the busy rows' rate against the quiet one's."""
-    rows = [r for r in res["rows"] if "tokenize_s" in r]
-    if not rows:
-        return []
-    quiet = {(r["model"], r["minutes"]): r["tokenize_realtime"] for r in rows if not r.get("busy")}
-    table = [
-        [
-            r["model"],
-            _beside(r),
-            r["minutes"],
-            f"{r['tokenize_s']:.1f}, CPU {r['tokenize_cpu_s']:.1f}",
-            r["tokenize_realtime"],
-            r["tokenize_realtime"] / quiet[(r["model"], r["minutes"])]
-            if (r["model"], r["minutes"]) in quiet
-            else None,
-            r["tokenize_peak_mb"],
-        ]
-        for r in rows
-    ]
-    head = [
-        "model",
-        "beside it",
-        "minutes",
-        "tokenize s",
-        "tokenize x realtime",
-        "of the quiet rate",
-        "peak MB",
-    ]
-    return [
-        "`eegcodec tokenize` of the same recording into a fresh token store (its own process):\n",
-        md_table(head, table, {2: "g", 4: ".3g", 5: ".2f", 6: ".0f"}) + "\n",
-    ]
-
-
-def _embed_table(res: dict) -> list[str]:
-    """Encoder B's embedding of a semi-synthetic set, quiet and beside the busy loop."""
-    rows = res.get("embed_rows") or []
-    if not rows:
-        return []
-    quiet = next((r["pairs_per_s"] for r in rows if not r["busy"]), None)
-    table = [
-        [
-            _beside(r),
-            r["pairs"],
-            r["windows"],
-            r["embed_s"],
-            r["pairs_per_s"],
-            r["pairs_per_s"] / quiet if quiet else None,
-            FULL_SET_PAIRS / r["pairs_per_s"] / 60,
-        ]
-        for r in rows
-    ]
-    head = [
-        "beside it",
-        "pairs",
-        "windows",
-        "seconds",
-        "pairs/s",
-        "of the quiet rate",
-        f"minutes for {FULL_SET_PAIRS} pairs",
-    ]
-    return [
-        f"Encoder B's embedding (`embed_manifest`, empty cache) of {res['config'].get('embed')}:\n",
-        md_table(head, table, {3: ".1f", 4: ".3g", 5: ".2f", 6: ".1f"}) + "\n",
-    ]
-
-
 def _conditions(res: dict) -> list[str]:
     """The report's line on the thread variables and the *beside it* and *CPU* columns (results
     written before them: none)."""
@@ -610,16 +411,6 @@ def _conditions(res: dict) -> list[str]:
         "the row (other work on the machine shows there). *CPU*: the median run's CPU seconds (user "
         "and system, all threads): the work and any spinning, not the time spent waiting for a core.\n"
     ]
-
-
-def _beside(row: dict) -> str:
-    """What ran beside a row's timings (a busy loop or nothing added) and the load before it."""
-    if "busy" not in row:  # results written before the busy rows
-        return "-"
-    cpu = row.get("busy_cpu")
-    text = ("busy loop" + (f" on CPU {cpu}" if cpu is not None else "")) if row["busy"] else "no busy loop"
-    load = row.get("loadavg")
-    return text + (f" (load {load:.2f})" if load is not None else "")
 
 
 def plot(res: dict, out: Path) -> list[str]:
