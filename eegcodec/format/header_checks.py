@@ -226,17 +226,12 @@ def fidelity(d: dict, coded: bool, version: int) -> tuple[str, float | None, flo
         target is not None and not PRD_RANGE[0] <= target < PRD_RANGE[1]
     ):
         raise CorruptFileError(f"{where('fidelity.target_prd')} = {target!r} does not fit mode {mode!r}")
-    largest = (
-        need(d, "largest_error_volts", float, "fidelity.largest_error_volts", optional=True)
-        if version >= 8
-        else None
-    )
-    if (largest is None) != (version < 8 or mode != "max_error") or (
-        largest is not None and not 0 <= largest <= bound * (1 + BOUND_ROUNDING)
+    field = "fidelity.largest_error_volts"  # version 8, max-error files: the largest error measured
+    largest = need(d, "largest_error_volts", float, field, optional=True) if version >= 8 else None
+    if (largest is None) != (version < 8 or mode != "max_error") or not 0 <= (largest or 0) <= (
+        (bound or 0) * (1 + BOUND_ROUNDING)
     ):
-        raise CorruptFileError(
-            f"{where('fidelity.largest_error_volts')} = {largest!r} does not fit the bound {bound!r}"
-        )
+        raise CorruptFileError(f"{where(field)} = {largest!r} does not fit the bound {bound!r}")
     return mode, bound, target, largest
 
 
