@@ -323,7 +323,7 @@ def _decoded_chunks(
     side = side if side is not None else check_archive(archive)
     rec, coded, n = h.recording, np.asarray(h.coded, dtype=int), h.recording.n_samples
     exact = _exact_chunks(archive, h, first, skip) if h.lossless else None
-    decoded = _coded_chunks(archive, side, codec, first, fade) if len(coded) else None
+    decoded = _coded_chunks(archive, side, codec, first, fade, skip) if len(coded) else None
     none = (np.zeros(0, int), np.zeros(0, int), np.zeros(0))
     rows, idx, values = (np.asarray(v) for v in (side.outliers if side.outliers is not None else none))
     by_index = np.argsort(idx, kind="stable")
@@ -336,7 +336,7 @@ def _decoded_chunks(
         if exact is not None:
             block[h.lossless] = next(exact)
         if decoded is not None:
-            block[coded] = next(decoded)[:, left_out:]
+            block[coded] = next(decoded)
             lo, hi = np.searchsorted(sorted_idx, [a, b])  # outliers: values range-checked by the reader
             pick = by_index[lo:hi]
             block[coded[rows[pick]], idx[pick] - a] = values[pick]
@@ -347,24 +347,29 @@ def _decoded_chunks(
         yield a, block
 
 
-def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0, fade: bool = True):
-    """Yields volts [coded, m] of each chunk's span from chunk ``first`` on: tokens through the
-    model (if the file has them), plus the transform layer (``prd`` files)."""
+def _coded_chunks(
+    archive: Archive, side, codec: Codec | None, first: int = 0, fade: bool = True, skip: int = 0
+):
+    """Yields volts [coded, m] of each chunk's span from chunk ``first`` on (its first ``skip``
+    samples left out: the transform layer rebuilds only the DCT blocks from there): tokens through
+    the model (if the file has them), plus the transform layer (``prd`` files)."""
     h = archive.header
     tokens = _token_chunks(archive, side, codec, first, fade) if h.has_tokens else None
     layer = _transform_from(archive, first) if h.mode == "prd" else None
     for i, (start, stop) in enumerate(h.layout.chunks()[first:], start=first):
         a, b = exact_span(h.layout, start, stop)
+        left_out = skip if i == first else 0
         if tokens is not None:
             emit_start, final = next(tokens)
             if emit_start != a or final.shape[1] != b - a:
                 raise CorruptFileError("the file's chunks do not tile the recording")
+            final = final[:, left_out:]
         else:
-            final = np.zeros((len(h.coded), b - a))
+            final = np.zeros((len(h.coded), b - a - left_out))
         if layer is not None:
-            final = final + layer.decode(archive.frame(b"RESD", i), len(h.coded), final.shape[1])
+            final = final + layer.decode(archive.frame(b"RESD", i), len(h.coded), b - a, left_out)
             if tokens is None and side.mains:  # a file without tokens: the layer's mains
-                final += side.mains[i].values(h.recording.sfreq, b - a)
+                final += side.mains[i].values(h.recording.sfreq, b - a)[:, left_out:]
         if not np.isfinite(final).all() or np.abs(final).max(initial=0) > MAX_VOLTS:
             raise CorruptFileError(
                 f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged"
