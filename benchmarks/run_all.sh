@@ -31,6 +31,9 @@ eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minu
 [ -f runs/align_s8/manifest.csv ] || eegcodec align make-synthetic --out runs/align_s8 --max-subjects 8 -q
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small --minutes 2 --repeats 1 --busy --tokenize \
   --embed runs/align_s8 --embed-recipe recipes/align_dac.yaml --force --out $out/speed_tokens
+# random access (read_raw(...).get_data of 10 s from the middle), one thread
+OMP_NUM_THREADS=1 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models lossless max-error=2uV prd=10 default \
+  --minutes 1 60 --repeats 1 --force --out $out/speed_window
 # same subject vs unseen subjects, with the multichannel anchor (pca_dct), lossless and --max-error rows;
 # shipped models only, so that anyone can rerun it
 eegcodec bench rd "$eeg"/eegbci_S001/S001R0[12].edf "$eeg"/eegbci_more/S00[45]R0[12].edf "$eeg"/eegmat/Subject1[01]_1.edf \

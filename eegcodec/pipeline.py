@@ -289,6 +289,7 @@ def decoded_chunks(
     progress: Progress | None = None,
     first: int = 0,
     fade: bool = True,
+    skip: int = 0,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yields (first sample, volts float64 [channels, m]) of each chunk's own span, in order,
     from chunk ``first`` to the end of the recording: the exactly stored channels, the coded ones
@@ -297,10 +298,11 @@ def decoded_chunks(
     token path's cross-fade, the last frame with a spatial basis for the transform layer), with
     the same values; ``fade`` False leaves out the chunk before (token files): the first chunk's
     first ``layout.overlap`` samples then lack the cross-fade (for a reader that needs none of
-    them). A damaged file raises :class:`CorruptFileError` at the chunk where it shows. Each chunk
-    is decoded under :func:`blas_pin` (the caller's own thread settings are back while it holds
-    the chunk)."""
-    chunks = _decoded_chunks(archive, codec, side, progress, first, fade)
+    them); ``skip`` samples of chunk ``first`` are left out (its frames of exactly stored channels
+    decode from there: :func:`~eegcodec.format.exact.decode_block`'s window). A damaged file
+    raises :class:`CorruptFileError` at the chunk where it shows. Each chunk is decoded under
+    :func:`blas_pin` (the caller's own thread settings are back while it holds the chunk)."""
+    chunks = _decoded_chunks(archive, codec, side, progress, first, fade, skip)
     pin = modes.get(archive.header.mode).blas_one_thread
     controller = ThreadpoolController() if pin else None
     try:
@@ -316,21 +318,23 @@ def decoded_chunks(
 
 
 def _decoded_chunks(
-    archive: Archive, codec: Codec | None, side, progress: Progress | None, first: int, fade: bool
+    archive: Archive, codec: Codec | None, side, progress: Progress | None, first: int, fade: bool, skip: int
 ):
     """:func:`decoded_chunks` without the thread settings."""
     h = archive.header
     check_model(h, codec)
     side = side if side is not None else check_archive(archive)
     rec, coded, n = h.recording, np.asarray(h.coded, dtype=int), h.recording.n_samples
-    exact = _exact_chunks(archive, h, first) if h.lossless else None
-    decoded = _coded_chunks(archive, side, codec, first, fade) if len(coded) else None
+    exact = _exact_chunks(archive, h, first, skip) if h.lossless else None
+    decoded = _coded_chunks(archive, side, codec, first, fade, skip) if len(coded) else None
     none = (np.zeros(0, int), np.zeros(0, int), np.zeros(0))
     rows, idx, values = (np.asarray(v) for v in (side.outliers if side.outliers is not None else none))
     by_index = np.argsort(idx, kind="stable")
     sorted_idx = idx[by_index]
-    for start, stop in h.layout.chunks()[first:]:
+    for i, (start, stop) in enumerate(h.layout.chunks()[first:], start=first):
+        left_out = skip if i == first else 0
         a, b = exact_span(h.layout, start, stop)
+        a += left_out
         block = np.zeros((len(rec.ch_names), b - a))
         if exact is not None:
             block[h.lossless] = next(exact)
@@ -346,24 +350,29 @@ def _decoded_chunks(
         yield a, block
 
 
-def _coded_chunks(archive: Archive, side, codec: Codec | None, first: int = 0, fade: bool = True):
-    """Yields volts [coded, m] of each chunk's span from chunk ``first`` on: tokens through the
-    model (if the file has them), plus the transform layer (``prd`` files)."""
+def _coded_chunks(
+    archive: Archive, side, codec: Codec | None, first: int = 0, fade: bool = True, skip: int = 0
+):
+    """Yields volts [coded, m] of each chunk's span from chunk ``first`` on (its first ``skip``
+    samples left out: the transform layer rebuilds only the DCT blocks from there): tokens through
+    the model (if the file has them), plus the transform layer (``prd`` files)."""
     h = archive.header
     tokens = _token_chunks(archive, side, codec, first, fade) if h.has_tokens else None
     layer = _transform_from(archive, first) if h.mode == "prd" else None
     for i, (start, stop) in enumerate(h.layout.chunks()[first:], start=first):
         a, b = exact_span(h.layout, start, stop)
+        left_out = skip if i == first else 0
         if tokens is not None:
             emit_start, final = next(tokens)
             if emit_start != a or final.shape[1] != b - a:
                 raise CorruptFileError("the file's chunks do not tile the recording")
+            final = final[:, left_out:]
         else:
-            final = np.zeros((len(h.coded), b - a))
+            final = np.zeros((len(h.coded), b - a - left_out))
         if layer is not None:
-            final = final + layer.decode(archive.frame(b"RESD", i), len(h.coded), final.shape[1])
+            final = final + layer.decode(archive.frame(b"RESD", i), len(h.coded), b - a, left_out)
             if tokens is None and side.mains:  # a file without tokens: the layer's mains
-                final += side.mains[i].values(h.recording.sfreq, b - a)
+                final += side.mains[i].values(h.recording.sfreq, b - a)[:, left_out:]
         if not np.isfinite(final).all() or np.abs(final).max(initial=0) > MAX_VOLTS:
             raise CorruptFileError(
                 f"decoded samples are not finite or exceed {MAX_VOLTS:g} V: the file is damaged"
@@ -436,12 +445,16 @@ def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0, fade: bo
             yield final
 
 
-def _exact_chunks(archive: Archive, h: Header, first: int = 0):
+def _exact_chunks(archive: Archive, h: Header, first: int = 0, skip: int = 0):
     """Yields the exactly stored channels [lossless, m] of each chunk's span from chunk ``first``
-    on, from ``RAWC`` (each chunk's frame decodes alone)."""
+    on (its first ``skip`` samples left out), from ``RAWC`` (each chunk's frame decodes alone)."""
     spans = [exact_span(h.layout, start, stop) for start, stop in h.layout.chunks()]
     if h.version < 3:
-        yield from itertools.islice(decode_legacy(archive.raw_channels, len(h.lossless), spans), first, None)
+        legacy = itertools.islice(decode_legacy(archive.raw_channels, len(h.lossless), spans), first, None)
+        for i, block in enumerate(legacy):
+            yield block[:, skip:] if i == 0 else block
         return
     for i, (a, b) in enumerate(spans[first:], start=first):
-        yield decode_block(archive.frame(b"RAWC", i), len(h.lossless), b - a, version=h.version)
+        yield decode_block(
+            archive.frame(b"RAWC", i), len(h.lossless), b - a, skip if i == first else 0, version=h.version
+        )

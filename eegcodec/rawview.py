@@ -31,7 +31,9 @@ class DecodedRaw(mne.io.BaseRaw):
         h, rec = archive.header, archive.header.recording
         extras = {  # MNE hands _read_segment_file only _raw_extras (and _filenames)
             "reader": _ChunkReader(
-                lambda first, fade=True: decoded_chunks(archive, codec, side, progress, first, fade),
+                lambda first, fade=True, skip=0: decoded_chunks(
+                    archive, codec, side, progress, first, fade, skip
+                ),
                 len(rec.ch_names),
                 [exact_span(h.layout, *c)[0] for c in h.layout.chunks()],
                 h.layout.overlap if h.has_tokens else 0,
@@ -64,9 +66,10 @@ class _ChunkReader:
     """Sample ranges of :func:`decoded_chunks`' stream, read in any order: a read starts the
     stream at the chunk that holds its first sample unless the stream is there already, so
     forward reads decode each chunk once and a read elsewhere decodes only the chunks it spans.
-    ``decode(first, fade)`` starts the stream at chunk ``first`` (``fade`` False: without the
-    chunk before it, whose tail only the first ``overlap`` samples of chunk ``first`` need: token
-    files' cross-fade); ``starts`` [chunks] holds each chunk's first own sample."""
+    ``decode(first, fade, skip)`` starts the stream ``skip`` samples into chunk ``first`` (``fade``
+    False: without the chunk before it, whose tail only the first ``overlap`` samples of chunk
+    ``first`` need: token files' cross-fade); ``starts`` [chunks] holds each chunk's first own
+    sample."""
 
     def __init__(self, decode, n_channels: int, starts: np.ndarray, overlap: int = 0):
         self.decode, self.n_channels, self.starts = decode, n_channels, np.asarray(starts)
@@ -80,9 +83,9 @@ class _ChunkReader:
     def _seek(self, sample: int) -> None:
         first = max(int(np.searchsorted(self.starts, sample, side="right")) - 1, 0)
         fade = first == 0 or sample < self.starts[first] + self.overlap  # the cross-fade is read
-        self._chunks = self.decode(first, fade)
+        self._chunks = self.decode(first, fade, sample - int(self.starts[first]))
         self._at, self._block = next(self._chunks)
-        self._valid = self._at if fade else self._at + self.overlap
+        self._valid = self._at  # the read's first sample: nothing before it was decoded
 
     def span(self, start: int, stop: int) -> np.ndarray:
         """Volts [channels, stop - start] of samples ``[start, stop)`` (0 = the first)."""

@@ -276,3 +276,27 @@ def test_a_token_window_past_the_cross_fade_decodes_one_chunk(tmp_path, monkeypa
         counts.append(len(calls))
     assert counts[0] == 1  # chunk 2 alone: the window needs none of chunk 1's tail
     assert counts[1] == 3  # the cross-fade is read: chunks 1 and 2
+
+
+def test_exact_frames_are_asked_for_the_window_on(tmp_path, monkeypatch):
+    """A read from the middle of a chunk asks ``decode_block`` for the samples from there on (a
+    channel mode whose frames decode a window alone decodes only those); the values are the same."""
+    import eegcodec.pipeline as pipeline
+
+    raw = _raw(seconds=70)
+    path = tmp_path / "rec.eegc"
+    eegcodec.compress(raw, path, lossless=True)
+    full = eegcodec.decompress(path).get_data()
+    asked = []
+    real = pipeline.decode_block
+    monkeypatch.setattr(pipeline, "decode_block", lambda *a, **kw: asked.append(a[3:]) or real(*a, **kw))
+    lazy = eegcodec.read_raw(path)
+    chunk1 = read_archive(path).header.layout.chunks()[1][0]
+    np.testing.assert_array_equal(
+        lazy.get_data(start=chunk1 + 500, stop=chunk1 + 900), full[:, chunk1 + 500 : chunk1 + 900]
+    )
+    assert asked == [(500,)]
+    np.testing.assert_array_equal(
+        lazy.get_data(start=chunk1 + 100, stop=chunk1 + 200), full[:, chunk1 + 100 : chunk1 + 200]
+    )
+    assert asked[-1] == (100,)  # before what was decoded: read again from there

@@ -229,10 +229,13 @@ def run_case(
     tracemalloc.start()
     t0 = time.perf_counter()
     try:
+        lazy = _opened_in_place(mutant, codec)  # eegcodec.read_raw's way: damage refused, never a crash
         raw = decompress_archive(Archive.from_bytes(mutant), codec)
         got = raw.get_data()
         same = got.shape == reference.shape and np.array_equal(got, reference, equal_nan=True)
         outcome, detail = ("same" if same else "different"), ""
+        if lazy is not None and not np.array_equal(lazy, got, equal_nan=True):
+            outcome, detail = "crash", "opened in place, it decodes otherwise"
     except _Timeout:
         outcome, detail = "hang", ""
     except EegcodecError as exc:
@@ -253,6 +256,22 @@ def run_case(
     if peak > memory + reference.nbytes * 4:
         outcome, detail = "memory", f"{peak / 2**30:.2f} GiB"
     return outcome, detail, seconds, peak
+
+
+def _opened_in_place(mutant: bytes, codec) -> np.ndarray | None:
+    """The samples of ``mutant`` decoded through :func:`eegcodec.format.filearchive.open_archive`
+    (a version-8 file's frames read one by one and checked by their digests), or None where it
+    is refused (an :class:`EegcodecError`; anything else propagates as a crash)."""
+    from eegcodec.format.filearchive import open_archive
+    from eegcodec.pipeline import decompress_archive
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mutant.eegc"
+        path.write_bytes(mutant)
+        try:
+            return decompress_archive(open_archive(path), codec).get_data()
+        except EegcodecError:
+            return None
 
 
 def save_tiny_dac(path: Path, name: str, adapter) -> Path:

@@ -131,15 +131,21 @@ def main(args, say) -> None:
 def make_recording(
     path: Path, source: Path | None, minutes: float, channels: int | None
 ) -> tuple[int, float]:
-    """Write an EDF of ``minutes`` tiled from ``source`` (or synthetic noise); returns (channels, sfreq)."""
+    """Write an EDF of ``minutes`` tiled from ``source`` (or synthetic noise; an EDF/BDF source's
+    digital samples, on its scaling, unless ``channels`` changes them); returns (channels, sfreq)."""
     import mne
 
+    from ..edf import edf_ranges
     from ..io import read_raw, write_raw
 
+    ranges = None
     if source is not None:
-        raw = read_raw(source, preload=True).pick("eeg")
+        full = read_raw(source, preload=True)
+        raw = full.copy().pick("eeg")
         base, sfreq = raw.get_data(), raw.info["sfreq"]
         names = raw.ch_names
+        # an EDF/BDF source's scaling: the tiled file holds the source's digital samples
+        ranges = edf_ranges(Path(source), full) if raw.ch_names == full.ch_names else None
     else:
         sfreq, n0 = 160.0, 160 * 60
         rng = np.random.default_rng(0)
@@ -147,12 +153,15 @@ def make_recording(
         base -= base.mean(axis=1, keepdims=True)
         names = [f"EEG{i:03d}" for i in range(base.shape[0])]
     if channels:
+        ranges = None
         reps = -(-channels // base.shape[0])
         base = np.tile(base, (reps, 1))[:channels]
         names = [f"EEG{i:03d}" for i in range(channels)]
     n = int(minutes * 60 * sfreq)
     data = np.tile(base, (1, -(-n // base.shape[1])))[:, :n]
-    write_raw(mne.io.RawArray(data, mne.create_info(names, sfreq, "eeg"), verbose="error"), path)
+    write_raw(
+        mne.io.RawArray(data, mne.create_info(names, sfreq, "eeg"), verbose="error"), path, edf_ranges=ranges
+    )
     return data.shape[0], sfreq
 
 
@@ -232,7 +241,9 @@ def _time_beside(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig
 def _time_one(tmp: Path, source, model: str, minutes: float, cfg: SpeedConfig) -> dict:
     """Compress and decompress a recording of ``minutes`` ``cfg.repeats`` times each, in child processes."""
     exe = [sys.executable, "-m", "eegcodec.cli"]
-    src, arc, back = tmp / "rec.edf", tmp / "rec.eegc", tmp / "back.edf"
+    src, arc = tmp / "rec.edf", tmp / "rec.eegc"
+    # max-error files go to FIF: an EDF output may round a sample past the bound's reserve (refused)
+    back = tmp / ("back.fif" if model.startswith("max-error") else "back.edf")
     n_ch, sfreq = make_recording(src, source, minutes, cfg.channels)
     flags_c, flags_d = verb_flags(model, cfg.device)
     runs_c = [child(exe + ["compress", str(src), "-o", str(arc)] + flags_c) for _ in range(cfg.repeats)]

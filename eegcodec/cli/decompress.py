@@ -60,14 +60,15 @@ def run(args) -> int:
     codec = load_codec(args.model, device=model_device(args)) if args.model else None
 
     def work(src: Path, dst: Path, progress) -> None:
-        archive = read_archive(src)
+        window = {"tmin": args.tmin, "tmax": args.tmax, "picks": args.picks}
+        # a window opens the file in place (version 8: only its chunks' frames are read and checked)
+        archive = read_archive(src, lazy=any(v is not None for v in window.values()))
         if deferred:
             dst = _as_source(archive, dst, args)
             output_format(dst)
             if args.skip_existing and dst.exists():
                 return
             check_output(dst, [src], args.force)
-        window = {"tmin": args.tmin, "tmax": args.tmax, "picks": args.picks}
         write_decoded(archive, codec_for(archive, codec), dst, args.force, progress, **window)
         if not args.quiet:
             print(f"{src} -> {dst}")

@@ -78,13 +78,16 @@ def _bands(block: int) -> np.ndarray:
     return np.unique(np.concatenate([[0], edges[:-1], [block]]))
 
 
-def _rebuild(means_q, basis_q, coef, step: float, n: int) -> np.ndarray:
-    """Decoder side: float64 [C, n] from quantised means, basis and coefficients."""
+def _rebuild(means_q, basis_q, coef, step: float, n: int, start: int = 0) -> np.ndarray:
+    """Decoder side: float64 [C, n - start] (samples ``start`` to ``n`` of the chunk) from quantised
+    means, basis and coefficients; only the DCT blocks from the one holding ``start`` are inverted."""
     from scipy.fft import idct  # 0.2 s to import: token and lossless files never need it
 
     k, nb, block = coef.shape
+    first = start // block  # the DCT blocks before it are not needed
+    coef = coef[:, first:]
     comps = idct(np.sign(coef) * (np.abs(coef) + RECON) * step, type=2, norm="ortho", axis=-1)
-    comps = comps.reshape(k, nb * block)[:, :n]
+    comps = comps.reshape(k, (nb - first) * block)[:, start - first * block : n - first * block]
     basis = basis_q[:, :k].astype(np.float64) / 2**BASIS_SHIFT
     return np.einsum("ck,kn->cn", basis, comps) + means_q[:, None] * (step * MEAN_FRACTION)
 
@@ -214,14 +217,18 @@ class TransformDecoder:
         except (struct.error, ValueError, IndexError, zstandard.ZstdError) as exc:
             raise CorruptFileError(f"transform frame is damaged ({type(exc).__name__})") from None
 
-    def decode(self, frame: bytes, c: int, n: int) -> np.ndarray:
-        """One frame -> float64 [c, n] volts; anything inconsistent is a :class:`CorruptFileError`."""
+    def decode(self, frame: bytes, c: int, n: int, start: int = 0) -> np.ndarray:
+        """One frame of ``n`` samples -> float64 [c, n - start] volts, its samples from ``start`` on
+        (the frame's coefficients are all decoded, its DCT blocks from there on inverted); anything
+        inconsistent is a :class:`CorruptFileError`."""
         try:
-            return self._decode(memoryview(frame), c, n)
+            return self._decode(memoryview(frame), c, n, start=start)
         except (struct.error, ValueError, IndexError, zstandard.ZstdError) as exc:
             raise CorruptFileError(f"transform frame is damaged ({type(exc).__name__})") from None
 
-    def _decode(self, frame: memoryview, c: int, n: int, basis_only: bool = False) -> np.ndarray | None:
+    def _decode(
+        self, frame: memoryview, c: int, n: int, basis_only: bool = False, start: int = 0
+    ) -> np.ndarray | None:
         most = _DESC.size + 1 + c + c * (N_BANDS + 1)
         desc, words, raw_bits = entropy.unpack_frame(frame, most, "transform")
         flags, step, c_got, n_got, block, k, columns = _DESC.unpack_from(desc, 0)
@@ -261,4 +268,4 @@ class TransformDecoder:
             for a, b in bands:
                 coef[j, :, a:b] = rest[pos : pos + nb * (b - a)].reshape(nb, b - a)
                 pos += nb * (b - a)
-        return _rebuild(means, self.basis if k else np.zeros((c, 0), np.int64), coef, step, n)
+        return _rebuild(means, self.basis if k else np.zeros((c, 0), np.int64), coef, step, n, start)
