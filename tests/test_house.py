@@ -237,7 +237,7 @@ def test_developer_tools_run_from_the_checkout_and_stay_out_of_the_wheel(tmp_pat
 
     root = PACKAGE.parent
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    for tool in ("fuzz", "sprint"):
+    for tool in ("fuzz", "sprint", "segment_cost"):
         done = subprocess.run(
             [sys.executable, str(root / "tools" / f"{tool}.py"), "--help"],
             capture_output=True,
