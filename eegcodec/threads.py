@@ -8,10 +8,10 @@ use (``os.sched_getaffinity``), subtracts those other processes keep busy (the n
 runnable tasks in ``/proc/loadavg``, sampled a few times, less this process's own runnable
 threads; the 1-minute load average where that file is absent), divides the rest among ``jobs`` worker
 processes and sets torch's threads and the BLAS / OpenMP pools (:mod:`threadpoolctl`) to it.
-Encoder B's embedding (:func:`eegcodec.align.dataset.embed_manifest`: torch's own OpenMP
-threads in every convolution) uses it, re-sizing every few seconds; tokenization
-(:func:`eegcodec.tokens.tokenize`, per recording) uses it without the load estimate, since its
-chunk workers run torch on one thread each and do not wait for one another.
+Tokenization (:func:`eegcodec.tokens.tokenize`, per recording) and encoder B's embedding
+(:func:`eegcodec.align.dataset.embed_manifest`, window by window) use it without the load
+estimate: their work goes to :meth:`Codec.map_chunks`' workers, each running torch on one
+thread, which do not wait for one another, so a busy core costs CPU time, not a stall.
 """
 
 from __future__ import annotations

@@ -181,15 +181,12 @@ def _windows(
                 progress.update(1)
 
 
-def _embed_one(enc_b: EEGEncoder, grid: FrameGrid, x, names, key, seg_a, segments, e_a, e_b) -> None:
-    """Embed one EEG window into ``e_b`` (and its audio segment into ``e_a`` when new)."""
-    if key not in segments:
-        segments[key] = len(e_a)
-        e_a.append(seg_a)
+def _embed_b(enc_b: EEGEncoder, grid: FrameGrid, x, names) -> torch.Tensor:
+    """E_B of one EEG window (its frame count checked against the grid)."""
     e = enc_b.embed(x, names)
     if e.shape[-1] != grid.eeg_frames + 2:
         raise EegcodecError(f"EEG window gave {e.shape[-1]} frames, expected {grid.eeg_frames + 2}")
-    e_b.append(e)
+    return e
 
 
 def _embed(
@@ -199,10 +196,21 @@ def _embed(
 
     segments: dict[tuple[str, float], int] = {}
     e_a, e_b, seg, pair_idx, offsets = [], [], [], [], []
-    with CoreThreads() as threads:  # sized to the free cores, again every few seconds
-        for i, off, key, seg_a, x, names in _windows(pairs, cfg, grid, enc_a, enc_b, show_progress):
-            threads.maybe_refit()
-            _embed_one(enc_b, grid, x, names, key, seg_a, segments, e_a, e_b)
+
+    def embed(i, off, key, seg_a, x, names):
+        return i, off, key, seg_a, _embed_b(enc_b, grid, x, names)
+
+    # the windows are independent: embedded a few at once by the codec's chunk workers, each on
+    # one torch thread (Codec.map_chunks), one per usable core, so that a busy core costs CPU
+    # time and no worker waits for another (one window on two OpenMP threads stalled beside a
+    # busy core); the audio is embedded in this thread meanwhile
+    with CoreThreads(load=False):
+        windows = _windows(pairs, cfg, grid, enc_a, enc_b, show_progress)
+        for i, off, key, seg_a, e in enc_b.codec.map_chunks(embed, windows):
+            if key not in segments:
+                segments[key] = len(e_a)
+                e_a.append(seg_a)
+            e_b.append(e)
             seg.append(segments[key])
             pair_idx.append(i)
             offsets.append(off)
