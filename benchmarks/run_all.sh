@@ -60,3 +60,6 @@ eegcodec bench zarr "$eeg"/eegbci_more/S002R01.edf "$eeg"/eegbci_more/S003R03.ed
 eegcodec bench probe --eeg "$eeg" --force --out $out/probe
 # the reader under damaged and crafted files
 python tools/fuzz.py --cases 10000 --json $out/reliability/fuzz.json > /dev/null
+# the token files' decoder correction against the same files without it (unseen subjects)
+OMP_NUM_THREADS=1 python tools/correction_bench.py --model mc-small --depths 2,6 --json $out/correction/results.json \
+  "$eeg"/eegbci_more/S00[2-5]R0[12].edf "$eeg"/eegmat/Subject1[2-9]_[12].edf "$eeg"/eegmat/Subject2[0-3]_[12].edf
