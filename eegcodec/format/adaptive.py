@@ -54,7 +54,19 @@ from numba import njit
 
 from ..errors import CorruptFileError
 from . import lossless
-from .cascade import _base, _fit, _ranking, _unit_diffs
+from .cascade import (  # the clamps and fixed-point shifts are mode 3's
+    E_CLAMP,
+    G_CLAMP,
+    INV_BITS,
+    P_CLAMP,
+    SHIFT,
+    W_CLAMP,
+    W_SHIFT,
+    _base,
+    _fit,
+    _ranking,
+    _unit_diffs,
+)
 from .rangecoder import (
     MAX_BITS,
     MAX_BYTES_PER_VALUE,
@@ -78,15 +90,7 @@ MU_SHIFT, MU3_SHIFT = 4, 6
 #: the first WARM samples of a segment adapt at 4x the step, the next 3 WARM at 2x
 WARM = 128
 N_SIDE, N_NEAR = 8, 4
-W_SHIFT = 16
-INV_BITS = 40
 A_SHIFT = 4
-#: bounds that keep every product inside int64 (also on damaged input)
-E_CLAMP = 1 << 20
-G_CLAMP = 1 << 30
-W_CLAMP = 1 << 24
-P_CLAMP = 1 << 30
-SHIFT = lossless.SHIFT
 _HEAD = struct.Struct("<HIII")
 #: |residual| bound a valid frame respects: |sample - prediction| < 2**24 + 2**30 + 2**35
 MAX_RESIDUAL = 2**36
