@@ -30,7 +30,8 @@ eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minu
 # tokenize and encoder B's embedding, quiet and beside a busy loop (an 8-subject semi-synthetic set)
 [ -f runs/align_s8/manifest.csv ] || eegcodec align make-synthetic --out runs/align_s8 --max-subjects 8 -q
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small --minutes 2 --repeats 1 --busy --tokenize \
-  --embed runs/align_s8 --embed-recipe recipes/align_dac.yaml --force --out $out/speed_tokens
+  --embed runs/align_s8 --embed-recipe recipes/align_dac.yaml --embed-set "data.test_subjects=[]" "data.val_subjects=[]" \
+  --force --out $out/speed_tokens
 # random access (read_raw(...).get_data of 10 s from the middle), one thread
 OMP_NUM_THREADS=1 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models lossless max-error=2uV prd=10 default \
   --minutes 1 60 --repeats 1 --force --out $out/speed_window
