@@ -106,6 +106,16 @@ class LeakyPCMCodec(PCMCodec):
         return out + np.float32(1 / 3) * out.mean(axis=0, keepdims=True)
 
 
+def exact_fixture_recording(tmp: Path, seconds: float) -> mne.io.BaseRaw:
+    """The recording committed lossless and max-error fixtures were written from: 6 correlated
+    synthetic EEG channels and a stim channel at 160 Hz, through EDF (integer samples)."""
+    raw = synthetic_raw(n_ch=6, seconds=seconds, stim=True, seed=7)
+    raw._data[:6] += 0.3 * raw._data[:1]
+    path = tmp / "fixture.edf"
+    mne.export.export_raw(path, raw, verbose="error")
+    return mne.io.read_raw(path, preload=True, verbose="error")
+
+
 @pytest.fixture
 def pcm_codec():
     return PCMCodec()

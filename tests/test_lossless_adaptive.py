@@ -7,7 +7,7 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
-from conftest import SHARED_EEG, needs_shared, synthetic_raw
+from conftest import SHARED_EEG, exact_fixture_recording, needs_shared
 from threadpoolctl import threadpool_limits
 
 from eegcodec.errors import CorruptFileError
@@ -128,13 +128,8 @@ FIXTURES = ("v7_adaptive_lossless", "v7_adaptive_max_error")
 
 
 def fixture_recording(tmp: Path) -> mne.io.BaseRaw:
-    """The recording the committed adaptive-coder files were written from: 6 synthetic EEG channels
-    and a stim channel, 12 s at 160 Hz, through EDF (integer samples)."""
-    raw = synthetic_raw(n_ch=6, seconds=12, stim=True, seed=7)
-    raw._data[:6] += 0.3 * raw._data[:1]
-    path = tmp / "fixture.edf"
-    mne.export.export_raw(path, raw, verbose="error")
-    return mne.io.read_raw(path, preload=True, verbose="error")
+    """The recording this module's committed files were written from (12 s; chunks of 4800 samples)."""
+    return exact_fixture_recording(tmp, 12)
 
 
 @pytest.mark.parametrize("name", FIXTURES)

@@ -9,7 +9,7 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
-from conftest import synthetic_raw
+from conftest import exact_fixture_recording
 from test_lossless_adaptive import _ints
 
 from eegcodec.errors import CorruptFileError
@@ -124,14 +124,8 @@ FIXTURES = ("v8_segmented_lossless", "v8_segmented_max_error")
 
 
 def fixture_recording(tmp: Path) -> mne.io.BaseRaw:
-    """The recording the committed version-8 files were written from: 6 synthetic EEG channels and
-    a stim channel, 40 s at 160 Hz (chunks of 4800 and 1600 samples: 2 and 1 segments), through
-    EDF (integer samples)."""
-    raw = synthetic_raw(n_ch=6, seconds=40, stim=True, seed=7)
-    raw._data[:6] += 0.3 * raw._data[:1]
-    path = tmp / "fixture.edf"
-    mne.export.export_raw(path, raw, verbose="error")
-    return mne.io.read_raw(path, preload=True, verbose="error")
+    """The recording this module's committed files were written from (40 s; chunks of 4800 samples)."""
+    return exact_fixture_recording(tmp, 40)
 
 
 @pytest.mark.parametrize("name", FIXTURES)
