@@ -22,7 +22,7 @@ from .adapt import AdapterConfig, ChunkLayout, OverlapAdd
 from .chunks import ChunkCoder, CodedStream, ExactStream, ResidualStream, exact_span
 from .errors import CorruptFileError, EegcodecError, ModelMismatchError
 from .format import streamcoders
-from .format.container import FRAME_INDEX, Archive, frame_digest, pack_arrays
+from .format.container import FRAME_INDEX, VERSION, Archive, frame_digest, pack_arrays
 from .format.exact import decode_block, decode_legacy
 from .format.header import Header
 from .format.meta import annotations_from_json, annotations_to_json, info_to_fif
@@ -145,20 +145,13 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     header = Header.for_recording(
         raw, survey, codec, cfg, k, layout, coded, annotations=annotations, **fields, **mode.header_fields()
     )
-    header.version = written_version()
+    # every new file is VERSION (8): the frame index, RAWC channel mode 4, the measured largest error
+    header.version = VERSION
     if exact.max_error is not None:
         header.largest_error = exact.largest_error
     if mode.name == "tokens" and coded is not None and coded.picks:
         header.measured_prd = coded.meter.summary([raw.ch_names[i] for i in coded.picks])
     return _archive(header, side, coded, residual, exact, raw.info, codec, cache).to_bytes()
-
-
-def written_version() -> int:
-    """The format version of a new file: 8, whose header indexes each chunk's frame in the per-chunk
-    sections (``CODE``, ``RAWC``, ``RESD``) with its size and digest, so a reader seeks to a chunk and
-    checks only what it reads; exact channels in ``RAWC`` channel mode 4; max-error files hold the
-    largest error measured (files from eegcodec 0.5 to 0.7 were 5, 6 or 7 by what they held)."""
-    return FRAME_INDEX
 
 
 def _archive(

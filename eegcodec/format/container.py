@@ -40,7 +40,7 @@ VERSION = 8
 #: RAWC channel mode 3; 7: no frame digests, no RAWC channel mode 4, no measured largest error
 #: in max-error files, no spatial mix in the decoder correction; see docs/FORMAT.md)
 READABLE = (1, 2, 3, 4, 5, 6, 7, 8)
-#: versions this writer can write: new files are 8 (:func:`~eegcodec.pipeline.written_version`);
+#: versions this writer can write: new files are VERSION (``pipeline.compress_raw``);
 #: eegcodec 0.5-0.7 wrote 5, 6 or 7 by what a file held (the tests still write them)
 WRITTEN = (5, 6, 7, 8)
 #: the first version whose header carries each per-chunk frame's digest (:func:`frame_digest`)
