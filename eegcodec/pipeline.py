@@ -8,7 +8,6 @@ wires them together.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
@@ -283,6 +282,7 @@ def decoded_chunks(
     first: int = 0,
     fade: bool = True,
     skip: int = 0,
+    until: int | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yields (first sample, volts float64 [channels, m]) of each chunk's own span, in order,
     from chunk ``first`` to the end of the recording: the exactly stored channels, the coded ones
@@ -292,10 +292,13 @@ def decoded_chunks(
     the same values; ``fade`` False leaves out the chunk before (token files): the first chunk's
     first ``layout.overlap`` samples then lack the cross-fade (for a reader that needs none of
     them); ``skip`` samples of chunk ``first`` are left out (its frames of exactly stored channels
-    decode from there: :func:`~eegcodec.format.exact.decode_block`'s window). A damaged file
+    decode from there: :func:`~eegcodec.format.exact.decode_block`'s window); ``until`` (samples
+    into chunk ``first``): where a reader's window ends, so a file whose channels are all stored
+    exactly yields that chunk in two blocks, up to ``until`` and the rest (decoded only if the
+    stream is read on). A damaged file
     raises :class:`CorruptFileError` at the chunk where it shows. Each chunk is decoded under
     :func:`blas_pin` (the caller's own thread settings are back while it holds the chunk)."""
-    chunks = _decoded_chunks(archive, codec, side, progress, first, fade, skip)
+    chunks = _decoded_chunks(archive, codec, side, progress, first, fade, skip, until)
     pin = modes.get(archive.header.mode).blas_one_thread
     controller = ThreadpoolController() if pin else None
     try:
@@ -311,23 +314,31 @@ def decoded_chunks(
 
 
 def _decoded_chunks(
-    archive: Archive, codec: Codec | None, side, progress: Progress | None, first: int, fade: bool, skip: int
+    archive: Archive,
+    codec: Codec | None,
+    side,
+    progress: Progress | None,
+    first: int,
+    fade: bool,
+    skip: int,
+    until: int | None = None,
 ):
     """:func:`decoded_chunks` without the thread settings."""
     h = archive.header
     check_model(h, codec)
     side = side if side is not None else check_archive(archive)
     rec, coded, n = h.recording, np.asarray(h.coded, dtype=int), h.recording.n_samples
-    exact = _exact_chunks(archive, h, first, skip) if h.lossless else None
+    pieces = _pieces(h, first, skip, until if not len(coded) else None)
+    exact = _exact_chunks(archive, h, pieces) if h.lossless else None
     decoded = _coded_chunks(archive, side, codec, first, fade, skip) if len(coded) else None
     none = (np.zeros(0, int), np.zeros(0, int), np.zeros(0))
     rows, idx, values = (np.asarray(v) for v in (side.outliers if side.outliers is not None else none))
     by_index = np.argsort(idx, kind="stable")
     sorted_idx = idx[by_index]
-    for i, (start, stop) in enumerate(h.layout.chunks()[first:], start=first):
-        left_out = skip if i == first else 0
+    for i, lo, hi in pieces:
+        start, stop = h.layout.chunks()[i]
         a, b = exact_span(h.layout, start, stop)
-        a += left_out
+        a, b, last = a + lo, a + hi, hi == b - a  # the piece, and whether it ends the chunk
         block = np.zeros((len(rec.ch_names), b - a))
         if exact is not None:
             block[h.lossless] = next(exact)
@@ -338,9 +349,24 @@ def _decoded_chunks(
             block[coded[rows[pick]], idx[pick] - a] = values[pick]
             for row, first, length in side.nan_runs:
                 block[coded[row], max(first, a) - a : max(min(first + length, b) - a, 0)] = np.nan
-        if progress:
+        if progress and last:
             progress(stop, n)
         yield a, block
+
+
+def _pieces(h: Header, first: int, skip: int, until: int | None) -> list[tuple[int, int, int]]:
+    """(chunk, first, end sample within the chunk's own span) of each block
+    :func:`decoded_chunks` yields: chunk ``first`` from ``skip`` (cut at ``until`` where that falls
+    inside it), then every later chunk whole."""
+    pieces, chunks = [], h.layout.chunks()
+    for i in range(first, len(chunks)):
+        a, b = exact_span(h.layout, *chunks[i])
+        lo = skip if i == first else 0
+        if i == first and until is not None and lo < until < b - a:
+            pieces.append((i, lo, until))
+            lo = until
+        pieces.append((i, lo, b - a))
+    return pieces
 
 
 def _coded_chunks(
@@ -438,16 +464,18 @@ def _token_chunks(archive: Archive, side, codec: Codec, first: int = 0, fade: bo
             yield final
 
 
-def _exact_chunks(archive: Archive, h: Header, first: int = 0, skip: int = 0):
-    """Yields the exactly stored channels [lossless, m] of each chunk's span from chunk ``first``
-    on (its first ``skip`` samples left out), from ``RAWC`` (each chunk's frame decodes alone)."""
+def _exact_chunks(archive: Archive, h: Header, pieces: list[tuple[int, int, int]]):
+    """Yields the exactly stored channels [lossless, hi - lo] of each piece ``(chunk, lo, hi)``
+    (samples ``lo`` to ``hi`` of the chunk's own span, :func:`_pieces`), from ``RAWC`` (each
+    chunk's frame decodes alone, a mode-4 frame only the segments a piece needs)."""
     spans = [exact_span(h.layout, start, stop) for start, stop in h.layout.chunks()]
     if h.version < 3:
-        legacy = itertools.islice(decode_legacy(archive.raw_channels, len(h.lossless), spans), first, None)
-        for i, block in enumerate(legacy):
-            yield block[:, skip:] if i == 0 else block
+        blocks, at = decode_legacy(archive.raw_channels, len(h.lossless), spans), -1
+        for i, lo, hi in pieces:
+            while at < i:
+                block, at = next(blocks), at + 1
+            yield block[:, lo:hi]
         return
-    for i, (a, b) in enumerate(spans[first:], start=first):
-        yield decode_block(
-            archive.frame(b"RAWC", i), len(h.lossless), b - a, skip if i == first else 0, version=h.version
-        )
+    for i, lo, hi in pieces:
+        a, b = spans[i]
+        yield decode_block(archive.frame(b"RAWC", i), len(h.lossless), b - a, lo, hi, version=h.version)

@@ -31,8 +31,8 @@ class DecodedRaw(mne.io.BaseRaw):
         h, rec = archive.header, archive.header.recording
         extras = {  # MNE hands _read_segment_file only _raw_extras (and _filenames)
             "reader": _ChunkReader(
-                lambda first, fade=True, skip=0: decoded_chunks(
-                    archive, codec, side, progress, first, fade, skip
+                lambda first, fade=True, skip=0, until=None: decoded_chunks(
+                    archive, codec, side, progress, first, fade, skip, until
                 ),
                 len(rec.ch_names),
                 [exact_span(h.layout, *c)[0] for c in h.layout.chunks()],
@@ -66,10 +66,10 @@ class _ChunkReader:
     """Sample ranges of :func:`decoded_chunks`' stream, read in any order: a read starts the
     stream at the chunk that holds its first sample unless the stream is there already, so
     forward reads decode each chunk once and a read elsewhere decodes only the chunks it spans.
-    ``decode(first, fade, skip)`` starts the stream ``skip`` samples into chunk ``first`` (``fade``
-    False: without the chunk before it, whose tail only the first ``overlap`` samples of chunk
-    ``first`` need: token files' cross-fade); ``starts`` [chunks] holds each chunk's first own
-    sample."""
+    ``decode(first, fade, skip, until)`` starts the stream ``skip`` samples into chunk ``first``
+    (``fade`` False: without the chunk before it, whose tail only the first ``overlap`` samples of
+    chunk ``first`` need: token files' cross-fade; ``until``: where the read ends in that chunk,
+    :func:`decoded_chunks`); ``starts`` [chunks] holds each chunk's first own sample."""
 
     def __init__(self, decode, n_channels: int, starts: np.ndarray, overlap: int = 0):
         self.decode, self.n_channels, self.starts = decode, n_channels, np.asarray(starts)
@@ -80,10 +80,11 @@ class _ChunkReader:
     def __deepcopy__(self, memo) -> _ChunkReader:  # a copied raw reads on its own
         return _ChunkReader(self.decode, self.n_channels, self.starts, self.overlap)
 
-    def _seek(self, sample: int) -> None:
+    def _seek(self, sample: int, stop: int) -> None:
         first = max(int(np.searchsorted(self.starts, sample, side="right")) - 1, 0)
         fade = first == 0 or sample < self.starts[first] + self.overlap  # the cross-fade is read
-        self._chunks = self.decode(first, fade, sample - int(self.starts[first]))
+        at = int(self.starts[first])
+        self._chunks = self.decode(first, fade, sample - at, stop - at)
         self._at, self._block = next(self._chunks)
         self._valid = self._at  # the read's first sample: nothing before it was decoded
 
@@ -92,7 +93,7 @@ class _ChunkReader:
         out, filled = np.empty((self.n_channels, max(stop - start, 0))), start
         if self._chunks is None or start < self._valid or start >= self._next_start():
             if stop > start:
-                self._seek(start)
+                self._seek(start, stop)
         while filled < stop:
             end = self._at + self._block.shape[1]
             if filled >= end:

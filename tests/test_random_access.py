@@ -279,8 +279,9 @@ def test_a_token_window_past_the_cross_fade_decodes_one_chunk(tmp_path, monkeypa
 
 
 def test_exact_frames_are_asked_for_the_window_on(tmp_path, monkeypatch):
-    """A read from the middle of a chunk asks ``decode_block`` for the samples from there on (a
-    channel mode whose frames decode a window alone decodes only those); the values are the same."""
+    """A read from the middle of a chunk asks ``decode_block`` for the window's samples alone (a
+    channel mode whose frames decode a window alone decodes only those), a read on from there for
+    the rest of the chunk; the values are the same."""
     import eegcodec.pipeline as pipeline
 
     raw = _raw(seconds=70)
@@ -289,14 +290,13 @@ def test_exact_frames_are_asked_for_the_window_on(tmp_path, monkeypatch):
     full = eegcodec.decompress(path).get_data()
     asked = []
     real = pipeline.decode_block
-    monkeypatch.setattr(pipeline, "decode_block", lambda *a, **kw: asked.append(a[3:]) or real(*a, **kw))
+    monkeypatch.setattr(pipeline, "decode_block", lambda *a, **kw: asked.append(a[3:5]) or real(*a, **kw))
     lazy = eegcodec.read_raw(path)
-    chunk1 = read_archive(path).header.layout.chunks()[1][0]
-    np.testing.assert_array_equal(
-        lazy.get_data(start=chunk1 + 500, stop=chunk1 + 900), full[:, chunk1 + 500 : chunk1 + 900]
-    )
-    assert asked == [(500,)]
-    np.testing.assert_array_equal(
-        lazy.get_data(start=chunk1 + 100, stop=chunk1 + 200), full[:, chunk1 + 100 : chunk1 + 200]
-    )
-    assert asked[-1] == (100,)  # before what was decoded: read again from there
+    layout = read_archive(path).header.layout
+    chunk1, own = layout.chunks()[1][0], layout.stride
+    for a, b in [(500, 900), (900, 1300), (100, 200)]:
+        np.testing.assert_array_equal(
+            lazy.get_data(start=chunk1 + a, stop=chunk1 + b), full[:, chunk1 + a : chunk1 + b]
+        )
+    # the window; the rest of its chunk once read on; before what was decoded: read again from there
+    assert asked == [(500, 900), (900, own), (100, 200)]

@@ -48,11 +48,13 @@ coding order.
 from __future__ import annotations
 
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
 from ..errors import CorruptFileError
+from ..threads import threads_for
 from . import lossless
 from .cascade import (  # the clamps and fixed-point shifts are mode 3's
     E_CLAMP,
@@ -308,10 +310,10 @@ def encode_ints(
         desc.residuals(np.array([*head, *coef.tolist()], np.int64))
         plan.append((ranked, cross, coef))
     rebuilt, errors = k.copy(), np.zeros_like(k)
-    segments = []
-    for a in range(0, n, segment):
-        b = min(n, a + segment)
-        segments.append(_segment(rebuilt[:, a:b], errors[:, a:b], None, plan, bounds[perm]))
+    segments = _each_segment(
+        lambda a: _segment(rebuilt[:, a : a + segment], errors[:, a : a + segment], None, plan, bounds[perm]),
+        range(0, n, segment),
+    )
     d = desc.finish()
     sizes = np.array([len(s) for s in segments], "<u4").tobytes()
     out = np.empty_like(rebuilt)
@@ -360,6 +362,16 @@ def _segment(x: np.ndarray, errors: np.ndarray, data, plan: list, bounds: np.nda
     if int(st[2]) > buf.size + 4:
         raise CorruptFileError("adaptive exact frame is truncated (segment)")
     return None
+
+
+def _each_segment(code, items: range) -> list:
+    """``[code(i) for i in items]``, the segments (which share no state) on as many threads as
+    there are usable cores (at most ``OMP_NUM_THREADS`` where set): the kernels release the GIL."""
+    workers = min(len(items), threads_for(busy=0.0))
+    if workers <= 1:
+        return [code(i) for i in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(code, items))
 
 
 def _read_plan(frame: bytes, c_all: int, n: int):
@@ -411,9 +423,16 @@ def decode_ints(frame: bytes, c_all: int, n: int, start: int = 0, stop: int | No
     lo = first * segment
     x = np.zeros((c_all, min(n, last * segment) - lo), np.int64)
     errors = np.zeros_like(x)
-    for s in range(first, last):
-        a, b = s * segment - lo, min(n, (s + 1) * segment) - lo
-        _segment(x[:, a:b], errors[:, a:b], frame[starts[s] : starts[s + 1]], plan, bounds)
+    _each_segment(
+        lambda s: _segment(
+            x[:, s * segment - lo : (s + 1) * segment - lo],
+            errors[:, s * segment - lo : (s + 1) * segment - lo],
+            frame[starts[s] : starts[s + 1]],
+            plan,
+            bounds,
+        ),
+        range(first, last),
+    )
     out = np.empty((c_all, stop - start), np.int64)
     out[perm] = x[:, start - lo : stop - lo] + offsets[:, None]
     return out
