@@ -299,13 +299,15 @@ def encode_ints(
     perm = channel_order(k - offsets[:, None])
     k = k[perm] - offsets[perm, None]  # centred: the LPC has no constant term
     order, unit = lossless.ORDER, _unit_diffs(k)
+    step = 2 * bounds[perm].astype(np.float64) + 1
+    noise = (step**2 - 1) / 12  # a rebuilt sample's error: uniform over the step's 2m + 1 values
     desc = Encoder(64 * c_all + 64)
     desc.residuals(perm)
     plan = []
     for c in range(c_all):
         ranked = _ranking(unit, c)
         cross = ranked[: lossless.CROSS]
-        coef = _fit(k, c, cross)
+        coef = _fit(k, c, cross, noise)
         head = [bounds[perm[c]], offsets[perm[c]], order, len(cross), len(ranked), *ranked]
         desc.residuals(np.array([*head, *coef.tolist()], np.int64))
         plan.append((ranked, cross, coef))

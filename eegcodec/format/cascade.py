@@ -114,14 +114,20 @@ def _ranking(unit: np.ndarray, c: int) -> list[int]:
     return [int(j) for j in np.argsort(-corr, kind="stable")[:N_SIDE]]
 
 
-def _fit(k: np.ndarray, c: int, cross: list[int]) -> np.ndarray:
-    """Integer LPC coefficients int64 [ORDER + 3 len(cross)] of channel ``c`` (least squares)."""
+def _fit(k: np.ndarray, c: int, cross: list[int], noise: np.ndarray | None = None) -> np.ndarray:
+    """Integer LPC coefficients int64 [ORDER + 3 len(cross)] of channel ``c`` (least squares).
+    ``noise`` float64 [C] (grid units squared): the variance of the error each row of ``k`` will
+    carry when the predictor runs on rebuilt samples; the fit then predicts the clean sample from
+    the noisy regressors (ridge loading of the normal equations by each column's noise energy)."""
     order = lossless.ORDER
     x = lossless._regressors(k, c, cross, order).astype(np.float64)[order:-1]
     if not len(x):
         return np.zeros(order + 3 * len(cross), np.int64)
     y = k[c, order:-1].astype(np.float64)
     gram = x.T @ x
+    if noise is not None:
+        rows = [c] * order + [j for j in cross for _ in lossless.LAGS]
+        gram[np.diag_indices_from(gram)] += len(x) * noise[rows]
     # normal equations (SVD-based lstsq is 5x slower); lstsq where they are singular
     try:
         coef = np.linalg.solve(gram, x.T @ y)
