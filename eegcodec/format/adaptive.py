@@ -30,8 +30,9 @@ first two (``x[-j] = x[0] - j (x[1] - x[0])``), so the first samples are not pre
 
 A channel may carry a bound ``m`` (grid units): the residual is quantised to
 ``q = floor((d + m) / (2m + 1))`` and the channel rebuilt as ``prediction + q (2m + 1)``, the
-predictors running on the rebuilt samples (every sample within ``m`` of the original); ``m = 0`` is
-lossless.
+predictors running on the rebuilt samples (every sample within ``m`` of the original; the encoder
+fits the LPC for those noisy samples, :func:`~eegcodec.format.cascade._fit`'s ``noise``); ``m = 0``
+is lossless.
 
 Frame (little-endian)::
 
