@@ -25,7 +25,6 @@ eegcodec bench downstream "$eeg"/eegbci_S001/S001R04.edf "$eeg"/eegbci_S001/S001
 eegcodec bench downstream "$eeg"/eegbci_more/S00[2345]R04.edf --models mc-small --codebooks 2 6 --force --out $out/downstream_unseen
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small --minutes 2 10 60 --force --out $out/speed_models
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-320 --minutes 2 60 --force --out $out/speed_mc320
-eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small prd=10 lossless max-error=2uV --force --out $out/speed
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models dac16k-sized --minutes 1 --force --out $out/speed_dac16k
 # tokenize and encoder B's embedding, quiet and beside a busy loop (an 8-subject semi-synthetic set)
 [ -f runs/align_s8/manifest.csv ] || eegcodec align make-synthetic --out runs/align_s8 --max-subjects 8 -q
