@@ -47,6 +47,19 @@ def test_random_windows_equal_the_full_decode():
         adaptive.decode_ints(frame, *k.shape, 10, 1001)
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_segments_on_threads_give_the_same_frame(monkeypatch, workers):
+    """Segments coded and decoded on several threads give the frame and samples of one thread."""
+    k = _ints(seed=11, n=1500)
+    bounds = np.array([0, 1, 0, 2, 0, 0])
+    monkeypatch.setattr(adaptive, "threads_for", lambda busy: 1)
+    frame, rebuilt = adaptive.encode_ints(k, bounds, segment=200)
+    monkeypatch.setattr(adaptive, "threads_for", lambda busy: workers)
+    assert adaptive.encode_ints(k, bounds, segment=200)[0] == frame
+    np.testing.assert_array_equal(adaptive.decode_ints(frame, *k.shape), rebuilt)
+    np.testing.assert_array_equal(adaptive.decode_ints(frame, *k.shape, 150, 1100), rebuilt[:, 150:1100])
+
+
 def test_a_window_decodes_only_its_segments(monkeypatch):
     k = _ints(seed=10, n=2000)
     frame = adaptive.encode_ints(k, segment=256)[0]
