@@ -37,18 +37,28 @@ _ROUND, _UPD, _ONE = 1 << (W_SHIFT - 1), INV_BITS - W_SHIFT, 1 << INV_BITS
 
 @njit(cache=True, nogil=True, inline="always")
 def _dot(w, h, t, k):
-    """sum over i < ``k`` of ``w[i] * h[t + i]`` (int64, wrapping)."""
-    acc = 0
-    for i in range(k):
-        acc += w[i] * h[t + i]
-    return acc
+    """sum over i < ``k`` (a multiple of 4) of ``w[i] * h[t + i]`` (int64, wrapping)."""
+    a0, a1, a2, a3 = 0, 0, 0, 0
+    for i in range(0, k, 4):
+        a0 += w[i] * h[t + i]
+        a1 += w[i + 1] * h[t + i + 1]
+        a2 += w[i + 2] * h[t + i + 2]
+        a3 += w[i + 3] * h[t + i + 3]
+    return (a0 + a1) + (a2 + a3)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _nudge(w, h, t, g, k):
-    """``w[i] += (g h[t + i]) >> (INV_BITS - W_SHIFT)`` for i < ``k``, clamped to :data:`W_CLAMP`."""
-    for i in range(k):
-        w[i] = min(max(w[i] + ((g * h[t + i]) >> _UPD), -W_CLAMP), W_CLAMP)
+def _nudge(w, h, h_next, g, k):
+    """``w[i] += (g h[i]) >> (INV_BITS - W_SHIFT)`` for i < ``k``, clamped to :data:`W_CLAMP`;
+    returns the next sample's sum over i of ``w[i] * h_next[i]`` (int64, wrapping)."""
+    a0, a1 = 0, 0
+    for i in range(0, k, 2):
+        u = min(max(w[i] + ((g * h[i]) >> _UPD), -W_CLAMP), W_CLAMP)
+        v = min(max(w[i + 1] + ((g * h[i + 1]) >> _UPD), -W_CLAMP), W_CLAMP)
+        w[i], w[i + 1] = u, v
+        a0 += u * h_next[i]
+        a1 += v * h_next[i + 1]
+    return a0 + a1
 
 
 @njit(cache=True, nogil=True)
@@ -104,15 +114,15 @@ def _predict_run(x, r, e, base, side, own, step, decode):
         np.zeros(TAPS3, np.int64),
     )
     xp, ep, e2p = np.zeros(ORDER + n, np.int64), np.zeros(TAPS + n, np.int64), np.zeros(TAPS3 + n, np.int64)
-    energy, energy3 = 0, 0
+    energy, energy3, acc2, acc3 = 0, 0, 0, 0  # the weights start at zero: so do the sums
     for t in range(n):
         if 1 <= t <= 2:
             _history(xp, t)
         p1 = min(max((base[t] + (1 << (SHIFT - 1)) + _dot(own_r, xp, t, ORDER)) >> SHIFT, -P_CLAMP), P_CLAMP)
         st = side[t]
-        acc2, norm = _dot(wr, ep, t, TAPS) + _dot(ws, st, 0, N_IN), energy + TAPS * 16 + _dot(st, st, 0, N_IN)
+        norm, norm3 = energy + TAPS * 16 + _dot(st, st, 0, N_IN), energy3 + TAPS3 * 16
         p2 = p1 + ((acc2 + _ROUND) >> W_SHIFT)
-        pred = p2 + ((_dot(w3r, e2p, t, TAPS3) + _ROUND) >> W_SHIFT)
+        pred = p2 + ((acc3 + _ROUND) >> W_SHIFT)
         if decode:
             xt = pred + r[t] * step
         else:
@@ -122,15 +132,14 @@ def _predict_run(x, r, e, base, side, own, step, decode):
         x[t] = xp[ORDER + t] = xt
         et = min(max(xt - p1, -E_CLAMP), E_CLAMP)
         e2t = min(max(xt - p2, -E_CLAMP), E_CLAMP)
+        ep[TAPS + t], e2p[TAPS3 + t] = et, e2t
         mu = MU_SHIFT - 2 if t < WARM else MU_SHIFT - 1 if t < 4 * WARM else MU_SHIFT
         g = min(max(((xt - p2) * (_ONE // norm)) >> mu, -G_CLAMP), G_CLAMP)
-        _nudge(wr, ep, t, g, TAPS)
-        _nudge(ws, st, 0, g, N_IN)
-        g3 = min(max(((xt - pred) * (_ONE // (energy3 + TAPS3 * 16))) >> MU3_SHIFT, -G_CLAMP), G_CLAMP)
-        _nudge(w3r, e2p, t, g3, TAPS3)
+        acc2 = _nudge(wr, ep[t:], ep[t + 1 :], g, TAPS) + _nudge(ws, st, side[t + 1], g, N_IN)
+        g3 = min(max(((xt - pred) * (_ONE // norm3)) >> MU3_SHIFT, -G_CLAMP), G_CLAMP)
+        acc3 = _nudge(w3r, e2p[t:], e2p[t + 1 :], g3, TAPS3)
         energy += et * et - ep[t] * ep[t]
         energy3 += e2t * e2t - e2p[t] * e2p[t]
-        ep[TAPS + t], e2p[TAPS3 + t] = et, e2t
     e[:] = ep[TAPS:]
 
 
@@ -145,7 +154,7 @@ def predict_segment(x, r, e, ranked, n_side, n_cross, coef, steps, decode):
     [C, ORDER + 3 CROSS] the LPC's coefficients (own past, then the cross channels' lags -1, 0, +1),
     ``steps`` int64 [C] 2m + 1."""
     c_all, n = x.shape
-    base, side = np.zeros(n, np.int64), np.zeros((n, N_IN), np.int64)
+    base, side = np.zeros(n, np.int64), np.zeros((n + 1, N_IN), np.int64)
     for c in range(c_all):
         _inputs(x, e, ranked[c], n_side[c], n_cross[c], coef[c], base, side)
         _predict_run(x[c], r[c], e[c], base, side, coef[c, :ORDER], steps[c], decode)
