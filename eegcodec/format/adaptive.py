@@ -16,6 +16,9 @@ arithmetic only:
    ``2**-MU_SHIFT`` over the window's energy; larger for the first :data:`WARM` samples);
 3. a second NLMS filter over the last :data:`TAPS3` stage-2 errors (step ``2**-MU3_SHIFT``).
 
+The constants, and the compiled loops that run the stages and the coder over a segment, are in
+:mod:`eegcodec.format.adaptive_kernels`.
+
 The residuals are coded as in :mod:`eegcodec.format.rangecoder` (unary bit length in a context of
 the running magnitude, sign, mantissa) with two changes: the unary probabilities start from a
 geometric law of the context's level instead of one half (:func:`prior_unary`), and the second bit
@@ -52,177 +55,19 @@ import struct
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
 
 from ..errors import CorruptFileError
 from ..threads import threads_for
 from . import lossless
-from .cascade import (  # the clamps and fixed-point shifts are mode 3's
-    E_CLAMP,
-    G_CLAMP,
-    INV_BITS,
-    P_CLAMP,
-    SHIFT,
-    W_CLAMP,
-    W_SHIFT,
-    _base,
-    _fit,
-    _ranking,
-    _unit_diffs,
-)
-from .rangecoder import (
-    MAX_BITS,
-    MAX_BYTES_PER_VALUE,
-    N_CTX,
-    Decoder,
-    Encoder,
-    _bit_length,
-    _context,
-    _dec_bit,
-    _dec_direct,
-    _enc_bit,
-    _enc_direct,
-    _flush,
-    _next_byte,
-)
+from .adaptive_kernels import CROSS, N_SIDE, ORDER, code_residuals, decode_residuals, predict_segment
+from .cascade import _fit, _ranking, _unit_diffs
+from .rangecoder import MAX_BITS, MAX_BYTES_PER_VALUE, N_CTX, Decoder, Encoder, _flush, _next_byte
 
 #: samples per segment (every adaptive state restarts there); 4096 costs 0.2-1 % against none
 SEGMENT = 4096
-TAPS, TAPS3 = 32, 16
-MU_SHIFT, MU3_SHIFT = 4, 6
-#: the first WARM samples of a segment adapt at 4x the step, the next 3 WARM at 2x
-WARM = 128
-N_SIDE, N_NEAR = 8, 4
-A_SHIFT = 4
 _HEAD = struct.Struct("<HIII")
 #: |residual| bound a valid frame respects: |sample - prediction| < 2**24 + 2**30 + 2**35
 MAX_RESIDUAL = 2**36
-
-
-@njit(cache=True, nogil=True)
-def _lpc(x, t, own, base_t):
-    """Stage 1 at sample ``t`` of ``x`` int64 [n]: ``own`` int64 [P] over the past samples plus
-    ``base_t`` (the cross-channel part), clamped. Before the segment (``t < P``) the history is
-    its first sample carried back along its first slope."""
-    acc, p = base_t + (1 << (SHIFT - 1)), own.size
-    if t >= p:
-        for i in range(p):
-            acc += own[i] * x[t - 1 - i]
-    else:
-        for i in range(p):
-            if i < t:
-                acc += own[i] * x[t - 1 - i]
-            elif t >= 2:
-                acc += own[i] * (x[0] - (i + 1 - t) * (x[1] - x[0]))
-            elif t == 1:
-                acc += own[i] * x[0]
-    return min(max(acc >> SHIFT, -P_CLAMP), P_CLAMP)
-
-
-@njit(cache=True, nogil=True)
-def _predict_run(x, r, e, base, side, own, step, decode):
-    """One channel's segment through the three stages. ``decode`` False: ``x`` int64 [n] holds the
-    samples; fills ``r`` with the (quantised) residuals and overwrites ``x`` with the rebuilt
-    samples. ``decode`` True: rebuilds ``x`` from ``r``. Either way fills ``e`` int64 [n] with the
-    stage-1 errors (clamped to :data:`E_CLAMP`). ``base`` int64 [n]: the cross-channel part of the
-    LPC sum; ``side`` int64 [S, n]: the NLMS stage's inputs from earlier channels; ``own`` int64
-    [P]: own-past coefficients; ``step`` = 2m + 1."""
-    n, n_side = x.size, side.shape[0]
-    m = (step - 1) // 2
-    w = np.zeros(TAPS + n_side, np.int64)
-    w3 = np.zeros(TAPS3, np.int64)
-    e2 = np.zeros(n, np.int64)
-    energy, energy3 = 0, 0
-    for t in range(n):
-        p1 = _lpc(x, t, own, base[t])
-        acc2, norm = 0, energy + TAPS * 16
-        for j in range(min(TAPS, t)):
-            acc2 += w[j] * e[t - 1 - j]
-        for s in range(n_side):
-            acc2 += w[TAPS + s] * side[s, t]
-            norm += side[s, t] * side[s, t]
-        p2 = p1 + ((acc2 + (1 << (W_SHIFT - 1))) >> W_SHIFT)
-        acc3, norm3 = 0, energy3 + TAPS3 * 16
-        for j in range(min(TAPS3, t)):
-            acc3 += w3[j] * e2[t - 1 - j]
-        pred = p2 + ((acc3 + (1 << (W_SHIFT - 1))) >> W_SHIFT)
-        if decode:
-            x[t] = pred + r[t] * step
-        else:
-            q = (x[t] - pred + m) // step
-            r[t] = q
-            x[t] = pred + q * step
-        e[t] = min(max(x[t] - p1, -E_CLAMP), E_CLAMP)
-        e2[t] = min(max(x[t] - p2, -E_CLAMP), E_CLAMP)
-        mu = MU_SHIFT - 2 if t < WARM else MU_SHIFT - 1 if t < 4 * WARM else MU_SHIFT
-        g = min(max(((x[t] - p2) * ((1 << INV_BITS) // norm)) >> mu, -G_CLAMP), G_CLAMP)
-        for j in range(min(TAPS, t)):
-            w[j] = min(max(w[j] + ((g * e[t - 1 - j]) >> (INV_BITS - W_SHIFT)), -W_CLAMP), W_CLAMP)
-        for s in range(n_side):
-            w[TAPS + s] = min(
-                max(w[TAPS + s] + ((g * side[s, t]) >> (INV_BITS - W_SHIFT)), -W_CLAMP), W_CLAMP
-            )
-        g3 = min(max(((x[t] - pred) * ((1 << INV_BITS) // norm3)) >> MU3_SHIFT, -G_CLAMP), G_CLAMP)
-        for j in range(min(TAPS3, t)):
-            w3[j] = min(max(w3[j] + ((g3 * e2[t - 1 - j]) >> (INV_BITS - W_SHIFT)), -W_CLAMP), W_CLAMP)
-        energy += e[t] * e[t]
-        if t >= TAPS:
-            energy -= e[t - TAPS] * e[t - TAPS]
-        energy3 += e2[t] * e2[t]
-        if t >= TAPS3:
-            energy3 -= e2[t - TAPS3] * e2[t - TAPS3]
-
-
-@njit(cache=True, nogil=True)
-def _code(r, st, buf, unary, sign, mant, lv, decode):
-    """Codes (``decode`` False) or decodes into (True) the int64 residuals ``r`` [n] with the
-    coder state ``st``/``buf``, the models ``unary``/``sign``/``mant`` and the running level and
-    sign context ``lv`` int64 [2] (both carried on to the next call)."""
-    a, prev = lv[0], lv[1]
-    mant2 = MAX_BITS + 1
-    for t in range(r.size):
-        base = _context(a) * (MAX_BITS + 1)
-        if decode:
-            b = 0
-            while b < MAX_BITS and _dec_bit(st, buf, unary, base + b):
-                b += 1
-            mm = 0
-            if b:
-                s = _dec_bit(st, buf, sign, prev)
-                prev = 2 * s
-                mm = 1
-                if b >= 2:
-                    b1 = _dec_bit(st, buf, mant, b)
-                    mm = (2 | b1) << (b - 2)
-                    if b >= 3:
-                        mm |= _dec_bit(st, buf, mant, mant2 + 2 * b + b1) << (b - 3)
-                        mm |= _dec_direct(st, buf, b - 3)
-                r[t] = -mm if s else mm
-            else:
-                r[t] = 0
-                prev = 1
-        else:
-            v = r[t]
-            mm = -v if v < 0 else v
-            b = _bit_length(mm)
-            for i in range(b):
-                _enc_bit(st, buf, unary, base + i, 1)
-            if b < MAX_BITS:
-                _enc_bit(st, buf, unary, base + b, 0)
-            if b:
-                s = 1 if v < 0 else 0
-                _enc_bit(st, buf, sign, prev, s)
-                prev = 2 * s
-                if b >= 2:
-                    b1 = (mm >> (b - 2)) & 1
-                    _enc_bit(st, buf, mant, b, b1)
-                    if b >= 3:
-                        _enc_bit(st, buf, mant, mant2 + 2 * b + b1, (mm >> (b - 3)) & 1)
-                        _enc_direct(st, buf, mm, b - 3)
-            else:
-                prev = 1
-        a += mm - (a >> A_SHIFT)
-    lv[0], lv[1] = a, prev
 
 
 def prior_unary() -> np.ndarray:
@@ -272,20 +117,6 @@ def channel_order(k: np.ndarray) -> np.ndarray:
     return np.array(order, np.int64)
 
 
-def _side(errors: np.ndarray, ranked: list[int]) -> np.ndarray:
-    """int64 [K + 2 min(K, N_NEAR), n]: the NLMS stage's inputs from the segment's stage-1 errors
-    ``errors`` [C, n] of the earlier channels ``ranked``: each at the same sample, then the first
-    :data:`N_NEAR` one sample later and one earlier (the segment's edge sample repeated)."""
-    n = errors.shape[1]
-    if not ranked or not n:
-        return np.zeros((0, n), np.int64)
-    rows = [errors[ranked]]
-    near = errors[ranked[:N_NEAR]]
-    rows.append(np.concatenate([near[:, 1:], near[:, -1:]], axis=1))
-    rows.append(np.concatenate([near[:, :1], near[:, :-1]], axis=1))
-    return np.ascontiguousarray(np.concatenate(rows))
-
-
 def encode_ints(
     k: np.ndarray, bounds: np.ndarray | None = None, segment: int = SEGMENT
 ) -> tuple[bytes, np.ndarray]:
@@ -324,44 +155,42 @@ def encode_ints(
     return _HEAD.pack(c_all, n, segment, len(d)) + d + sizes + b"".join(segments), out
 
 
+def _pack(plan: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A plan's predictors as arrays: earlier channels int64 [C, N_SIDE], how many feed the NLMS
+    stage int64 [C] and the LPC int64 [C], the LPC's coefficients int64 [C, ORDER + 3 CROSS]."""
+    c_all = len(plan)
+    ranked, n_side = np.zeros((c_all, N_SIDE), np.int64), np.zeros(c_all, np.int64)
+    n_cross, coef = np.zeros(c_all, np.int64), np.zeros((c_all, ORDER + 3 * CROSS), np.int64)
+    for c, (rk, cross, cf) in enumerate(plan):
+        ranked[c, : len(rk)], n_side[c], n_cross[c] = rk, len(rk), len(cross)
+        coef[c, : len(cf)] = cf
+    return ranked, n_side, n_cross, coef
+
+
 def _segment(x: np.ndarray, errors: np.ndarray, data, plan: list, bounds: np.ndarray):
     """Codes (``data`` None; returns the segment's bytes) or decodes (``data``: the segment's
     bytes) one segment of all channels in place: ``x`` int64 [C, m] the centred samples in coding
     order (rebuilt on return), ``errors`` int64 [C, m] their stage-1 errors (filled)."""
-    c_all, m = x.shape
-    order = lossless.ORDER
-    unary, sign, mant, level = _models()
+    predictors = (*_pack(plan), 2 * np.asarray(bounds, np.int64) + 1)
+    rows, r, e = np.array(x, np.int64), np.zeros(x.shape, np.int64), np.zeros(x.shape, np.int64)
+    models = (*_models(),)
     if data is None:
-        buf = np.zeros(MAX_BYTES_PER_VALUE * min(m, 256) + 64, np.uint8)
+        predict_segment(rows, r, e, *predictors, False)
+        buf = np.zeros(MAX_BYTES_PER_VALUE * r.size + 64, np.uint8)
         st = np.array([0, 0xFFFFFFFF, 0, 1, 0], np.int64)
-    else:
-        buf = np.frombuffer(data, np.uint8).copy()  # writable: one compiled coder for both ways
-        st = np.array([0xFFFFFFFF, 0, 0], np.int64)
-        for _ in range(5):
-            st[1] = ((st[1] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
-    r = np.zeros(m, np.int64)
-    for c in range(c_all):
-        ranked, cross, coef = plan[c]
-        row = np.ascontiguousarray(x[c])
-        e = np.zeros(m, np.int64)
-        step = 2 * int(bounds[c]) + 1
-        if data is None:
-            base = _base(x, c, cross, coef, order)
-            _predict_run(row, r, e, base, _side(errors, ranked), coef[:order].copy(), step, False)
-            need = int(st[4]) + MAX_BYTES_PER_VALUE * m + 64
-            if need > buf.size:
-                buf = np.concatenate([buf, np.zeros(max(need, 2 * buf.size) - buf.size, np.uint8)])
-            _code(r, st, buf, unary, sign, mant, level, False)
-        else:
-            _code(r, st, buf, unary, sign, mant, level, True)
-            if np.abs(r).max(initial=0) >= MAX_RESIDUAL:
-                raise CorruptFileError("adaptive exact frame is damaged (residual)")
-            base = _base(x, c, cross, coef, order)
-            _predict_run(row, r, e, base, _side(errors, ranked), coef[:order].copy(), step, True)
-        x[c], errors[c] = row, e
-    if data is None:
+        code_residuals(r.reshape(-1), st, buf, *models)
         _flush(st, buf)
+        x[:], errors[:] = rows, e
         return buf[: st[4]].tobytes()
+    buf = np.frombuffer(data, np.uint8).copy()  # writable: one compiled coder for both ways
+    st = np.array([0xFFFFFFFF, 0, 0], np.int64)
+    for _ in range(5):
+        st[1] = ((st[1] << 8) | _next_byte(st, buf)) & 0xFFFFFFFF
+    decode_residuals(r.reshape(-1), st, buf, *models)
+    if np.abs(r).max(initial=0) >= MAX_RESIDUAL:
+        raise CorruptFileError("adaptive exact frame is damaged (residual)")
+    predict_segment(rows, r, e, *predictors, True)
+    x[:], errors[:] = rows, e
     if int(st[2]) > buf.size + 4:
         raise CorruptFileError("adaptive exact frame is truncated (segment)")
     return None
