@@ -81,7 +81,8 @@ def compress_raw(
         (:func:`eegcodec.modes.from_options`: ``n_codebooks``, ``lossless``, ``max_error`` in
         volts, ``prd`` in percent), token files when none.
     anonymize : drop subject identity and measurement date (``mne.io.Raw.anonymize``).
-    adapter : override the model's adapter settings (must match its training to be useful).
+    adapter : override the model's adapter settings (must match its training to be useful); files
+        without tokens: the chunking (default: the mode's, :meth:`~eegcodec.modes.base.Mode.default_adapter`).
     progress : called as ``progress(samples_done, n_samples)``.
     source : optional ``{"name", "bytes"}`` of the input file, kept in the header.
     """
@@ -90,7 +91,7 @@ def compress_raw(
     elif any(v is not None and v is not False for v in options.values()):
         raise EegcodecError(f"give the mode or its options ({', '.join(options)}), not both")
     k = mode.depth(codec)
-    cfg = adapter or (codec.info.adapter if k else AdapterConfig())
+    cfg = adapter or (codec.info.adapter if k else mode.default_adapter(float(raw.info["sfreq"])))
     if raw.n_times < 2:
         raise EegcodecError("recording has fewer than 2 samples; nothing to compress")
     if anonymize:

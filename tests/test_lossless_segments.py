@@ -12,6 +12,7 @@ import pytest
 from conftest import exact_fixture_recording
 from test_lossless_adaptive import _ints
 
+from eegcodec.adapt import AdapterConfig
 from eegcodec.errors import CorruptFileError
 from eegcodec.format import adaptive
 from eegcodec.format.container import Archive
@@ -174,7 +175,7 @@ def write_fixtures(tmp: Path) -> None:
     raw = fixture_recording(tmp)
     decoded = {}
     for name, kw in zip(FIXTURES, ({"lossless": True}, {"max_error": 2e-6})):
-        data = compress_raw(raw, None, **kw)
+        data = compress_raw(raw, None, adapter=AdapterConfig(), **kw)  # 30-s chunks, as committed
         (DATA / f"{name}.eegc").write_bytes(data)
         decoded[name] = decompress_archive(Archive.from_bytes(data), None).get_data()
     np.savez_compressed(DATA / "segmented_decoded.npz", **decoded)

@@ -92,3 +92,25 @@ def test_a_mode_and_its_options_together_are_refused():
     raw = synthetic_raw(n_ch=2, seconds=4)
     with pytest.raises(EegcodecError, match="not both"):
         eegcodec.compress(raw, None, mode=modes.Tokens(), lossless=True)
+
+
+@pytest.mark.parametrize("kw", [{"lossless": True}, {"max_error": 2e-6}])
+def test_exact_files_chunk_in_whole_segments_at_low_rates(kw):
+    """Lossless and max-error chunks own two 4096-sample segments where 30 s holds fewer (8192
+    samples at 160 Hz); at 500 Hz they stay 30 s; an explicit adapter is kept."""
+    from eegcodec.adapt import AdapterConfig
+    from eegcodec.chunks import exact_adapter
+    from eegcodec.pipeline import compress_raw
+
+    for sfreq in (100.0, 128.0, 160.0, 250.0, 256.0):
+        cfg = exact_adapter(sfreq)
+        assert eegcodec.adapt.ChunkLayout.for_recording(10**6, sfreq, cfg).stride == 8192
+        assert cfg.overlap_seconds == pytest.approx(1.0, abs=0.5 / sfreq)
+    assert exact_adapter(500.0) == AdapterConfig()
+    raw = synthetic_raw(n_ch=3, seconds=60)
+    assert raw.info["sfreq"] == 160
+    header = eegcodec.format.container.Archive.from_bytes(compress_raw(raw, None, **kw)).header
+    assert (header.chunk_length, header.chunk_overlap) == (8192 + 160, 160)
+    given = AdapterConfig(chunk_seconds=10.0)
+    header = eegcodec.format.container.Archive.from_bytes(compress_raw(raw, None, adapter=given, **kw)).header
+    assert (header.chunk_length, header.chunk_overlap) == (1600, 160)

@@ -99,8 +99,8 @@ def test_a_later_chunk_decodes_without_the_ones_before(tmp_path, monkeypatch):
     monkeypatch.setattr(
         pipeline, "decode_block", lambda frame, *a, **kw: seen.append(frame) or real(frame, *a, **kw)
     )
-    starts = [a for a, _ in decoded_chunks(archive, None, first=3)]
-    assert starts[0] == archive.header.layout.chunks()[3][0] and len(seen) == len(starts)
+    starts = [a for a, _ in decoded_chunks(archive, None, first=1)]  # lossless chunks: 51.2 s at 160 Hz
+    assert starts[0] == archive.header.layout.chunks()[1][0] and len(seen) == len(starts)
     seen.clear()
     eegcodec.read_raw(path).get_data(start=100 * 160, stop=101 * 160)
     assert len(seen) == 1  # only the chunk holding second 100
@@ -204,10 +204,11 @@ def _damage(path: Path, tag: bytes, chunk: int) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize(
-    ("mode", "tag"), [({"lossless": True}, b"RAWC"), ({"prd": 10}, b"RESD"), ({"n_codebooks": 2}, b"CODE")]
+@pytest.mark.parametrize(  # chunk: the one holding second 80 (lossless chunks: 51.2 s at 160 Hz)
+    ("mode", "tag", "chunk"),
+    [({"lossless": True}, b"RAWC", 1), ({"prd": 10}, b"RESD", 2), ({"n_codebooks": 2}, b"CODE", 2)],
 )
-def test_a_damaged_frame_is_refused_when_read(tmp_path, mode, tag):
+def test_a_damaged_frame_is_refused_when_read(tmp_path, mode, tag, chunk):
     raw = _raw(seconds=95, n_ch=4)
     codec = None
     if tag == b"CODE":
@@ -215,10 +216,10 @@ def test_a_damaged_frame_is_refused_when_read(tmp_path, mode, tag):
     path = tmp_path / "rec.eegc"
     eegcodec.compress(raw, path, codec or "default", **mode)
     want = eegcodec.decompress(path, codec=codec).get_data(start=0, stop=160)
-    _damage(path, tag, 2)
+    _damage(path, tag, chunk)
     lazy = eegcodec.read_raw(path, codec=codec)  # opens: the header, side data and info are intact
     np.testing.assert_allclose(lazy.get_data(start=0, stop=160), want, rtol=0, atol=1e-12)
-    with pytest.raises(CorruptFileError, match=f"chunk 2's frame in section {tag.decode()}"):
+    with pytest.raises(CorruptFileError, match=f"chunk {chunk}'s frame in section {tag.decode()}"):
         lazy.get_data(start=80 * 160, stop=81 * 160)
     with pytest.raises(CorruptFileError):  # whole-file readers check every section
         eegcodec.decompress(path, codec=codec)

@@ -94,6 +94,13 @@ class Mode:
         """Volts the exact stream may move an EEG-type sample by (None: every sample exact)."""
         return None
 
+    def default_adapter(self, sfreq: float) -> AdapterConfig:
+        """The chunking of a file without tokens where the caller gives none (``sfreq``: the
+        recording's rate, Hz): :class:`~eegcodec.adapt.AdapterConfig`'s."""
+        from ..adapt import AdapterConfig
+
+        return AdapterConfig()
+
     def header_fields(self) -> dict:
         """The header's fidelity fields: ``mode`` and, where the mode has them, ``max_error``
         (volts) and ``target_prd`` (percent)."""
