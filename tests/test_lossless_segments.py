@@ -108,9 +108,27 @@ def test_near_lossless_predictor_is_fitted_for_rebuilt_samples(monkeypatch):
     frame, rebuilt = adaptive.encode_ints(k, bounds)
     assert np.abs(rebuilt - k).max() <= 3000
     np.testing.assert_array_equal(adaptive.decode_ints(frame, *k.shape), rebuilt)
-    clean_fit = adaptive._fit
-    monkeypatch.setattr(adaptive, "_fit", lambda k, c, cross, noise: clean_fit(k, c, cross))
+    fit = adaptive._fit
+    monkeypatch.setattr(adaptive, "_fit", lambda k, c, cross, noise, robust: fit(k, c, cross, None, robust))
     assert len(frame) < 0.95 * len(adaptive.encode_ints(k, bounds)[0])
+
+
+def test_a_flat_stretch_does_not_set_the_frames_predictor(monkeypatch):
+    """A frame whose last fifth is padding (a few constant levels) keeps the predictor of the
+    smooth signal before it: smaller than with a plain least-squares fit, and exact."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 10000))
+    for _ in range(2):
+        x = np.array([np.convolve(row, np.ones(8) / 8, mode="same") for row in x])
+    x = np.cumsum(x, axis=1)
+    x -= np.array([np.convolve(row, np.ones(400) / 400, mode="same") for row in x])
+    k = np.round(x * 300 + rng.normal(size=x.shape) * 3).astype(np.int64)
+    k[:, 8000:] = np.repeat(rng.integers(-(2**15), 2**15, (2, 4)), 500, axis=1)
+    frame, rebuilt = adaptive.encode_ints(k)
+    np.testing.assert_array_equal(rebuilt, k)
+    np.testing.assert_array_equal(adaptive.decode_ints(frame, *k.shape), k)
+    monkeypatch.setattr(adaptive, "ROBUST", 0)
+    assert len(frame) < 0.985 * len(adaptive.encode_ints(k)[0])
 
 
 def test_mode_4_needs_version_8():

@@ -114,26 +114,37 @@ def _ranking(unit: np.ndarray, c: int) -> list[int]:
     return [int(j) for j in np.argsort(-corr, kind="stable")[:N_SIDE]]
 
 
-def _fit(k: np.ndarray, c: int, cross: list[int], noise: np.ndarray | None = None) -> np.ndarray:
+def _fit(
+    k: np.ndarray, c: int, cross: list[int], noise: np.ndarray | None = None, robust: int = 0
+) -> np.ndarray:
     """Integer LPC coefficients int64 [ORDER + 3 len(cross)] of channel ``c`` (least squares).
     ``noise`` float64 [C] (grid units squared): the variance of the error each row of ``k`` will
     carry when the predictor runs on rebuilt samples; the fit then predicts the clean sample from
-    the noisy regressors (ridge loading of the normal equations by each column's noise energy)."""
+    the noisy regressors (ridge loading of the normal equations by each column's noise energy).
+    ``robust``: iterations of reweighted least squares towards the least absolute error (the
+    residual coder's cost grows with the log of the error's magnitude, not its square), so a stretch
+    of flat or wild samples does not set the whole frame's predictor."""
     order = lossless.ORDER
     x = lossless._regressors(k, c, cross, order).astype(np.float64)[order:-1]
     if not len(x):
         return np.zeros(order + 3 * len(cross), np.int64)
     y = k[c, order:-1].astype(np.float64)
-    gram = x.T @ x
-    if noise is not None:
-        rows = [c] * order + [j for j in cross for _ in lossless.LAGS]
-        gram[np.diag_indices_from(gram)] += len(x) * noise[rows]
-    # normal equations (SVD-based lstsq is 5x slower); lstsq where they are singular
-    try:
-        coef = np.linalg.solve(gram, x.T @ y)
-    except np.linalg.LinAlgError:
-        coef = np.linalg.lstsq(x, y, rcond=None)[0]
-    coef = np.nan_to_num(coef)
+    rows = [c] * order + [j for j in cross for _ in lossless.LAGS]
+    weights, weighted = np.ones(len(x)), x
+    for i in range(robust + 1):
+        gram = weighted.T @ x
+        if noise is not None:
+            gram[np.diag_indices_from(gram)] += weights.sum() * noise[rows]
+        # normal equations (SVD-based lstsq is 5x slower); lstsq where they are singular
+        try:
+            coef = np.nan_to_num(np.linalg.solve(gram, weighted.T @ y))
+        except np.linalg.LinAlgError:
+            coef = np.nan_to_num(np.linalg.lstsq(x, y, rcond=None)[0]) if i == 0 else coef
+            break
+        if i < robust:
+            error = np.abs(y - x @ coef)
+            weights = 1 / np.maximum(error, max(0.1 * float(np.median(error)), 0.5))
+            weighted = x * weights[:, None]
     return np.clip(np.round(coef * 2**SHIFT), -lossless.MAX_COEF, lossless.MAX_COEF).astype(np.int64)
 
 
