@@ -125,26 +125,31 @@ def _fit(
     residual coder's cost grows with the log of the error's magnitude, not its square), so a stretch
     of flat or wild samples does not set the whole frame's predictor."""
     order = lossless.ORDER
-    x = lossless._regressors(k, c, cross, order).astype(np.float64)[order:-1]
-    if not len(x):
-        return np.zeros(order + 3 * len(cross), np.int64)
+    cols = [(c, -i) for i in range(1, order + 1)] + [(j, lag) for j in cross for lag in lossless.LAGS]
+    n = k.shape[1]
+    if n <= order + 1:
+        return np.zeros(len(cols), np.int64)
+    # the regressors of samples order .. n - 2 (all inside the chunk), one column each, float64
+    x = np.empty((n - order - 1, len(cols)), order="F")
+    for col, (row, lag) in enumerate(cols):
+        x[:, col] = k[row, order + lag : n - 1 + lag]
     y = k[c, order:-1].astype(np.float64)
-    rows = [c] * order + [j for j in cross for _ in lossless.LAGS]
-    weights, weighted = np.ones(len(x)), x
+    rows = [row for row, _ in cols]
+    root, weighted = np.ones(len(x)), x  # square roots of the rows' weights; the rows so weighted
     for i in range(robust + 1):
-        gram = weighted.T @ x
+        gram = weighted.T @ weighted  # one symmetric product (BLAS syrk)
         if noise is not None:
-            gram[np.diag_indices_from(gram)] += weights.sum() * noise[rows]
+            gram[np.diag_indices_from(gram)] += (root @ root) * noise[rows]
         # normal equations (SVD-based lstsq is 5x slower); lstsq where they are singular
         try:
-            coef = np.nan_to_num(np.linalg.solve(gram, weighted.T @ y))
+            coef = np.nan_to_num(np.linalg.solve(gram, weighted.T @ (root * y)))
         except np.linalg.LinAlgError:
             coef = np.nan_to_num(np.linalg.lstsq(x, y, rcond=None)[0]) if i == 0 else coef
             break
         if i < robust:
             error = np.abs(y - x @ coef)
-            weights = 1 / np.maximum(error, max(0.1 * float(np.median(error)), 0.5))
-            weighted = x * weights[:, None]
+            root = 1 / np.sqrt(np.maximum(error, max(0.1 * float(np.median(error)), 0.5)))
+            weighted = x * root[:, None]
     return np.clip(np.round(coef * 2**SHIFT), -lossless.MAX_COEF, lossless.MAX_COEF).astype(np.int64)
 
 
