@@ -336,8 +336,9 @@ def _decoded_chunks(
     rows, idx, values = (np.asarray(v) for v in (side.outliers if side.outliers is not None else none))
     by_index = np.argsort(idx, kind="stable")
     sorted_idx = idx[by_index]
+    chunks = h.layout.chunks()
     for i, lo, hi in pieces:
-        start, stop = h.layout.chunks()[i]
+        start, stop = chunks[i]
         a, b = exact_span(h.layout, start, stop)
         a, b, last = a + lo, a + hi, hi == b - a  # the piece, and whether it ends the chunk
         block = np.zeros((len(rec.ch_names), b - a))

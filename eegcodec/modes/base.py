@@ -96,10 +96,11 @@ class Mode:
 
     def default_adapter(self, sfreq: float) -> AdapterConfig:
         """The chunking of a file without tokens where the caller gives none (``sfreq``: the
-        recording's rate, Hz): :class:`~eegcodec.adapt.AdapterConfig`'s."""
-        from ..adapt import AdapterConfig
+        recording's rate, Hz): for the exact stream alone (these default streams), chunks of
+        whole segments of the exact coder at low rates (:func:`~eegcodec.chunks.exact_adapter`)."""
+        from ..chunks import exact_adapter
 
-        return AdapterConfig()
+        return exact_adapter(sfreq)
 
     def header_fields(self) -> dict:
         """The header's fidelity fields: ``mode`` and, where the mode has them, ``max_error``

@@ -30,11 +30,6 @@ class Lossless(Mode):
     def cli_options(cls, args) -> dict:
         return {"lossless": True} if getattr(args, "lossless", False) else {}
 
-    def default_adapter(self, sfreq: float):
-        from ..chunks import exact_adapter
-
-        return exact_adapter(sfreq)
-
     @staticmethod
     def guarantee(header) -> str:
         return "every sample exact (on the file's own integer grid; float data bit for bit)"

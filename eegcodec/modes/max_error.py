@@ -47,11 +47,6 @@ class MaxError(Mode):
     def exact_bound(self) -> float:
         return self.bound  # the coder keeps its reserve where it can (format.exact.whole_steps)
 
-    def default_adapter(self, sfreq: float):
-        from ..chunks import exact_adapter
-
-        return exact_adapter(sfreq)
-
     def header_fields(self) -> dict:
         return {**super().header_fields(), "max_error": self.bound}
 

@@ -59,6 +59,11 @@ class Prd(Mode):
     def depth(self, codec) -> int:
         return 0 if self.n_codebooks is None else model_depth(codec, self.n_codebooks)
 
+    def default_adapter(self, sfreq: float):
+        from ..adapt import AdapterConfig
+
+        return AdapterConfig()  # 30-s chunks: the transform layer's frames
+
     def survey(self, raw, cfg):
         from ..survey import survey_recording
 
