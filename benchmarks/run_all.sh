@@ -50,7 +50,7 @@ cp eegcodec/models/mc-small.pth runs/mc-small-packed/ && cp eegcodec/models/dac-
 eegcodec bench speed "$eeg"/eegbci_S001/S001R01.edf --models mc-small dac-small runs/mc-small-packed/mc-small.pth \
   runs/dac-small-packed/dac-small.pth --minutes 10 --repeats 3 --force --out $out/speed_prior
 # --lossless and --max-error against flac, wavpack, xz and zstd: unseen EEGBCI subjects, EEGMAT 12-23, S001 apart
-eegcodec bench lossless "$eeg"/eegbci_more/*.edf "$eeg"/eegmat/Subject1[2-9]_*.edf "$eeg"/eegmat/Subject2*_*.edf \
+OMP_NUM_THREADS=1 eegcodec bench lossless "$eeg"/eegbci_more/*.edf "$eeg"/eegmat/Subject1[2-9]_*.edf "$eeg"/eegmat/Subject2*_*.edf \
   "$eeg"/eegbci_S001/S001R0[1-3].edf --force --out $out/lossless
 # the numcodecs codec in zarr chunks against Blosc, Zstd, LZ4 and FLAC
 eegcodec bench zarr "$eeg"/eegbci_more/S002R01.edf "$eeg"/eegbci_more/S003R03.edf "$eeg"/eegbci_more/S004R04.edf \
