@@ -21,7 +21,7 @@ from numba.cpython.unsafe.numbers import leading_zeros
 
 from . import lossless
 from .cascade import E_CLAMP, G_CLAMP, INV_BITS, P_CLAMP, SHIFT, W_CLAMP, W_SHIFT
-from .rangecoder import FAST, MAX_BITS, N_CTX, PROB_BITS, SLOW, TOP
+from .rangecoder import MAX_BITS, N_CTX, PROB_BITS, TOP, _adapt
 
 TAPS, TAPS3 = 32, 16
 MU_SHIFT, MU3_SHIFT = 4, 6
@@ -172,17 +172,6 @@ def _context(a):
     b = _bit_length(a)
     c = 2 * b + ((a >> (b - 2)) & 1) if b >= 2 else b
     return min(c, N_CTX - 1)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _adapt(probs, i, bit):
-    """The two counters of decision ``i`` after a ``bit``."""
-    if bit:
-        probs[i, 0] -= probs[i, 0] >> FAST
-        probs[i, 1] -= probs[i, 1] >> SLOW
-    else:
-        probs[i, 0] += (65536 - probs[i, 0]) >> FAST
-        probs[i, 1] += (65536 - probs[i, 1]) >> SLOW
 
 
 @njit(cache=True, nogil=True, inline="always")

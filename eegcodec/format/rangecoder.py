@@ -55,8 +55,9 @@ def _prob(probs, i):
     return min(max(p, 1), (1 << PROB_BITS) - 1)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _adapt(probs, i, bit):
+    """The two counters of decision ``i`` after a ``bit``."""
     if bit:
         probs[i, 0] -= probs[i, 0] >> FAST
         probs[i, 1] -= probs[i, 1] >> SLOW
