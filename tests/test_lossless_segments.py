@@ -131,6 +131,19 @@ def test_a_flat_stretch_does_not_set_the_frames_predictor(monkeypatch):
     assert len(frame) < 0.985 * len(adaptive.encode_ints(k)[0])
 
 
+def test_the_lpc_takes_channels_that_add_something():
+    """Of four near copies of one channel and another that explains the rest, the LPC's cross
+    channels take one copy and the other (not the four copies the plain correlation ranks first)."""
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(2, 4000))
+    rows = [a + 0.01 * rng.normal(size=4000) for _ in range(4)] + [b, 0.8 * a + 0.6 * b]
+    k = np.round(np.cumsum(np.array(rows), axis=1) * 100).astype(np.int64)
+    unit = adaptive._unit_diffs(k)
+    inputs = adaptive._inputs_of(unit @ unit.T, 5)
+    assert 4 in inputs[: adaptive.CROSS] and len({*inputs[: adaptive.CROSS]} & {0, 1, 2, 3}) < 4
+    assert sorted(inputs) == [0, 1, 2, 3, 4]
+
+
 def test_mode_4_needs_version_8():
     block = 1e-6 * np.cumsum(np.random.default_rng(12).integers(-9, 9, (2, 300)), axis=1)
     frame = encode_block(block)

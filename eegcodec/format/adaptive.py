@@ -8,7 +8,8 @@ arithmetic only:
 
 1. the per-frame LPC of :mod:`eegcodec.format.cascade` (own past, order
    :data:`~eegcodec.format.lossless.ORDER`, and up to :data:`~eegcodec.format.lossless.CROSS`
-   earlier channels at lags -1, 0, +1; integer coefficients with
+   earlier channels at lags -1, 0, +1, chosen by the encoder so that each adds what the others
+   leave (:func:`_inputs_of`); integer coefficients with
    :data:`~eegcodec.format.lossless.SHIFT` fractional bits);
 2. a normalised LMS filter over the channel's last :data:`TAPS` stage-1 errors, the stage-1 errors
    of up to :data:`N_SIDE` earlier channels at the same sample and of the first :data:`N_NEAR` of
@@ -60,7 +61,7 @@ from ..errors import CorruptFileError
 from ..threads import threads_for
 from . import lossless
 from .adaptive_kernels import CROSS, N_SIDE, ORDER, code_residuals, decode_residuals, predict_segment
-from .cascade import _fit, _ranking, _unit_diffs
+from .cascade import _fit, _unit_diffs
 from .rangecoder import MAX_BITS, MAX_BYTES_PER_VALUE, N_CTX, Decoder, Encoder, _flush, _next_byte
 
 #: samples per segment (every adaptive state restarts there); 4096 costs 0.2-1 % against none
@@ -101,12 +102,12 @@ def _models() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     )
 
 
-def channel_order(k: np.ndarray) -> np.ndarray:
-    """int64 [C]: the coding order of the rows of ``k`` int64 [C, n]: first the channel whose four
-    best |correlations| of first differences sum highest, then repeatedly the channel with the
-    highest such sum against the channels already placed."""
-    unit = _unit_diffs(k)
-    corr = np.abs(unit @ unit.T)
+def channel_order(gram: np.ndarray) -> np.ndarray:
+    """int64 [C]: the coding order of channels whose unit first differences
+    (:func:`~eegcodec.format.cascade._unit_diffs`) have the products ``gram`` float64 [C, C]:
+    first the channel whose four best |correlations| sum highest, then repeatedly the channel with
+    the highest such sum against the channels already placed."""
+    corr = np.abs(gram)
     np.fill_diagonal(corr, 0)
     c_all = len(corr)
     if c_all <= 2:
@@ -117,6 +118,27 @@ def channel_order(k: np.ndarray) -> np.ndarray:
         sub = np.sort(corr[np.ix_(left, order)], axis=1)[:, -4:]
         order.append(left.pop(int(np.argmax(sub.sum(1)))))
     return np.array(order, np.int64)
+
+
+def _inputs_of(gram: np.ndarray, c: int) -> list[int]:
+    """The earlier channels (at most :data:`N_SIDE`) that predict channel ``c``, from ``gram``
+    float64 [C, C], the products of the channels' unit first differences
+    (:func:`~eegcodec.format.cascade._unit_diffs`): first the LPC's :data:`CROSS`, each the channel
+    that best matches what the ones already chosen leave of ``c``'s differences (greedy orthogonal
+    selection: neighbours that repeat each other are not all taken), then the NLMS stage's others
+    by |correlation|."""
+    chosen: list[int] = []
+    for _ in range(min(CROSS, c)):
+        score = gram[:c, c].copy()
+        if chosen:  # correlation with what the chosen leave: g_jc - g_jS (G_SS)^+ g_Sc
+            square = gram[np.ix_(chosen, chosen)] + 1e-9 * np.eye(len(chosen))  # a flat one: 0 rows
+            weights = np.linalg.solve(square, gram[chosen, c])
+            score -= gram[:c, chosen] @ weights
+        score = np.abs(score)
+        score[chosen] = -1.0
+        chosen.append(int(np.argmax(score)))
+    by_correlation = np.argsort(-np.abs(gram[:c, c]), kind="stable")
+    return (chosen + [int(j) for j in by_correlation if j not in chosen])[:N_SIDE]
 
 
 def encode_ints(
@@ -130,16 +152,18 @@ def encode_ints(
     c_all, n = k.shape
     bounds = np.zeros(c_all, np.int64) if bounds is None else np.asarray(bounds, np.int64)
     offsets = np.median(k, axis=1).astype(np.int64) if k.size else np.zeros(c_all, np.int64)
-    perm = channel_order(k - offsets[:, None])
+    unit = _unit_diffs(k)
+    gram = unit @ unit.T  # [C, C]: what the coding order and each channel's inputs are chosen by
+    perm = channel_order(gram)
     k = k[perm] - offsets[perm, None]  # centred: the LPC has no constant term
-    order, unit = lossless.ORDER, _unit_diffs(k)
+    gram, order = gram[np.ix_(perm, perm)], lossless.ORDER
     step = 2 * bounds[perm].astype(np.float64) + 1
     noise = (step**2 - 1) / 12  # a rebuilt sample's error: uniform over the step's 2m + 1 values
     desc = Encoder(64 * c_all + 64)
     desc.residuals(perm)
     plan = []
     for c in range(c_all):
-        ranked = _ranking(unit, c)
+        ranked = _inputs_of(gram, c)
         cross = ranked[: lossless.CROSS]
         coef = _fit(k, c, cross, noise, ROBUST)
         head = [bounds[perm[c]], offsets[perm[c]], order, len(cross), len(ranked), *ranked]
