@@ -116,6 +116,22 @@ def exact_fixture_recording(tmp: Path, seconds: float) -> mne.io.BaseRaw:
     return mne.io.read_raw(path, preload=True, verbose="error")
 
 
+def check_exact_fixture(path: Path, decoded: np.ndarray, raw: mne.io.BaseRaw) -> int:
+    """Decodes the committed lossless or max-error file ``path`` and checks it against what it
+    decoded to when written (``decoded`` [channels, n], bit for bit) and against the recording
+    ``raw`` it was written from (its six EEG channels within 2 uV for a max-error file, exact
+    otherwise); returns the file's format version."""
+    from eegcodec.format.container import Archive
+    from eegcodec.pipeline import decompress_archive
+
+    arc = Archive.from_bytes(path.read_bytes())
+    got = decompress_archive(arc, None).get_data()
+    np.testing.assert_array_equal(got, decoded)
+    bound = 0.0 if path.stem.endswith("lossless") else 2e-6
+    assert np.max(np.abs(got[:6] - raw.get_data()[:6])) <= max(bound, 1e-12)
+    return arc.header.version
+
+
 @pytest.fixture
 def pcm_codec():
     return PCMCodec()

@@ -7,7 +7,7 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
-from conftest import SHARED_EEG, exact_fixture_recording, needs_shared
+from conftest import SHARED_EEG, check_exact_fixture, exact_fixture_recording, needs_shared
 from threadpoolctl import threadpool_limits
 
 from eegcodec.errors import CorruptFileError
@@ -134,12 +134,8 @@ def fixture_recording(tmp: Path) -> mne.io.BaseRaw:
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_committed_files_decode_bit_for_bit(name, tmp_path):
-    arc = Archive.from_bytes((DATA / f"{name}.eegc").read_bytes())
-    got = decompress_archive(arc, None).get_data()
-    np.testing.assert_array_equal(got, np.load(DATA / "adaptive_decoded.npz")[name])
-    raw = fixture_recording(tmp_path)
-    bound = 0.0 if name.endswith("lossless") else 2e-6
-    assert np.max(np.abs(got[:6] - raw.get_data()[:6])) <= max(bound, 1e-12)
+    decoded = np.load(DATA / "adaptive_decoded.npz")[name]
+    check_exact_fixture(DATA / f"{name}.eegc", decoded, fixture_recording(tmp_path))
 
 
 @needs_shared

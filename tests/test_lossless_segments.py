@@ -9,7 +9,7 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
-from conftest import exact_fixture_recording
+from conftest import check_exact_fixture, exact_fixture_recording
 from test_lossless_adaptive import _ints
 
 from eegcodec.adapt import AdapterConfig
@@ -192,13 +192,8 @@ def fixture_recording(tmp: Path) -> mne.io.BaseRaw:
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_committed_files_decode_bit_for_bit(name, tmp_path):
-    arc = Archive.from_bytes((DATA / f"{name}.eegc").read_bytes())
-    assert arc.header.version == 8
-    got = decompress_archive(arc, None).get_data()
-    np.testing.assert_array_equal(got, np.load(DATA / "segmented_decoded.npz")[name])
-    raw = fixture_recording(tmp_path)
-    bound = 0.0 if name.endswith("lossless") else 2e-6
-    assert np.max(np.abs(got[:6] - raw.get_data()[:6])) <= max(bound, 1e-12)
+    decoded = np.load(DATA / "segmented_decoded.npz")[name]
+    assert check_exact_fixture(DATA / f"{name}.eegc", decoded, fixture_recording(tmp_path)) == 8
 
 
 def write_fixtures(tmp: Path) -> None:
