@@ -108,10 +108,10 @@ def whole_steps(bound: float, step: float) -> int:
     return full if full * RESERVE < 1 else int(np.floor(bound * (1 - RESERVE) / step))
 
 
-def _quantised(x: np.ndarray, bound: float) -> tuple[float, float, np.ndarray] | None:
+def _quantised(x: np.ndarray, bound: float, grid) -> tuple[float, float, np.ndarray] | None:
     """``(origin, step, k)`` of ``x`` on a grid that keeps every sample within ``bound``, or
-    None (NaN, or more than :data:`~eegcodec.format.lossless.MAX_SAMPLE` levels)."""
-    grid = find_grid(x)
+    None (NaN, or more than :data:`~eegcodec.format.lossless.MAX_SAMPLE` levels); ``grid``:
+    :func:`find_grid` of ``x``."""
     if grid is not None:
         origin, step, k = grid
         m = whole_steps(bound, step)
@@ -154,15 +154,15 @@ def _frame(block: np.ndarray, grids: list, bounds: list[int]) -> bytes:
     return struct.pack("<I", len(zmeta)) + zmeta + body
 
 
-def _closed_loop(block: np.ndarray, bounds: np.ndarray) -> tuple[list, list[int]] | None:
-    """(grids, bounds in steps) for the closed loop: each bounded channel on its own fine grid with
-    the whole steps its bound allows; None when no channel gains from it."""
+def _closed_loop(bounds: np.ndarray, fine: list, coarse: list) -> tuple[list, list[int]] | None:
+    """(grids, bounds in steps) for the closed loop: each bounded channel on its own fine grid
+    (``fine``, :func:`find_grid`'s) with the whole steps its bound allows, a channel without one on
+    its coarse grid (``coarse``, :func:`_quantised`'s); None when no channel gains from it."""
     grids, steps = [], []
-    for x, bound in zip(block, bounds):
-        grid = find_grid(x)
+    for bound, grid, fallback in zip(bounds, fine, coarse):
         m = whole_steps(bound, grid[1]) if grid is not None and bound > 0 else 0
         if grid is None or np.abs(grid[2]).max(initial=0) >= MAX_SAMPLE:
-            grid, m = _quantised(x, float(bound)), 0
+            grid, m = fallback, 0
         grids.append(grid)
         steps.append(m)
     return (grids, steps) if any(steps) else None
@@ -175,8 +175,9 @@ def encode_block(block: np.ndarray, max_error: np.ndarray | None = None) -> byte
     codes the chunk's first eighth (at least :data:`PROBE` samples) smaller."""
     block = np.asarray(block, dtype=np.float64)
     bounds = np.zeros(len(block)) if max_error is None else np.asarray(max_error, dtype=np.float64)
-    grids = [_quantised(x, float(bound)) for x, bound in zip(block, bounds)]
-    loop = _closed_loop(block, bounds) if np.any(bounds > 0) else None
+    fine = [find_grid(x) for x in block]
+    grids = [_quantised(x, float(bound), grid) for x, bound, grid in zip(block, bounds, fine)]
+    loop = _closed_loop(bounds, fine, grids) if np.any(bounds > 0) else None
     if loop is None:
         return _frame(block, grids, [0] * len(grids))
     probe = min(block.shape[1], max(PROBE, block.shape[1] // 8))  # the chunk's start decides the way
