@@ -41,7 +41,7 @@ from .correction import (
     rank_candidates,
 )
 from .format.adaptive import SEGMENT
-from .format.exact import decode_block, encode_block
+from .format.exact import encode_block_values
 from .format.header_checks import BOUND_ROUNDING
 from .format.side import (
     correction_from_arrays,
@@ -124,23 +124,23 @@ def exact_span(layout: ChunkLayout, start: int, stop: int) -> tuple[int, int]:
 
 
 #: segments of the exact coder (:data:`~eegcodec.format.adaptive.SEGMENT` samples) a chunk's own samples
-#: span at least in lossless and max-error files by default: a frame's descriptors and a partial last
-#: segment then come once per 8192 samples (EEGBCI, 160 Hz, 64 channels: -1.3 % lossless, -2.4 % at a
-#: 2-step bound, against 30-s chunks' 4640)
-EXACT_SEGMENTS = 2
+#: span at least in lossless and max-error files by default: a frame's descriptors and predictor fit
+#: then come once per 16384 samples or more (102.4 s at 160 Hz; at 160 Hz and 500 Hz fewer bits than
+#: 30-s chunks, and the longer the chunk the fewer)
+EXACT_SEGMENTS = 4
 
 
-def exact_adapter(sfreq: float) -> AdapterConfig:
-    """The chunking of lossless and max-error files where the caller gives none: 30-s chunks
-    overlapping 1 s (:class:`AdapterConfig`), except where a chunk's own samples (its stride) would be
-    fewer than :data:`EXACT_SEGMENTS` segments: then exactly that many segments plus the overlap
-    (8192 + 160 samples, 52.2 s, at 160 Hz). ``sfreq``: the recording's rate (Hz)."""
+def exact_adapter(sfreq: float, n_samples: int) -> AdapterConfig:
+    """The chunking of lossless and max-error files where the caller gives none: the recording of
+    ``n_samples`` at ``sfreq`` (Hz) cut into equal chunks overlapping 1 s, as many as fit whose own
+    samples (their stride) are at least 30 s less the overlap and at least :data:`EXACT_SEGMENTS`
+    segments (16384 samples, 102.4 s at 160 Hz), so that no short last chunk pays a frame's
+    descriptors for a few seconds."""
     cfg = AdapterConfig()
-    least = EXACT_SEGMENTS * SEGMENT
-    if ChunkLayout.for_recording(least, sfreq, cfg).stride >= least:
-        return cfg
     overlap = int(round(cfg.overlap_seconds * sfreq))
-    return AdapterConfig(chunk_seconds=(least + overlap) / sfreq, overlap_seconds=overlap / sfreq)
+    least = max(EXACT_SEGMENTS * SEGMENT, ChunkLayout.for_recording(n_samples, sfreq, cfg).stride)
+    stride = -(-n_samples // max(1, n_samples // least))
+    return AdapterConfig(chunk_seconds=(stride + overlap) / sfreq, overlap_seconds=overlap / sfreq)
 
 
 class ExactStream:
@@ -165,13 +165,15 @@ class ExactStream:
         if self.picks:
             a, b = exact_span(self.layout, start, stop)
             block = self.raw.get_data(picks=self.picks, start=a, stop=b)
-            self.frames.append(encode_block(block, self.max_error))
+            frame, values = encode_block_values(block, self.max_error)
+            self.frames.append(frame)
             if self.max_error is not None and np.any(self.max_error > 0):
-                self._measure(block, decode_block(self.frames[-1], *block.shape))
+                self._measure(block, values)
 
     def _measure(self, block: np.ndarray, decoded: np.ndarray) -> None:
-        """Track the largest error of the bounded rows (what the reader will decode, measured); a
-        bound broken is a bug, raised here rather than written."""
+        """Track the largest error of the bounded rows (``decoded``: what the reader will decode,
+        rebuilt by the encoder as the decoder does); a bound broken is a bug, raised here rather
+        than written."""
         bounded = self.max_error > 0
         error = np.abs(decoded[bounded] - block[bounded])
         error = np.where(np.isnan(block[bounded]) & np.isnan(decoded[bounded]), 0.0, error)

@@ -37,9 +37,10 @@ from .format.container import inflate
 from .format.exact import decode_block, encode_block
 
 MAGIC = b"EEGZ"
-FORMAT = 2
-#: the .eegc version whose RAWC frames a numcodecs format holds (1: modes up to 3; 2: mode 4 too)
-RAWC_VERSION = {1: 7, 2: 8}
+FORMAT = 3
+#: the .eegc version whose RAWC frames a numcodecs format holds (1: modes up to 3; 2: mode 4 too;
+#: 3: mode 4 with up to 12 earlier channels)
+RAWC_VERSION = {1: 7, 2: 8, 3: 9}
 MODES = ("lossless", "max_error")
 #: largest chunk a frame may declare (its float64 working copy), bytes: a damaged header is refused
 #: instead of allocating

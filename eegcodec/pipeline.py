@@ -91,7 +91,9 @@ def compress_raw(
     elif any(v is not None and v is not False for v in options.values()):
         raise EegcodecError(f"give the mode or its options ({', '.join(options)}), not both")
     k = mode.depth(codec)
-    cfg = adapter or (codec.info.adapter if k else mode.default_adapter(float(raw.info["sfreq"])))
+    cfg = adapter or (
+        codec.info.adapter if k else mode.default_adapter(float(raw.info["sfreq"]), raw.n_times)
+    )
     if raw.n_times < 2:
         raise EegcodecError("recording has fewer than 2 samples; nothing to compress")
     if anonymize:
@@ -145,7 +147,7 @@ def _file_bytes(raw, survey, codec, cfg, k, layout, coded, residual, exact, mode
     header = Header.for_recording(
         raw, survey, codec, cfg, k, layout, coded, annotations=annotations, **fields, **mode.header_fields()
     )
-    # every new file is VERSION (8): the frame index, RAWC channel mode 4, the measured largest error
+    # every new file is VERSION (9): the frame index, RAWC channel mode 4, the measured largest error
     header.version = VERSION
     if exact.max_error is not None:
         header.largest_error = exact.largest_error

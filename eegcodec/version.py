@@ -1,3 +1,3 @@
 """The package version (one place; the file format version is in container.VERSION)."""
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"

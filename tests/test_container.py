@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from eegcodec.errors import CorruptFileError
-from eegcodec.format.container import Archive, pack_arrays, unpack_arrays
+from eegcodec.format.container import VERSION, Archive, pack_arrays, unpack_arrays
 from eegcodec.format.streamcoders import pack_codes, unpack_codes
 
 
@@ -54,7 +54,9 @@ def test_archive_roundtrip():
     data = _archive()
     arc = Archive.from_bytes(data)
     assert arc.header.recording.ch_names == ["EEG00", "EEG01", "STI 014"]
-    assert arc.header.version == 8  # a stim channel stored exactly: the segmented adaptive coder's version
+    assert (
+        arc.header.version == VERSION
+    )  # a stim channel stored exactly: the segmented adaptive coder's version
     assert Archive(arc.header, arc.codes, arc.side, arc.raw_channels, arc.info_fif).to_bytes() == data
 
 

@@ -1,9 +1,10 @@
 """The segmented adaptive exact coder (eegcodec.format.adaptive, RAWC channel mode 4): exact round
 trips, sample windows decoded from the segments that cover them equal to the full decode bit for
 bit, the near-lossless bound, mode 4 refused before version 8, damaged frames refused, and a
-committed version-8 file decoded bit for bit."""
+committed version-8 and version-9 files decoded bit for bit."""
 
 import hashlib
+import struct
 from pathlib import Path
 
 import mne
@@ -109,7 +110,7 @@ def test_near_lossless_predictor_is_fitted_for_rebuilt_samples(monkeypatch):
     assert np.abs(rebuilt - k).max() <= 3000
     np.testing.assert_array_equal(adaptive.decode_ints(frame, *k.shape), rebuilt)
     fit = adaptive._fit
-    monkeypatch.setattr(adaptive, "_fit", lambda k, c, cross, noise, robust: fit(k, c, cross, None, robust))
+    monkeypatch.setattr(adaptive, "_fit", lambda k, c, cross, noise, *rest: fit(k, c, cross, None, *rest))
     assert len(frame) < 0.95 * len(adaptive.encode_ints(k, bounds)[0])
 
 
@@ -132,16 +133,28 @@ def test_a_flat_stretch_does_not_set_the_frames_predictor(monkeypatch):
 
 
 def test_the_lpc_takes_channels_that_add_something():
-    """Of four near copies of one channel and another that explains the rest, the LPC's cross
-    channels take one copy and the other (not the four copies the plain correlation ranks first)."""
+    """Of four near copies of one channel and another that explains the rest, the LPC's first two
+    cross channels are one copy and the other (not two copies, which the plain correlation ranks
+    first)."""
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(2, 4000))
     rows = [a + 0.01 * rng.normal(size=4000) for _ in range(4)] + [b, 0.8 * a + 0.6 * b]
     k = np.round(np.cumsum(np.array(rows), axis=1) * 100).astype(np.int64)
     unit = adaptive._unit_diffs(k)
     inputs = adaptive._inputs_of(unit @ unit.T, 5)
-    assert 4 in inputs[: adaptive.CROSS] and len({*inputs[: adaptive.CROSS]} & {0, 1, 2, 3}) < 4
-    assert sorted(inputs) == [0, 1, 2, 3, 4]
+    assert 4 in inputs[:2] and sorted(inputs) == [0, 1, 2, 3, 4]
+
+
+def test_the_lpc_keeps_the_cross_channels_that_pay():
+    """Offered a channel it copies and then unrelated ones, the LPC keeps the first only: the others
+    save fewer bits than their coefficients cost; without a price it takes them all."""
+    rng = np.random.default_rng(6)
+    a = np.cumsum(rng.normal(size=4000))
+    rows = [a, *np.cumsum(rng.normal(size=(3, 4000)), axis=1), a + 0.1 * rng.normal(size=4000)]
+    k = np.round(np.array(rows) * 100).astype(np.int64)
+    assert len(adaptive._fit(k, 4, [0, 1, 2, 3], price=adaptive.CROSS_PRICE)) == adaptive.ORDER + 3
+    assert len(adaptive._fit(k, 4, [1, 2, 3, 0], price=adaptive.CROSS_PRICE)) == adaptive.ORDER + 3 * 4
+    assert len(adaptive._fit(k, 4, [0, 1, 2, 3])) == adaptive.ORDER + 3 * 4
 
 
 def test_mode_4_needs_version_8():
@@ -182,25 +195,49 @@ def test_damaged_frames_are_refused():
             pass
 
 
-FIXTURES = ("v8_segmented_lossless", "v8_segmented_max_error")
+#: committed files: version 8 (eegcodec 0.8; at most 4 LPC and 8 NLMS channels) of 6 channels,
+#: version 9 of 16 channels (channels that take more)
+FIXTURES = {
+    "v8_segmented_lossless": 8,
+    "v8_segmented_max_error": 8,
+    "v9_segmented_lossless": 9,
+    "v9_segmented_max_error": 9,
+}
 
 
-def fixture_recording(tmp: Path) -> mne.io.BaseRaw:
-    """The recording this module's committed files were written from (40 s; chunks of 4800 samples)."""
-    return exact_fixture_recording(tmp, 40)
+def fixture_recording(tmp: Path, version: int) -> mne.io.BaseRaw:
+    """The recording this module's committed files of ``version`` were written from (40 s of 6
+    channels for version 8, 10 s of 16 for 9; chunks of 4800 samples)."""
+    return exact_fixture_recording(tmp, 40, 6) if version == 8 else exact_fixture_recording(tmp, 10, 16)
 
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_committed_files_decode_bit_for_bit(name, tmp_path):
     decoded = np.load(DATA / "segmented_decoded.npz")[name]
-    assert check_exact_fixture(DATA / f"{name}.eegc", decoded, fixture_recording(tmp_path)) == 8
+    version = FIXTURES[name]
+    assert (
+        check_exact_fixture(DATA / f"{name}.eegc", decoded, fixture_recording(tmp_path, version)) == version
+    )
+
+
+def test_version_9_fixture_takes_more_channels():
+    """The committed version-9 file's frame uses what version 8 could not hold (more than 4 LPC
+    and more than 8 NLMS channels), so its decode checks those paths."""
+    frame = Archive.from_bytes((DATA / "v9_segmented_lossless.eegc").read_bytes()).frame(b"RAWC", 0)
+    body = frame[4 + struct.unpack_from("<I", frame)[0] :]  # past the channels' zstd metadata
+    plan = adaptive._read_plan(body, *struct.unpack_from("<HI", body))[1]
+    assert max(len(cross) for _, cross, _ in plan) > 4 and max(len(ranked) for ranked, _, _ in plan) > 8
 
 
 def write_fixtures(tmp: Path) -> None:
-    """Writes the committed version-8 files and what they decode to (run once, by hand)."""
-    raw = fixture_recording(tmp)
-    decoded = {}
-    for name, kw in zip(FIXTURES, ({"lossless": True}, {"max_error": 2e-6})):
+    """Writes the committed files of the version this eegcodec writes and what they decode to (run
+    once, by hand; the version-8 files were written by eegcodec 0.8)."""
+    from eegcodec.format.container import VERSION
+
+    raw = fixture_recording(tmp, VERSION)
+    decoded = dict(np.load(DATA / "segmented_decoded.npz"))
+    for name in (n for n, v in FIXTURES.items() if v == VERSION):
+        kw = {"lossless": True} if name.endswith("lossless") else {"max_error": 2e-6}
         data = compress_raw(raw, None, adapter=AdapterConfig(), **kw)  # 30-s chunks, as committed
         (DATA / f"{name}.eegc").write_bytes(data)
         decoded[name] = decompress_archive(Archive.from_bytes(data), None).get_data()

@@ -7,7 +7,7 @@ from conftest import synthetic_raw
 from eegcodec import mains
 from eegcodec.api import decompress
 from eegcodec.errors import CorruptFileError
-from eegcodec.format.container import Archive, pack_arrays, unpack_arrays
+from eegcodec.format.container import VERSION, Archive, pack_arrays, unpack_arrays
 from eegcodec.pipeline import compress_raw
 from eegcodec.reader import check_archive
 
@@ -65,18 +65,18 @@ def test_file_with_mains_round_trips(pcm_codec):
     noisy, _ = _with_mains(raw, 60.03, 80e-6)
     data = compress_raw(noisy, pcm_codec, n_codebooks=4)
     arc = Archive.from_bytes(data)
-    assert arc.header.version == 8  # every new file: the frame index
+    assert arc.header.version == VERSION  # every new file: the frame index
     side = check_archive(arc)
     assert side.mains is not None and all(m.freq_code for m in side.mains)
     out = decompress(data, codec=pcm_codec).get_data(picks="eeg")
     assert _prd(noisy.get_data(picks="eeg"), out) < 1.0  # the near-lossless test codec stays so
     clean = Archive.from_bytes(compress_raw(raw, pcm_codec, n_codebooks=4))
-    assert clean.header.version == 8 and check_archive(clean).mains is None
-    # with a channel stored exactly (the stim channel): version 8 (the frame index), with or without mains
+    assert clean.header.version == VERSION and check_archive(clean).mains is None
+    # with a channel stored exactly (the stim channel): the newest version, with or without mains
     with_stim = synthetic_raw(n_ch=4, seconds=20)
     for rec, has_mains in ((_with_mains(with_stim, 60.03, 80e-6)[0], True), (with_stim, False)):
         arc = Archive.from_bytes(compress_raw(rec, pcm_codec, n_codebooks=4))
-        assert arc.header.version == 8 and (check_archive(arc).mains is not None) == has_mains
+        assert arc.header.version == VERSION and (check_archive(arc).mains is not None) == has_mains
 
 
 def test_prd_files_store_the_mains_apart_for_fewer_bits(monkeypatch):
@@ -86,7 +86,7 @@ def test_prd_files_store_the_mains_apart_for_fewer_bits(monkeypatch):
     x = noisy.get_data(picks="eeg")
     data = compress_raw(noisy, None, prd=10.0)
     arc = Archive.from_bytes(data)
-    assert arc.header.version == 8 and arc.header.codebooks == 0  # 8: the transform layer's frame index
+    assert arc.header.version == VERSION and arc.header.codebooks == 0  # the transform layer's frame index
     assert "mains_freq" in {a.name for a in arc.header.side}
     assert _prd(x, decompress(data).get_data(picks="eeg")) <= 10.0
     monkeypatch.setattr(mains, "MIN_SHARE", 2.0)  # never kept

@@ -95,22 +95,29 @@ def test_a_mode_and_its_options_together_are_refused():
 
 
 @pytest.mark.parametrize("kw", [{"lossless": True}, {"max_error": 2e-6}])
-def test_exact_files_chunk_in_whole_segments_at_low_rates(kw):
-    """Lossless and max-error chunks own two 4096-sample segments where 30 s holds fewer (8192
-    samples at 160 Hz); at 500 Hz they stay 30 s; an explicit adapter is kept."""
-    from eegcodec.adapt import AdapterConfig
-    from eegcodec.chunks import exact_adapter
+def test_exact_files_chunk_in_equal_chunks_of_whole_segments(kw):
+    """Lossless and max-error recordings are cut into equal chunks that own at least 30 s and
+    EXACT_SEGMENTS segments of the exact coder each (no short last chunk); a shorter recording is
+    one chunk; an explicit adapter is kept."""
+    from eegcodec.adapt import AdapterConfig, ChunkLayout
+    from eegcodec.chunks import EXACT_SEGMENTS, exact_adapter, exact_span
+    from eegcodec.format.adaptive import SEGMENT
     from eegcodec.pipeline import compress_raw
 
-    for sfreq in (100.0, 128.0, 160.0, 250.0, 256.0):
-        cfg = exact_adapter(sfreq)
-        assert eegcodec.adapt.ChunkLayout.for_recording(10**6, sfreq, cfg).stride == 8192
-        assert cfg.overlap_seconds == pytest.approx(1.0, abs=0.5 / sfreq)
-    assert exact_adapter(500.0) == AdapterConfig()
-    raw = synthetic_raw(n_ch=3, seconds=60)
+    for sfreq in (100.0, 160.0, 256.0, 500.0, 2048.0):
+        least = max(EXACT_SEGMENTS * SEGMENT, int(29 * sfreq))
+        for n in (least - 1, least, 2 * least - 1, 10**6 + 7):
+            layout = ChunkLayout.for_recording(n, sfreq, exact_adapter(sfreq, n))
+            owned = [b - a for a, b in (exact_span(layout, *span) for span in layout.chunks())]
+            assert sum(owned) == n and max(owned) - min(owned) < len(owned)
+            assert (
+                min(owned) > least - len(owned) or len(owned) == 1
+            )  # the last one short of the rest by < one a chunk
+            assert layout.overlap == round(sfreq) or len(owned) == 1
+    raw = synthetic_raw(n_ch=3, seconds=220)
     assert raw.info["sfreq"] == 160
     header = eegcodec.format.container.Archive.from_bytes(compress_raw(raw, None, **kw)).header
-    assert (header.chunk_length, header.chunk_overlap) == (8192 + 160, 160)
+    assert (header.chunk_length, header.chunk_overlap, len(header.exact_frames)) == (17600 + 160, 160, 2)
     given = AdapterConfig(chunk_seconds=10.0)
     header = eegcodec.format.container.Archive.from_bytes(compress_raw(raw, None, adapter=given, **kw)).header
     assert (header.chunk_length, header.chunk_overlap) == (1600, 160)

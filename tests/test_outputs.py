@@ -11,6 +11,7 @@ from conftest import SHARED_EEG, needs_shared, synthetic_raw
 
 from eegcodec.api import compress, decompress
 from eegcodec.errors import EegcodecError
+from eegcodec.format.container import VERSION
 from eegcodec.format.header_checks import BOUND_ROUNDING
 from eegcodec.reader import read_archive
 
@@ -131,7 +132,7 @@ def test_max_error_uses_the_whole_bound_on_a_coarse_grid_and_every_format_keeps_
     assert len(bounded) < 0.8 * len(lossless)  # one step either side saves log2(3) bits a sample
     header = read_archive(tmp_path / "rec.eegc").header
     errors = np.abs(decompress(tmp_path / "rec.eegc").get_data() - raw.get_data())
-    assert header.version == 8 and header.largest_error == pytest.approx(errors.max(), rel=1e-9)
+    assert header.version == VERSION and header.largest_error == pytest.approx(errors.max(), rel=1e-9)
     assert bound * (1 - 1e-6) < header.largest_error <= bound * (1 + BOUND_ROUNDING)
     for ext in FORMATS:
         try:

@@ -13,7 +13,7 @@ import eegcodec.io
 from eegcodec.adapt import AdapterConfig
 from eegcodec.chunks import exact_span
 from eegcodec.errors import CorruptFileError
-from eegcodec.format.container import Archive
+from eegcodec.format.container import VERSION, Archive
 from eegcodec.format.exact import decode_block
 from eegcodec.format.filearchive import FileArchive
 from eegcodec.pipeline import decoded_chunks
@@ -88,7 +88,7 @@ def test_corrected_token_file_window_equals_full_decode(tmp_path, mix):
 
 
 def test_a_later_chunk_decodes_without_the_ones_before(tmp_path, monkeypatch):
-    raw = _raw(seconds=125)
+    raw = _raw(seconds=230)  # two lossless chunks (at least 16384 samples each)
     path = tmp_path / "rec.eegc"
     eegcodec.compress(raw, path, lossless=True)
     archive = read_archive(path)
@@ -99,7 +99,7 @@ def test_a_later_chunk_decodes_without_the_ones_before(tmp_path, monkeypatch):
     monkeypatch.setattr(
         pipeline, "decode_block", lambda frame, *a, **kw: seen.append(frame) or real(frame, *a, **kw)
     )
-    starts = [a for a, _ in decoded_chunks(archive, None, first=1)]  # lossless chunks: 51.2 s at 160 Hz
+    starts = [a for a, _ in decoded_chunks(archive, None, first=1)]
     assert starts[0] == archive.header.layout.chunks()[1][0] and len(seen) == len(starts)
     seen.clear()
     eegcodec.read_raw(path).get_data(start=100 * 160, stop=101 * 160)
@@ -180,7 +180,7 @@ def test_version_8_windows_and_picks_equal_the_full_decode(tmp_path, mode):
         codec = PCMCodec(adapter=AdapterConfig(model_rate=160.0, chunk_seconds=8, overlap_seconds=1))
     path = tmp_path / "rec.eegc"
     eegcodec.compress(raw, path, codec or "default", **mode)
-    assert read_archive(path).header.version == 8
+    assert read_archive(path).header.version == VERSION
     full = eegcodec.decompress(path, codec=codec).get_data()
     lazy = eegcodec.read_raw(path, codec=codec)
     exact = "lossless" in mode or "max_error" in mode
@@ -204,12 +204,16 @@ def _damage(path: Path, tag: bytes, chunk: int) -> None:
     path.write_bytes(bytes(data))
 
 
-@pytest.mark.parametrize(  # chunk: the one holding second 80 (lossless chunks: 51.2 s at 160 Hz)
-    ("mode", "tag", "chunk"),
-    [({"lossless": True}, b"RAWC", 1), ({"prd": 10}, b"RESD", 2), ({"n_codebooks": 2}, b"CODE", 2)],
+@pytest.mark.parametrize(  # chunk: the one holding that second (lossless: two chunks of 115 s)
+    ("mode", "tag", "chunk", "second"),
+    [
+        ({"lossless": True}, b"RAWC", 1, 150),
+        ({"prd": 10}, b"RESD", 2, 80),
+        ({"n_codebooks": 2}, b"CODE", 2, 80),
+    ],
 )
-def test_a_damaged_frame_is_refused_when_read(tmp_path, mode, tag, chunk):
-    raw = _raw(seconds=95, n_ch=4)
+def test_a_damaged_frame_is_refused_when_read(tmp_path, mode, tag, chunk, second):
+    raw = _raw(seconds=230 if tag == b"RAWC" else 95, n_ch=4)
     codec = None
     if tag == b"CODE":
         codec = PCMCodec(adapter=AdapterConfig(model_rate=160.0, chunk_seconds=30, overlap_seconds=1))
@@ -220,7 +224,7 @@ def test_a_damaged_frame_is_refused_when_read(tmp_path, mode, tag, chunk):
     lazy = eegcodec.read_raw(path, codec=codec)  # opens: the header, side data and info are intact
     np.testing.assert_allclose(lazy.get_data(start=0, stop=160), want, rtol=0, atol=1e-12)
     with pytest.raises(CorruptFileError, match=f"chunk {chunk}'s frame in section {tag.decode()}"):
-        lazy.get_data(start=80 * 160, stop=81 * 160)
+        lazy.get_data(start=second * 160, stop=(second + 1) * 160)
     with pytest.raises(CorruptFileError):  # whole-file readers check every section
         eegcodec.decompress(path, codec=codec)
 
@@ -285,7 +289,7 @@ def test_exact_frames_are_asked_for_the_window_on(tmp_path, monkeypatch):
     the rest of the chunk; the values are the same."""
     import eegcodec.pipeline as pipeline
 
-    raw = _raw(seconds=70)
+    raw = _raw(seconds=230)  # two chunks
     path = tmp_path / "rec.eegc"
     eegcodec.compress(raw, path, lossless=True)
     full = eegcodec.decompress(path).get_data()

@@ -7,10 +7,10 @@ correlate with best, :func:`channel_order`). Each channel is predicted in three 
 arithmetic only:
 
 1. the per-frame LPC of :mod:`eegcodec.format.cascade` (own past, order
-   :data:`~eegcodec.format.lossless.ORDER`, and up to :data:`~eegcodec.format.lossless.CROSS`
-   earlier channels at lags -1, 0, +1, chosen by the encoder so that each adds what the others
-   leave (:func:`_inputs_of`); integer coefficients with
-   :data:`~eegcodec.format.lossless.SHIFT` fractional bits);
+   :data:`~eegcodec.format.lossless.ORDER`, and up to :data:`CROSS` earlier channels at lags -1,
+   0, +1, chosen by the encoder so that each adds what the others leave (:func:`_inputs_of`), as
+   many as save more bits than their coefficients cost (:data:`CROSS_PRICE`); integer
+   coefficients with :data:`~eegcodec.format.lossless.SHIFT` fractional bits);
 2. a normalised LMS filter over the channel's last :data:`TAPS` stage-1 errors, the stage-1 errors
    of up to :data:`N_SIDE` earlier channels at the same sample and of the first :data:`N_NEAR` of
    them one sample before and after (weights with :data:`W_SHIFT` fractional bits, step
@@ -25,7 +25,8 @@ the running magnitude, sign, mantissa) with two changes: the unary probabilities
 geometric law of the context's level instead of one half (:func:`prior_unary`), and the second bit
 below the leading one is modelled too.
 
-**Segments.** The samples are cut into segments of :data:`SEGMENT` samples (the last may be shorter);
+**Segments.** The samples are cut into segments of a length the frame records (the encoder's:
+:func:`segment_length`, equal segments of about :data:`SEGMENT` samples; the last may be shorter);
 every adaptive state (LPC history, NLMS weights, the coder's probabilities and levels) restarts at a
 segment's first sample, so a segment decodes from the frame's descriptors alone: a window of
 samples costs the segments that cover it (:func:`decode_ints` ``start``/``stop``). At a segment's
@@ -64,10 +65,14 @@ from .adaptive_kernels import CROSS, N_SIDE, ORDER, code_residuals, decode_resid
 from .cascade import _fit, _unit_diffs
 from .rangecoder import MAX_BITS, MAX_BYTES_PER_VALUE, N_CTX, Decoder, Encoder, _flush, _next_byte
 
-#: samples per segment (every adaptive state restarts there); 4096 costs 0.2-1 % against none
+#: samples per segment about which the encoder cuts a frame (every adaptive state restarts at a
+#: segment's first sample); 4096 costs 0.2-1 % against none
 SEGMENT = 4096
 #: reweighting passes of the per-frame LPC fit (towards least absolute error)
 ROBUST = 2
+#: bits an earlier channel's three LPC coefficients cost in the descriptors, about: the LPC takes
+#: the channels (of at most :data:`CROSS`) whose fit saves more than that
+CROSS_PRICE = 48.0
 _HEAD = struct.Struct("<HIII")
 #: |residual| bound a valid frame respects: |sample - prediction| < 2**24 + 2**30 + 2**35
 MAX_RESIDUAL = 2**36
@@ -128,28 +133,36 @@ def _inputs_of(gram: np.ndarray, c: int) -> list[int]:
     selection: neighbours that repeat each other are not all taken), then the NLMS stage's others
     by |correlation|."""
     chosen: list[int] = []
+    # the products of what the chosen leave of each channel: g_ij - g_iS (G_SS)^-1 g_Sj, updated by
+    # one Schur complement per choice
+    left = gram[: c + 1, : c + 1].copy()
     for _ in range(min(CROSS, c)):
-        score = gram[:c, c].copy()
-        if chosen:  # correlation with what the chosen leave: g_jc - g_jS (G_SS)^+ g_Sc
-            square = gram[np.ix_(chosen, chosen)] + 1e-9 * np.eye(len(chosen))  # a flat one: 0 rows
-            weights = np.linalg.solve(square, gram[chosen, c])
-            score -= gram[:c, chosen] @ weights
-        score = np.abs(score)
+        score = np.abs(left[:c, c])
         score[chosen] = -1.0
-        chosen.append(int(np.argmax(score)))
+        chosen.append(j := int(np.argmax(score)))
+        if left[j, j] > 1e-9:  # a flat channel, or one the chosen explain already, explains nothing more
+            left -= np.outer(left[:, j], left[j] / left[j, j])
     by_correlation = np.argsort(-np.abs(gram[:c, c]), kind="stable")
     return (chosen + [int(j) for j in by_correlation if j not in chosen])[:N_SIDE]
 
 
+def segment_length(n: int) -> int:
+    """Samples per segment of a frame of ``n`` samples: the frame cut into equal segments, as many
+    as :data:`SEGMENT` goes into ``n`` to the nearest whole (at least one), so that no segment
+    restarts the adaptive states for a short tail."""
+    return max(1, -(-n // max(1, (n + SEGMENT // 2) // SEGMENT)))
+
+
 def encode_ints(
-    k: np.ndarray, bounds: np.ndarray | None = None, segment: int = SEGMENT
+    k: np.ndarray, bounds: np.ndarray | None = None, segment: int | None = None
 ) -> tuple[bytes, np.ndarray]:
     """Integer samples int64 [C, n] (|k| < 2**24) -> (frame, rebuilt samples int64 [C, n]).
 
     ``bounds`` int64 [C] (grid units, default 0): each rebuilt sample within its channel's bound;
-    ``segment``: samples per independently decodable segment."""
+    ``segment``: samples per independently decodable segment (default :func:`segment_length`)."""
     k = np.asarray(k, dtype=np.int64)
     c_all, n = k.shape
+    segment = segment_length(n) if segment is None else segment
     bounds = np.zeros(c_all, np.int64) if bounds is None else np.asarray(bounds, np.int64)
     offsets = np.median(k, axis=1).astype(np.int64) if k.size else np.zeros(c_all, np.int64)
     unit = _unit_diffs(k)
@@ -161,11 +174,11 @@ def encode_ints(
     noise = (step**2 - 1) / 12  # a rebuilt sample's error: uniform over the step's 2m + 1 values
     desc = Encoder(64 * c_all + 64)
     desc.residuals(perm)
-    plan = []
+    plan, as_float = [], k.astype(np.float64)  # the fits' regressors, converted once
     for c in range(c_all):
         ranked = _inputs_of(gram, c)
-        cross = ranked[: lossless.CROSS]
-        coef = _fit(k, c, cross, noise, ROBUST)
+        coef = _fit(as_float, c, ranked[:CROSS], noise, ROBUST, CROSS_PRICE)
+        cross = ranked[: (len(coef) - order) // 3]
         head = [bounds[perm[c]], offsets[perm[c]], order, len(cross), len(ranked), *ranked]
         desc.residuals(np.array([*head, *coef.tolist()], np.int64))
         plan.append((ranked, cross, coef))
@@ -251,7 +264,7 @@ def _read_plan(frame: bytes, c_all: int, n: int):
         if not (
             0 <= bounds[c] < 2**24
             and order == lossless.ORDER
-            and 0 <= n_cross <= min(lossless.CROSS, n_side)
+            and 0 <= n_cross <= min(CROSS, n_side)
             and n_side <= N_SIDE
         ):
             raise CorruptFileError("adaptive exact frame is damaged (predictor size)")

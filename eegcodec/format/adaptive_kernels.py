@@ -27,10 +27,15 @@ TAPS, TAPS3 = 32, 16
 MU_SHIFT, MU3_SHIFT = 4, 6
 #: the first WARM samples of a segment adapt at 4x the step, the next 3 WARM at 2x
 WARM = 128
-N_SIDE, N_NEAR = 8, 4
-#: the NLMS stage's inputs from earlier channels, zero-padded to this count
+#: earlier channels the NLMS stage takes at most (format version 8: 8), and of them at t +- 1
+N_SIDE, N_NEAR = 12, 4
+#: the NLMS stage's inputs from earlier channels, zero-padded to this count (a frame of fewer
+#: earlier channels, as format version 8 holds at most, gives zeros that add nothing and move no
+#: weight: the same predictions as with its own count)
 N_IN = N_SIDE + 2 * N_NEAR
-ORDER, CROSS = lossless.ORDER, lossless.CROSS
+ORDER = lossless.ORDER
+#: earlier channels the LPC may take (format version 8: at most 4; 9: 12)
+CROSS = 12
 A_SHIFT = 4
 _ROUND, _UPD, _ONE = 1 << (W_SHIFT - 1), INV_BITS - W_SHIFT, 1 << INV_BITS
 

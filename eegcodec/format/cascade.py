@@ -115,42 +115,78 @@ def _ranking(unit: np.ndarray, c: int) -> list[int]:
 
 
 def _fit(
-    k: np.ndarray, c: int, cross: list[int], noise: np.ndarray | None = None, robust: int = 0
+    k: np.ndarray,
+    c: int,
+    cross: list[int],
+    noise: np.ndarray | None = None,
+    robust: int = 0,
+    price: float | None = None,
 ) -> np.ndarray:
-    """Integer LPC coefficients int64 [ORDER + 3 len(cross)] of channel ``c`` (least squares).
+    """Integer LPC coefficients int64 [ORDER + 3 M] of channel ``c`` of ``k`` [C, n] (integers, or
+    the same as float64) (least squares) over its past and the first M of the earlier channels
+    ``cross`` (``M = len(cross)``, or with ``price`` fewer).
     ``noise`` float64 [C] (grid units squared): the variance of the error each row of ``k`` will
     carry when the predictor runs on rebuilt samples; the fit then predicts the clean sample from
     the noisy regressors (ridge loading of the normal equations by each column's noise energy).
     ``robust``: iterations of reweighted least squares towards the least absolute error (the
     residual coder's cost grows with the log of the error's magnitude, not its square), so a stretch
-    of flat or wild samples does not set the whole frame's predictor."""
+    of flat or wild samples does not set the whole frame's predictor. ``price``: bits a cross
+    channel's coefficients cost; M is then the count whose least-squares error saves the most bits
+    net of that (:func:`_cross_count`)."""
     order = lossless.ORDER
     cols = [(c, -i) for i in range(1, order + 1)] + [(j, lag) for j in cross for lag in lossless.LAGS]
     n = k.shape[1]
     if n <= order + 1:
-        return np.zeros(len(cols), np.int64)
+        return np.zeros(order if price is not None else len(cols), np.int64)
     # the regressors of samples order .. n - 2 (all inside the chunk), one column each, float64
     x = np.empty((n - order - 1, len(cols)), order="F")
     for col, (row, lag) in enumerate(cols):
         x[:, col] = k[row, order + lag : n - 1 + lag]
     y = k[c, order:-1].astype(np.float64)
-    rows = [row for row, _ in cols]
-    root, weighted = np.ones(len(x)), x  # square roots of the rows' weights; the rows so weighted
+    rows = np.array([row for row, _ in cols])
+    root = np.ones(len(x))  # square roots of the rows' weights
     for i in range(robust + 1):
+        # the rows of this pass (an intermediate reweighting pass, which only sets the next pass's
+        # weights: every other row), weighted
+        part = slice(None, None, 2) if 0 < i < robust else slice(None)
+        weighted = x[part] if i == 0 else x[part] * root[part, None]
         gram = weighted.T @ weighted  # one symmetric product (BLAS syrk)
         if noise is not None:
-            gram[np.diag_indices_from(gram)] += (root @ root) * noise[rows]
+            gram[np.diag_indices_from(gram)] += (root[part] @ root[part]) * noise[rows]
+        if i == 0 and price is not None:
+            keep = order + 3 * _cross_count(gram, x.T @ y, float(y @ y), len(y), price)
+            x, rows, gram, weighted = x[:, :keep], rows[:keep], gram[:keep, :keep], x[:, :keep]
         # normal equations (SVD-based lstsq is 5x slower); lstsq where they are singular
         try:
-            coef = np.nan_to_num(np.linalg.solve(gram, weighted.T @ (root * y)))
+            coef = np.nan_to_num(np.linalg.solve(gram, weighted.T @ (root * y)[part]))
         except np.linalg.LinAlgError:
             coef = np.nan_to_num(np.linalg.lstsq(x, y, rcond=None)[0]) if i == 0 else coef
             break
         if i < robust:
             error = np.abs(y - x @ coef)
-            root = 1 / np.sqrt(np.maximum(error, max(0.1 * float(np.median(error)), 0.5)))
-            weighted = x * root[:, None]
+            floor = max(0.1 * float(np.median(error[::8])), 0.5)  # a tenth of the typical error
+            root = 1 / np.sqrt(np.maximum(error, floor))
     return np.clip(np.round(coef * 2**SHIFT), -lossless.MAX_COEF, lossless.MAX_COEF).astype(np.int64)
+
+
+def _cross_count(gram: np.ndarray, xy: np.ndarray, yy: float, n: int, price: float) -> int:
+    """The number M of cross channels (3 columns each, after ORDER own-past columns) whose least
+    squares fit minimises ``n / 2 log2(error energy) + price M`` bits, from the normal equations
+    ``gram`` float64 [P, P], ``xy`` [P] and ``yy``: the error energy of the first p columns is
+    ``yy`` less the squares of the first p entries of the last row of the augmented matrix's
+    Cholesky factor. All of them where that factor does not exist (a flat or degenerate channel)."""
+    order, total = lossless.ORDER, (len(xy) - lossless.ORDER) // 3
+    augmented = np.block([[gram, xy[:, None]], [xy[None, :], np.array([[yy]])]])
+    try:
+        last = np.linalg.cholesky(
+            augmented + 1e-9 * np.trace(augmented) / len(augmented) * np.eye(len(augmented))
+        )[-1]
+    except np.linalg.LinAlgError:
+        return total
+    left = yy - np.cumsum(last[:-1] ** 2)  # error energy after each column
+    energy = np.maximum(left[order - 1 :: 3], 1e-9 * yy + 1e-12)  # after the own past, then each channel
+    bits = n / 2 * np.log2(energy) + price * np.arange(total + 1)
+    return int(np.argmin(bits))
 
 
 def _base(k: np.ndarray, c: int, cross: list[int], coef: np.ndarray, order: int) -> np.ndarray:

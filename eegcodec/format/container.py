@@ -34,15 +34,16 @@ from .header import ArraySpec, Header
 from .streamcoders import ANSCoder
 
 MAGIC = b"EEGC"
-VERSION = 8
+VERSION = 9
 #: versions this reader takes (1: float32 scales and steps; 2: float64 exact channels, no
 #: section digests; 3: no RESD section; 4: SIDE as one zstd stream; 5: no mains arrays; 6: no
 #: RAWC channel mode 3; 7: no frame digests, no RAWC channel mode 4, no measured largest error
-#: in max-error files, no spatial mix in the decoder correction; see docs/FORMAT.md)
-READABLE = (1, 2, 3, 4, 5, 6, 7, 8)
+#: in max-error files, no spatial mix in the decoder correction; 8: RAWC channel mode 4 with at
+#: most 4 LPC and 8 NLMS channels; see docs/FORMAT.md)
+READABLE = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 #: versions this writer can write: new files are VERSION (``pipeline.compress_raw``);
 #: eegcodec 0.5-0.7 wrote 5, 6 or 7 by what a file held (the tests still write them)
-WRITTEN = (5, 6, 7, 8)
+WRITTEN = (5, 6, 7, 8, 9)
 #: the first version whose header carries each per-chunk frame's digest (:func:`frame_digest`)
 FRAME_INDEX = 8
 #: the sections made of one frame per chunk, and the header fields listing their frames

@@ -100,6 +100,27 @@ def find_grid(x: np.ndarray) -> tuple[float, float, np.ndarray] | None:
     return None
 
 
+def _canonical(x: np.ndarray, grid: tuple[float, float, np.ndarray] | None):
+    """``grid`` (:func:`find_grid`'s of ``x``) with its origin moved by whole steps to within half
+    a step of zero, where every sample stays within :data:`GRID_TOLERANCE` of it and the integers
+    within half of :data:`~eegcodec.format.lossless.MAX_SAMPLE`: the same origin then serves every
+    chunk and most channels of a file (an EDF's integers times its resolution), which its frames'
+    metadata store in a few bytes instead of a number per channel."""
+    if grid is None:
+        return None
+    origin, step, k = grid
+    shift = int(np.rint(origin / step))
+    if shift == 0 or abs(shift) >= MAX_SAMPLE:
+        return grid
+    moved = origin - shift * step, step, k + shift
+    if (
+        np.abs(moved[2]).max() >= MAX_SAMPLE // 2
+        or np.max(np.abs(moved[0] + moved[2] * step - x)) > GRID_TOLERANCE * step
+    ):
+        return grid
+    return moved
+
+
 def whole_steps(bound: float, step: float) -> int:
     """Grid steps a bound allows (``m``: every rebuilt sample within ``m`` steps): the whole bound
     where it spans fewer than ``1 / RESERVE`` steps (a 1-uV bound on a 1-uV grid: one step, to
@@ -143,15 +164,21 @@ def _meta(block: np.ndarray, grids: list) -> list[bytes]:
     return meta
 
 
-def _frame(block: np.ndarray, grids: list, bounds: list[int]) -> bytes:
+def _frame(block: np.ndarray, grids: list, bounds: list[int]) -> tuple[bytes, np.ndarray]:
+    """The frame of ``block`` float64 [L, n] with the channels' ``grids`` (None: off any grid) and
+    ``bounds`` (grid steps), and the values float64 [L, n] it decodes to (:func:`decode_block`'s
+    arithmetic on the integers the coder rebuilds, as its decoder does; off-grid channels come back
+    as they are)."""
     zmeta = zstandard.ZstdCompressor(level=10).compress(b"".join(_meta(block, grids)))
-    rows = [(g[2], m) for g, m in zip(grids, bounds) if g is not None]
-    body = (
-        adaptive.encode_ints(np.stack([k for k, _ in rows]), np.array([m for _, m in rows]))[0]
-        if rows
-        else b""
-    )
-    return struct.pack("<I", len(zmeta)) + zmeta + body
+    rows = [i for i, g in enumerate(grids) if g is not None]
+    values, body = np.array(block, dtype=np.float64), b""
+    if rows:
+        body, ints = adaptive.encode_ints(
+            np.stack([grids[i][2] for i in rows]), np.array([bounds[i] for i in rows])
+        )
+        for i, k in zip(rows, ints):
+            values[i] = grids[i][0] + k * grids[i][1]
+    return struct.pack("<I", len(zmeta)) + zmeta + body, values
 
 
 def _closed_loop(bounds: np.ndarray, fine: list, coarse: list) -> tuple[list, list[int]] | None:
@@ -169,20 +196,26 @@ def _closed_loop(bounds: np.ndarray, fine: list, coarse: list) -> tuple[list, li
 
 
 def encode_block(block: np.ndarray, max_error: np.ndarray | None = None) -> bytes:
-    """Exactly stored channels of one chunk, float64 [L, n] -> one frame. ``max_error`` [L]
+    """:func:`encode_block_values`'s frame alone."""
+    return encode_block_values(block, max_error)[0]
+
+
+def encode_block_values(block: np.ndarray, max_error: np.ndarray | None = None) -> tuple[bytes, np.ndarray]:
+    """Exactly stored channels of one chunk, float64 [L, n] -> (one frame, the values float64 [L, n]
+    it decodes to: what :func:`decode_block` gives back, rebuilt as it does). ``max_error`` [L]
     (volts, 0: exact) lets a channel come back within that bound instead: a coarser grid coded
     losslessly or the closed loop on the channel's own grid (:mod:`eegcodec.format.adaptive`), whichever
     codes the chunk's first eighth (at least :data:`PROBE` samples) smaller."""
     block = np.asarray(block, dtype=np.float64)
     bounds = np.zeros(len(block)) if max_error is None else np.asarray(max_error, dtype=np.float64)
-    fine = [find_grid(x) for x in block]
+    fine = [_canonical(x, find_grid(x)) for x in block]
     grids = [_quantised(x, float(bound), grid) for x, bound, grid in zip(block, bounds, fine)]
     loop = _closed_loop(bounds, fine, grids) if np.any(bounds > 0) else None
     if loop is None:
         return _frame(block, grids, [0] * len(grids))
     probe = min(block.shape[1], max(PROBE, block.shape[1] // 8))  # the chunk's start decides the way
-    if len(_frame(block[:, :probe], *_head(loop[0], probe), loop[1])) < len(
-        _frame(block[:, :probe], *_head(grids, probe), [0] * len(grids))
+    if len(_frame(block[:, :probe], *_head(loop[0], probe), loop[1])[0]) < len(
+        _frame(block[:, :probe], *_head(grids, probe), [0] * len(grids))[0]
     ):
         return _frame(block, *loop)
     return _frame(block, grids, [0] * len(grids))

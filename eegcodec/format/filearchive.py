@@ -55,7 +55,7 @@ class FileArchive(Archive):
 
 
 def open_archive(path: str | os.PathLike) -> Archive:
-    """The archive at ``path``: a :class:`FileArchive` for a version-8 file (its per-chunk frames
+    """The archive at ``path``: a :class:`FileArchive` for a file of version 8 or later (its per-chunk frames
     read when asked for), else the whole file parsed and checked (:meth:`Archive.from_bytes`)."""
     path = str(path)
     with open(path, "rb") as f:

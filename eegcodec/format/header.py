@@ -277,6 +277,8 @@ class Header:
             if self.version >= 8:
                 out["coders"]["frame_bytes"] = self.code_frames
                 out["coders"]["frame_digests"] = self.frame_digests.get("CODE", [])
+        if self.version >= 9:
+            out["format_version"] = self.version  # the file's version, stated again under its digest
         return out
 
     @classmethod

@@ -21,7 +21,7 @@ from .streamcoders import CODERS
 #: the format version that adds the decoder correction's spatial mix (optional side arrays)
 MIX_VERSION = 8
 #: format versions whose headers this module reads
-VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
+VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8, 9)
 #: bounds that no real recording reaches; a header past them is damaged or forged
 MAX_CHANNELS = 65536
 MAX_SAMPLES = 2**40
@@ -84,15 +84,15 @@ SIDE_SHAPES[7] = {**SIDE_SHAPES[6], **CORRECTION_SHAPES}
 #: version 8, optional (all three or none, and only with the correction's taps): the correction's
 #: spatial mix (``format.side.mix_to_arrays``; S: its components, 1..CORRECTION_MAX_RANK)
 MIX_SHAPES = {"correction_mix_in": "SC", "correction_mix_out": "SC", "correction_mix_log2": "S2"}
-#: (version 8 also marks the frame index and RAWC channel mode 4)
-SIDE_SHAPES[MIX_VERSION] = {**SIDE_SHAPES[7], **MIX_SHAPES}
+#: (version 8 also marks the frame index and RAWC channel mode 4; 9: its frames with up to 12
+#: earlier channels, and the header's ``format_version``)
+SIDE_SHAPES[MIX_VERSION] = SIDE_SHAPES[9] = {**SIDE_SHAPES[7], **MIX_SHAPES}
 #: side arrays of a file whose coded channels have no tokens (``prd`` mode, version 4; 6: mains)
 SIDE_SHAPES_NO_TOKENS = {v: {"nan_runs": "R3"} for v in VERSIONS}
-SIDE_SHAPES_NO_TOKENS[6] = SIDE_SHAPES_NO_TOKENS[7] = {"nan_runs": "R3", **MAINS_SHAPES}
-SIDE_SHAPES_NO_TOKENS[MIX_VERSION] = SIDE_SHAPES_NO_TOKENS[7]
+SIDE_SHAPES_NO_TOKENS.update({v: {"nan_runs": "R3", **MAINS_SHAPES} for v in VERSIONS if v >= 6})
 #: what a file may promise, per version
 MODES = {1: ("tokens",), 2: ("tokens",), 3: ("tokens", "lossless", "max_error")}
-MODES[4] = MODES[5] = MODES[6] = MODES[7] = MODES[MIX_VERSION] = (*MODES[3], "prd")
+MODES[4] = MODES[5] = MODES[6] = MODES[7] = MODES[MIX_VERSION] = MODES[9] = (*MODES[3], "prd")
 #: a target PRD (%) outside this range is refused
 PRD_RANGE = (0.1, 100.0)
 
@@ -186,6 +186,8 @@ def version_fields(d: Any, version: int) -> None:
         isinstance(d.get(s), dict) and "frame_digests" in d[s] for s in ("exact", "residual", "coders")
     ):
         raise CorruptFileError(f"header holds fields of version 8 in a version-{version} file")
+    if (version >= 9 or "format_version" in d) and d.get("format_version") != version:
+        raise CorruptFileError(f"header states format version {d.get('format_version')}, the file {version}")
 
 
 def channels(channels: dict, n_ch: int) -> tuple[list[int], list[int], dict[int, str]]:

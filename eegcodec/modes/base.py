@@ -94,13 +94,14 @@ class Mode:
         """Volts the exact stream may move an EEG-type sample by (None: every sample exact)."""
         return None
 
-    def default_adapter(self, sfreq: float) -> AdapterConfig:
+    def default_adapter(self, sfreq: float, n_samples: int) -> AdapterConfig:
         """The chunking of a file without tokens where the caller gives none (``sfreq``: the
-        recording's rate, Hz): for the exact stream alone (these default streams), chunks of
-        whole segments of the exact coder at low rates (:func:`~eegcodec.chunks.exact_adapter`)."""
+        recording's rate, Hz; ``n_samples`` its length): for the exact stream alone (these default
+        streams), equal chunks of at least 30 s and :data:`~eegcodec.chunks.EXACT_SEGMENTS`
+        segments of the exact coder (:func:`~eegcodec.chunks.exact_adapter`)."""
         from ..chunks import exact_adapter
 
-        return exact_adapter(sfreq)
+        return exact_adapter(sfreq, n_samples)
 
     def header_fields(self) -> dict:
         """The header's fidelity fields: ``mode`` and, where the mode has them, ``max_error``

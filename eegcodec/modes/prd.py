@@ -59,7 +59,7 @@ class Prd(Mode):
     def depth(self, codec) -> int:
         return 0 if self.n_codebooks is None else model_depth(codec, self.n_codebooks)
 
-    def default_adapter(self, sfreq: float):
+    def default_adapter(self, sfreq: float, n_samples: int):
         from ..adapt import AdapterConfig
 
         return AdapterConfig()  # 30-s chunks: the transform layer's frames
