@@ -34,7 +34,7 @@ from numcodecs.compat import ensure_contiguous_ndarray, ensure_ndarray, ndarray_
 
 from .errors import CorruptFileError, EegcodecError
 from .format.container import inflate
-from .format.exact import decode_block, encode_block
+from .format.exact import decode_block, encode_block_values
 
 MAGIC = b"EEGZ"
 FORMAT = 3
@@ -90,14 +90,14 @@ class EEGCodec(Codec):
             bound = np.floor(bound) + 0.5 if bound >= 1 else 0.0
         elif bound and arr.dtype.itemsize < 8:  # float32 and float16 values come back rounded too
             bound = max(bound - float(np.spacing(arr.dtype.type(np.abs(block).max(initial=0)))), 0.0)
-        frame = encode_block(block, np.full(len(block), bound) if bound else None)
+        frame, rebuilt = encode_block_values(block, np.full(len(block), bound) if bound else None)
         head = _HEAD.pack(
             MAGIC, FORMAT, MODES.index(self.mode), axis, len(shape), arr.dtype.str.encode().ljust(8)
         )
         head += struct.pack(f"<{len(shape)}QdI", *shape, bound, len(frame))
         correction = b""
         if arr.dtype.kind == "f" and not bound:
-            correction = _correction(arr.reshape(shape), _values(frame, list(shape), axis, arr.dtype, FORMAT))
+            correction = _correction(arr.reshape(shape), _shaped(rebuilt, list(shape), axis, arr.dtype))
         return head + frame + correction
 
     def decode(self, buf, out=None):
@@ -164,9 +164,14 @@ def _corrected(decoded: np.ndarray, correction: bytes) -> np.ndarray:
 def _values(frame: bytes, shape: list[int], axis: int, dtype: np.dtype, fmt: int) -> np.ndarray:
     """The array an exact.encode_block ``frame`` of numcodecs format ``fmt`` holds: ``dtype``
     values of ``shape``, C order."""
+    n_rows = int(np.prod(shape[:axis] + shape[axis + 1 :], dtype=np.int64))
+    return _shaped(decode_block(frame, n_rows, shape[axis], version=RAWC_VERSION[fmt]), shape, axis, dtype)
+
+
+def _shaped(block: np.ndarray, shape: list[int], axis: int, dtype: np.dtype) -> np.ndarray:
+    """The rows ``block`` float64 [rows, shape[axis]] of an array back as ``dtype`` values of
+    ``shape``, C order (integers rounded)."""
     moved = shape[:axis] + shape[axis + 1 :] + [shape[axis]]
-    n_rows = int(np.prod(moved[:-1], dtype=np.int64))
-    block = decode_block(frame, n_rows, shape[axis], version=RAWC_VERSION[fmt])
     values = np.rint(block) if dtype.kind in "iu" else block
     return np.ascontiguousarray(np.moveaxis(values.reshape(moved), -1, axis), dtype=dtype)
 
